@@ -1,0 +1,127 @@
+//! Stable, machine-readable error codes. Every refusal the platform gives (REST body, proxy
+//! refusal, CLI error) carries one of these in `code`, next to a human sentence in `error`.
+//! Codes are part of the public contract: add new ones, never rename.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+/// A stable error code with its HTTP status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    /// A field of the request is missing or malformed.
+    InvalidInput,
+    /// No API key was given.
+    MissingApiKey,
+    /// The API key is wrong or revoked.
+    InvalidApiKey,
+    /// The object does not exist (or belongs to another org).
+    NotFound,
+    /// A name is taken or the object is busy.
+    Conflict,
+    /// The body or a value exceeds its bound.
+    PayloadTooLarge,
+    /// Well-formed but not acceptable (for example a bare `*` host pattern).
+    Unprocessable,
+    /// A dependency (database, bus, worker) is down.
+    Unavailable,
+    /// Something inside the platform failed; the message says what.
+    Internal,
+    /// The egress target is not on the allowlist.
+    HostNotAllowed,
+    /// A sealed token may not be sent to this host.
+    SecretNotAllowedForHost,
+    /// A sealed token does not belong to this sandbox (or no longer exists).
+    UnknownToken,
+    /// Host header / `:authority` does not match the TLS SNI or CONNECT target.
+    MisdirectedRequest,
+    /// The upstream address is private, loopback, link-local or a metadata service.
+    ForbiddenUpstreamAddress,
+    /// Plain HTTP would carry a secret.
+    PlaintextSecret,
+    /// Traffic from an address that belongs to no sandbox.
+    UnknownSource,
+    /// The upstream could not be reached or failed.
+    UpstreamFailure,
+}
+
+impl ErrorCode {
+    /// The HTTP status that goes with the code.
+    pub const fn http_status(self) -> u16 {
+        match self {
+            ErrorCode::InvalidInput => 400,
+            ErrorCode::MissingApiKey => 401,
+            ErrorCode::InvalidApiKey => 403,
+            ErrorCode::NotFound => 404,
+            ErrorCode::Conflict => 409,
+            ErrorCode::PayloadTooLarge => 413,
+            ErrorCode::Unprocessable => 422,
+            ErrorCode::Unavailable => 503,
+            ErrorCode::Internal => 500,
+            ErrorCode::HostNotAllowed
+            | ErrorCode::SecretNotAllowedForHost
+            | ErrorCode::UnknownToken
+            | ErrorCode::ForbiddenUpstreamAddress
+            | ErrorCode::PlaintextSecret => 403,
+            ErrorCode::MisdirectedRequest => 421,
+            ErrorCode::UnknownSource => 407,
+            ErrorCode::UpstreamFailure => 502,
+        }
+    }
+
+    /// The snake_case wire form.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::InvalidInput => "invalid_input",
+            ErrorCode::MissingApiKey => "missing_api_key",
+            ErrorCode::InvalidApiKey => "invalid_api_key",
+            ErrorCode::NotFound => "not_found",
+            ErrorCode::Conflict => "conflict",
+            ErrorCode::PayloadTooLarge => "payload_too_large",
+            ErrorCode::Unprocessable => "unprocessable",
+            ErrorCode::Unavailable => "unavailable",
+            ErrorCode::Internal => "internal",
+            ErrorCode::HostNotAllowed => "host_not_allowed",
+            ErrorCode::SecretNotAllowedForHost => "secret_not_allowed_for_host",
+            ErrorCode::UnknownToken => "unknown_token",
+            ErrorCode::MisdirectedRequest => "misdirected_request",
+            ErrorCode::ForbiddenUpstreamAddress => "forbidden_upstream_address",
+            ErrorCode::PlaintextSecret => "plaintext_secret",
+            ErrorCode::UnknownSource => "unknown_source",
+            ErrorCode::UpstreamFailure => "upstream_failure",
+        }
+    }
+}
+
+impl fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wire_form_matches_serde() {
+        for code in [
+            ErrorCode::InvalidInput,
+            ErrorCode::SecretNotAllowedForHost,
+            ErrorCode::ForbiddenUpstreamAddress,
+            ErrorCode::UnknownSource,
+        ] {
+            let json = serde_json::to_string(&code).unwrap();
+            assert_eq!(json, format!("\"{}\"", code.as_str()));
+        }
+    }
+
+    #[test]
+    fn statuses_follow_the_contract() {
+        assert_eq!(ErrorCode::MissingApiKey.http_status(), 401);
+        assert_eq!(ErrorCode::NotFound.http_status(), 404);
+        assert_eq!(ErrorCode::MisdirectedRequest.http_status(), 421);
+        assert_eq!(ErrorCode::UpstreamFailure.http_status(), 502);
+    }
+}

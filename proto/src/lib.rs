@@ -1,0 +1,14 @@
+//! Shared vocabulary of OpenSandbox: typed ids, stable error codes and (with the orchestration
+//! work) the worker gRPC contract. Every other crate depends on this one, so it stays small and
+//! dependency-light. It must never hold a secret value, talk to the network or know about storage.
+
+#![forbid(unsafe_code)]
+
+pub mod error_code;
+pub mod ids;
+
+pub use error_code::ErrorCode;
+pub use ids::{
+    CheckpointId, IdParseError, OrgId, ProjectId, SagaId, SandboxId, SecretId, SnapshotId,
+    WorkerId,
+};
