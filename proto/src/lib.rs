@@ -6,9 +6,13 @@
 
 pub mod error_code;
 pub mod ids;
+pub mod sealed_token;
 
 pub use error_code::ErrorCode;
 pub use ids::{
     CheckpointId, IdParseError, OrgId, ProjectId, SagaId, SandboxId, SecretId, SnapshotId,
     WorkerId,
+};
+pub use sealed_token::{
+    SealedToken, SealedTokenParseError, SEALED_TOKEN_HEX_LEN, SEALED_TOKEN_LEN, SEALED_TOKEN_PREFIX,
 };
