@@ -5,13 +5,14 @@
 #![forbid(unsafe_code)]
 
 pub mod error_code;
+pub mod host_pattern;
 pub mod ids;
 pub mod sealed_token;
 
 pub use error_code::ErrorCode;
+pub use host_pattern::{HostMatcher, HostPattern, HostPatternError};
 pub use ids::{
-    CheckpointId, IdParseError, OrgId, ProjectId, SagaId, SandboxId, SecretId, SnapshotId,
-    WorkerId,
+    CheckpointId, IdParseError, OrgId, ProjectId, SagaId, SandboxId, SecretId, SnapshotId, WorkerId,
 };
 pub use sealed_token::{
     SealedToken, SealedTokenParseError, SEALED_TOKEN_HEX_LEN, SEALED_TOKEN_LEN, SEALED_TOKEN_PREFIX,
