@@ -81,7 +81,12 @@ impl fmt::Display for SealedToken {
 
 impl fmt::Debug for SealedToken {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "SealedToken({}{}…)", SEALED_TOKEN_PREFIX, self.short_id())
+        write!(
+            f,
+            "SealedToken({}{}…)",
+            SEALED_TOKEN_PREFIX,
+            self.short_id()
+        )
     }
 }
 

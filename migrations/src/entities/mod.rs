@@ -1,0 +1,8 @@
+//! sea-orm entities, one file per table. Crate-private: nothing outside the store sees them.
+
+pub(crate) mod api_keys;
+pub(crate) mod encryption_keys;
+pub(crate) mod orgs;
+pub(crate) mod projects;
+pub(crate) mod sandboxes;
+pub(crate) mod secrets;

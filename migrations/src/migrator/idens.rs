@@ -1,0 +1,149 @@
+//! Table and column identifiers shared by the migrations (one enum per table).
+
+use sea_orm_migration::prelude::*;
+
+#[derive(DeriveIden)]
+pub enum Orgs {
+    Table,
+    Id,
+    Name,
+    CreatedAt,
+}
+
+#[derive(DeriveIden)]
+pub enum ApiKeys {
+    Table,
+    Id,
+    OrgId,
+    Name,
+    KeyHash,
+    KeyPrefix,
+    CreatedAt,
+    LastUsedAt,
+    RevokedAt,
+}
+
+#[derive(DeriveIden)]
+pub enum EncryptionKeys {
+    Table,
+    Version,
+    Fingerprint,
+    CreatedAt,
+}
+
+#[derive(DeriveIden)]
+pub enum Projects {
+    Table,
+    Id,
+    OrgId,
+    Name,
+    Template,
+    CpuCount,
+    MemoryMb,
+    TimeoutSec,
+    EgressAllowlist,
+    CreatedAt,
+    UpdatedAt,
+}
+
+#[derive(DeriveIden)]
+pub enum Secrets {
+    Table,
+    Id,
+    OrgId,
+    ProjectId,
+    Name,
+    Ciphertext,
+    KeyVersion,
+    SecretVersion,
+    AllowedHosts,
+    CreatedAt,
+    UpdatedAt,
+}
+
+#[derive(DeriveIden)]
+pub enum Sandboxes {
+    Table,
+    Id,
+    OrgId,
+    ProjectId,
+    ProjectName,
+    WorkerId,
+    Status,
+    Generation,
+    Template,
+    CpuCount,
+    MemoryMb,
+    TimeoutSec,
+    FailureReason,
+    CreatedAt,
+    UpdatedAt,
+}
+
+#[derive(DeriveIden)]
+pub enum Checkpoints {
+    Table,
+    Id,
+    OrgId,
+    SandboxId,
+    ProjectId,
+    Metadata,
+    StoragePath,
+    CreatedAt,
+}
+
+#[derive(DeriveIden)]
+pub enum Snapshots {
+    Table,
+    Id,
+    OrgId,
+    Name,
+    CheckpointId,
+    Metadata,
+    CreatedAt,
+}
+
+#[derive(DeriveIden)]
+pub enum Sagas {
+    Table,
+    Id,
+    Kind,
+    Status,
+    Owner,
+    ClaimedAt,
+    Params,
+    CreatedAt,
+    UpdatedAt,
+}
+
+#[derive(DeriveIden)]
+pub enum SagaLog {
+    Table,
+    Id,
+    SagaId,
+    Seq,
+    Step,
+    Action,
+    Status,
+    Output,
+    CreatedAt,
+}
+
+#[derive(DeriveIden)]
+pub enum ProcessedCommands {
+    Table,
+    IdempotencyKey,
+    Response,
+    CreatedAt,
+}
+
+#[derive(DeriveIden)]
+pub enum AuditEvents {
+    Table,
+    Id,
+    OrgId,
+    Subject,
+    Kind,
+    Payload,
+    CreatedAt,
+}

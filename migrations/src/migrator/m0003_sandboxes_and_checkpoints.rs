@@ -1,0 +1,174 @@
+//! Sandboxes (with a generation column so replayed saga steps can tell "already done" from
+//! "changed by someone else"), checkpoints and golden snapshots. Checkpoint and snapshot rows
+//! hold metadata only: env names, secret names and token ids, never values. A project's
+//! deletion sets `project_id` to NULL on historic rows instead of being blocked by them.
+
+use sea_orm_migration::prelude::*;
+
+use super::idens::{Checkpoints, Orgs, Projects, Sandboxes, Snapshots};
+
+#[derive(DeriveMigrationName)]
+pub struct Migration;
+
+#[async_trait::async_trait]
+impl MigrationTrait for Migration {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .create_table(
+                Table::create()
+                    .table(Sandboxes::Table)
+                    .col(
+                        ColumnDef::new(Sandboxes::Id)
+                            .uuid()
+                            .not_null()
+                            .primary_key(),
+                    )
+                    .col(ColumnDef::new(Sandboxes::OrgId).uuid().not_null())
+                    .col(ColumnDef::new(Sandboxes::ProjectId).uuid())
+                    .col(ColumnDef::new(Sandboxes::ProjectName).string())
+                    .col(ColumnDef::new(Sandboxes::WorkerId).string())
+                    .col(ColumnDef::new(Sandboxes::Status).string().not_null())
+                    .col(
+                        ColumnDef::new(Sandboxes::Generation)
+                            .big_integer()
+                            .not_null()
+                            .default(0),
+                    )
+                    .col(ColumnDef::new(Sandboxes::Template).string().not_null())
+                    .col(ColumnDef::new(Sandboxes::CpuCount).integer().not_null())
+                    .col(ColumnDef::new(Sandboxes::MemoryMb).integer().not_null())
+                    .col(ColumnDef::new(Sandboxes::TimeoutSec).integer().not_null())
+                    .col(ColumnDef::new(Sandboxes::FailureReason).text())
+                    .col(
+                        ColumnDef::new(Sandboxes::CreatedAt)
+                            .timestamp_with_time_zone()
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new(Sandboxes::UpdatedAt)
+                            .timestamp_with_time_zone()
+                            .not_null(),
+                    )
+                    .foreign_key(
+                        ForeignKey::create()
+                            .name("fk_sandboxes_org")
+                            .from(Sandboxes::Table, Sandboxes::OrgId)
+                            .to(Orgs::Table, Orgs::Id)
+                            .on_delete(ForeignKeyAction::Cascade),
+                    )
+                    .foreign_key(
+                        ForeignKey::create()
+                            .name("fk_sandboxes_project")
+                            .from(Sandboxes::Table, Sandboxes::ProjectId)
+                            .to(Projects::Table, Projects::Id)
+                            .on_delete(ForeignKeyAction::SetNull),
+                    )
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_table(
+                Table::create()
+                    .table(Checkpoints::Table)
+                    .col(
+                        ColumnDef::new(Checkpoints::Id)
+                            .uuid()
+                            .not_null()
+                            .primary_key(),
+                    )
+                    .col(ColumnDef::new(Checkpoints::OrgId).uuid().not_null())
+                    .col(ColumnDef::new(Checkpoints::SandboxId).uuid())
+                    .col(ColumnDef::new(Checkpoints::ProjectId).uuid())
+                    .col(ColumnDef::new(Checkpoints::Metadata).json().not_null())
+                    .col(ColumnDef::new(Checkpoints::StoragePath).string().not_null())
+                    .col(
+                        ColumnDef::new(Checkpoints::CreatedAt)
+                            .timestamp_with_time_zone()
+                            .not_null(),
+                    )
+                    .foreign_key(
+                        ForeignKey::create()
+                            .name("fk_checkpoints_org")
+                            .from(Checkpoints::Table, Checkpoints::OrgId)
+                            .to(Orgs::Table, Orgs::Id)
+                            .on_delete(ForeignKeyAction::Cascade),
+                    )
+                    .foreign_key(
+                        ForeignKey::create()
+                            .name("fk_checkpoints_sandbox")
+                            .from(Checkpoints::Table, Checkpoints::SandboxId)
+                            .to(Sandboxes::Table, Sandboxes::Id)
+                            .on_delete(ForeignKeyAction::SetNull),
+                    )
+                    .foreign_key(
+                        ForeignKey::create()
+                            .name("fk_checkpoints_project")
+                            .from(Checkpoints::Table, Checkpoints::ProjectId)
+                            .to(Projects::Table, Projects::Id)
+                            .on_delete(ForeignKeyAction::SetNull),
+                    )
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_table(
+                Table::create()
+                    .table(Snapshots::Table)
+                    .col(
+                        ColumnDef::new(Snapshots::Id)
+                            .uuid()
+                            .not_null()
+                            .primary_key(),
+                    )
+                    .col(ColumnDef::new(Snapshots::OrgId).uuid().not_null())
+                    .col(ColumnDef::new(Snapshots::Name).string().not_null())
+                    .col(ColumnDef::new(Snapshots::CheckpointId).uuid())
+                    .col(ColumnDef::new(Snapshots::Metadata).json().not_null())
+                    .col(
+                        ColumnDef::new(Snapshots::CreatedAt)
+                            .timestamp_with_time_zone()
+                            .not_null(),
+                    )
+                    .foreign_key(
+                        ForeignKey::create()
+                            .name("fk_snapshots_org")
+                            .from(Snapshots::Table, Snapshots::OrgId)
+                            .to(Orgs::Table, Orgs::Id)
+                            .on_delete(ForeignKeyAction::Cascade),
+                    )
+                    .foreign_key(
+                        ForeignKey::create()
+                            .name("fk_snapshots_checkpoint")
+                            .from(Snapshots::Table, Snapshots::CheckpointId)
+                            .to(Checkpoints::Table, Checkpoints::Id)
+                            .on_delete(ForeignKeyAction::SetNull),
+                    )
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_index(
+                Index::create()
+                    .name("ux_snapshots_org_name")
+                    .table(Snapshots::Table)
+                    .col(Snapshots::OrgId)
+                    .col(Snapshots::Name)
+                    .unique()
+                    .to_owned(),
+            )
+            .await
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        for table in [
+            Snapshots::Table.into_iden(),
+            Checkpoints::Table.into_iden(),
+            Sandboxes::Table.into_iden(),
+        ] {
+            manager
+                .drop_table(Table::drop().table(table).to_owned())
+                .await?;
+        }
+        Ok(())
+    }
+}

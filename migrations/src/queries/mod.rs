@@ -1,0 +1,10 @@
+//! Queries, one file per aggregate, all as inherent methods on `Store`. Every query filters by
+//! org where the row has one, so a caller cannot read across the tenant boundary by mistake.
+
+mod api_keys;
+mod convert;
+mod encryption_keys;
+mod orgs;
+mod projects;
+mod sandboxes;
+mod secrets;

@@ -1,0 +1,124 @@
+//! Sandboxes: record, read, and move through states with a generation check so a replayed saga
+//! step sees "already done" instead of clobbering a newer state.
+
+use osb_proto::{OrgId, ProjectId, SandboxId};
+use sea_orm::sea_query::Expr;
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, Set};
+
+use super::convert::{to_i32, to_u32, to_u64};
+use crate::entities::sandboxes;
+use crate::error::StoreError;
+use crate::records::{NewSandbox, SandboxRecord, SandboxStatus};
+use crate::store::Store;
+
+impl Store {
+    /// Records a sandbox in `creating` state at generation 0.
+    pub async fn insert_sandbox(&self, new: NewSandbox) -> Result<SandboxRecord, StoreError> {
+        let now = super::convert::now();
+        let row = sandboxes::ActiveModel {
+            id: Set(new.id.as_uuid()),
+            org_id: Set(new.org_id.as_uuid()),
+            project_id: Set(new.project_id.map(|id| id.as_uuid())),
+            project_name: Set(new.project_name.clone()),
+            worker_id: Set(None),
+            status: Set(SandboxStatus::Creating.as_str().to_owned()),
+            generation: Set(0),
+            template: Set(new.template.clone()),
+            cpu_count: Set(to_i32(new.cpu_count, "cpuCount")?),
+            memory_mb: Set(to_i32(new.memory_mb, "memoryMB")?),
+            timeout_sec: Set(to_i32(new.timeout_sec, "timeoutSec")?),
+            failure_reason: Set(None),
+            created_at: Set(now),
+            updated_at: Set(now),
+        };
+        sandboxes::Entity::insert(row)
+            .exec_without_returning(&self.db)
+            .await
+            .map_err(|error| StoreError::from_db(error, &format!("sandbox {}", new.id)))?;
+        self.get_sandbox(new.org_id, new.id).await
+    }
+
+    /// Loads a sandbox of the org.
+    pub async fn get_sandbox(
+        &self,
+        org_id: OrgId,
+        id: SandboxId,
+    ) -> Result<SandboxRecord, StoreError> {
+        sandboxes::Entity::find_by_id(id.as_uuid())
+            .filter(sandboxes::Column::OrgId.eq(org_id.as_uuid()))
+            .one(&self.db)
+            .await?
+            .map(sandbox_record)
+            .transpose()?
+            .ok_or_else(|| StoreError::NotFound(format!("sandbox {id}")))
+    }
+
+    /// All sandboxes of the org, newest first.
+    pub async fn list_sandboxes(&self, org_id: OrgId) -> Result<Vec<SandboxRecord>, StoreError> {
+        sandboxes::Entity::find()
+            .filter(sandboxes::Column::OrgId.eq(org_id.as_uuid()))
+            .order_by_desc(sandboxes::Column::CreatedAt)
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .map(sandbox_record)
+            .collect()
+    }
+
+    /// Moves a sandbox to `status` if it is still at `expected_generation`, bumping the
+    /// generation. Returns the new generation; `Stale` if the row moved on.
+    pub async fn transition_sandbox(
+        &self,
+        id: SandboxId,
+        expected_generation: u64,
+        status: SandboxStatus,
+        worker_id: Option<&str>,
+        failure_reason: Option<&str>,
+    ) -> Result<u64, StoreError> {
+        let expected = i64::try_from(expected_generation)
+            .map_err(|_| StoreError::corrupt("generation", "too large"))?;
+        let mut update = sandboxes::Entity::update_many()
+            .col_expr(sandboxes::Column::Status, Expr::value(status.as_str()))
+            .col_expr(sandboxes::Column::Generation, Expr::value(expected + 1))
+            .col_expr(
+                sandboxes::Column::UpdatedAt,
+                Expr::value(super::convert::now()),
+            )
+            .col_expr(
+                sandboxes::Column::FailureReason,
+                Expr::value(failure_reason.map(str::to_owned)),
+            );
+        if let Some(worker_id) = worker_id {
+            update = update.col_expr(sandboxes::Column::WorkerId, Expr::value(worker_id));
+        }
+        let result = update
+            .filter(sandboxes::Column::Id.eq(id.as_uuid()))
+            .filter(sandboxes::Column::Generation.eq(expected))
+            .exec(&self.db)
+            .await?;
+        if result.rows_affected == 0 {
+            return Err(StoreError::Stale(format!("sandbox {id}")));
+        }
+        Ok(expected_generation + 1)
+    }
+}
+
+fn sandbox_record(row: sandboxes::Model) -> Result<SandboxRecord, StoreError> {
+    Ok(SandboxRecord {
+        id: SandboxId::from_uuid(row.id),
+        org_id: OrgId::from_uuid(row.org_id),
+        project_id: row.project_id.map(ProjectId::from_uuid),
+        project_name: row.project_name,
+        worker_id: row.worker_id,
+        status: SandboxStatus::parse(&row.status)
+            .ok_or_else(|| StoreError::corrupt("sandbox status", &row.status))?,
+        generation: to_u64(row.generation, "generation")?,
+        template: row.template,
+        cpu_count: to_u32(row.cpu_count, "cpuCount")?,
+        memory_mb: to_u32(row.memory_mb, "memoryMB")?,
+        timeout_sec: to_u32(row.timeout_sec, "timeoutSec")?,
+        failure_reason: row.failure_reason,
+        created_at: row.created_at,
+        updated_at: row.updated_at,
+    })
+}

@@ -1,0 +1,190 @@
+//! Plain records the store hands out and takes in. They carry typed ids and validated shapes;
+//! none of them can hold a plaintext secret value.
+
+use chrono::{DateTime, Utc};
+use osb_proto::{OrgId, ProjectId, SandboxId, SecretId};
+
+/// An organisation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrgRecord {
+    pub id: OrgId,
+    pub name: String,
+    pub created_at: DateTime<Utc>,
+}
+
+/// An API key's metadata (the key itself is never stored, only its hash).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiKeyRecord {
+    pub id: uuid::Uuid,
+    pub org_id: OrgId,
+    pub name: String,
+    pub key_prefix: String,
+    pub created_at: DateTime<Utc>,
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+/// A registered master key: its public fingerprint and the version number it was given.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EncryptionKeyRecord {
+    pub version: u16,
+    pub fingerprint: String,
+    pub created_at: DateTime<Utc>,
+}
+
+/// A project and its sandbox defaults.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProjectRecord {
+    pub id: ProjectId,
+    pub org_id: OrgId,
+    pub name: String,
+    pub template: Option<String>,
+    pub cpu_count: u32,
+    pub memory_mb: u32,
+    pub timeout_sec: u32,
+    pub egress_allowlist: Vec<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// What is needed to create a project (already validated by the caller).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewProject {
+    pub org_id: OrgId,
+    pub name: String,
+    pub template: Option<String>,
+    pub cpu_count: u32,
+    pub memory_mb: u32,
+    pub timeout_sec: u32,
+    pub egress_allowlist: Vec<String>,
+}
+
+/// A partial update: `None` keeps the stored value.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ProjectPatch {
+    pub name: Option<String>,
+    pub template: Option<Option<String>>,
+    pub cpu_count: Option<u32>,
+    pub memory_mb: Option<u32>,
+    pub timeout_sec: Option<u32>,
+    pub egress_allowlist: Option<Vec<String>>,
+}
+
+/// A secret's metadata: everything but the ciphertext.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SecretRecord {
+    pub id: SecretId,
+    pub org_id: OrgId,
+    pub project_id: ProjectId,
+    pub name: String,
+    pub key_version: u16,
+    pub secret_version: u64,
+    pub allowed_hosts: Option<Vec<String>>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// A secret with its ciphertext, for the vault only.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SealedSecretRow {
+    pub record: SecretRecord,
+    pub ciphertext: Vec<u8>,
+}
+
+impl std::fmt::Debug for SealedSecretRow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SealedSecretRow")
+            .field("record", &self.record)
+            .field("ciphertext_len", &self.ciphertext.len())
+            .finish()
+    }
+}
+
+/// A new ciphertext for a secret, produced by the vault.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SecretWrite {
+    pub org_id: OrgId,
+    pub project_id: ProjectId,
+    pub name: String,
+    pub ciphertext: Vec<u8>,
+    pub key_version: u16,
+    pub secret_version: u64,
+    pub allowed_hosts: Option<Vec<String>>,
+}
+
+impl std::fmt::Debug for SecretWrite {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SecretWrite")
+            .field("project_id", &self.project_id)
+            .field("name", &self.name)
+            .field("key_version", &self.key_version)
+            .field("secret_version", &self.secret_version)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Lifecycle states of a sandbox row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SandboxStatus {
+    Creating,
+    Running,
+    Stopped,
+    Failed,
+    Destroyed,
+}
+
+impl SandboxStatus {
+    /// The stored (and API) form.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            SandboxStatus::Creating => "creating",
+            SandboxStatus::Running => "running",
+            SandboxStatus::Stopped => "stopped",
+            SandboxStatus::Failed => "failed",
+            SandboxStatus::Destroyed => "destroyed",
+        }
+    }
+
+    /// Parses the stored form.
+    pub fn parse(text: &str) -> Option<Self> {
+        Some(match text {
+            "creating" => SandboxStatus::Creating,
+            "running" => SandboxStatus::Running,
+            "stopped" => SandboxStatus::Stopped,
+            "failed" => SandboxStatus::Failed,
+            "destroyed" => SandboxStatus::Destroyed,
+            _ => return None,
+        })
+    }
+}
+
+/// A sandbox row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SandboxRecord {
+    pub id: SandboxId,
+    pub org_id: OrgId,
+    pub project_id: Option<ProjectId>,
+    pub project_name: Option<String>,
+    pub worker_id: Option<String>,
+    pub status: SandboxStatus,
+    pub generation: u64,
+    pub template: String,
+    pub cpu_count: u32,
+    pub memory_mb: u32,
+    pub timeout_sec: u32,
+    pub failure_reason: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// What is needed to record a new sandbox.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewSandbox {
+    pub id: SandboxId,
+    pub org_id: OrgId,
+    pub project_id: Option<ProjectId>,
+    pub project_name: Option<String>,
+    pub template: String,
+    pub cpu_count: u32,
+    pub memory_mb: u32,
+    pub timeout_sec: u32,
+}
