@@ -1,1 +1,48 @@
-//! Work in progress.
+//! Sandbox runtimes for OpenSandbox workers and the `VmActor` that owns one sandbox.
+//!
+//! A [`Runtime`] creates sandboxes from a typed [`SandboxSpec`], runs commands in them, stops,
+//! destroys, checkpoints, restores and forks them. The default on Linux as root is the
+//! [`NetnsRuntime`]: each sandbox gets its own network namespace and veth, pid/mount/uts/ipc
+//! namespaces, an overlay root over a read-only system tree, cgroup limits and per-sandbox
+//! nftables rules that let traffic out only through the worker's sealing proxy and the worker's
+//! resolver. Without root, [`DevelopmentRuntime`] runs plain processes and says loudly that its
+//! egress control is only cooperative.
+//!
+//! This crate must never see a secret value: sandboxes get sealed tokens minted by the caller,
+//! and checkpoints record secret names and token ids only. It must never depend on the proxy
+//! crate: the proxy's ports and CA are inputs.
+
+#![forbid(unsafe_code)]
+
+pub mod actor;
+pub mod allowlist;
+pub mod checkpoint;
+pub mod config;
+pub mod dev;
+pub mod dns;
+pub mod env;
+pub mod error;
+pub mod events;
+pub mod exec;
+pub mod naming;
+pub mod netns;
+pub mod output;
+pub mod pool;
+pub mod runtime;
+pub mod select;
+pub mod spec;
+pub mod system;
+
+pub use actor::VmActor;
+pub use checkpoint::{CheckpointMeta, SecretRef};
+pub use config::NetnsConfig;
+pub use dev::DevelopmentRuntime;
+pub use error::{RuntimeError, SpecError};
+pub use events::{EventSink, LogSink, RecordingSink, SandboxEvent, SandboxEventKind};
+pub use netns::{NetnsRuntime, ResourceCensus};
+pub use pool::Ipv4Pool;
+pub use runtime::{
+    ExecChunk, ExecOutput, ExecRequest, ExecStream, Isolation, Runtime, SandboxInfo, SandboxState,
+};
+pub use select::select_runtime;
+pub use spec::{BootLayer, ProxyEndpoints, SandboxSpec, SealedEnv, HOST_SYSTEM_TEMPLATE};

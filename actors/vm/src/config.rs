@@ -1,0 +1,69 @@
+//! Configuration of the netns runtime: which names and addresses it owns, where it keeps its
+//! files and how sandbox processes run. Everything has a default a single worker can use; tests
+//! and multi-worker hosts give each runtime its own prefix, pool and data dir. This module must
+//! never touch the system.
+
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::pool::Ipv4Pool;
+
+/// Default address pool: inside the shared address space 100.64.0.0/10, 16383 sandboxes.
+pub const DEFAULT_ADDRESS_POOL: &str = "100.96.0.0/16";
+/// Default uid/gid of sandbox processes (no capabilities, `nosuid` system tree).
+pub const DEFAULT_SANDBOX_UID: u32 = 1000;
+
+/// Settings of a `NetnsRuntime`.
+#[derive(Debug, Clone)]
+pub struct NetnsConfig {
+    /// Prefix of every host object this runtime creates (2-8 of `[a-z0-9]`). The orphan reaper
+    /// removes everything carrying it, so two workers on one host need different prefixes.
+    pub name_prefix: String,
+    /// Directory owned by this worker: sandbox layers, checkpoints, snapshots.
+    pub data_dir: PathBuf,
+    /// Pool the sandbox links are cut from.
+    pub address_pool: Ipv4Pool,
+    /// Where the sandbox resolver listens (port 0 picks a free port). Sandboxes reach it through
+    /// their gateway on udp/53, redirected by the per-sandbox rules.
+    pub resolver_bind: SocketAddr,
+    /// uid of processes inside sandboxes.
+    pub sandbox_uid: u32,
+    /// gid of processes inside sandboxes.
+    pub sandbox_gid: u32,
+    /// Process limit per sandbox.
+    pub pids_max: u32,
+    /// How long boot may take before create fails.
+    pub boot_timeout: Duration,
+    /// Extra host directories bound read-only into host-system sandboxes (besides `/usr` and
+    /// the `/lib*`, `/bin`, `/sbin` trees), e.g. `/opt`.
+    pub extra_system_dirs: Vec<PathBuf>,
+}
+
+impl NetnsConfig {
+    /// Defaults for a worker with this prefix and data dir.
+    pub fn new(name_prefix: impl Into<String>, data_dir: impl Into<PathBuf>) -> Self {
+        Self {
+            name_prefix: name_prefix.into(),
+            data_dir: data_dir.into(),
+            address_pool: Ipv4Pool::DEFAULT,
+            resolver_bind: SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0)),
+            sandbox_uid: DEFAULT_SANDBOX_UID,
+            sandbox_gid: DEFAULT_SANDBOX_UID,
+            pids_max: 1024,
+            boot_timeout: Duration::from_secs(10),
+            extra_system_dirs: Vec::new(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_pool_is_the_documented_one() {
+        let config = NetnsConfig::new("osb", "/var/lib/osb");
+        assert_eq!(config.address_pool.to_string(), DEFAULT_ADDRESS_POOL);
+    }
+}

@@ -1,0 +1,324 @@
+//! The `netns` runtime (Linux, root): each sandbox is a network namespace joined to the host by
+//! a veth pair, its own pid/mount/uts/ipc namespaces, an overlay root over a read-only system
+//! tree, cgroup limits, and per-sandbox nftables rules that let traffic out only through the
+//! worker proxy and resolver. Creation is all-or-nothing: any failure tears down what was built.
+//! This module must never start a sandbox process before its egress rules are in place, and
+//! never let a sandbox see the worker's data dir or another sandbox.
+
+pub mod boot;
+pub mod cgroup;
+pub mod firewall;
+pub mod network;
+pub mod reaper;
+pub mod rootfs;
+
+mod sandbox;
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::{Arc, Mutex, RwLock};
+
+use async_trait::async_trait;
+use osb_proto::{CheckpointId, SandboxId};
+
+use crate::checkpoint::{CheckpointMeta, CheckpointStore};
+use crate::config::NetnsConfig;
+use crate::dns::{PolicyTable, Resolver};
+use crate::error::RuntimeError;
+use crate::events::EventSink;
+use crate::naming::Naming;
+use crate::pool::SlotAllocator;
+use crate::runtime::{ExecOutput, ExecRequest, ExecStream, Isolation, Runtime, SandboxInfo};
+use crate::spec::{BootLayer, SandboxSpec, HOST_SYSTEM_TEMPLATE};
+use crate::system::{is_root, tool_exists};
+
+pub use reaper::ResourceCensus;
+pub use rootfs::Template;
+use sandbox::Sandbox;
+
+/// Host tools the runtime needs (Debian: iproute2, nftables, util-linux, coreutils).
+pub const REQUIRED_TOOLS: [&str; 6] = ["ip", "nft", "nsenter", "unshare", "mount", "cp"];
+
+/// The network-namespace runtime.
+#[derive(Clone)]
+pub struct NetnsRuntime {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for NetnsRuntime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NetnsRuntime")
+            .field("prefix", &self.inner.config.name_prefix)
+            .field("pool", &self.inner.config.address_pool.to_string())
+            .finish_non_exhaustive()
+    }
+}
+
+pub(crate) struct Inner {
+    pub(crate) config: NetnsConfig,
+    pub(crate) naming: Naming,
+    pub(crate) cgroup_version: cgroup::CgroupVersion,
+    pub(crate) slots: Mutex<SlotAllocator>,
+    pub(crate) sandboxes: Mutex<HashMap<SandboxId, Arc<tokio::sync::Mutex<Sandbox>>>>,
+    pub(crate) templates: RwLock<HashMap<String, Template>>,
+    pub(crate) store: CheckpointStore,
+    pub(crate) policies: Arc<PolicyTable>,
+    pub(crate) resolver: Resolver,
+}
+
+/// Why the netns runtime cannot run on this host (the caller falls back to the development
+/// runtime and says so).
+pub fn unavailable_reason() -> Option<String> {
+    if !is_root() {
+        return Some("the worker does not run as root".to_owned());
+    }
+    let missing: Vec<&str> = REQUIRED_TOOLS
+        .into_iter()
+        .filter(|tool| !tool_exists(tool))
+        .collect();
+    if !missing.is_empty() {
+        return Some(format!(
+            "required host tools are missing: {} (install iproute2, nftables, util-linux)",
+            missing.join(", ")
+        ));
+    }
+    None
+}
+
+impl NetnsRuntime {
+    /// Checks the host, reaps orphans of a previous run with the same prefix, starts the
+    /// resolver and registers the host-system template.
+    pub async fn new(config: NetnsConfig, sink: Arc<dyn EventSink>) -> Result<Self, RuntimeError> {
+        if let Some(reason) = unavailable_reason() {
+            return Err(RuntimeError::Setup {
+                step: "starting the netns runtime",
+                detail: reason,
+            });
+        }
+        let naming = Naming::new(&config.name_prefix).map_err(|e| RuntimeError::Setup {
+            step: "reading the runtime configuration",
+            detail: e.to_string(),
+        })?;
+        let data_text = config.data_dir.display().to_string();
+        if !config.data_dir.is_absolute() || data_text.contains([':', ',', '\n', ' ']) {
+            return Err(RuntimeError::Setup {
+                step: "reading the runtime configuration",
+                detail: format!("data dir {data_text:?} must be absolute without `:`, `,` or spaces (overlayfs options)"),
+            });
+        }
+        std::fs::create_dir_all(config.data_dir.join("sandboxes"))
+            .map_err(|e| RuntimeError::io(format!("creating {data_text}/sandboxes"), e))?;
+        let cgroup_version = cgroup::CgroupVersion::detect(Path::new(cgroup::CGROUP_ROOT));
+        reaper::reap(&reaper::Owned {
+            naming: &naming,
+            cgroup_version,
+            data_dir: &config.data_dir,
+        })
+        .await?;
+        let policies = Arc::new(PolicyTable::default());
+        let resolver = Resolver::start(
+            config.resolver_bind,
+            Arc::clone(&policies),
+            config.address_pool.dns_answer(),
+            sink,
+        )
+        .await?;
+        let mut templates = HashMap::new();
+        templates.insert(
+            HOST_SYSTEM_TEMPLATE.to_owned(),
+            Template::host_system(&config.extra_system_dirs),
+        );
+        tracing::info!(
+            prefix = %config.name_prefix,
+            pool = %config.address_pool,
+            resolver = %resolver.local_addr(),
+            "netns sandbox runtime ready"
+        );
+        Ok(Self {
+            inner: Arc::new(Inner {
+                slots: Mutex::new(SlotAllocator::new(config.address_pool)),
+                store: CheckpointStore::new(&config.data_dir),
+                config,
+                naming,
+                cgroup_version,
+                sandboxes: Mutex::new(HashMap::new()),
+                templates: RwLock::new(templates),
+                policies,
+                resolver,
+            }),
+        })
+    }
+
+    /// Registers a directory holding a root file system as template `name`.
+    pub fn register_template(&self, name: &str, dir: &Path) -> Result<(), RuntimeError> {
+        if name == HOST_SYSTEM_TEMPLATE || name.is_empty() || name.len() > 64 {
+            return Err(RuntimeError::BadTemplate {
+                path: dir.display().to_string(),
+                why: format!("the name {name:?} is reserved or not 1-64 characters"),
+            });
+        }
+        let template = Template::directory(dir)?;
+        if let Ok(mut templates) = self.inner.templates.write() {
+            templates.insert(name.to_owned(), template);
+        }
+        Ok(())
+    }
+
+    /// The resolver's bound address.
+    pub fn resolver_addr(&self) -> std::net::SocketAddr {
+        self.inner.resolver.local_addr()
+    }
+
+    /// Counts the host objects this worker owns.
+    pub async fn census(&self) -> Result<ResourceCensus, RuntimeError> {
+        reaper::census(&self.inner.owned()).await
+    }
+
+    /// Destroys every sandbox of this runtime (worker shutdown).
+    pub async fn shutdown(&self) -> Result<(), RuntimeError> {
+        let ids: Vec<SandboxId> = self
+            .inner
+            .sandboxes
+            .lock()
+            .map(|map| map.keys().copied().collect())
+            .unwrap_or_default();
+        for id in ids {
+            self.destroy(id).await?;
+        }
+        reaper::reap(&self.inner.owned()).await.map(drop)
+    }
+
+    fn sandbox(&self, id: SandboxId) -> Result<Arc<tokio::sync::Mutex<Sandbox>>, RuntimeError> {
+        self.inner
+            .sandboxes
+            .lock()
+            .ok()
+            .and_then(|map| map.get(&id).cloned())
+            .ok_or(RuntimeError::UnknownSandbox(id))
+    }
+}
+
+impl Inner {
+    pub(crate) fn owned(&self) -> reaper::Owned<'_> {
+        reaper::Owned {
+            naming: &self.naming,
+            cgroup_version: self.cgroup_version,
+            data_dir: &self.config.data_dir,
+        }
+    }
+}
+
+#[async_trait]
+impl Runtime for NetnsRuntime {
+    fn isolation(&self) -> Isolation {
+        Isolation::Enforced
+    }
+
+    async fn create(&self, spec: SandboxSpec) -> Result<SandboxInfo, RuntimeError> {
+        let id = spec.id;
+        if self.sandbox(id).is_ok() {
+            return Err(RuntimeError::AlreadyExists(id));
+        }
+        let sandbox = Sandbox::create(&self.inner, spec).await?;
+        let info = sandbox.info();
+        let mut map = self
+            .inner
+            .sandboxes
+            .lock()
+            .map_err(|_| RuntimeError::Setup {
+                step: "registering the sandbox",
+                detail: "the sandbox table lock is poisoned; restart the worker".into(),
+            })?;
+        map.insert(id, Arc::new(tokio::sync::Mutex::new(sandbox)));
+        Ok(info)
+    }
+
+    async fn exec(&self, id: SandboxId, request: ExecRequest) -> Result<ExecOutput, RuntimeError> {
+        let (command, timeout) = self
+            .sandbox(id)?
+            .lock()
+            .await
+            .exec_command(&self.inner, &request)?;
+        crate::exec::run_bounded(command, timeout, request.max_output_bytes).await
+    }
+
+    async fn exec_streaming(
+        &self,
+        id: SandboxId,
+        request: ExecRequest,
+    ) -> Result<ExecStream, RuntimeError> {
+        let (command, timeout) = self
+            .sandbox(id)?
+            .lock()
+            .await
+            .exec_command(&self.inner, &request)?;
+        crate::exec::spawn_streaming(command, timeout)
+    }
+
+    async fn info(&self, id: SandboxId) -> Result<SandboxInfo, RuntimeError> {
+        Ok(self.sandbox(id)?.lock().await.info())
+    }
+
+    async fn stop(&self, id: SandboxId) -> Result<(), RuntimeError> {
+        self.sandbox(id)?.lock().await.stop().await;
+        Ok(())
+    }
+
+    async fn start(&self, id: SandboxId) -> Result<(), RuntimeError> {
+        self.sandbox(id)?.lock().await.start(&self.inner).await
+    }
+
+    async fn destroy(&self, id: SandboxId) -> Result<(), RuntimeError> {
+        let removed = self
+            .inner
+            .sandboxes
+            .lock()
+            .ok()
+            .and_then(|mut map| map.remove(&id));
+        match removed {
+            Some(sandbox) => sandbox.lock().await.teardown(&self.inner).await,
+            None => Ok(()),
+        }
+    }
+
+    async fn checkpoint(&self, id: SandboxId) -> Result<CheckpointMeta, RuntimeError> {
+        let sandbox = self.sandbox(id)?;
+        let guard = sandbox.lock().await;
+        let meta = CheckpointMeta::describe(CheckpointId::new(), guard.spec());
+        self.inner.store.save(&guard.upper(), &meta).await?;
+        Ok(meta)
+    }
+
+    async fn restore(&self, id: SandboxId, checkpoint: CheckpointId) -> Result<(), RuntimeError> {
+        let meta = self.inner.store.load(checkpoint)?;
+        let sandbox = self.sandbox(id)?;
+        let mut guard = sandbox.lock().await;
+        if meta.template != guard.spec().template {
+            return Err(RuntimeError::TemplateMismatch {
+                checkpoint,
+                expected: meta.template,
+                given: guard.spec().template.clone(),
+            });
+        }
+        guard
+            .restore(&self.inner, &self.inner.store.layer(checkpoint))
+            .await
+    }
+
+    async fn fork(
+        &self,
+        checkpoint: CheckpointId,
+        mut spec: SandboxSpec,
+    ) -> Result<SandboxInfo, RuntimeError> {
+        spec.boot_from = BootLayer::Checkpoint(checkpoint);
+        self.create(spec).await
+    }
+
+    async fn register_snapshot(
+        &self,
+        name: &str,
+        checkpoint: CheckpointId,
+    ) -> Result<(), RuntimeError> {
+        self.inner.store.register_snapshot(name, checkpoint)
+    }
+}

@@ -1,0 +1,346 @@
+//! One netns sandbox: its spec, link, directories, cgroup and pid 1, with the all-or-nothing
+//! create and the idempotent teardown. Teardown is the undo of create: it removes whatever of
+//! the sandbox exists, tolerating parts that were never made, so a failed create, a destroy and
+//! a second destroy all end in the same clean state. This module must never boot pid 1 before
+//! the egress rules are installed.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use tokio::process::Command;
+
+use crate::checkpoint::copy_tree;
+use crate::dns::SandboxPolicy;
+use crate::env::{compose_env, overlay_exec_env, EnvContext};
+use crate::error::RuntimeError;
+use crate::netns::boot::{self, BootPlan, EnterPlan, InitProcess};
+use crate::netns::cgroup::{self, CgroupPlan, Limits};
+use crate::netns::firewall::{self, FirewallPlan};
+use crate::netns::network;
+use crate::netns::rootfs::{
+    self, BaseInputs, Template, CA_BUNDLE_PATH, CA_CERT_PATH, SANDBOX_USER, WORKSPACE,
+};
+use crate::netns::Inner;
+use crate::pool::SlotAddresses;
+use crate::runtime::{ExecRequest, Isolation, SandboxInfo, SandboxState};
+use crate::spec::{validate_env_name, BootLayer, SandboxSpec};
+use crate::system::kill_process;
+
+pub(crate) struct Sandbox {
+    spec: SandboxSpec,
+    template: Template,
+    addresses: SlotAddresses,
+    dir: PathBuf,
+    cgroup: CgroupPlan,
+    env: BTreeMap<String, String>,
+    init: Option<InitProcess>,
+}
+
+impl Sandbox {
+    pub(crate) async fn create(inner: &Inner, spec: SandboxSpec) -> Result<Self, RuntimeError> {
+        let allowlist = spec.validate()?;
+        let template = inner
+            .templates
+            .read()
+            .ok()
+            .and_then(|templates| templates.get(&spec.template).cloned())
+            .ok_or_else(|| RuntimeError::UnknownTemplate(spec.template.clone()))?;
+        let boot_layer = match &spec.boot_from {
+            BootLayer::Fresh => None,
+            BootLayer::Checkpoint(checkpoint) => Some(*checkpoint),
+            BootLayer::Snapshot(name) => Some(inner.store.snapshot(name)?),
+        };
+        if let Some(checkpoint) = boot_layer {
+            let meta = inner.store.load(checkpoint)?;
+            if meta.template != spec.template {
+                return Err(RuntimeError::TemplateMismatch {
+                    checkpoint,
+                    expected: meta.template,
+                    given: spec.template.clone(),
+                });
+            }
+        }
+        let dir = inner
+            .config
+            .data_dir
+            .join("sandboxes")
+            .join(spec.id.to_string());
+        std::fs::create_dir(&dir).map_err(|error| match error.kind() {
+            std::io::ErrorKind::AlreadyExists => RuntimeError::AlreadyExists(spec.id),
+            _ => RuntimeError::io(format!("creating {}", dir.display()), error),
+        })?;
+        let addresses = inner
+            .slots
+            .lock()
+            .ok()
+            .and_then(|mut slots| slots.allocate());
+        let Some(addresses) = addresses else {
+            let _ = std::fs::remove_dir_all(&dir);
+            return Err(RuntimeError::PoolExhausted {
+                pool: inner.config.address_pool.to_string(),
+            });
+        };
+        let cgroup = cgroup::plan(
+            inner.cgroup_version,
+            Path::new(cgroup::CGROUP_ROOT),
+            inner.naming.prefix(),
+            &spec.id.to_string(),
+            Limits {
+                cpu_count: spec.cpu_count,
+                memory_mb: spec.memory_mb,
+                pids_max: inner.config.pids_max,
+            },
+        );
+        let env = compose_env(
+            &EnvContext {
+                proxy_url: format!("http://{}:{}", addresses.gateway, spec.proxy.explicit_port),
+                ca_bundle_path: CA_BUNDLE_PATH.to_owned(),
+                ca_cert_path: CA_CERT_PATH.to_owned(),
+                home: WORKSPACE.to_owned(),
+                user: SANDBOX_USER.to_owned(),
+            },
+            &spec.sealed_envs,
+            &spec.user_envs,
+        );
+        let mut sandbox = Sandbox {
+            spec,
+            template,
+            addresses,
+            dir,
+            cgroup,
+            env,
+            init: None,
+        };
+        let built = sandbox.build(inner, boot_layer, allowlist).await;
+        match built {
+            Ok(()) => {
+                tracing::info!(sandbox_id = %sandbox.spec.id, address = %addresses.sandbox, "sandbox created");
+                Ok(sandbox)
+            }
+            Err(error) => {
+                tracing::warn!(sandbox_id = %sandbox.spec.id, error = %error, "sandbox create failed; undoing");
+                if let Err(undo_error) = sandbox.teardown(inner).await {
+                    tracing::error!(sandbox_id = %sandbox.spec.id, error = %undo_error, "undo after failed create was incomplete; the reaper will finish it");
+                }
+                Err(error)
+            }
+        }
+    }
+
+    async fn build(
+        &mut self,
+        inner: &Inner,
+        boot_layer: Option<osb_proto::CheckpointId>,
+        allowlist: crate::spec::ValidatedAllowlist,
+    ) -> Result<(), RuntimeError> {
+        let hostname = self.hostname();
+        rootfs::write_base(
+            &self.base(),
+            &self.template,
+            &BaseInputs {
+                hostname: &hostname,
+                address: self.addresses.sandbox,
+                gateway: self.addresses.gateway,
+                ca_pem: &self.spec.ca_pem,
+                uid: inner.config.sandbox_uid,
+                gid: inner.config.sandbox_gid,
+            },
+        )?;
+        for dir in [self.upper(), self.work(), self.root()] {
+            std::fs::create_dir(&dir)
+                .map_err(|e| RuntimeError::io(format!("creating {}", dir.display()), e))?;
+        }
+        if let Some(checkpoint) = boot_layer {
+            copy_tree(&inner.store.layer(checkpoint), &self.upper()).await?;
+        }
+        cgroup::create(&self.cgroup)?;
+        let netns = inner.naming.netns(self.addresses.slot);
+        let veth = inner.naming.host_veth(self.addresses.slot);
+        network::create(&netns, &veth, &self.addresses).await?;
+        firewall::install(&FirewallPlan {
+            table: &inner.naming.nft_table(self.addresses.slot),
+            host_veth: &veth,
+            addresses: self.addresses,
+            transparent_port: self.spec.proxy.transparent_port,
+            explicit_port: self.spec.proxy.explicit_port,
+            resolver_port: inner.resolver.local_addr().port(),
+        })
+        .await?;
+        inner.policies.insert(
+            self.addresses.sandbox,
+            SandboxPolicy {
+                sandbox_id: self.spec.id,
+                allowlist,
+            },
+        );
+        self.boot(inner).await
+    }
+
+    async fn boot(&mut self, inner: &Inner) -> Result<(), RuntimeError> {
+        let netns = inner.naming.netns(self.addresses.slot);
+        let lowerdir = self.template.lowerdir(&self.base());
+        let hostname = self.hostname();
+        let (root, upper, work) = (self.root(), self.upper(), self.work());
+        let init = boot::boot(
+            &BootPlan {
+                netns: &netns,
+                cgroup_procs: &self.cgroup.procs,
+                root: &root,
+                lowerdir: &lowerdir,
+                upper: &upper,
+                work: &work,
+                hostname: &hostname,
+                binds: self.template.binds(),
+            },
+            inner.config.boot_timeout,
+        )
+        .await?;
+        self.init = Some(init);
+        Ok(())
+    }
+
+    pub(crate) async fn start(&mut self, inner: &Inner) -> Result<(), RuntimeError> {
+        if self.init.is_some() {
+            return Ok(());
+        }
+        self.boot(inner).await
+    }
+
+    pub(crate) async fn stop(&mut self) {
+        if let Some(mut init) = self.init.take() {
+            // Killing pid 1 kills every process of the pid namespace.
+            kill_process(init.pid1);
+            let _ = init.unshare.start_kill();
+            let _ = tokio::time::timeout(Duration::from_secs(5), init.unshare.wait()).await;
+            tracing::info!(sandbox_id = %self.spec.id, "sandbox stopped");
+        }
+    }
+
+    pub(crate) async fn restore(
+        &mut self,
+        inner: &Inner,
+        layer: &Path,
+    ) -> Result<(), RuntimeError> {
+        self.stop().await;
+        // Whatever was still exiting inside must be gone before the layer is swapped.
+        for leaf in &self.cgroup.leaves {
+            for pid in cgroup::pids_in(leaf) {
+                kill_process(pid);
+            }
+        }
+        for dir in [self.upper(), self.work()] {
+            let target = dir.clone();
+            let removed =
+                tokio::task::spawn_blocking(move || std::fs::remove_dir_all(&target)).await;
+            if let Ok(Err(error)) = removed {
+                if error.kind() != std::io::ErrorKind::NotFound {
+                    return Err(RuntimeError::io(
+                        format!("clearing {}", dir.display()),
+                        error,
+                    ));
+                }
+            }
+            std::fs::create_dir(&dir)
+                .map_err(|e| RuntimeError::io(format!("creating {}", dir.display()), e))?;
+        }
+        copy_tree(layer, &self.upper()).await?;
+        self.boot(inner).await
+    }
+
+    /// Removes everything of the sandbox that exists; safe to call repeatedly.
+    pub(crate) async fn teardown(&mut self, inner: &Inner) -> Result<(), RuntimeError> {
+        self.stop().await;
+        let cgroups = cgroup::remove(&self.cgroup.leaves).await;
+        firewall::remove(&inner.naming.nft_table(self.addresses.slot)).await;
+        network::remove(
+            &inner.naming.netns(self.addresses.slot),
+            &inner.naming.host_veth(self.addresses.slot),
+        )
+        .await;
+        inner.policies.remove(self.addresses.sandbox);
+        let dir = self.dir.clone();
+        let removed = tokio::task::spawn_blocking(move || std::fs::remove_dir_all(&dir)).await;
+        if let Ok(slots) = inner.slots.lock().as_mut() {
+            slots.release(self.addresses.slot);
+        }
+        cgroups?;
+        match removed {
+            Ok(Err(error)) if error.kind() != std::io::ErrorKind::NotFound => Err(
+                RuntimeError::io(format!("removing {}", self.dir.display()), error),
+            ),
+            _ => {
+                tracing::info!(sandbox_id = %self.spec.id, "sandbox destroyed");
+                Ok(())
+            }
+        }
+    }
+
+    /// The command for an exec (built under the lock, run without it) and its timeout.
+    pub(crate) fn exec_command(
+        &self,
+        inner: &Inner,
+        request: &ExecRequest,
+    ) -> Result<(Command, Duration), RuntimeError> {
+        if request.cmd.is_empty() {
+            return Err(RuntimeError::EmptyCommand);
+        }
+        for name in request.env.keys() {
+            validate_env_name(name)?;
+        }
+        let Some(init) = &self.init else {
+            return Err(RuntimeError::NotRunning(self.spec.id));
+        };
+        let env = overlay_exec_env(&self.env, &request.env);
+        let command = boot::enter_command(&EnterPlan {
+            pid1: init.pid1,
+            cgroup_procs: &self.cgroup.procs,
+            uid: inner.config.sandbox_uid,
+            gid: inner.config.sandbox_gid,
+            env: &env,
+            cwd: request.cwd.as_deref(),
+            cmd: &request.cmd,
+        });
+        Ok((command, request.timeout))
+    }
+
+    pub(crate) fn info(&self) -> SandboxInfo {
+        SandboxInfo {
+            sandbox_id: self.spec.id,
+            address: self.addresses.sandbox,
+            gateway: self.addresses.gateway,
+            state: if self.init.is_some() {
+                SandboxState::Running
+            } else {
+                SandboxState::Stopped
+            },
+            isolation: Isolation::Enforced,
+            warning: None,
+        }
+    }
+
+    pub(crate) fn spec(&self) -> &SandboxSpec {
+        &self.spec
+    }
+
+    pub(crate) fn upper(&self) -> PathBuf {
+        self.dir.join("upper")
+    }
+
+    fn base(&self) -> PathBuf {
+        self.dir.join("base")
+    }
+
+    fn work(&self) -> PathBuf {
+        self.dir.join("work")
+    }
+
+    fn root(&self) -> PathBuf {
+        self.dir.join("root")
+    }
+
+    fn hostname(&self) -> String {
+        let id = self.spec.id.as_uuid().simple().to_string();
+        format!("sbx-{}", &id[..12])
+    }
+}
