@@ -31,15 +31,24 @@ impl KeyringConfig {
             env: PRIMARY_KEY_ENV,
         })?;
         let primary = MasterKey::from_hex(&primary_text, PRIMARY_KEY_ENV)?;
+        let retired = Self::retired_from_lookup(lookup)?;
+        Ok(Self { primary, retired })
+    }
+
+    /// Reads only the retired slots (for a primary key that comes from elsewhere, such as the
+    /// development key file of the embedded mode).
+    pub fn retired_from_lookup(
+        lookup: impl Fn(&str) -> Option<String>,
+    ) -> Result<Vec<(String, MasterKey)>, VaultError> {
         let mut retired = Vec::new();
         for slot in 1..=RETIRED_KEY_SLOTS {
             let name = format!("{RETIRED_KEY_ENV_PREFIX}{slot}");
-            if let Some(text) = present(&name) {
+            if let Some(text) = lookup(&name).filter(|value| !value.trim().is_empty()) {
                 let key = MasterKey::from_hex(&text, &name)?;
                 retired.push((name, key));
             }
         }
-        Ok(Self { primary, retired })
+        Ok(retired)
     }
 
     /// Reads the keys from the process environment.

@@ -1,0 +1,24 @@
+//! `osbd`: parse, run, map the outcome to an exit code. All logic lives in `osb_api::osbd`.
+
+use clap::Parser;
+use osb_api::osbd::{run, Cli};
+use osb_api::settings::Settings;
+
+#[tokio::main]
+async fn main() {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("OSB_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let settings = Settings::from_env();
+    let mut out = std::io::stdout();
+    let mut err = std::io::stderr();
+    if let Err(error) = run(cli, &settings, &mut out, &mut err).await {
+        eprintln!("error: {error}");
+        std::process::exit(error.exit_code());
+    }
+}

@@ -1,0 +1,78 @@
+//! Argument parsing (clap) and dispatch.
+
+use std::io::Write;
+
+use clap::{Parser, Subcommand};
+
+use super::context::CommandError;
+use super::{init, keys, migrate};
+use crate::settings::Settings;
+
+/// OpenSandbox daemon.
+#[derive(Debug, Parser)]
+#[command(name = "osbd", version, about = "OpenSandbox daemon: control plane and worker", long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Top-level commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Prepare the data directory, database schema and encryption keys, then print what to do next
+    Init,
+    /// Manage the database schema
+    #[command(subcommand)]
+    Migrate(MigrateCommand),
+    /// Manage secret-encryption master keys
+    #[command(subcommand)]
+    Keys(KeysCommand),
+}
+
+/// `osbd migrate …`
+#[derive(Debug, Subcommand)]
+pub enum MigrateCommand {
+    /// Apply every pending migration
+    Up,
+    /// Revert every migration (drops all OpenSandbox tables and their data)
+    Down {
+        /// Required: confirms that all data will be deleted
+        #[arg(long)]
+        yes_delete_everything: bool,
+    },
+    /// List applied and pending migrations
+    Status,
+}
+
+/// `osbd keys …`
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Print a fresh random master key (64 hex characters) to stdout
+    Generate,
+    /// Show every registered key version, whether it is configured and how many secrets use it
+    Status,
+    /// Re-encrypt every stored secret under the current primary key (resumable, safe to rerun)
+    Rewrap {
+        /// Secrets per database round trip
+        #[arg(long, default_value_t = 100)]
+        batch_size: u64,
+    },
+}
+
+/// Runs a parsed command. Human output goes to `out`, guidance and warnings to `err`.
+pub async fn run(
+    cli: Cli,
+    settings: &Settings,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> Result<(), CommandError> {
+    match cli.command {
+        Command::Init => init::run(settings, out, err).await,
+        Command::Migrate(command) => migrate::run(command, settings, out).await,
+        Command::Keys(KeysCommand::Generate) => keys::generate(out, err),
+        Command::Keys(KeysCommand::Status) => keys::status(settings, out, err).await,
+        Command::Keys(KeysCommand::Rewrap { batch_size }) => {
+            keys::rewrap(settings, batch_size, out, err).await
+        }
+    }
+}

@@ -1,0 +1,13 @@
+//! `osbd`: the daemon's commands. `init` prepares the data directory, database and keys;
+//! `migrate` manages the schema; `keys` generates, inspects and rewraps master keys. Each
+//! command returns a typed outcome and writes human text to the given writers, so tests run
+//! them in-process or through the real binary.
+
+mod cli;
+mod context;
+mod init;
+mod keys;
+mod migrate;
+
+pub use cli::{run, Cli, Command, KeysCommand, MigrateCommand};
+pub use context::CommandError;

@@ -1,0 +1,28 @@
+//! Integration tests of the `osbd` binary (run as a real process) against real databases.
+
+mod osbd_init;
+mod osbd_keys;
+
+use std::process::{Command, Output};
+
+/// Runs the real `osbd` with exactly the given OpenSandbox environment.
+pub(crate) fn osbd(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_osbd"));
+    command.args(args);
+    for (name, _) in std::env::vars() {
+        if name.starts_with("OPENSANDBOX_") || name == "DATABASE_URL" {
+            command.env_remove(name);
+        }
+    }
+    for (name, value) in env {
+        command.env(name, value);
+    }
+    command.output().expect("osbd runs")
+}
+
+pub(crate) fn text(output: &Output) -> (String, String) {
+    (
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
