@@ -9,15 +9,35 @@
 
 #![forbid(unsafe_code)]
 
+pub mod actor;
+pub mod body;
+pub mod ca;
+pub mod cert_cache;
+pub mod config;
+pub mod events;
+pub mod handler;
+pub mod listener;
+pub mod metrics;
+pub mod original_dst;
 pub mod policy;
+pub mod proxy;
 pub mod refusal;
 pub mod registry;
 pub mod replacer;
+pub mod rewrite;
 pub mod scrubber;
 pub mod secret_value;
 pub mod session;
+pub mod upstream;
 
+pub use actor::ProxyActor;
+pub use ca::{CA_CERT_FILE, CA_KEY_FILE};
+pub use config::{parse_resolve_override, OversizedBody, ProxyConfig};
+pub use events::{ChannelSink, EventSink, NullSink, ProxyEvent};
+pub use metrics::ProxyMetrics;
+pub use original_dst::{FixedOriginalDestination, KernelOriginalDestination, OriginalDestination};
 pub use policy::{AddressPolicy, Scheme, SealingPolicy, Target};
+pub use proxy::{ProxyError, SealingProxy};
 pub use refusal::Refusal;
 pub use registry::{RegistryError, SessionRegistry};
 pub use secret_value::SecretValue;

@@ -1,0 +1,164 @@
+//! Prometheus-text counters of the data plane: requests, substitutions, refusals by code,
+//! certificate cache hits, misses and mints. Plain atomics; rendering never includes hosts, names,
+//! values or tokens (no high-cardinality or sensitive labels).
+
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use osb_proto::ErrorCode;
+
+const BLOCK_CODES: [ErrorCode; 10] = [
+    ErrorCode::UnknownSource,
+    ErrorCode::HostNotAllowed,
+    ErrorCode::SecretNotAllowedForHost,
+    ErrorCode::UnknownToken,
+    ErrorCode::MisdirectedRequest,
+    ErrorCode::ForbiddenUpstreamAddress,
+    ErrorCode::PlaintextSecret,
+    ErrorCode::PayloadTooLarge,
+    ErrorCode::UpstreamFailure,
+    ErrorCode::InvalidInput,
+];
+
+/// The counters. Shared by `Arc`.
+#[derive(Debug, Default)]
+pub struct ProxyMetrics {
+    requests: AtomicU64,
+    substitutions: AtomicU64,
+    scrubbed_responses: AtomicU64,
+    blocks: [AtomicU64; BLOCK_CODES.len() + 1],
+    cert_cache_hits: AtomicU64,
+    cert_cache_misses: AtomicU64,
+    cert_mints: AtomicU64,
+}
+
+impl ProxyMetrics {
+    pub fn request(&self) {
+        self.requests.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn substituted(&self, count: u64) {
+        self.substitutions.fetch_add(count, Ordering::Relaxed);
+    }
+
+    pub fn scrubbed(&self) {
+        self.scrubbed_responses.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn blocked(&self, code: ErrorCode) {
+        let index = BLOCK_CODES
+            .iter()
+            .position(|c| *c == code)
+            .unwrap_or(BLOCK_CODES.len());
+        self.blocks[index].fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn cert_cache_hit(&self) {
+        self.cert_cache_hits.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn cert_cache_miss(&self) {
+        self.cert_cache_misses.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn cert_minted(&self) {
+        self.cert_mints.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Certificates minted since start.
+    pub fn cert_mints(&self) -> u64 {
+        self.cert_mints.load(Ordering::Relaxed)
+    }
+
+    /// Requests seen since start.
+    pub fn requests(&self) -> u64 {
+        self.requests.load(Ordering::Relaxed)
+    }
+
+    /// Tokens substituted since start.
+    pub fn substitutions(&self) -> u64 {
+        self.substitutions.load(Ordering::Relaxed)
+    }
+
+    /// Refusals with this code since start.
+    pub fn blocks(&self, code: ErrorCode) -> u64 {
+        let index = BLOCK_CODES
+            .iter()
+            .position(|c| *c == code)
+            .unwrap_or(BLOCK_CODES.len());
+        self.blocks[index].load(Ordering::Relaxed)
+    }
+
+    /// The Prometheus text exposition of every counter.
+    pub fn render_prometheus(&self) -> String {
+        let mut out = String::new();
+        let mut counter = |name: &str, help: &str, value: u64| {
+            let _ = writeln!(
+                out,
+                "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}"
+            );
+        };
+        counter(
+            "osb_proxy_requests_total",
+            "Requests handled by the sealing proxy.",
+            self.requests(),
+        );
+        counter(
+            "osb_proxy_substitutions_total",
+            "Sealed tokens replaced by their values.",
+            self.substitutions(),
+        );
+        counter(
+            "osb_proxy_scrubbed_responses_total",
+            "Responses in which an echoed secret value was replaced by its token.",
+            self.scrubbed_responses.load(Ordering::Relaxed),
+        );
+        counter(
+            "osb_proxy_cert_cache_hits_total",
+            "Leaf certificate cache hits.",
+            self.cert_cache_hits.load(Ordering::Relaxed),
+        );
+        counter(
+            "osb_proxy_cert_cache_misses_total",
+            "Leaf certificate cache misses.",
+            self.cert_cache_misses.load(Ordering::Relaxed),
+        );
+        counter(
+            "osb_proxy_cert_mints_total",
+            "Leaf certificates minted.",
+            self.cert_mints(),
+        );
+        let _ = writeln!(out, "# HELP osb_proxy_blocks_total Requests refused, by reason code.\n# TYPE osb_proxy_blocks_total counter");
+        for (index, code) in BLOCK_CODES.iter().enumerate() {
+            let _ = writeln!(
+                out,
+                "osb_proxy_blocks_total{{code=\"{code}\"}} {}",
+                self.blocks[index].load(Ordering::Relaxed)
+            );
+        }
+        let _ = writeln!(
+            out,
+            "osb_proxy_blocks_total{{code=\"other\"}} {}",
+            self.blocks[BLOCK_CODES.len()].load(Ordering::Relaxed)
+        );
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_counters() {
+        let metrics = ProxyMetrics::default();
+        metrics.request();
+        metrics.substituted(2);
+        metrics.blocked(ErrorCode::HostNotAllowed);
+        let text = metrics.render_prometheus();
+        assert!(text.contains("osb_proxy_requests_total 1"));
+        assert!(text.contains("osb_proxy_substitutions_total 2"));
+        assert!(text.contains("osb_proxy_blocks_total{code=\"host_not_allowed\"} 1"));
+        assert_eq!(metrics.blocks(ErrorCode::HostNotAllowed), 1);
+    }
+}

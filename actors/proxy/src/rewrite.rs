@@ -1,0 +1,229 @@
+//! Request-head rewriting: substitutes tokens in header values (Basic credentials decoded and
+//! re-encoded), in the path and query (values percent-encoded), drops hop-by-hop headers, redacts
+//! tokens out of paths used in events, and scrubs values out of response headers. Pure functions
+//! over `http` types; temporaries holding values are zeroized. Never logs.
+
+use std::borrow::Cow;
+
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine as _;
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use osb_proto::{SealedToken, SEALED_TOKEN_PREFIX};
+use zeroize::Zeroizing;
+
+use crate::policy::RequestSubstitution;
+use crate::refusal::Refusal;
+use crate::replacer::{substitute_all, TokenResolver};
+use crate::scrubber::ScrubTable;
+use crate::session::Session;
+
+/// Headers that describe one hop and never travel to the upstream as they are.
+const HOP_BY_HOP: [&str; 11] = [
+    "connection",
+    "proxy-connection",
+    "keep-alive",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+    "proxy-authorization",
+    "proxy-authenticate",
+    "expect",
+    "host",
+];
+
+fn is_hop_by_hop(name: &HeaderName) -> bool {
+    HOP_BY_HOP.contains(&name.as_str())
+}
+
+fn connection_tokens(headers: &HeaderMap) -> Vec<String> {
+    headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .map(|token| token.trim().to_ascii_lowercase())
+        .filter(|token| !token.is_empty())
+        .collect()
+}
+
+/// Whether an HTTP/1.1 request asks for a protocol upgrade (WebSocket).
+pub fn is_upgrade_request(headers: &HeaderMap) -> bool {
+    headers.contains_key(header::UPGRADE)
+        && connection_tokens(headers)
+            .iter()
+            .any(|token| token == "upgrade")
+}
+
+/// Copies request headers for the upstream with every token substituted. `Host`, `Content-Length`
+/// and hop-by-hop headers are dropped (the caller sets what the upstream leg needs); an upgrade
+/// keeps `Upgrade` and gets `Connection: upgrade`.
+pub fn rewrite_request_headers(
+    headers: &HeaderMap,
+    keep_upgrade: bool,
+    resolver: &mut RequestSubstitution,
+) -> Result<HeaderMap, Refusal> {
+    let listed = connection_tokens(headers);
+    let mut out = HeaderMap::with_capacity(headers.len());
+    for (name, value) in headers {
+        let keep_te_trailers =
+            name == header::TE && value.as_bytes().eq_ignore_ascii_case(b"trailers");
+        let keep_upgrade_header = keep_upgrade && name == header::UPGRADE;
+        if (is_hop_by_hop(name) && !keep_te_trailers && !keep_upgrade_header)
+            || name == header::CONTENT_LENGTH
+            || listed.iter().any(|token| token == name.as_str())
+        {
+            continue;
+        }
+        out.append(
+            name.clone(),
+            substitute_header_value(name, value, resolver)?,
+        );
+    }
+    if keep_upgrade {
+        out.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+    }
+    Ok(out)
+}
+
+/// Substitutes tokens in one header value.
+pub fn substitute_header_value(
+    name: &HeaderName,
+    value: &HeaderValue,
+    resolver: &mut RequestSubstitution,
+) -> Result<HeaderValue, Refusal> {
+    let bytes = value.as_bytes();
+    if name == header::AUTHORIZATION
+        && bytes.len() > 6
+        && bytes[..6].eq_ignore_ascii_case(b"basic ")
+    {
+        if let Ok(decoded) = STANDARD.decode(bytes[6..].trim_ascii()) {
+            let decoded = Zeroizing::new(decoded);
+            if memchr::memmem::find(&decoded, SEALED_TOKEN_PREFIX.as_bytes()).is_some() {
+                let replaced = Zeroizing::new(substitute_all(&decoded, resolver)?.into_owned());
+                let encoded =
+                    Zeroizing::new(format!("Basic {}", STANDARD.encode(replaced.as_slice())));
+                return sensitive_value(encoded.as_bytes());
+            }
+        }
+    }
+    match substitute_all(bytes, resolver)? {
+        Cow::Borrowed(_) => Ok(value.clone()),
+        Cow::Owned(replaced) => sensitive_value(&Zeroizing::new(replaced)),
+    }
+}
+
+fn sensitive_value(bytes: &[u8]) -> Result<HeaderValue, Refusal> {
+    let mut value = HeaderValue::from_bytes(bytes).map_err(|_| {
+        Refusal::bad_request(
+            "a secret value contains characters that are not allowed in an http header",
+        )
+    })?;
+    value.set_sensitive(true);
+    Ok(value)
+}
+
+/// Percent-encodes substituted values so they cannot change the structure of a path or query.
+struct UrlEncoding<'r> {
+    inner: &'r mut RequestSubstitution,
+    buffer: Zeroizing<Vec<u8>>,
+}
+
+impl TokenResolver for UrlEncoding<'_> {
+    fn resolve(&mut self, token: &SealedToken) -> Result<&[u8], Refusal> {
+        let value = self.inner.resolve(token)?;
+        self.buffer.clear();
+        for &byte in value {
+            if byte.is_ascii_alphanumeric() || b"-._~".contains(&byte) {
+                self.buffer.push(byte);
+            } else {
+                const HEX: &[u8; 16] = b"0123456789ABCDEF";
+                self.buffer.extend_from_slice(&[
+                    b'%',
+                    HEX[usize::from(byte >> 4)],
+                    HEX[usize::from(byte & 15)],
+                ]);
+            }
+        }
+        Ok(&self.buffer)
+    }
+}
+
+/// Substitutes tokens in a path-and-query string.
+pub fn substitute_path_and_query(
+    path_and_query: &str,
+    resolver: &mut RequestSubstitution,
+) -> Result<String, Refusal> {
+    let mut encoding = UrlEncoding {
+        inner: resolver,
+        buffer: Zeroizing::new(Vec::new()),
+    };
+    match substitute_all(path_and_query.as_bytes(), &mut encoding)? {
+        Cow::Borrowed(_) => Ok(path_and_query.to_owned()),
+        Cow::Owned(replaced) => String::from_utf8(replaced)
+            .map_err(|_| Refusal::internal("percent-encoded path is not ascii")),
+    }
+}
+
+/// Replaces tokens with `{SECRET_NAME}` (or `{unknown_token}`) so paths can go into events.
+struct Redacting<'s> {
+    session: Option<&'s Session>,
+    buffer: Vec<u8>,
+}
+
+impl TokenResolver for Redacting<'_> {
+    fn resolve(&mut self, token: &SealedToken) -> Result<&[u8], Refusal> {
+        let name = self
+            .session
+            .and_then(|session| session.secret_for_token(token))
+            .map(|secret| secret.name.as_str())
+            .unwrap_or("unknown_token");
+        self.buffer.clear();
+        self.buffer
+            .extend_from_slice(format!("{{{name}}}").as_bytes());
+        Ok(&self.buffer)
+    }
+}
+
+/// A path safe to put in an event or a log: no query, tokens replaced by secret names.
+pub fn redact_path(path: &str, session: Option<&Session>) -> String {
+    let mut redacting = Redacting {
+        session,
+        buffer: Vec::new(),
+    };
+    match substitute_all(path.as_bytes(), &mut redacting) {
+        Ok(redacted) => String::from_utf8_lossy(&redacted).into_owned(),
+        Err(_) => "/{redacted}".to_owned(),
+    }
+}
+
+/// Response headers for the sandbox: hop-by-hop headers dropped (unless an upgrade), values scrubbed.
+pub fn scrub_response_headers(
+    headers: &mut HeaderMap,
+    table: Option<&ScrubTable>,
+    keep_upgrade: bool,
+) {
+    if !keep_upgrade {
+        let listed = connection_tokens(headers);
+        for name in HOP_BY_HOP
+            .iter()
+            .copied()
+            .chain(listed.iter().map(String::as_str))
+        {
+            if name != "host" {
+                headers.remove(name);
+            }
+        }
+    }
+    let Some(table) = table else { return };
+    for value in headers.values_mut() {
+        if let Some(scrubbed) = table.scrub_all(value.as_bytes()) {
+            if let Ok(replacement) = HeaderValue::from_bytes(&scrubbed) {
+                *value = replacement;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
