@@ -1,4 +1,4 @@
-//! The `api_keys` table: a SHA-256 hash of each key, never the key.
+//! The `api_keys` table: a SHA-256 hash of each key, never the key. Crate-private: never returned to callers, who get records.
 
 use sea_orm::entity::prelude::*;
 

@@ -1,4 +1,4 @@
-//! The `encryption_keys` table: master-key fingerprints and the version number each was given.
+//! The `encryption_keys` table: master-key fingerprints and the version number each was given. Crate-private: never returned to callers, who get records.
 
 use sea_orm::entity::prelude::*;
 

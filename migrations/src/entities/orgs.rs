@@ -1,4 +1,4 @@
-//! The `orgs` table.
+//! The `orgs` table. Crate-private: never returned to callers, who get records.
 
 use sea_orm::entity::prelude::*;
 

@@ -1,4 +1,4 @@
-//! The `projects` table.
+//! The `projects` table. Crate-private: never returned to callers, who get records.
 
 use sea_orm::entity::prelude::*;
 

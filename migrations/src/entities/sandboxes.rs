@@ -1,4 +1,4 @@
-//! The `sandboxes` table.
+//! The `sandboxes` table. Crate-private: never returned to callers, who get records.
 
 use sea_orm::entity::prelude::*;
 

@@ -1,4 +1,4 @@
-//! The `secrets` table: ciphertext only.
+//! The `secrets` table: ciphertext only. Crate-private: never returned to callers, who get records.
 
 use sea_orm::entity::prelude::*;
 
