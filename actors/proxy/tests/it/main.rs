@@ -1,1 +1,13 @@
-fn main() {}
+//! Integration tests of the sealing proxy: real clients (curl, Python urllib, a Rust hyper client)
+//! from distinct 127.0.0.x "sandbox" addresses, through the proxy, to a local TLS origin.
+
+mod support {
+    pub mod client;
+    pub mod harness;
+    pub mod origin;
+}
+
+mod canary;
+mod protocols;
+mod refusals;
+mod substitution;

@@ -1,0 +1,120 @@
+//! Protocol coverage: HTTP/2 on both legs (curl --http2 and a Rust h2 client), Expect:
+//! 100-continue, WebSocket upgrade with substitution then a byte pipe, transparent mode with the
+//! original destination injected, pre-minted certificates and metrics.
+
+use http::Request;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use crate::support::client::{body, connect_from, Client};
+use crate::support::harness::{sandbox_ip, token, Harness};
+
+const KEY: &str = "protocol-test-secret-value";
+
+async fn harness() -> Harness {
+    let h = Harness::start().await;
+    let allow = vec![h.at("api.example.test")];
+    h.sandbox(2, &allow, &[("API_KEY", 1, KEY, &[])]);
+    h
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn curl_http2_is_not_downgraded() {
+    let h = harness().await;
+    let header = format!("X-Api-Key: {}", token(1));
+    let out = h.curl(2, &["--http2", "-sS", "-o", "/dev/null", "-w", "%{http_version} ", "-H", &header, &h.url("api.example.test", "/echo")]).await;
+    assert!(out.body.starts_with("2 ") || out.body.contains("2 "), "{out:?}");
+    let received = h.origin.last();
+    assert_eq!(received.version, "HTTP/2.0");
+    assert_eq!(received.header("x-api-key").as_deref(), Some(KEY));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rust_h2_client_streams_and_multiplexes() {
+    let h = harness().await;
+    let mut client = h.client(2, "api.example.test", true).await;
+    for round in 0..3 {
+        let uri = h.url("api.example.test", &format!("/echo?r={round}&k={}", token(1)));
+        let request = Request::post(uri).body(body(format!("body {}", token(1)))).unwrap();
+        let (status, _, echoed) = client.send(request).await;
+        assert_eq!(status, 200);
+        let echoed = String::from_utf8(echoed).unwrap();
+        assert!(!echoed.contains(KEY));
+        assert_eq!(h.origin.last().body, format!("body {KEY}").into_bytes());
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn expect_100_continue_is_honoured() {
+    let h = harness().await;
+    let data = format!("k={}", token(1));
+    let out = h
+        .curl(2, &["-H", "Expect: 100-continue", "--data-binary", &data, &h.url("api.example.test", "/sink")])
+        .await;
+    assert_eq!(out.status, 200, "{out:?}");
+    assert_eq!(h.origin.last().body, format!("k={KEY}").into_bytes());
+    assert!(h.origin.last().header("expect").is_none());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn websocket_upgrade_substitutes_then_pipes_bytes() {
+    let h = harness().await;
+    let mut client = h.client(2, "api.example.test", false).await;
+    let request = Request::get("/ws")
+        .header("host", h.at("api.example.test"))
+        .header("connection", "upgrade")
+        .header("upgrade", "websocket")
+        .header("sec-websocket-protocol", token(1).as_str())
+        .body(body(""))
+        .unwrap();
+    let response = client.send_raw(request).await.unwrap();
+    assert_eq!(response.status(), 101);
+    assert_eq!(h.origin.last().header("sec-websocket-protocol").as_deref(), Some(KEY));
+    let upgraded = hyper::upgrade::on(response).await.unwrap();
+    let mut io = hyper_util::rt::TokioIo::new(upgraded);
+    io.write_all(b"ping through the pipe").await.unwrap();
+    let mut buffer = [0u8; 21];
+    io.read_exact(&mut buffer).await.unwrap();
+    assert_eq!(&buffer, b"ping through the pipe");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn transparent_mode_uses_sni_and_the_original_port() {
+    let h = harness().await;
+    let transparent = h.proxy.transparent_addr().unwrap();
+    let stream = connect_from(sandbox_ip(2), transparent).await;
+    let mut client = Client::over(stream, h.proxy.ca_cert_pem(), "api.example.test", false).await;
+    let request = Request::get("/echo")
+        .header("host", h.at("api.example.test"))
+        .header("x-api-key", token(1).as_str())
+        .body(body(""))
+        .unwrap();
+    let (status, _, _) = client.send(request).await;
+    assert_eq!(status, 200);
+    assert_eq!(h.origin.last().header("x-api-key").as_deref(), Some(KEY));
+    // An SNI outside the allowlist is refused inside TLS with a JSON reason.
+    let stream = connect_from(sandbox_ip(2), transparent).await;
+    let mut client = Client::over(stream, h.proxy.ca_cert_pem(), "evil.test", false).await;
+    let request = Request::get("/echo").header("host", h.at("evil.test")).body(body("")).unwrap();
+    let (status, _, reason) = client.send(request).await;
+    assert_eq!(status, 403);
+    assert!(String::from_utf8_lossy(&reason).contains("host_not_allowed"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn registration_pre_mints_and_metrics_count() {
+    let h = harness().await;
+    let cache = h.proxy.leaf_cache().clone();
+    let mut waited = 0;
+    while cache.cached("api.example.test").is_none() && waited < 500 {
+        tokio::task::yield_now().await;
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        waited += 1;
+    }
+    assert!(cache.cached("api.example.test").is_some(), "pre-minted certificate missing");
+    let out = h.curl(2, &[&h.url("api.example.test", "/echo")]).await;
+    assert_eq!(out.status, 200);
+    let metrics = h.proxy.render_metrics();
+    assert!(metrics.contains("osb_proxy_requests_total 1"), "{metrics}");
+    assert!(metrics.contains("osb_proxy_cert_mints_total 1"), "{metrics}");
+    assert!(metrics.contains("osb_proxy_cert_cache_hits_total 1"), "{metrics}");
+}
