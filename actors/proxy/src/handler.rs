@@ -238,6 +238,9 @@ pub async fn handle(
                 (full_body(rewritten), Some(length))
             }
             Some(length) if shared.oversized_body == OversizedBody::Refuse => {
+                // Discard (never keep) what the client still sends so it can read the answer
+                // instead of seeing its stream reset.
+                tokio::spawn(discard_body(incoming));
                 return refuse(
                     shared,
                     facts(),
@@ -394,6 +397,21 @@ async fn finish_response(
             Response::from_parts(parts, http_body_util::BodyExt::boxed_unsync(scrubbing))
         }
     }
+}
+
+/// Reads and drops a refused body, bounded in bytes and time.
+async fn discard_body(mut incoming: Incoming) {
+    const DISCARD_LIMIT: usize = 64 * 1024 * 1024;
+    let mut discarded = 0usize;
+    let drain = async {
+        while let Some(Ok(frame)) = incoming.frame().await {
+            discarded += frame.data_ref().map_or(0, |data| data.len());
+            if discarded > DISCARD_LIMIT {
+                break;
+            }
+        }
+    };
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(30), drain).await;
 }
 
 fn spawn_pipe(

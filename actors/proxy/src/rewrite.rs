@@ -71,7 +71,7 @@ pub fn rewrite_request_headers(
         let keep_upgrade_header = keep_upgrade && name == header::UPGRADE;
         if (is_hop_by_hop(name) && !keep_te_trailers && !keep_upgrade_header)
             || name == header::CONTENT_LENGTH
-            || listed.iter().any(|token| token == name.as_str())
+            || (!keep_upgrade_header && listed.iter().any(|token| token == name.as_str()))
         {
             continue;
         }

@@ -28,12 +28,40 @@ async fn the_canary_value_never_reaches_the_sandbox_logs_or_events() {
     let url = |path: &str| h.url("api.example.test", path);
     let runs: Vec<Vec<String>> = vec![
         vec!["-i".into(), "-H".into(), header.clone(), url("/echo")],
-        vec!["-i".into(), "-u".into(), user, url(&format!("/p/{t}/echo?q={t}"))],
-        vec!["-i".into(), "--data-binary".into(), json.clone(), url("/echo")],
-        vec!["-i".into(), "-H".into(), "Transfer-Encoding: chunked".into(), "--data-binary".into(), json, url("/echo")],
-        vec!["-i".into(), "--http2".into(), "-H".into(), header.clone(), url("/echo")],
+        vec![
+            "-i".into(),
+            "-u".into(),
+            user,
+            url(&format!("/p/{t}/echo?q={t}")),
+        ],
+        vec![
+            "-i".into(),
+            "--data-binary".into(),
+            json.clone(),
+            url("/echo"),
+        ],
+        vec![
+            "-i".into(),
+            "-H".into(),
+            "Transfer-Encoding: chunked".into(),
+            "--data-binary".into(),
+            json,
+            url("/echo"),
+        ],
+        vec![
+            "-i".into(),
+            "--http2".into(),
+            "-H".into(),
+            header.clone(),
+            url("/echo"),
+        ],
         vec!["-i".into(), "-H".into(), reflect, url("/split-reflect")],
-        vec!["-i".into(), "-H".into(), header.clone(), h.url("other.example.test", "/echo")],
+        vec![
+            "-i".into(),
+            "-H".into(),
+            header.clone(),
+            h.url("other.example.test", "/echo"),
+        ],
     ];
     for args in &runs {
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
@@ -41,20 +69,45 @@ async fn the_canary_value_never_reaches_the_sandbox_logs_or_events() {
         assert!(out.status == 200 || out.status == 403, "{out:?}");
     }
     let mut client = h.client(2, "api.example.test", true).await;
-    let request = Request::post(url("/echo")).header("x-api-key", t.as_str()).body(body(format!("{t}{t}"))).unwrap();
+    let request = Request::post(url("/echo"))
+        .header("x-api-key", t.as_str())
+        .body(body(format!("{t}{t}")))
+        .unwrap();
     assert_eq!(client.send(request).await.0, 200);
 
     // The origin did get the value: the checks below are not vacuous.
-    assert!(h.origin.requests().iter().any(|r| contains(&r.all_bytes(), CANARY)));
+    assert!(h
+        .origin
+        .requests()
+        .iter()
+        .any(|r| contains(&r.all_bytes(), CANARY)));
     let sandbox_side = received_by_sandbox().lock().unwrap().clone();
-    assert!(contains(&sandbox_side, t.as_str()), "reflections should show the token");
-    assert!(!contains(&sandbox_side, CANARY), "the sandbox received the secret value");
+    assert!(
+        contains(&sandbox_side, t.as_str()),
+        "reflections should show the token"
+    );
+    assert!(
+        !contains(&sandbox_side, CANARY),
+        "the sandbox received the secret value"
+    );
     let logs = captured_logs();
     assert!(!logs.is_empty());
-    assert!(!contains(&logs, CANARY), "a log line contains the secret value");
-    assert!(!contains(&logs, t.as_str()), "a log line contains a sealed token");
+    assert!(
+        !contains(&logs, CANARY),
+        "a log line contains the secret value"
+    );
+    assert!(
+        !contains(&logs, t.as_str()),
+        "a log line contains a sealed token"
+    );
     let events = serde_json::to_string(&h.events()).unwrap();
     assert!(events.contains("secret_used") && events.contains("egress_blocked"));
     assert!(!events.contains(CANARY) && !events.contains(t.as_str()));
-    assert!(!format!("{:?}", h.proxy.registry().lookup(crate::support::harness::sandbox_ip(2))).contains(CANARY));
+    assert!(!format!(
+        "{:?}",
+        h.proxy
+            .registry()
+            .lookup(crate::support::harness::sandbox_ip(2))
+    )
+    .contains(CANARY));
 }

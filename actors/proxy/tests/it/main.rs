@@ -1,6 +1,9 @@
 //! Integration tests of the sealing proxy: real clients (curl, Python urllib, a Rust hyper client)
 //! from distinct 127.0.0.x "sandbox" addresses, through the proxy, to a local TLS origin.
 
+// Test code: a failed unwrap is a failed test with its message.
+#![allow(clippy::unwrap_used)]
+
 mod support {
     pub mod client;
     pub mod harness;

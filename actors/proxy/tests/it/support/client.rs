@@ -25,11 +25,16 @@ pub fn received_by_sandbox() -> &'static Mutex<Vec<u8>> {
 }
 
 fn remember(bytes: &[u8]) {
-    received_by_sandbox().lock().unwrap().extend_from_slice(bytes);
+    received_by_sandbox()
+        .lock()
+        .unwrap()
+        .extend_from_slice(bytes);
 }
 
 pub fn body(bytes: impl Into<Bytes>) -> ClientBody {
-    Full::new(bytes.into()).map_err(|never| match never {}).boxed()
+    Full::new(bytes.into())
+        .map_err(|never| match never {})
+        .boxed()
 }
 
 pub async fn connect_from(source: IpAddr, to: SocketAddr) -> TcpStream {
@@ -39,7 +44,11 @@ pub async fn connect_from(source: IpAddr, to: SocketAddr) -> TcpStream {
 }
 
 /// Sends CONNECT; returns the stream on 200, or the refusal (status, body).
-pub async fn connect_tunnel(source: IpAddr, proxy: SocketAddr, authority: &str) -> Result<TcpStream, (u16, String)> {
+pub async fn connect_tunnel(
+    source: IpAddr,
+    proxy: SocketAddr,
+    authority: &str,
+) -> Result<TcpStream, (u16, String)> {
     let mut stream = connect_from(source, proxy).await;
     stream
         .write_all(format!("CONNECT {authority} HTTP/1.1\r\nHost: {authority}\r\n\r\n").as_bytes())
@@ -55,13 +64,21 @@ pub async fn connect_tunnel(source: IpAddr, proxy: SocketAddr, authority: &str) 
     }
     remember(&head);
     let text = String::from_utf8_lossy(&head).into_owned();
-    let status: u16 = text.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+    let status: u16 = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
     if status == 200 {
         return Ok(stream);
     }
     let length: usize = text
         .lines()
-        .find_map(|line| line.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().parse().unwrap_or(0)))
+        .find_map(|line| {
+            line.to_ascii_lowercase()
+                .strip_prefix("content-length:")
+                .map(|v| v.trim().parse().unwrap_or(0))
+        })
         .unwrap_or(0);
     let mut body = vec![0u8; length];
     stream.read_exact(&mut body).await.unwrap();
@@ -95,10 +112,19 @@ impl Client {
     pub async fn over(stream: TcpStream, ca_pem: &str, sni: &str, http2_only: bool) -> Client {
         let alpn: &[&[u8]] = if http2_only { &[b"h2"] } else { &[b"http/1.1"] };
         let connector = tokio_rustls::TlsConnector::from(tls_config(ca_pem, alpn));
-        let tls = connector.connect(ServerName::try_from(sni.to_owned()).unwrap(), stream).await.unwrap();
+        let tls = connector
+            .connect(ServerName::try_from(sni.to_owned()).unwrap(), stream)
+            .await
+            .unwrap();
         if http2_only {
-            assert_eq!(tls.get_ref().1.alpn_protocol(), Some(&b"h2"[..]), "the proxy must offer h2");
-            let (sender, connection) = http2::handshake(TokioExecutor::new(), TokioIo::new(tls)).await.unwrap();
+            assert_eq!(
+                tls.get_ref().1.alpn_protocol(),
+                Some(&b"h2"[..]),
+                "the proxy must offer h2"
+            );
+            let (sender, connection) = http2::handshake(TokioExecutor::new(), TokioIo::new(tls))
+                .await
+                .unwrap();
             tokio::spawn(connection);
             Client::H2(sender)
         } else {
@@ -109,13 +135,27 @@ impl Client {
     }
 
     /// CONNECT through the explicit proxy, then TLS with SNI = host.
-    pub async fn through(source: IpAddr, proxy: SocketAddr, authority: &str, ca_pem: &str, http2: bool) -> Client {
-        let stream = connect_tunnel(source, proxy, authority).await.expect("CONNECT refused");
-        let host = authority.rsplit_once(':').map(|(h, _)| h).unwrap_or(authority);
+    pub async fn through(
+        source: IpAddr,
+        proxy: SocketAddr,
+        authority: &str,
+        ca_pem: &str,
+        http2: bool,
+    ) -> Client {
+        let stream = connect_tunnel(source, proxy, authority)
+            .await
+            .expect("CONNECT refused");
+        let host = authority
+            .rsplit_once(':')
+            .map(|(h, _)| h)
+            .unwrap_or(authority);
         Client::over(stream, ca_pem, host, http2).await
     }
 
-    pub async fn send_raw(&mut self, request: Request<ClientBody>) -> Result<Response<hyper::body::Incoming>, hyper::Error> {
+    pub async fn send_raw(
+        &mut self,
+        request: Request<ClientBody>,
+    ) -> Result<Response<hyper::body::Incoming>, hyper::Error> {
         match self {
             Client::H1(sender) => {
                 sender.ready().await?;
@@ -137,7 +177,13 @@ impl Client {
             .iter()
             .map(|(n, v)| format!("{n}: {}\n", String::from_utf8_lossy(v.as_bytes())))
             .collect();
-        let body = response.into_body().collect().await.unwrap().to_bytes().to_vec();
+        let body = response
+            .into_body()
+            .collect()
+            .await
+            .unwrap()
+            .to_bytes()
+            .to_vec();
         remember(headers.as_bytes());
         remember(&body);
         (status, headers, body)
@@ -149,6 +195,8 @@ impl Client {
 pub struct Output {
     pub status: u16,
     pub body: String,
+    /// Shown by `{:?}` in assertion messages.
+    #[allow(dead_code)]
     pub stderr: String,
 }
 
@@ -167,5 +215,9 @@ pub fn curl(proxy: SocketAddr, source: IpAddr, ca_file: &std::path::Path, args: 
     remember(stdout.as_bytes());
     remember(&output.stderr);
     let (body, status) = stdout.rsplit_once('\n').unwrap_or(("", stdout.as_str()));
-    Output { status: status.trim().parse().unwrap_or(0), body: body.to_owned(), stderr: String::from_utf8_lossy(&output.stderr).into_owned() }
+    Output {
+        status: status.trim().parse().unwrap_or(0),
+        body: body.to_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    }
 }

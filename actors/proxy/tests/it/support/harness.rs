@@ -8,13 +8,20 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use osb_proto::{HostPattern, SandboxId, SealedToken};
 use osb_proxy::{
-    AddressPolicy, EventSink, FixedOriginalDestination, OversizedBody, ProxyConfig, ProxyEvent, SealingProxy, SecretSpec,
-    SecretValue, SessionSpec,
+    AddressPolicy, EventSink, FixedOriginalDestination, OversizedBody, ProxyConfig, ProxyEvent,
+    SealingProxy, SecretSpec, SecretValue, SessionSpec,
 };
 
 use super::origin::{start_origin, Origin};
 
-pub const HOSTS: [&str; 6] = ["api.example.test", "a.example.test", "b.a.example.test", "other.example.test", "example.test", "evil.test"];
+pub const HOSTS: [&str; 6] = [
+    "api.example.test",
+    "a.example.test",
+    "b.a.example.test",
+    "other.example.test",
+    "example.test",
+    "evil.test",
+];
 
 /// Records every event.
 #[derive(Debug, Default)]
@@ -68,7 +75,9 @@ pub fn sandbox_ip(last: u8) -> IpAddr {
 }
 
 pub fn patterns(list: &[String]) -> Vec<HostPattern> {
-    list.iter().map(|p| HostPattern::parse(p).unwrap()).collect()
+    list.iter()
+        .map(|p| HostPattern::parse(p).unwrap())
+        .collect()
 }
 
 pub struct Options {
@@ -79,7 +88,11 @@ pub struct Options {
 
 impl Default for Options {
     fn default() -> Self {
-        Self { allow_loopback: true, max_buffered_body: 1024 * 1024, oversized_body: OversizedBody::Refuse }
+        Self {
+            allow_loopback: true,
+            max_buffered_body: 1024 * 1024,
+            oversized_body: OversizedBody::Refuse,
+        }
     }
 }
 
@@ -103,20 +116,33 @@ impl Harness {
         let mut config = ProxyConfig::new(data_dir.path());
         config.explicit_listen = SocketAddr::from(([127, 0, 0, 1], 0));
         config.transparent_listen = Some(SocketAddr::from(([127, 0, 0, 1], 0)));
-        config.addresses = AddressPolicy { allow_loopback: options.allow_loopback, allow_private: false };
+        config.addresses = AddressPolicy {
+            allow_loopback: options.allow_loopback,
+            allow_private: false,
+        };
         config.max_buffered_body = options.max_buffered_body;
         config.oversized_body = options.oversized_body;
         config.use_system_roots = false;
         config.extra_upstream_ca_pems = vec![origin.ca_pem.clone().into_bytes()];
         for host in HOSTS {
-            config.resolve_overrides.insert(host.to_owned(), IpAddr::V4(Ipv4Addr::LOCALHOST));
+            config
+                .resolve_overrides
+                .insert(host.to_owned(), IpAddr::V4(Ipv4Addr::LOCALHOST));
         }
         let events = Arc::new(RecordingSink::default());
         let original = Arc::new(FixedOriginalDestination(origin.tls_addr));
-        let proxy = SealingProxy::start_with(config, events.clone(), original).await.unwrap();
+        let proxy = SealingProxy::start_with(config, events.clone(), original)
+            .await
+            .unwrap();
         let mut ca_file = tempfile::NamedTempFile::new().unwrap();
         ca_file.write_all(proxy.ca_cert_pem().as_bytes()).unwrap();
-        Self { proxy, origin, events, ca_file, _data_dir: data_dir }
+        Self {
+            proxy,
+            origin,
+            events,
+            ca_file,
+            _data_dir: data_dir,
+        }
     }
 
     pub fn port(&self) -> u16 {
@@ -138,7 +164,12 @@ impl Harness {
 
     /// Registers a sandbox at 127.0.0.`last` with the given allowlist and secrets
     /// (name, token byte, value, allowed hosts).
-    pub fn sandbox(&self, last: u8, allowlist: &[String], secrets: &[(&str, u8, &str, &[String])]) -> SandboxId {
+    pub fn sandbox(
+        &self,
+        last: u8,
+        allowlist: &[String],
+        secrets: &[(&str, u8, &str, &[String])],
+    ) -> SandboxId {
         let sandbox_id = SandboxId::new();
         let secrets = secrets
             .iter()
@@ -150,7 +181,12 @@ impl Harness {
             })
             .collect();
         self.proxy
-            .register_session(SessionSpec { sandbox_id, source_ip: sandbox_ip(last), egress_allowlist: patterns(allowlist), secrets })
+            .register_session(SessionSpec {
+                sandbox_id,
+                source_ip: sandbox_ip(last),
+                egress_allowlist: patterns(allowlist),
+                secrets,
+            })
             .unwrap();
         sandbox_id
     }
@@ -176,6 +212,13 @@ impl Harness {
 
     /// A Rust client tunnelled through CONNECT from 127.0.0.`last`.
     pub async fn client(&self, last: u8, host: &str, http2: bool) -> super::client::Client {
-        super::client::Client::through(sandbox_ip(last), self.proxy.explicit_addr(), &self.at(host), self.proxy.ca_cert_pem(), http2).await
+        super::client::Client::through(
+            sandbox_ip(last),
+            self.proxy.explicit_addr(),
+            &self.at(host),
+            self.proxy.ca_cert_pem(),
+            http2,
+        )
+        .await
     }
 }

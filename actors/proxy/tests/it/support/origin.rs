@@ -69,7 +69,10 @@ impl Origin {
     }
 
     pub fn last(&self) -> Received {
-        self.requests().last().cloned().expect("the origin received no request")
+        self.requests()
+            .last()
+            .cloned()
+            .expect("the origin received no request")
     }
 
     pub fn count(&self) -> usize {
@@ -84,11 +87,23 @@ pub async fn start_origin() -> Origin {
     let ca_cert = ca_params.self_signed(&ca_key).unwrap();
     let issuer = Issuer::new(ca_params, ca_key);
     let leaf_key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).unwrap();
-    let names: Vec<String> = ["api.example.test", "a.example.test", "b.a.example.test", "other.example.test", "example.test", "evil.test", "127.0.0.1", "localhost"]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
-    let leaf = CertificateParams::new(names).unwrap().signed_by(&leaf_key, &issuer).unwrap();
+    let names: Vec<String> = [
+        "api.example.test",
+        "a.example.test",
+        "b.a.example.test",
+        "other.example.test",
+        "example.test",
+        "evil.test",
+        "127.0.0.1",
+        "localhost",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let leaf = CertificateParams::new(names)
+        .unwrap()
+        .signed_by(&leaf_key, &issuer)
+        .unwrap();
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut config = rustls::ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
@@ -111,7 +126,9 @@ pub async fn start_origin() -> Origin {
             let acceptor = acceptor.clone();
             let log = Arc::clone(&log);
             tokio::spawn(async move {
-                let Ok(tls) = acceptor.accept(stream).await else { return };
+                let Ok(tls) = acceptor.accept(stream).await else {
+                    return;
+                };
                 serve(TokioIo::new(tls), log).await;
             });
         }
@@ -125,7 +142,12 @@ pub async fn start_origin() -> Origin {
             tokio::spawn(async move { serve(TokioIo::new(stream), log).await });
         }
     });
-    Origin { tls_addr, plain_addr, ca_pem: ca_cert.pem(), received }
+    Origin {
+        tls_addr,
+        plain_addr,
+        ca_pem: ca_cert.pem(),
+        received,
+    }
 }
 
 async fn serve<IO>(io: TokioIo<IO>, log: Arc<Mutex<Vec<Received>>>)
@@ -136,14 +158,19 @@ where
         let log = Arc::clone(&log);
         async move { Ok::<_, Infallible>(route(request, log).await) }
     });
-    let _ = auto::Builder::new(TokioExecutor::new()).serve_connection_with_upgrades(io, service).await;
+    let _ = auto::Builder::new(TokioExecutor::new())
+        .serve_connection_with_upgrades(io, service)
+        .await;
 }
 
 fn full(bytes: impl Into<Bytes>) -> OriginBody {
     Full::new(bytes.into()).boxed()
 }
 
-async fn route(mut request: Request<Incoming>, log: Arc<Mutex<Vec<Received>>>) -> Response<OriginBody> {
+async fn route(
+    mut request: Request<Incoming>,
+    log: Arc<Mutex<Vec<Received>>>,
+) -> Response<OriginBody> {
     let upgrade = hyper::upgrade::on(&mut request);
     let method = request.method().to_string();
     let uri = request.uri().to_string();
@@ -154,9 +181,23 @@ async fn route(mut request: Request<Incoming>, log: Arc<Mutex<Vec<Received>>>) -
         .map(|(name, value)| (name.to_string(), value.as_bytes().to_vec()))
         .collect();
     let path = request.uri().path().to_owned();
-    let reflect = request.headers().get("x-reflect").map(|v| v.as_bytes().to_vec());
-    let body = request.into_body().collect().await.map(|c| c.to_bytes()).unwrap_or_default();
-    let received = Received { method, uri, version, headers, body: body.to_vec() };
+    let reflect = request
+        .headers()
+        .get("x-reflect")
+        .map(|v| v.as_bytes().to_vec());
+    let body = request
+        .into_body()
+        .collect()
+        .await
+        .map(|c| c.to_bytes())
+        .unwrap_or_default();
+    let received = Received {
+        method,
+        uri,
+        version,
+        headers,
+        body: body.to_vec(),
+    };
     log.lock().unwrap().push(received.clone());
     match path.as_str() {
         "/sink" => {
@@ -172,8 +213,12 @@ async fn route(mut request: Request<Incoming>, log: Arc<Mutex<Vec<Received>>>) -
                 Ok(Frame::data(Bytes::copy_from_slice(&value[middle..]))),
                 Ok(Frame::data(Bytes::from_static(b":end"))),
             ];
-            let mut response = Response::new(StreamBody::new(futures_util::stream::iter(frames)).boxed());
-            response.headers_mut().insert("x-reflect-back", http::HeaderValue::from_bytes(&value).unwrap());
+            let mut response =
+                Response::new(StreamBody::new(futures_util::stream::iter(frames)).boxed());
+            response.headers_mut().insert(
+                "x-reflect-back",
+                http::HeaderValue::from_bytes(&value).unwrap(),
+            );
             response
         }
         "/ws" => {
@@ -190,8 +235,12 @@ async fn route(mut request: Request<Incoming>, log: Arc<Mutex<Vec<Received>>>) -
             });
             let mut response = Response::new(full(Bytes::new()));
             *response.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
-            response.headers_mut().insert("upgrade", http::HeaderValue::from_static("websocket"));
-            response.headers_mut().insert("connection", http::HeaderValue::from_static("upgrade"));
+            response
+                .headers_mut()
+                .insert("upgrade", http::HeaderValue::from_static("websocket"));
+            response
+                .headers_mut()
+                .insert("connection", http::HeaderValue::from_static("upgrade"));
             response
         }
         _ => Response::new(full(received.all_bytes())),
