@@ -10,6 +10,7 @@ mod support {
     pub mod origin;
 }
 
+mod actor;
 mod canary;
 mod protocols;
 mod refusals;
