@@ -85,6 +85,36 @@ pub fn unavailable_reason() -> Option<String> {
     None
 }
 
+/// Removes everything a worker with this prefix and data dir owns on the host (processes,
+/// namespaces, veths, rules, cgroups, sandbox directories) without a running runtime: for
+/// crash recovery tooling and test guards. Returns what was found.
+pub async fn reap_worker(prefix: &str, data_dir: &Path) -> Result<ResourceCensus, RuntimeError> {
+    let naming = Naming::new(prefix).map_err(|e| RuntimeError::Setup {
+        step: "reaping a worker's resources",
+        detail: e.to_string(),
+    })?;
+    reaper::reap(&reaper::Owned {
+        naming: &naming,
+        cgroup_version: cgroup::CgroupVersion::detect(Path::new(cgroup::CGROUP_ROOT)),
+        data_dir,
+    })
+    .await
+}
+
+/// Counts what a worker with this prefix and data dir owns on the host.
+pub async fn census_worker(prefix: &str, data_dir: &Path) -> Result<ResourceCensus, RuntimeError> {
+    let naming = Naming::new(prefix).map_err(|e| RuntimeError::Setup {
+        step: "counting a worker's resources",
+        detail: e.to_string(),
+    })?;
+    reaper::census(&reaper::Owned {
+        naming: &naming,
+        cgroup_version: cgroup::CgroupVersion::detect(Path::new(cgroup::CGROUP_ROOT)),
+        data_dir,
+    })
+    .await
+}
+
 impl NetnsRuntime {
     /// Checks the host, reaps orphans of a previous run with the same prefix, starts the
     /// resolver and registers the host-system template.

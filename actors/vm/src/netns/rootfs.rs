@@ -268,14 +268,16 @@ pub fn write_base(
 
 /// Script run as pid 1 of the sandbox (in its new mount, pid, uts and ipc namespaces, already in
 /// its network namespace): mounts the overlay root and the read-only system trees, mounts
-/// `/proc`, pivots into the root, reports its host pid, then reaps orphans forever.
+/// `/proc` (with `hidepid=2`: the sandbox user cannot read pid 1's command line, which names
+/// host paths), pivots into the root, reports its host pid, then reaps orphans forever (`wait`
+/// reaps any child; if `sleep` cannot run, pid 1 exits instead of spinning).
 /// Arguments: root lowerdir upperdir workdir hostname bind…
 pub const BOOT_SCRIPT: &str = r#"set -eu
 read -r host_pid _ < /proc/self/stat
 root=$1; lower=$2; upper=$3; work=$4; name=$5; shift 5
 mount -t overlay osb-root -o "lowerdir=$lower,upperdir=$upper,workdir=$work,nosuid" "$root"
 for dir in "$@"; do mount -o bind,ro,nosuid,nodev "$dir" "$root$dir"; done
-mount -t proc -o nosuid,nodev,noexec proc "$root/proc"
+mount -t proc -o nosuid,nodev,noexec,hidepid=2 proc "$root/proc"
 hostname "$name"
 cd "$root"
 pivot_root . .osb-old
@@ -284,7 +286,7 @@ cd /workspace
 echo "ready $host_pid"
 exec </dev/null >/dev/null 2>&1
 trap '' HUP INT TERM
-while :; do sleep 2147483647 & wait; done
+while sleep 2147483647 & wait $!; do :; done
 "#;
 
 /// Joins the cgroups given as the first N arguments, then execs the rest.

@@ -1,1 +1,14 @@
-fn main() {}
+//! Integration tests of the sandbox runtime. They need root, iproute2, nftables, util-linux,
+//! openssl and busybox-static (see scripts/debian-packages.txt). Every test owns a distinct
+//! name prefix and /24 address pool, so tests run in parallel processes; a guard reaps the
+//! test's host objects even when it panics. Network traffic stays on addresses of namespaces and
+//! veths the tests create.
+
+mod checkpoints;
+mod egress;
+mod exec;
+mod isolation;
+mod lifecycle;
+mod secrets;
+mod support;
+mod templates;
