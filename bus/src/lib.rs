@@ -8,14 +8,26 @@
 
 #![forbid(unsafe_code)]
 
+mod bus_trait;
+mod connect;
 mod envelope;
 mod headers;
+mod in_process;
+mod message;
+mod nats;
+mod pattern;
 mod subject;
 
+pub use bus_trait::{Bus, BusError, Subscription};
+pub use connect::{connect_bus, NATS_URL_ENV};
 pub use envelope::{Envelope, EnvelopeError, ENVELOPE_VERSION};
 pub use headers::{
     idempotency_key, SagaAction, CORRELATION_ID_HEADER, MSG_ID_HEADER, SAGA_ID_HEADER,
 };
+pub use in_process::InProcessBus;
+pub use message::{BusMessage, Delivered, Headers};
+pub use nats::{NatsBus, EVENTS_STREAM, EVENTS_STREAM_SUBJECTS};
+pub use pattern::{matches, validate_pattern, validate_subject, PatternError};
 pub use subject::{
     command, command_for, project_event, saga_progress, sandbox_event, worker_heartbeat,
     SagaOutcome, Subject, SubjectError, ALL_EVENTS,

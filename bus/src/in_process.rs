@@ -1,0 +1,144 @@
+//! `InProcessBus`: the bus of a single `osbd up` process, with the same routing semantics as
+//! NATS core (wildcards, queue groups with one delivery per group, request/reply with inboxes,
+//! "no responders" when nobody listens). It keeps nothing: durability comes from the store.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use tokio::sync::mpsc;
+use tracing::warn;
+
+use crate::bus_trait::{Bus, BusError, Subscription, SUBSCRIPTION_BUFFER};
+use crate::message::{BusMessage, Delivered};
+use crate::pattern::{matches, validate_pattern, validate_subject};
+
+#[derive(Debug)]
+struct Entry {
+    pattern: String,
+    group: Option<String>,
+    sender: mpsc::Sender<Delivered>,
+}
+
+/// The in-process bus. Clones share the same routing table.
+#[derive(Debug, Clone, Default)]
+pub struct InProcessBus {
+    entries: Arc<Mutex<Vec<Entry>>>,
+    round_robin: Arc<AtomicU64>,
+}
+
+impl InProcessBus {
+    /// An empty bus.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn add(&self, pattern: &str, group: Option<&str>) -> Result<Subscription, BusError> {
+        validate_pattern(pattern)?;
+        let (sender, receiver) = mpsc::channel(SUBSCRIPTION_BUFFER);
+        let mut entries = self.entries.lock().map_err(|_| BusError::Closed)?;
+        entries.push(Entry {
+            pattern: pattern.to_owned(),
+            group: group.map(str::to_owned),
+            sender,
+        });
+        Ok(Subscription { receiver })
+    }
+
+    /// Routes one message; returns how many subscribers received it.
+    fn route(&self, delivered: Delivered) -> Result<usize, BusError> {
+        let mut entries = self.entries.lock().map_err(|_| BusError::Closed)?;
+        // Subscribers whose receiver was dropped are unsubscribed.
+        entries.retain(|entry| !entry.sender.is_closed());
+        let mut targets: Vec<&Entry> = Vec::new();
+        let mut groups: Vec<(&str, Vec<&Entry>)> = Vec::new();
+        for entry in entries
+            .iter()
+            .filter(|e| matches(&e.pattern, &delivered.subject))
+        {
+            match entry.group.as_deref() {
+                None => targets.push(entry),
+                Some(group) => match groups.iter_mut().find(|(name, _)| *name == group) {
+                    Some((_, members)) => members.push(entry),
+                    None => groups.push((group, vec![entry])),
+                },
+            }
+        }
+        for (_, members) in &groups {
+            let turn = self.round_robin.fetch_add(1, Ordering::Relaxed);
+            let index = usize::try_from(turn % members.len() as u64).unwrap_or(0);
+            targets.push(members[index]);
+        }
+        let mut delivered_to = 0;
+        for entry in targets {
+            match entry.sender.try_send(delivered.clone()) {
+                Ok(()) => delivered_to += 1,
+                Err(mpsc::error::TrySendError::Full(_)) => {
+                    warn!(subject = %delivered.subject, pattern = %entry.pattern, "slow subscriber; message dropped");
+                }
+                Err(mpsc::error::TrySendError::Closed(_)) => {}
+            }
+        }
+        Ok(delivered_to)
+    }
+}
+
+#[async_trait]
+impl Bus for InProcessBus {
+    async fn publish(&self, subject: &str, message: BusMessage) -> Result<(), BusError> {
+        validate_subject(subject)?;
+        self.route(Delivered {
+            subject: subject.to_owned(),
+            reply: None,
+            headers: message.headers,
+            payload: message.payload,
+        })?;
+        Ok(())
+    }
+
+    async fn publish_durable(&self, subject: &str, message: BusMessage) -> Result<(), BusError> {
+        self.publish(subject, message).await
+    }
+
+    async fn subscribe(&self, pattern: &str) -> Result<Subscription, BusError> {
+        self.add(pattern, None)
+    }
+
+    async fn queue_subscribe(&self, pattern: &str, group: &str) -> Result<Subscription, BusError> {
+        self.add(pattern, Some(group))
+    }
+
+    async fn request(
+        &self,
+        subject: &str,
+        message: BusMessage,
+        timeout: Duration,
+    ) -> Result<Delivered, BusError> {
+        validate_subject(subject)?;
+        let inbox = format!("_INBOX.{}", uuid::Uuid::new_v4().simple());
+        let mut replies = self.add(&inbox, None)?;
+        let receivers = self.route(Delivered {
+            subject: subject.to_owned(),
+            reply: Some(inbox),
+            headers: message.headers,
+            payload: message.payload,
+        })?;
+        if receivers == 0 {
+            return Err(BusError::NoResponders {
+                subject: subject.to_owned(),
+            });
+        }
+        replies
+            .next_within(timeout)
+            .await
+            .ok_or_else(|| BusError::TimedOut {
+                subject: subject.to_owned(),
+                timeout,
+            })
+    }
+
+    async fn flush(&self) -> Result<(), BusError> {
+        Ok(())
+    }
+}
