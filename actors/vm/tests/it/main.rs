@@ -4,6 +4,7 @@
 //! test's host objects even when it panics. Network traffic stays on addresses of namespaces and
 //! veths the tests create.
 
+mod actor;
 mod checkpoints;
 mod egress;
 mod exec;
