@@ -324,7 +324,7 @@ pub async fn handle(
     if let Some(refusal) = ledger.take_refusal() {
         return refusal_response(&refusal);
     }
-    let table = ScrubTable::for_session(&session);
+    let table = session.scrub_table().cloned();
     if let (Some(downstream_upgrade), StatusCode::SWITCHING_PROTOCOLS) =
         (downstream_upgrade, response.status())
     {

@@ -6,10 +6,11 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::net::IpAddr;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use osb_proto::{HostPattern, SandboxId, SealedToken};
 
+use crate::scrubber::ScrubTable;
 use crate::secret_value::SecretValue;
 
 /// One secret as the registry is told about it.
@@ -73,6 +74,8 @@ pub struct Session {
     pub source_ip: IpAddr,
     pub egress_allowlist: Vec<HostPattern>,
     secrets: HashMap<SealedToken, Arc<SealedSecret>>,
+    /// Built on first use and shared by every response of this snapshot.
+    scrub_table: OnceLock<Option<ScrubTable>>,
 }
 
 impl Session {
@@ -92,7 +95,15 @@ impl Session {
             source_ip,
             egress_allowlist,
             secrets,
+            scrub_table: OnceLock::new(),
         }
+    }
+
+    /// The value → token table for response scrubbing (`None` without secrets).
+    pub fn scrub_table(&self) -> Option<&ScrubTable> {
+        self.scrub_table
+            .get_or_init(|| ScrubTable::for_session(self))
+            .as_ref()
     }
 
     /// The secret a token stands for in this session, if the token belongs to it.

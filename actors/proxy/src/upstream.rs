@@ -288,10 +288,9 @@ impl UpstreamPool {
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner);
             idle.retain(|(_, sender)| !sender.is_closed());
-            if let Some(position) = idle
-                .iter()
-                .position(|(own, sender)| own == target && sender.is_ready())
-            {
+            // A released sender may still be finishing its previous response body; `send`
+            // awaits its readiness, which for a sequential HTTP/1.1 client is immediate.
+            if let Some(position) = idle.iter().position(|(own, _)| own == target) {
                 let (_, sender) = idle.swap_remove(position);
                 return Ok(UpstreamSender::Http1(sender));
             }

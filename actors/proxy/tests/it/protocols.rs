@@ -159,3 +159,40 @@ async fn registration_pre_mints_and_metrics_count() {
         "{metrics}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn transparent_plain_http_uses_the_host_header_and_never_carries_secrets() {
+    use crate::support::harness::Options;
+    let h = Harness::start_with(Options {
+        transparent_to_plain: true,
+        ..Options::default()
+    })
+    .await;
+    let plain = format!("api.example.test:{}", h.plain_port());
+    h.sandbox(2, std::slice::from_ref(&plain), &[("API_KEY", 1, KEY, &[])]);
+    let transparent = h.proxy.transparent_addr().unwrap();
+    let mut stream = connect_from(sandbox_ip(2), transparent).await;
+    let request = format!("GET /echo HTTP/1.1\r\nHost: {plain}\r\nConnection: keep-alive\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut response = vec![0u8; 4096];
+    let read = stream.read(&mut response).await.unwrap();
+    let text = String::from_utf8_lossy(&response[..read]).into_owned();
+    assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+    assert_eq!(h.origin.count(), 1);
+    let (sender, connection) = hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(
+        connect_from(sandbox_ip(2), transparent).await,
+    ))
+    .await
+    .unwrap();
+    tokio::spawn(connection);
+    let mut client = Client::H1(sender);
+    let request = Request::get("/echo")
+        .header("host", plain.as_str())
+        .header("x-api-key", token(1).as_str())
+        .body(body(""))
+        .unwrap();
+    let (status, _, reason) = client.send(request).await;
+    assert_eq!(status, 403);
+    assert!(String::from_utf8_lossy(&reason).contains("plaintext_secret"));
+    assert_eq!(h.origin.count(), 1);
+}

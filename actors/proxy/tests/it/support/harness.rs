@@ -84,6 +84,8 @@ pub struct Options {
     pub allow_loopback: bool,
     pub max_buffered_body: usize,
     pub oversized_body: OversizedBody,
+    /// The transparent listener's injected original destination is the origin's plain-HTTP port.
+    pub transparent_to_plain: bool,
 }
 
 impl Default for Options {
@@ -92,6 +94,7 @@ impl Default for Options {
             allow_loopback: true,
             max_buffered_body: 1024 * 1024,
             oversized_body: OversizedBody::Refuse,
+            transparent_to_plain: false,
         }
     }
 }
@@ -130,7 +133,12 @@ impl Harness {
                 .insert(host.to_owned(), IpAddr::V4(Ipv4Addr::LOCALHOST));
         }
         let events = Arc::new(RecordingSink::default());
-        let original = Arc::new(FixedOriginalDestination(origin.tls_addr));
+        let original_port = if options.transparent_to_plain {
+            origin.plain_addr
+        } else {
+            origin.tls_addr
+        };
+        let original = Arc::new(FixedOriginalDestination(original_port));
         let proxy = SealingProxy::start_with(config, events.clone(), original)
             .await
             .unwrap();
