@@ -5,6 +5,8 @@
 #![forbid(unsafe_code)]
 
 pub mod error_code;
+#[cfg(feature = "grpc")]
+pub mod grpc;
 pub mod host_pattern;
 pub mod ids;
 pub mod sealed_token;
