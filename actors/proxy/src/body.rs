@@ -175,6 +175,18 @@ impl SubstitutingBody {
         }
     }
 
+    fn rewrite_trailers(&mut self, frame: Frame<Bytes>) -> Result<Frame<Bytes>, Refusal> {
+        let Ok(trailers) = frame.into_trailers() else {
+            return Err(Refusal::bad_request("unexpected body frame"));
+        };
+        let mut rewritten = http::HeaderMap::with_capacity(trailers.len());
+        for (name, value) in &trailers {
+            let value = crate::rewrite::substitute_header_value(name, value, &mut self.resolver)?;
+            rewritten.append(name.clone(), value);
+        }
+        Ok(Frame::trailers(rewritten))
+    }
+
     fn account(&mut self) {
         let total = self.resolver.substitutions();
         self.ledger.metrics.substituted(total - self.counted);
@@ -222,7 +234,18 @@ impl Body for SubstitutingBody {
                             return Poll::Ready(Some(Err(BodyError::Refused(code))));
                         }
                     },
-                    Err(trailers) => {
+                    Err(frame) => {
+                        // Trailers get the same substitution and policy as headers.
+                        let trailers = match this.rewrite_trailers(frame) {
+                            Ok(trailers) => trailers,
+                            Err(refusal) => {
+                                this.done = true;
+                                let code = refusal.code;
+                                this.ledger.block(refusal);
+                                return Poll::Ready(Some(Err(BodyError::Refused(code))));
+                            }
+                        };
+                        this.account();
                         // Held-back bytes go out before the trailers.
                         let tail = this.replacer.finish();
                         if tail.is_empty() {
@@ -321,3 +344,6 @@ impl Body for ScrubbingBody {
         self.done
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,3 +1,5 @@
+//! Unit tests of each policy decision point, the address classifier and the authority parser.
+
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::Arc;
 

@@ -1,3 +1,5 @@
+//! Unit tests of the session registry: register, update in place, add/remove, unregister.
+
 use std::net::{IpAddr, Ipv4Addr};
 
 use osb_proto::{HostPattern, SandboxId, SealedToken};

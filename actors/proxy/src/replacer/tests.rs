@@ -1,3 +1,5 @@
+//! Unit tests and the proptest of the streaming replacer against a naive reference.
+
 use std::collections::HashMap;
 
 use bytes::Bytes;

@@ -1,3 +1,5 @@
+//! Unit tests of head rewriting: Basic auth, percent-encoding, hop-by-hop, redaction, scrubbing.
+
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 

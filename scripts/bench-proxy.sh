@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Load bench of the sealing proxy (route P) side by side with direct TLS (B0) and the peers of the
+# shared kit (B1 tinyproxy, B1t tokio tunnel, B2 hudsucker no-op MITM, B3 mitmdump), all on 127.0.0.1.
+#
+#   scripts/bench-proxy.sh                               # every route and test, kit defaults
+#   ROUTES="B0 B1t B2 P" DUR=5 scripts/bench-proxy.sh    # quicker: no mitmdump, 5 s per load run
+#   UPLOAD_MIB=256 UPLOAD_REPS=1 scripts/bench-proxy.sh  # the 256 MiB upload ratio of issue 3
+#
+# It builds `actors/proxy/examples/bench_proxy.rs` in release mode, creates (or reuses) its CA in
+# PROXY_DATA, and runs the kit's bench.sh with PRODUCT_PROXY / PRODUCT_CMD / PRODUCT_CA so the kit
+# starts the proxy in its own process group and stops it at the end. The proxy registers one
+# sandbox (127.0.0.1) that maps the kit's BENCH_TOKEN to BENCH_SECRET for the origin, allows the
+# loopback upstream (bench switch) and re-chunks large uploads instead of answering 413.
+# Note: the kit's "token replaced?" column reads the origin's /echo *through the proxy*, and the
+# proxy scrubs the echoed secret back into the token, so P shows "no (token passed through)".
+# The proxy prints its counters (osb_proxy_substitutions_total) into the kit's P.log at exit.
+#
+# Knobs: KIT [../shared/peer-bench], PROXY_PORT [18090], PROXY_DATA [/tmp/osb-proxy-bench],
+# PROXY_TARGET_DIR [/work/target-proxy], plus every knob of the kit (DUR, ROUTES, TESTS, …).
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+KIT=${KIT:-$ROOT/../shared/peer-bench}
+PROXY_PORT=${PROXY_PORT:-18090}
+PROXY_DATA=${PROXY_DATA:-/tmp/osb-proxy-bench}
+PROXY_TARGET_DIR=${PROXY_TARGET_DIR:-/work/target-proxy}
+
+[[ -x $KIT/bench.sh ]] || { echo "bench-proxy.sh: peer kit not found at $KIT (set KIT=)" >&2; exit 1; }
+echo "== building bench_proxy (release, target dir $PROXY_TARGET_DIR)"
+(cd "$ROOT" && CARGO_TARGET_DIR=$PROXY_TARGET_DIR cargo build --release -q -p osb-proxy --example bench_proxy)
+BIN=$PROXY_TARGET_DIR/release/examples/bench_proxy
+CA=$("$BIN" --init-ca --data-dir "$PROXY_DATA")
+echo "== proxy CA: $CA"
+
+# The kit picks its own cargo target dir; do not hand it ours.
+env -u CARGO_TARGET_DIR \
+  PRODUCT_PROXY="127.0.0.1:$PROXY_PORT" \
+  PRODUCT_CA="$CA" \
+  PRODUCT_CMD="exec '$BIN' --listen 127.0.0.1:$PROXY_PORT --data-dir '$PROXY_DATA'" \
+  "$KIT/bench.sh"
