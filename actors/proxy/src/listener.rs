@@ -13,7 +13,7 @@ use http::{Method, Request, Response, StatusCode};
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
@@ -26,6 +26,17 @@ use crate::original_dst::OriginalDestination;
 use crate::policy::{parse_authority, Scheme, Target};
 use crate::refusal::Refusal;
 use crate::upstream::UpstreamPool;
+
+/// A client that has not sent a complete request head by then is disconnected (slowloris).
+const HEADER_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
+fn downstream_http1() -> http1::Builder {
+    let mut builder = http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT);
+    builder
+}
 
 /// How a TLS connection's target is known.
 #[derive(Debug, Clone)]
@@ -98,7 +109,7 @@ async fn serve_explicit(shared: Arc<Shared>, stream: TcpStream, peer: SocketAddr
         let connection = Arc::clone(&connection);
         async move { Ok::<_, Infallible>(explicit_request(connection, request).await) }
     });
-    if let Err(error) = http1::Builder::new()
+    if let Err(error) = downstream_http1()
         .serve_connection(TokioIo::new(stream), service)
         .with_upgrades()
         .await
@@ -208,9 +219,13 @@ where
     IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let acceptor = LazyConfigAcceptor::new(rustls::server::Acceptor::default(), io);
-    let start = match acceptor.await {
-        Ok(start) => start,
-        Err(error) => {
+    let start = match tokio::time::timeout(HEADER_READ_TIMEOUT, acceptor).await {
+        Ok(Ok(start)) => start,
+        Err(_) => {
+            tracing::debug!(%source_ip, "tls client hello timed out");
+            return;
+        }
+        Ok(Err(error)) => {
             tracing::debug!(%source_ip, %error, "tls client hello failed");
             return;
         }
@@ -240,9 +255,13 @@ where
             return;
         }
     };
-    let tls = match start.into_stream(config).await {
-        Ok(tls) => tls,
-        Err(error) => {
+    let tls = match tokio::time::timeout(HEADER_READ_TIMEOUT, start.into_stream(config)).await {
+        Ok(Ok(tls)) => tls,
+        Err(_) => {
+            tracing::debug!(%source_ip, host = %target.host, "tls handshake with sandbox timed out");
+            return;
+        }
+        Ok(Err(error)) => {
             tracing::debug!(%source_ip, host = %target.host, %error, "tls handshake with sandbox failed");
             return;
         }
@@ -254,7 +273,12 @@ where
         let target = target.clone();
         async move { Ok::<_, Infallible>(handle(connection, target, request).await) }
     });
-    let builder = auto::Builder::new(TokioExecutor::new());
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT);
+    builder.http2().timer(TokioTimer::new());
     if let Err(error) = builder
         .serve_connection_with_upgrades(TokioIo::new(tls), service)
         .await
@@ -330,7 +354,7 @@ async fn serve_transparent(
             Ok::<_, Infallible>(response)
         }
     });
-    if let Err(error) = http1::Builder::new()
+    if let Err(error) = downstream_http1()
         .serve_connection(TokioIo::new(stream), service)
         .with_upgrades()
         .await
