@@ -9,7 +9,9 @@ use std::time::{Duration, Instant};
 
 use osb_proto::SandboxId;
 use osb_vm::netns::{reap_worker, unavailable_reason};
-use osb_vm::{ExecRequest, LogSink, NetnsConfig, NetnsRuntime, ProxyEndpoints, Runtime, SandboxSpec};
+use osb_vm::{
+    ExecRequest, LogSink, NetnsConfig, NetnsRuntime, ProxyEndpoints, Runtime, SandboxSpec,
+};
 
 const SANDBOXES: usize = 100;
 const CA_PEM: &str = "-----BEGIN CERTIFICATE-----\nMIIBbench\n-----END CERTIFICATE-----\n";
@@ -61,7 +63,11 @@ fn sandbox_pids(prefix: &str) -> Vec<i32> {
             entries
                 .filter_map(Result::ok)
                 .filter_map(|entry| std::fs::read_to_string(entry.path().join("cgroup.procs")).ok())
-                .flat_map(|text| text.lines().filter_map(|l| l.trim().parse().ok()).collect::<Vec<i32>>())
+                .flat_map(|text| {
+                    text.lines()
+                        .filter_map(|l| l.trim().parse().ok())
+                        .collect::<Vec<i32>>()
+                })
                 .collect()
         })
         .unwrap_or_default()
@@ -101,7 +107,9 @@ async fn main() {
     let prefix = "osbbench";
     let mut config = NetnsConfig::new(prefix, &data_dir);
     config.address_pool = "100.101.0.0/16".parse().expect("pool");
-    let runtime = NetnsRuntime::new(config, Arc::new(LogSink)).await.expect("runtime");
+    let runtime = NetnsRuntime::new(config, Arc::new(LogSink))
+        .await
+        .expect("runtime");
 
     // Baseline: a plain host process spawn, same machine, same run.
     let mut baseline = Vec::new();
@@ -119,11 +127,17 @@ async fn main() {
         let start = Instant::now();
         runtime.create(spec).await.expect("create");
         create_only.push(start.elapsed());
-        let out = runtime.exec(id, ExecRequest::new(["true"])).await.expect("exec");
+        let out = runtime
+            .exec(id, ExecRequest::new(["true"]))
+            .await
+            .expect("exec");
         assert_eq!(out.exit_code, 0);
         create_to_exec.push(start.elapsed());
         let warm = Instant::now();
-        runtime.exec(id, ExecRequest::new(["true"])).await.expect("exec");
+        runtime
+            .exec(id, ExecRequest::new(["true"]))
+            .await
+            .expect("exec");
         warm_exec.push(warm.elapsed());
         runtime.destroy(id).await.expect("destroy");
     }
@@ -137,7 +151,10 @@ async fn main() {
         runtime.create(spec).await.expect("create");
     }
     for id in &ids {
-        runtime.exec(*id, ExecRequest::new(["true"])).await.expect("exec");
+        runtime
+            .exec(*id, ExecRequest::new(["true"]))
+            .await
+            .expect("exec");
     }
     let pids = sandbox_pids(prefix);
     let rss = smaps_kib_of(&pids, "Rss:");
@@ -157,7 +174,10 @@ async fn main() {
     let warm_p50 = percentile(&mut warm_exec, 0.5);
     let warm_p99 = percentile(&mut warm_exec, 0.99);
     println!("sandbox runtime benchmark ({SANDBOXES} sandboxes, netns runtime)");
-    println!("baseline host spawn `sh -c true`   p50 {:7.2} ms", ms(base_p50));
+    println!(
+        "baseline host spawn `sh -c true`   p50 {:7.2} ms",
+        ms(base_p50)
+    );
     println!("create (ready)                     p50 {:7.2} ms  p99 {:7.2} ms  p50 ratio {:5.1}x baseline", ms(create_p50), ms(create_p99), ms(create_p50) / ms(base_p50));
     println!("create -> first exec done          p50 {:7.2} ms  p99 {:7.2} ms  p50 ratio {:5.1}x baseline", ms(first_p50), ms(first_p99), ms(first_p50) / ms(base_p50));
     println!("warm exec `true`                   p50 {:7.2} ms  p99 {:7.2} ms  p50 ratio {:5.1}x baseline", ms(warm_p50), ms(warm_p99), ms(warm_p50) / ms(base_p50));
