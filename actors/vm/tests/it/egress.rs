@@ -9,8 +9,8 @@ use std::time::Duration;
 use osb_vm::{ProxyEndpoints, Runtime, SandboxEventKind};
 
 use crate::support::{
-    dns_answer, free_port, spec, transparent_stand_in, unused_proxy, TestPki, TestWorker,
-    TlsStandIn,
+    connect_stand_in, dns_answer, free_port, spec, transparent_stand_in, unused_proxy, TestPki,
+    TestWorker, TlsStandIn,
 };
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -189,10 +189,14 @@ async fn curl_python_and_node_trust_the_installed_proxy_ca_without_flags() {
     let pki = TestPki::new("secure.test");
     let transparent_port = free_port();
     let _tls = TlsStandIn::start(transparent_port, &pki.leaf_cert(), &pki.leaf_key()).await;
+    let explicit = tokio::net::TcpListener::bind("0.0.0.0:0")
+        .await
+        .expect("bind");
     let proxy = ProxyEndpoints {
         transparent_port,
-        explicit_port: free_port(),
+        explicit_port: explicit.local_addr().expect("addr").port(),
     };
+    let mut connects = connect_stand_in(explicit, transparent_port).await;
     let mut sandbox_spec = spec(proxy, &pki.ca_pem);
     sandbox_spec.egress_allowlist = vec!["secure.test".into()];
     let id = worker.create(sandbox_spec).await;
@@ -225,4 +229,22 @@ async fn curl_python_and_node_trust_the_installed_proxy_ca_without_flags() {
         .sh_env(id, "env -u SSL_CERT_FILE -u CURL_CA_BUNDLE curl -sS -o /dev/null -w '%{http_code}' https://secure.test/", &no_proxy)
         .await;
     assert_eq!(system_store.stdout.trim(), "200", "{system_store:?}");
+
+    // With the environment as composed (HTTPS_PROXY set), curl and Python go through the
+    // explicit proxy with CONNECT and still trust the proxy CA, no flags at all.
+    let info = worker.runtime.info(id).await.expect("info");
+    let curl = worker
+        .sh(
+            id,
+            "curl -sS -o /dev/null -w '%{http_code}' https://secure.test/",
+        )
+        .await;
+    assert_eq!(curl.stdout.trim(), "200", "{curl:?}");
+    let (peer, target) = connects.recv().await.expect("a CONNECT");
+    assert_eq!(peer.ip(), std::net::IpAddr::V4(info.address));
+    assert_eq!(target, "secure.test:443");
+    let python = worker
+        .sh(id, "python3 -c 'import urllib.request; print(urllib.request.urlopen(\"https://secure.test/\", timeout=10).status)'")
+        .await;
+    assert_eq!(python.stdout.trim(), "200", "{python:?}");
 }

@@ -352,3 +352,48 @@ pub async fn transparent_stand_in(
     });
     receiver
 }
+
+/// A minimal explicit-proxy stand-in: answers `CONNECT host:port` with 200 and splices the
+/// tunnel to `127.0.0.1:target_port`, reporting each CONNECT target and the client address.
+pub async fn connect_stand_in(
+    listener: tokio::net::TcpListener,
+    target_port: u16,
+) -> tokio::sync::mpsc::Receiver<(SocketAddr, String)> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let (sender, receiver) = tokio::sync::mpsc::channel(16);
+    tokio::spawn(async move {
+        while let Ok((mut client, peer)) = listener.accept().await {
+            let sender = sender.clone();
+            tokio::spawn(async move {
+                let mut head = Vec::new();
+                let mut byte = [0u8; 1];
+                while !head.ends_with(b"\r\n\r\n") {
+                    if client.read_exact(&mut byte).await.is_err() {
+                        return;
+                    }
+                    head.push(byte[0]);
+                }
+                let text = String::from_utf8_lossy(&head).into_owned();
+                let target = text
+                    .split_whitespace()
+                    .nth(1)
+                    .unwrap_or_default()
+                    .to_owned();
+                let _ = sender.send((peer, target)).await;
+                let Ok(mut upstream) =
+                    tokio::net::TcpStream::connect(("127.0.0.1", target_port)).await
+                else {
+                    return;
+                };
+                if client
+                    .write_all(b"HTTP/1.1 200 Connection established\r\n\r\n")
+                    .await
+                    .is_ok()
+                {
+                    let _ = tokio::io::copy_bidirectional(&mut client, &mut upstream).await;
+                }
+            });
+        }
+    });
+    receiver
+}
