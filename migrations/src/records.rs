@@ -188,3 +188,123 @@ pub struct NewSandbox {
     pub memory_mb: u32,
     pub timeout_sec: u32,
 }
+
+/// Where a saga stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SagaStatus {
+    /// Steps are being done.
+    Running,
+    /// A step failed; completed steps are being undone.
+    Unwinding,
+    /// Every step completed.
+    Completed,
+    /// Unwound after a failure: nothing is left behind.
+    Unwound,
+    /// An undo kept failing: needs an operator (resumed again on every start).
+    Stuck,
+}
+
+impl SagaStatus {
+    /// Stored form.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            SagaStatus::Running => "running",
+            SagaStatus::Unwinding => "unwinding",
+            SagaStatus::Completed => "completed",
+            SagaStatus::Unwound => "unwound",
+            SagaStatus::Stuck => "stuck",
+        }
+    }
+
+    /// Parses the stored form.
+    pub fn parse(text: &str) -> Option<Self> {
+        Some(match text {
+            "running" => SagaStatus::Running,
+            "unwinding" => SagaStatus::Unwinding,
+            "completed" => SagaStatus::Completed,
+            "unwound" => SagaStatus::Unwound,
+            "stuck" => SagaStatus::Stuck,
+            _ => return None,
+        })
+    }
+
+    /// True while the saga still has work to do.
+    pub const fn is_unfinished(self) -> bool {
+        matches!(
+            self,
+            SagaStatus::Running | SagaStatus::Unwinding | SagaStatus::Stuck
+        )
+    }
+}
+
+/// A saga row.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SagaRecord {
+    pub id: osb_proto::SagaId,
+    pub kind: String,
+    pub status: SagaStatus,
+    pub owner: Option<String>,
+    pub claimed_at: Option<DateTime<Utc>>,
+    pub params: serde_json::Value,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// Doing or undoing a step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum StepAction {
+    Do,
+    Undo,
+}
+
+impl StepAction {
+    /// Stored form (also the last part of the idempotency key).
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            StepAction::Do => "do",
+            StepAction::Undo => "undo",
+        }
+    }
+}
+
+/// Where one step action stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StepStatus {
+    /// Logged before the action runs: after a crash, the action is run again (it is idempotent).
+    Started,
+    /// The action finished; its output is stored.
+    Completed,
+    /// The action failed; the output holds the error message.
+    Failed,
+}
+
+impl StepStatus {
+    /// Stored form.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            StepStatus::Started => "started",
+            StepStatus::Completed => "completed",
+            StepStatus::Failed => "failed",
+        }
+    }
+
+    /// Parses the stored form.
+    pub fn parse(text: &str) -> Option<Self> {
+        Some(match text {
+            "started" => StepStatus::Started,
+            "completed" => StepStatus::Completed,
+            "failed" => StepStatus::Failed,
+            _ => return None,
+        })
+    }
+}
+
+/// One saga log row.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SagaLogEntry {
+    pub seq: u32,
+    pub step: String,
+    pub action: StepAction,
+    pub status: StepStatus,
+    pub output: Option<serde_json::Value>,
+}

@@ -4,5 +4,7 @@ pub(crate) mod api_keys;
 pub(crate) mod encryption_keys;
 pub(crate) mod orgs;
 pub(crate) mod projects;
+pub(crate) mod saga_log;
+pub(crate) mod sagas;
 pub(crate) mod sandboxes;
 pub(crate) mod secrets;

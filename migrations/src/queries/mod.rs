@@ -6,5 +6,6 @@ mod convert;
 mod encryption_keys;
 mod orgs;
 mod projects;
+mod sagas;
 mod sandboxes;
 mod secrets;

@@ -1,0 +1,395 @@
+//! The executor: drives a saga forward, logging before and after every action, and unwinds it
+//! on failure. Every write happens under the executor's claim on the saga row; a claim lost to
+//! another control plane stops this one without touching anything further.
+
+use std::collections::BTreeMap;
+
+use osb_proto::SagaId;
+use osb_store::{SagaRecord, SagaStatus, StepAction, StepStatus, Store};
+use serde_json::json;
+use tracing::{info, warn};
+
+use crate::definition::SagaDefinition;
+use crate::error::{SagaError, StepError};
+use crate::inputs::StepInputs;
+
+/// How the executor behaves.
+#[derive(Debug, Clone)]
+pub struct ExecutorOptions {
+    /// How long a claim lasts without renewal before another control plane may take the saga.
+    pub lease: chrono::Duration,
+    /// Attempts at an undo before the saga is marked stuck.
+    pub undo_attempts: u32,
+    /// Fault injection for the saga test helpers; all off in production.
+    pub hooks: TestHooks,
+}
+
+impl Default for ExecutorOptions {
+    fn default() -> Self {
+        Self {
+            lease: chrono::Duration::seconds(30),
+            undo_attempts: 3,
+            hooks: TestHooks::default(),
+        }
+    }
+}
+
+/// Fault injection used by `testing` (and by crash tests through a failpoint).
+#[derive(Debug, Clone, Default)]
+pub struct TestHooks {
+    /// Run every action twice (the second result is kept).
+    pub repeat_actions: bool,
+    /// Run every undo twice.
+    pub repeat_undos: bool,
+    /// Fail this step after its action ran (the worst case: work done, failure reported).
+    pub fail_after: Option<String>,
+    /// Stop the executor after this step's action ran but before it is logged completed, as a
+    /// crash would.
+    pub stop_after: Option<String>,
+}
+
+/// How a saga ended.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SagaOutcome {
+    /// Every step completed; outputs by step name.
+    Completed {
+        saga: SagaId,
+        outputs: BTreeMap<String, serde_json::Value>,
+    },
+    /// A step failed and every started step was undone.
+    Unwound {
+        saga: SagaId,
+        failed_step: String,
+        error: String,
+    },
+    /// An undo kept failing: the saga needs attention and is retried on every resume.
+    Stuck {
+        saga: SagaId,
+        step: String,
+        error: String,
+    },
+}
+
+/// Runs sagas on behalf of one owner (a control-plane instance).
+#[derive(Debug, Clone)]
+pub struct SagaExecutor {
+    store: Store,
+    owner: String,
+    options: ExecutorOptions,
+}
+
+impl SagaExecutor {
+    /// An executor for `owner` (unique per control-plane process).
+    pub fn new(store: Store, owner: impl Into<String>, options: ExecutorOptions) -> Self {
+        Self {
+            store,
+            owner: owner.into(),
+            options,
+        }
+    }
+
+    /// Records a new saga and drives it to its end.
+    pub async fn start<C: Send + Sync>(
+        &self,
+        definition: &SagaDefinition<C>,
+        context: &C,
+        saga: SagaId,
+        params: serde_json::Value,
+    ) -> Result<SagaOutcome, SagaError> {
+        let record = self
+            .store
+            .create_saga(saga, definition.kind(), params, &self.owner)
+            .await?;
+        self.drive(definition, context, record).await
+    }
+
+    /// Claims an unfinished saga (ours, unowned, or a crashed owner's) and drives it on.
+    pub async fn resume<C: Send + Sync>(
+        &self,
+        definition: &SagaDefinition<C>,
+        context: &C,
+        saga: SagaId,
+    ) -> Result<SagaOutcome, SagaError> {
+        if !self
+            .store
+            .claim_saga(saga, &self.owner, self.options.lease)
+            .await?
+        {
+            return Err(SagaError::ClaimLost {
+                saga: saga.to_string(),
+            });
+        }
+        let record = self.store.get_saga(saga).await?;
+        if record.kind != definition.kind() {
+            return Err(SagaError::WrongKind {
+                saga: saga.to_string(),
+                found: record.kind,
+                expected: definition.kind().to_owned(),
+            });
+        }
+        self.drive(definition, context, record).await
+    }
+
+    async fn renew(&self, saga: SagaId) -> Result<(), SagaError> {
+        if self
+            .store
+            .claim_saga(saga, &self.owner, self.options.lease)
+            .await?
+        {
+            Ok(())
+        } else {
+            Err(SagaError::ClaimLost {
+                saga: saga.to_string(),
+            })
+        }
+    }
+
+    async fn drive<C: Send + Sync>(
+        &self,
+        definition: &SagaDefinition<C>,
+        context: &C,
+        record: SagaRecord,
+    ) -> Result<SagaOutcome, SagaError> {
+        let saga = record.id;
+        let mut inputs = StepInputs {
+            params: record.params.clone(),
+            outputs: BTreeMap::new(),
+        };
+        let log = self.store.saga_log(saga).await?;
+        for entry in &log {
+            if entry.action == StepAction::Do && entry.status == StepStatus::Completed {
+                if let Some(output) = &entry.output {
+                    inputs.outputs.insert(entry.step.clone(), output.clone());
+                }
+            }
+        }
+        let failure = match record.status {
+            SagaStatus::Completed => {
+                return Ok(SagaOutcome::Completed {
+                    saga,
+                    outputs: inputs.outputs,
+                })
+            }
+            SagaStatus::Unwound => {
+                let (failed_step, error) = failed_entry(&log);
+                return Ok(SagaOutcome::Unwound {
+                    saga,
+                    failed_step,
+                    error,
+                });
+            }
+            SagaStatus::Unwinding | SagaStatus::Stuck => failed_entry(&log),
+            SagaStatus::Running => match self
+                .run_forward(definition, context, saga, &mut inputs)
+                .await?
+            {
+                None => {
+                    self.store
+                        .set_saga_status(saga, &self.owner, SagaStatus::Completed)
+                        .await?;
+                    info!(saga = %saga, kind = definition.kind(), "saga completed");
+                    return Ok(SagaOutcome::Completed {
+                        saga,
+                        outputs: inputs.outputs,
+                    });
+                }
+                Some(failure) => failure,
+            },
+        };
+        self.unwind(definition, context, saga, &inputs, failure)
+            .await
+    }
+
+    /// Runs the steps that have not completed; returns the failed step and error, if any.
+    async fn run_forward<C: Send + Sync>(
+        &self,
+        definition: &SagaDefinition<C>,
+        context: &C,
+        saga: SagaId,
+        inputs: &mut StepInputs,
+    ) -> Result<Option<(String, String)>, SagaError> {
+        for (seq, step) in definition.steps().iter().enumerate() {
+            let name = step.name();
+            if inputs.outputs.contains_key(name) {
+                continue;
+            }
+            self.renew(saga).await?;
+            let seq = u32::try_from(seq).unwrap_or(u32::MAX);
+            self.store
+                .record_saga_step(saga, seq, name, StepAction::Do, StepStatus::Started, None)
+                .await?;
+            let inject = self.options.hooks.fail_after.as_deref() == Some(name);
+            if inject && step.irreversible() {
+                // An irreversible step cannot have run and then failed: inject before it.
+                let error = format!("injected failure before irreversible step {name}");
+                return self.fail_step(saga, seq, name, error).await.map(Some);
+            }
+            let mut result = step.run(context, inputs).await;
+            if self.options.hooks.repeat_actions && result.is_ok() {
+                result = step.run(context, inputs).await;
+            }
+            if self.options.hooks.stop_after.as_deref() == Some(name) {
+                return Err(SagaError::Stopped {
+                    step: name.to_owned(),
+                });
+            }
+            if inject && result.is_ok() {
+                result = Err(StepError::new(format!(
+                    "injected failure after step {name}"
+                )));
+            }
+            match result {
+                Ok(output) => {
+                    self.store
+                        .record_saga_step(
+                            saga,
+                            seq,
+                            name,
+                            StepAction::Do,
+                            StepStatus::Completed,
+                            Some(output.clone()),
+                        )
+                        .await?;
+                    inputs.outputs.insert(name.to_owned(), output);
+                }
+                Err(error) => {
+                    return self
+                        .fail_step(saga, seq, name, error.message)
+                        .await
+                        .map(Some);
+                }
+            }
+        }
+        Ok(None)
+    }
+
+    /// Logs a step failure and switches the saga to unwinding.
+    async fn fail_step(
+        &self,
+        saga: SagaId,
+        seq: u32,
+        name: &str,
+        error: String,
+    ) -> Result<(String, String), SagaError> {
+        warn!(saga = %saga, step = name, error = %error, "saga step failed; unwinding");
+        self.store
+            .record_saga_step(
+                saga,
+                seq,
+                name,
+                StepAction::Do,
+                StepStatus::Failed,
+                Some(json!({ "error": error })),
+            )
+            .await?;
+        self.store
+            .set_saga_status(saga, &self.owner, SagaStatus::Unwinding)
+            .await?;
+        Ok((name.to_owned(), error))
+    }
+
+    /// Undoes, in reverse order, every reversible step whose action started.
+    async fn unwind<C: Send + Sync>(
+        &self,
+        definition: &SagaDefinition<C>,
+        context: &C,
+        saga: SagaId,
+        inputs: &StepInputs,
+        (failed_step, error): (String, String),
+    ) -> Result<SagaOutcome, SagaError> {
+        let log = self.store.saga_log(saga).await?;
+        let started = |name: &str| {
+            log.iter()
+                .any(|entry| entry.step == name && entry.action == StepAction::Do)
+        };
+        let undone = |name: &str| {
+            log.iter().any(|entry| {
+                entry.step == name
+                    && entry.action == StepAction::Undo
+                    && entry.status == StepStatus::Completed
+            })
+        };
+        for (seq, step) in definition.steps().iter().enumerate().rev() {
+            let name = step.name();
+            if step.irreversible() || !started(name) || undone(name) {
+                continue;
+            }
+            self.renew(saga).await?;
+            let seq = u32::try_from(seq).unwrap_or(u32::MAX);
+            self.store
+                .record_saga_step(saga, seq, name, StepAction::Undo, StepStatus::Started, None)
+                .await?;
+            let mut last_error = None;
+            for _ in 0..self.options.undo_attempts.max(1) {
+                let mut result = step.undo(context, inputs).await;
+                if self.options.hooks.repeat_undos && result.is_ok() {
+                    result = step.undo(context, inputs).await;
+                }
+                match result {
+                    Ok(()) => {
+                        last_error = None;
+                        break;
+                    }
+                    Err(undo_error) => last_error = Some(undo_error),
+                }
+            }
+            if let Some(undo_error) = last_error {
+                warn!(saga = %saga, step = name, error = %undo_error, "undo keeps failing; saga is stuck");
+                self.store
+                    .record_saga_step(
+                        saga,
+                        seq,
+                        name,
+                        StepAction::Undo,
+                        StepStatus::Failed,
+                        Some(json!({ "error": undo_error.message })),
+                    )
+                    .await?;
+                self.store
+                    .set_saga_status(saga, &self.owner, SagaStatus::Stuck)
+                    .await?;
+                return Ok(SagaOutcome::Stuck {
+                    saga,
+                    step: name.to_owned(),
+                    error: undo_error.message,
+                });
+            }
+            self.store
+                .record_saga_step(
+                    saga,
+                    seq,
+                    name,
+                    StepAction::Undo,
+                    StepStatus::Completed,
+                    None,
+                )
+                .await?;
+        }
+        self.store
+            .set_saga_status(saga, &self.owner, SagaStatus::Unwound)
+            .await?;
+        info!(saga = %saga, kind = definition.kind(), failed_step = %failed_step, "saga unwound");
+        Ok(SagaOutcome::Unwound {
+            saga,
+            failed_step,
+            error,
+        })
+    }
+}
+
+/// The step that failed and its error, from the log (for resumed unwinds).
+fn failed_entry(log: &[osb_store::SagaLogEntry]) -> (String, String) {
+    log.iter()
+        .find(|entry| entry.action == StepAction::Do && entry.status == StepStatus::Failed)
+        .map(|entry| {
+            let error = entry
+                .output
+                .as_ref()
+                .and_then(|output| output.get("error"))
+                .and_then(|error| error.as_str())
+                .unwrap_or("unknown error")
+                .to_owned();
+            (entry.step.clone(), error)
+        })
+        .unwrap_or_else(|| ("unknown".to_owned(), "the saga was interrupted".to_owned()))
+}

@@ -1,0 +1,193 @@
+//! Saga bookkeeping: create, claim (one owner at a time, lease-based takeover of a crashed
+//! owner's sagas), log step actions (one row per saga/step/action, upserted as it moves from
+//! started to completed or failed), and find unfinished sagas on start.
+
+use chrono::{DateTime, Duration, Utc};
+use osb_proto::SagaId;
+use sea_orm::sea_query::{Expr, OnConflict};
+use sea_orm::{ColumnTrait, Condition, EntityTrait, QueryFilter, QueryOrder, Set};
+
+use super::convert::now;
+use crate::entities::{saga_log, sagas};
+use crate::error::StoreError;
+use crate::records::{SagaLogEntry, SagaRecord, SagaStatus, StepAction, StepStatus};
+use crate::store::Store;
+
+impl Store {
+    /// Records a new saga, owned by `owner`, in `running` state.
+    pub async fn create_saga(
+        &self,
+        id: SagaId,
+        kind: &str,
+        params: serde_json::Value,
+        owner: &str,
+    ) -> Result<SagaRecord, StoreError> {
+        let at = now();
+        let row = sagas::ActiveModel {
+            id: Set(id.as_uuid()),
+            kind: Set(kind.to_owned()),
+            status: Set(SagaStatus::Running.as_str().to_owned()),
+            owner: Set(Some(owner.to_owned())),
+            claimed_at: Set(Some(at)),
+            params: Set(params),
+            created_at: Set(at),
+            updated_at: Set(at),
+        };
+        sagas::Entity::insert(row)
+            .exec_without_returning(&self.db)
+            .await
+            .map_err(|error| StoreError::from_db(error, &format!("saga {id}")))?;
+        self.get_saga(id).await
+    }
+
+    /// Loads a saga.
+    pub async fn get_saga(&self, id: SagaId) -> Result<SagaRecord, StoreError> {
+        sagas::Entity::find_by_id(id.as_uuid())
+            .one(&self.db)
+            .await?
+            .map(saga_record)
+            .transpose()?
+            .ok_or_else(|| StoreError::NotFound(format!("saga {id}")))
+    }
+
+    /// Unfinished sagas (running, unwinding or stuck), oldest first.
+    pub async fn list_unfinished_sagas(&self) -> Result<Vec<SagaRecord>, StoreError> {
+        sagas::Entity::find()
+            .filter(sagas::Column::Status.is_in([
+                SagaStatus::Running.as_str(),
+                SagaStatus::Unwinding.as_str(),
+                SagaStatus::Stuck.as_str(),
+            ]))
+            .order_by_asc(sagas::Column::CreatedAt)
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .map(saga_record)
+            .collect()
+    }
+
+    /// Claims a saga for `owner` if it is unowned, already ours, or its owner's claim is older
+    /// than `lease` (a crashed control plane). Returns whether the claim succeeded. The check
+    /// and the write are one conditional UPDATE, so two control planes cannot both win.
+    pub async fn claim_saga(
+        &self,
+        id: SagaId,
+        owner: &str,
+        lease: Duration,
+    ) -> Result<bool, StoreError> {
+        let at = now();
+        let expired: DateTime<Utc> = at - lease;
+        let result = sagas::Entity::update_many()
+            .col_expr(sagas::Column::Owner, Expr::value(owner))
+            .col_expr(sagas::Column::ClaimedAt, Expr::value(at))
+            .filter(sagas::Column::Id.eq(id.as_uuid()))
+            .filter(
+                Condition::any()
+                    .add(sagas::Column::Owner.is_null())
+                    .add(sagas::Column::Owner.eq(owner))
+                    .add(sagas::Column::ClaimedAt.lt(expired)),
+            )
+            .exec(&self.db)
+            .await?;
+        Ok(result.rows_affected == 1)
+    }
+
+    /// Sets a saga's status (only while `owner` holds it). `Stale` if the claim was lost.
+    pub async fn set_saga_status(
+        &self,
+        id: SagaId,
+        owner: &str,
+        status: SagaStatus,
+    ) -> Result<(), StoreError> {
+        let at = now();
+        let result = sagas::Entity::update_many()
+            .col_expr(sagas::Column::Status, Expr::value(status.as_str()))
+            .col_expr(sagas::Column::UpdatedAt, Expr::value(at))
+            .col_expr(sagas::Column::ClaimedAt, Expr::value(at))
+            .filter(sagas::Column::Id.eq(id.as_uuid()))
+            .filter(sagas::Column::Owner.eq(owner))
+            .exec(&self.db)
+            .await?;
+        if result.rows_affected == 0 {
+            return Err(StoreError::Stale(format!("saga {id} claim")));
+        }
+        Ok(())
+    }
+
+    /// Records a step action's status (upsert on saga/step/action).
+    pub async fn record_saga_step(
+        &self,
+        id: SagaId,
+        seq: u32,
+        step: &str,
+        action: StepAction,
+        status: StepStatus,
+        output: Option<serde_json::Value>,
+    ) -> Result<(), StoreError> {
+        let row = saga_log::ActiveModel {
+            id: Set(uuid::Uuid::new_v4()),
+            saga_id: Set(id.as_uuid()),
+            seq: Set(i32::try_from(seq)
+                .map_err(|_| StoreError::corrupt("saga step", "too many steps"))?),
+            step: Set(step.to_owned()),
+            action: Set(action.as_str().to_owned()),
+            status: Set(status.as_str().to_owned()),
+            output: Set(output),
+            created_at: Set(now()),
+        };
+        saga_log::Entity::insert(row)
+            .on_conflict(
+                OnConflict::columns([
+                    saga_log::Column::SagaId,
+                    saga_log::Column::Step,
+                    saga_log::Column::Action,
+                ])
+                .update_columns([saga_log::Column::Status, saga_log::Column::Output])
+                .to_owned(),
+            )
+            .exec_without_returning(&self.db)
+            .await?;
+        Ok(())
+    }
+
+    /// The saga's log, in step order (do before undo within a step).
+    pub async fn saga_log(&self, id: SagaId) -> Result<Vec<SagaLogEntry>, StoreError> {
+        let rows = saga_log::Entity::find()
+            .filter(saga_log::Column::SagaId.eq(id.as_uuid()))
+            .order_by_asc(saga_log::Column::Seq)
+            .order_by_asc(saga_log::Column::Action)
+            .all(&self.db)
+            .await?;
+        rows.into_iter()
+            .map(|row| {
+                Ok(SagaLogEntry {
+                    seq: u32::try_from(row.seq)
+                        .map_err(|_| StoreError::corrupt("saga step seq", row.seq))?,
+                    action: match row.action.as_str() {
+                        "do" => StepAction::Do,
+                        "undo" => StepAction::Undo,
+                        other => return Err(StoreError::corrupt("saga step action", other)),
+                    },
+                    status: StepStatus::parse(&row.status)
+                        .ok_or_else(|| StoreError::corrupt("saga step status", &row.status))?,
+                    step: row.step,
+                    output: row.output,
+                })
+            })
+            .collect()
+    }
+}
+
+fn saga_record(row: sagas::Model) -> Result<SagaRecord, StoreError> {
+    Ok(SagaRecord {
+        id: SagaId::from_uuid(row.id),
+        status: SagaStatus::parse(&row.status)
+            .ok_or_else(|| StoreError::corrupt("saga status", &row.status))?,
+        kind: row.kind,
+        owner: row.owner,
+        claimed_at: row.claimed_at,
+        params: row.params,
+        created_at: row.created_at,
+        updated_at: row.updated_at,
+    })
+}
