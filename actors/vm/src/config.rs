@@ -11,6 +11,9 @@ use crate::pool::Ipv4Pool;
 
 /// Default address pool: inside the shared address space 100.64.0.0/10, 16383 sandboxes.
 pub const DEFAULT_ADDRESS_POOL: &str = "100.96.0.0/16";
+/// Default worker name prefix. Keep it stable across restarts of one worker (the reaper finds
+/// orphans by it); give each worker sharing a host its own.
+pub const DEFAULT_NAME_PREFIX: &str = "osb";
 /// Default uid/gid of sandbox processes (no capabilities, `nosuid` system tree).
 pub const DEFAULT_SANDBOX_UID: u32 = 1000;
 
@@ -41,6 +44,11 @@ pub struct NetnsConfig {
 }
 
 impl NetnsConfig {
+    /// Defaults with the default prefix (`osb`), for a worker alone on its host.
+    pub fn with_data_dir(data_dir: impl Into<PathBuf>) -> Self {
+        Self::new(DEFAULT_NAME_PREFIX, data_dir)
+    }
+
     /// Defaults for a worker with this prefix and data dir.
     pub fn new(name_prefix: impl Into<String>, data_dir: impl Into<PathBuf>) -> Self {
         Self {

@@ -77,6 +77,13 @@ async fn bypass_attempts_fail() {
     sandbox_spec.egress_allowlist = vec!["api.allowed.test".into()];
     let id = worker.create(sandbox_spec).await;
     let info = worker.runtime.info(id).await.expect("info");
+    // A neighbour sandbox with a service listening on its own address.
+    let neighbour = worker.create(spec(unused_proxy(), &pki.ca_pem)).await;
+    let neighbour_address = worker.runtime.info(neighbour).await.expect("info").address;
+    let listen = worker
+        .sh(neighbour, "nohup python3 -c 'import socket,time; s=socket.socket(); s.bind((\"0.0.0.0\", 7000)); s.listen(); time.sleep(600)' >/dev/null 2>&1 & for i in $(seq 50); do python3 -c 'import socket; socket.create_connection((\"127.0.0.1\", 7000), timeout=1)' 2>/dev/null && echo listening && break; done")
+        .await;
+    assert_eq!(listen.stdout.trim(), "listening", "{listen:?}");
 
     // Host services listening on all addresses: a TCP port and a UDP port (and a fake DNS server).
     let host_tcp = tokio::net::TcpListener::bind("0.0.0.0:0")
@@ -109,6 +116,7 @@ def udp(host, port, payload=b"x"):
 query = bytes.fromhex("abcd01000001000000000000") + b"\x03api\x07allowed\x04test\x00\x00\x01\x00\x01"
 print("tcp-host-port", tcp("{gw}", {tcp_port}))
 print("tcp-ssh", tcp("{gw}", 22))
+print("tcp-neighbour", tcp("{neighbour}", 7000))
 print("udp-host-port", udp("{gw}", {udp_port}))
 print("quic-443", udp("{gw}", 443))
 print("dns-other-server", udp("{answer}", 53, query))
@@ -117,12 +125,14 @@ print("dns-worker", udp("{gw}", 53, query))
 "#,
         gw = info.gateway,
         answer = dns_answer(11),
+        neighbour = neighbour_address,
     );
     let out = worker.py(id, &script, &[]).await;
     assert_eq!(out.exit_code, 0, "{out:?}");
     for line in [
         "tcp-host-port blocked",
         "tcp-ssh blocked",
+        "tcp-neighbour blocked",
         "udp-host-port blocked",
         "quic-443 blocked",
         "dns-other-server blocked",
