@@ -54,6 +54,35 @@ impl std::fmt::Debug for NetnsRuntime {
     }
 }
 
+/// The steps of `create`, in order (for fault injection in tests of the undo path).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CreateStep {
+    /// Base layer (minimal /etc, CA trust store), upper/work dirs, boot layer copy.
+    FileTree,
+    /// cgroup directories and limits.
+    Cgroup,
+    /// Network namespace and veth pair.
+    Network,
+    /// nftables table.
+    Firewall,
+    /// Resolver policy registration.
+    DnsPolicy,
+    /// Pid 1 running.
+    Boot,
+}
+
+impl CreateStep {
+    /// Every step, in order.
+    pub const ALL: [CreateStep; 6] = [
+        CreateStep::FileTree,
+        CreateStep::Cgroup,
+        CreateStep::Network,
+        CreateStep::Firewall,
+        CreateStep::DnsPolicy,
+        CreateStep::Boot,
+    ];
+}
+
 pub(crate) struct Inner {
     pub(crate) config: NetnsConfig,
     pub(crate) naming: Naming,
@@ -64,6 +93,7 @@ pub(crate) struct Inner {
     pub(crate) store: CheckpointStore,
     pub(crate) policies: Arc<PolicyTable>,
     pub(crate) resolver: Resolver,
+    pub(crate) injected_fault: Mutex<Option<CreateStep>>,
 }
 
 /// Why the netns runtime cannot run on this host (the caller falls back to the development
@@ -175,6 +205,7 @@ impl NetnsRuntime {
                 templates: RwLock::new(templates),
                 policies,
                 resolver,
+                injected_fault: Mutex::new(None),
             }),
         })
     }
@@ -192,6 +223,14 @@ impl NetnsRuntime {
             templates.insert(name.to_owned(), template);
         }
         Ok(())
+    }
+
+    /// Makes every following `create` fail right after `step` (None: never). For tests that
+    /// prove a failure at any step undoes everything; never set in production.
+    pub fn inject_create_fault(&self, step: Option<CreateStep>) {
+        if let Ok(mut fault) = self.inner.injected_fault.lock() {
+            *fault = step;
+        }
     }
 
     /// The resolver's bound address.
@@ -229,6 +268,17 @@ impl NetnsRuntime {
 }
 
 impl Inner {
+    pub(crate) fn fail_if_injected(&self, step: CreateStep) -> Result<(), RuntimeError> {
+        let injected = self.injected_fault.lock().ok().and_then(|fault| *fault);
+        if injected == Some(step) {
+            return Err(RuntimeError::Setup {
+                step: "creating the sandbox",
+                detail: format!("fault injected after step {step:?}"),
+            });
+        }
+        Ok(())
+    }
+
     pub(crate) fn owned(&self) -> reaper::Owned<'_> {
         reaper::Owned {
             naming: &self.naming,

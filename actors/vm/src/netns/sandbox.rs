@@ -21,7 +21,7 @@ use crate::netns::network;
 use crate::netns::rootfs::{
     self, BaseInputs, Template, CA_BUNDLE_PATH, CA_CERT_PATH, SANDBOX_USER, WORKSPACE,
 };
-use crate::netns::Inner;
+use crate::netns::{CreateStep, Inner};
 use crate::pool::SlotAddresses;
 use crate::runtime::{ExecRequest, Isolation, SandboxInfo, SandboxState};
 use crate::spec::{validate_env_name, BootLayer, SandboxSpec};
@@ -154,10 +154,13 @@ impl Sandbox {
         if let Some(checkpoint) = boot_layer {
             copy_tree(&inner.store.layer(checkpoint), &self.upper()).await?;
         }
+        inner.fail_if_injected(CreateStep::FileTree)?;
         cgroup::create(&self.cgroup)?;
+        inner.fail_if_injected(CreateStep::Cgroup)?;
         let netns = inner.naming.netns(self.addresses.slot);
         let veth = inner.naming.host_veth(self.addresses.slot);
         network::create(&netns, &veth, &self.addresses).await?;
+        inner.fail_if_injected(CreateStep::Network)?;
         firewall::install(&FirewallPlan {
             table: &inner.naming.nft_table(self.addresses.slot),
             host_veth: &veth,
@@ -167,6 +170,7 @@ impl Sandbox {
             resolver_port: inner.resolver.local_addr().port(),
         })
         .await?;
+        inner.fail_if_injected(CreateStep::Firewall)?;
         inner.policies.insert(
             self.addresses.sandbox,
             SandboxPolicy {
@@ -174,7 +178,9 @@ impl Sandbox {
                 allowlist,
             },
         );
-        self.boot(inner).await
+        inner.fail_if_injected(CreateStep::DnsPolicy)?;
+        self.boot(inner).await?;
+        inner.fail_if_injected(CreateStep::Boot)
     }
 
     async fn boot(&mut self, inner: &Inner) -> Result<(), RuntimeError> {

@@ -2,6 +2,7 @@
 //! and directories — over 50 create/destroy cycles, after a failed create, and after a worker
 //! "crash" (the next runtime with the same prefix reaps what the dead one left).
 
+use osb_vm::netns::CreateStep;
 use osb_vm::{Runtime, RuntimeError};
 
 use crate::support::{spec, unused_proxy, TestPki, TestWorker};
@@ -129,4 +130,26 @@ async fn a_failed_create_undoes_everything_and_destroy_is_idempotent() {
         .await
         .expect("second destroy is harmless");
     assert!(worker.runtime.census().await.expect("census").is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failure_after_any_create_step_undoes_everything() {
+    let worker = TestWorker::start(43).await;
+    let pki = TestPki::new("unused.test");
+    for step in CreateStep::ALL {
+        worker.runtime.inject_create_fault(Some(step));
+        let error = worker
+            .runtime
+            .create(spec(unused_proxy(), &pki.ca_pem))
+            .await
+            .expect_err("the injected fault fails create");
+        assert!(error.to_string().contains("fault injected"), "{error}");
+        let census = worker.runtime.census().await.expect("census");
+        assert!(census.is_empty(), "failing after {step:?} left {census:?}");
+    }
+    worker.runtime.inject_create_fault(None);
+    // The address slot was released every time: the next sandbox gets the first slot.
+    let id = worker.create(spec(unused_proxy(), &pki.ca_pem)).await;
+    let info = worker.runtime.info(id).await.expect("info");
+    assert_eq!(info.address, std::net::Ipv4Addr::new(100, 100, 43, 6));
 }
