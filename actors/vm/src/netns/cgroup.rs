@@ -58,6 +58,23 @@ pub struct CgroupPlan {
     pub procs: Vec<PathBuf>,
     /// The sandbox-level directories to remove (leaf first is irrelevant: one level).
     pub leaves: Vec<PathBuf>,
+    /// How to freeze the sandbox's processes (None when the host has no freezer).
+    pub freezer: Option<Freezer>,
+}
+
+/// The freezer of one sandbox: v1 `freezer.state`, v2 `cgroup.freeze` + `cgroup.events`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Freezer {
+    /// File to write.
+    pub control: PathBuf,
+    /// Value that freezes.
+    pub freeze: &'static str,
+    /// Value that thaws.
+    pub thaw: &'static str,
+    /// File to read back.
+    pub state: PathBuf,
+    /// Text the state file contains once frozen.
+    pub frozen_marker: &'static str,
 }
 
 /// Plans the cgroup of `sandbox` under `prefix`.
@@ -74,7 +91,7 @@ pub fn plan(
         CgroupVersion::V1 => {
             let dir = |controller: &str| root.join(controller).join(prefix).join(sandbox);
             let (cpu, mem, pids) = (dir("cpu"), dir("memory"), dir("pids"));
-            CgroupPlan {
+            let mut plan = CgroupPlan {
                 dirs: vec![cpu.clone(), mem.clone(), pids.clone()],
                 enable: Vec::new(),
                 writes: vec![
@@ -89,7 +106,22 @@ pub fn plan(
                     pids.join("cgroup.procs"),
                 ],
                 leaves: vec![cpu, mem, pids],
+                freezer: None,
+            };
+            if root.join("freezer").is_dir() {
+                let freezer = dir("freezer");
+                plan.dirs.push(freezer.clone());
+                plan.procs.push(freezer.join("cgroup.procs"));
+                plan.leaves.push(freezer.clone());
+                plan.freezer = Some(Freezer {
+                    control: freezer.join("freezer.state"),
+                    freeze: "FROZEN",
+                    thaw: "THAWED",
+                    state: freezer.join("freezer.state"),
+                    frozen_marker: "FROZEN",
+                });
             }
+            plan
         }
         CgroupVersion::V2 => {
             let parent = root.join(prefix);
@@ -113,6 +145,13 @@ pub fn plan(
                     (leaf.join("pids.max"), limits.pids_max.to_string()),
                 ],
                 procs: vec![leaf.join("cgroup.procs")],
+                freezer: Some(Freezer {
+                    control: leaf.join("cgroup.freeze"),
+                    freeze: "1",
+                    thaw: "0",
+                    state: leaf.join("cgroup.events"),
+                    frozen_marker: "frozen 1",
+                }),
                 leaves: vec![leaf],
             }
         }
@@ -122,7 +161,7 @@ pub fn plan(
 /// The per-worker parent directories (for the reaper and census).
 pub fn prefix_dirs(version: CgroupVersion, root: &Path, prefix: &str) -> Vec<PathBuf> {
     match version {
-        CgroupVersion::V1 => ["cpu", "memory", "pids"]
+        CgroupVersion::V1 => ["cpu", "memory", "pids", "freezer"]
             .iter()
             .map(|controller| root.join(controller).join(prefix))
             .collect(),
@@ -166,6 +205,31 @@ pub fn create(plan: &CgroupPlan) -> Result<(), RuntimeError> {
             .map_err(|e| RuntimeError::io(format!("setting cgroup limit {}", file.display()), e))?;
     }
     Ok(())
+}
+
+/// Freezes the sandbox's processes and waits until the kernel reports them frozen.
+pub async fn freeze(freezer: &Freezer) -> Result<(), RuntimeError> {
+    std::fs::write(&freezer.control, freezer.freeze)
+        .map_err(|e| RuntimeError::io(format!("freezing {}", freezer.control.display()), e))?;
+    for _attempt in 0..400 {
+        let state = std::fs::read_to_string(&freezer.state).unwrap_or_default();
+        if state.contains(freezer.frozen_marker) {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    thaw(freezer);
+    Err(RuntimeError::Setup {
+        step: "freezing the sandbox for a checkpoint",
+        detail: "its processes did not freeze within 2 s; retry the checkpoint".into(),
+    })
+}
+
+/// Lets the sandbox's processes run again.
+pub fn thaw(freezer: &Freezer) {
+    if let Err(error) = std::fs::write(&freezer.control, freezer.thaw) {
+        tracing::warn!(file = %freezer.control.display(), error = %error, "thawing a sandbox failed");
+    }
 }
 
 /// Kills every process in the given cgroup directories and removes them. Missing is fine.
@@ -254,6 +318,10 @@ mod tests {
     #[test]
     fn v2_plan_enables_controllers_and_writes_unified_limits() {
         let plan = plan(CgroupVersion::V2, Path::new("/cg"), "osb", "sbx_1", LIMITS);
+        assert_eq!(
+            plan.freezer.map(|f| f.control),
+            Some(PathBuf::from("/cg/osb/sbx_1/cgroup.freeze"))
+        );
         assert_eq!(
             plan.procs,
             vec![PathBuf::from("/cg/osb/sbx_1/cgroup.procs")]

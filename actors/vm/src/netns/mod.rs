@@ -365,7 +365,16 @@ impl Runtime for NetnsRuntime {
         let sandbox = self.sandbox(id)?;
         let guard = sandbox.lock().await;
         let meta = CheckpointMeta::describe(CheckpointId::new(), guard.spec());
-        self.inner.store.save(&guard.upper(), &meta).await?;
+        // Frozen processes cannot write while the layer is copied: the copy is consistent.
+        let freezer = guard.freezer().cloned();
+        if let Some(freezer) = &freezer {
+            cgroup::freeze(freezer).await?;
+        }
+        let saved = self.inner.store.save(&guard.upper(), &meta).await;
+        if let Some(freezer) = &freezer {
+            cgroup::thaw(freezer);
+        }
+        saved?;
         Ok(meta)
     }
 

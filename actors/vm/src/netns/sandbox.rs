@@ -329,6 +329,10 @@ impl Sandbox {
         &self.spec
     }
 
+    pub(crate) fn freezer(&self) -> Option<&cgroup::Freezer> {
+        self.cgroup.freezer.as_ref()
+    }
+
     pub(crate) fn upper(&self) -> PathBuf {
         self.dir.join("upper")
     }

@@ -137,3 +137,56 @@ async fn restore_keeps_tokens_and_fork_and_snapshot_get_fresh_ones() {
     assert_eq!(census.netns, 3);
     assert_eq!(census.sandbox_dirs, 3);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_checkpoint_of_a_busy_sandbox_is_complete_and_leaves_it_running() {
+    let worker = TestWorker::start(31).await;
+    let pki = TestPki::new("unused.test");
+    let id = worker
+        .create(spec_with_secret(
+            unused_proxy(),
+            &pki.ca_pem,
+            "API_KEY",
+            token(),
+        ))
+        .await;
+    // A writer that keeps rewriting a file while the checkpoint is taken.
+    let started = worker
+        .sh(id, "nohup sh -c 'i=0; while :; do i=$((i+1)); echo $i > /workspace/next; mv /workspace/next /workspace/counter; done' >/dev/null 2>&1 & while [ ! -s /workspace/counter ]; do :; done; echo running")
+        .await;
+    assert_eq!(started.stdout.trim(), "running", "{started:?}");
+    let checkpoint = worker.runtime.checkpoint(id).await.expect("checkpoint");
+    let saved = std::fs::read_to_string(
+        worker
+            .data_dir
+            .join("checkpoints")
+            .join(checkpoint.checkpoint_id.to_string())
+            .join("layer/workspace/counter"),
+    )
+    .expect("the counter file is in the checkpoint");
+    // The copy holds a complete value (the sandbox is frozen while its layer is copied).
+    assert!(saved.trim().parse::<u64>().is_ok(), "{saved:?}");
+    // Thawed afterwards: the writer moves on.
+    let moved = worker
+        .sh(
+            id,
+            &format!(
+                "while [ \"$(cat /workspace/counter)\" = \"{}\" ]; do :; done; echo moved",
+                saved.trim()
+            ),
+        )
+        .await;
+    assert_eq!(moved.stdout.trim(), "moved", "{moved:?}");
+    let freezer_state = format!(
+        "/sys/fs/cgroup/freezer/{}/{id}/freezer.state",
+        worker.prefix
+    );
+    if std::path::Path::new(&freezer_state).exists() {
+        assert_eq!(
+            std::fs::read_to_string(&freezer_state)
+                .expect("state")
+                .trim(),
+            "THAWED"
+        );
+    }
+}
