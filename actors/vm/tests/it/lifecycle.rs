@@ -153,3 +153,16 @@ async fn a_failure_after_any_create_step_undoes_everything() {
     let info = worker.runtime.info(id).await.expect("info");
     assert_eq!(info.address, std::net::Ipv4Addr::new(100, 100, 43, 6));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn as_root_with_nftables_the_netns_runtime_is_selected() {
+    let temp = tempfile::tempdir().expect("temp dir");
+    let data_dir = temp.path().join("data");
+    let _guard = crate::support::ReapGuard::new("osbt46", &data_dir);
+    let mut config = osb_vm::NetnsConfig::new("osbt46", &data_dir);
+    config.address_pool = crate::support::pool(46);
+    let runtime = osb_vm::select_runtime(config, std::sync::Arc::new(osb_vm::LogSink))
+        .await
+        .expect("a runtime");
+    assert_eq!(runtime.isolation(), osb_vm::Isolation::Enforced);
+}

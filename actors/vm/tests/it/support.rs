@@ -32,6 +32,15 @@ pub struct ReapGuard {
     data_dir: PathBuf,
 }
 
+impl ReapGuard {
+    pub fn new(prefix: &str, data_dir: &Path) -> Self {
+        Self {
+            prefix: prefix.to_owned(),
+            data_dir: data_dir.to_path_buf(),
+        }
+    }
+}
+
 impl Drop for ReapGuard {
     fn drop(&mut self) {
         let prefix = self.prefix.clone();
