@@ -107,8 +107,8 @@ def tcp(host, port):
         socket.create_connection((host, port), timeout=1).close(); return "open"
     except OSError as e:
         return "blocked"
-def udp(host, port, payload=b"x"):
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.settimeout(1)
+def udp(host, port, payload=b"x", wait=1):
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.settimeout(wait)
     try:
         s.sendto(payload, (host, port)); s.recvfrom(512); return "answered"
     except OSError:
@@ -121,7 +121,7 @@ print("udp-host-port", udp("{gw}", {udp_port}))
 print("quic-443", udp("{gw}", 443))
 print("dns-other-server", udp("{answer}", 53, query))
 print("dns-other-port", udp("{gw}", {udp_port}, query))
-print("dns-worker", udp("{gw}", 53, query))
+print("dns-worker", udp("{gw}", 53, query, wait=10))
 "#,
         gw = info.gateway,
         answer = dns_answer(11),

@@ -41,7 +41,7 @@ async fn exec_honours_env_cwd_timeout_and_output_bounds() {
     );
 
     let mut slow = ExecRequest::shell("echo started; sleep 30; echo never");
-    slow.timeout = Duration::from_millis(500);
+    slow.timeout = Duration::from_secs(3);
     let out = worker.runtime.exec(id, slow).await.expect("exec");
     assert!(out.timed_out);
     assert_eq!(out.exit_code, osb_vm::runtime::TIMEOUT_EXIT_CODE);
