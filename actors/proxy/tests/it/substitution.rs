@@ -104,6 +104,7 @@ async fn json_body_gets_an_exact_content_length() {
         .curl(
             2,
             &[
+                "--http1.1",
                 "-H",
                 "Content-Type: application/json",
                 "--data-binary",
@@ -133,6 +134,7 @@ async fn chunked_body_is_substituted_while_streaming() {
         .curl(
             2,
             &[
+                "--http1.1",
                 "-H",
                 "Transfer-Encoding: chunked",
                 "--data-binary",
