@@ -65,10 +65,20 @@ pub fn substitute_all<'a>(
 }
 
 /// Streaming substitution over a body. Feed chunks in order, then call [`StreamReplacer::finish`].
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct StreamReplacer {
     /// Tail of the previous chunk that may be the start of a token (at most 42 bytes).
     carry: Vec<u8>,
+    /// Output buffer reused across chunks (it may hold values, so `Debug` never shows it).
+    output: BytesMut,
+}
+
+impl std::fmt::Debug for StreamReplacer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StreamReplacer")
+            .field("pending", &self.carry.len())
+            .finish()
+    }
 }
 
 impl StreamReplacer {
@@ -111,7 +121,8 @@ impl StreamReplacer {
 
     fn rewrite(&mut self, data: &[u8], resolver: &mut dyn TokenResolver) -> Result<Bytes, Refusal> {
         let finder = prefix_finder();
-        let mut output = BytesMut::with_capacity(data.len() + 64);
+        let mut output = std::mem::take(&mut self.output);
+        output.reserve(data.len() + 64);
         let mut copied_up_to = 0;
         let mut search_from = 0;
         while let Some(relative) = finder.find(&data[search_from..]) {
@@ -121,7 +132,7 @@ impl StreamReplacer {
                 if could_be_token_start(available) {
                     output.extend_from_slice(&data[copied_up_to..at]);
                     self.carry.extend_from_slice(available);
-                    return Ok(output.freeze());
+                    return Ok(self.emit(output));
                 }
                 search_from = at + 1;
                 continue;
@@ -140,7 +151,15 @@ impl StreamReplacer {
         let held = held_back_tail(rest);
         output.extend_from_slice(&rest[..rest.len() - held]);
         self.carry.extend_from_slice(&rest[rest.len() - held..]);
-        Ok(output.freeze())
+        Ok(self.emit(output))
+    }
+
+    /// Hands out what was written and keeps the buffer so its allocation is reused once the
+    /// handed-out bytes are dropped.
+    fn emit(&mut self, mut output: BytesMut) -> Bytes {
+        let written = output.split().freeze();
+        self.output = output;
+        written
     }
 }
 
