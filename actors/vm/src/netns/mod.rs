@@ -166,8 +166,18 @@ impl NetnsRuntime {
                 detail: format!("data dir {data_text:?} must be absolute without `:`, `,` or spaces (overlayfs options)"),
             });
         }
-        std::fs::create_dir_all(config.data_dir.join("sandboxes"))
-            .map_err(|e| RuntimeError::io(format!("creating {data_text}/sandboxes"), e))?;
+        for private in ["sandboxes", "checkpoints", "snapshots"] {
+            // Layers may hold tokens the sandbox wrote: only the worker may read them.
+            let dir = config.data_dir.join(private);
+            std::fs::create_dir_all(&dir)
+                .and_then(|()| {
+                    std::fs::set_permissions(
+                        &dir,
+                        std::os::unix::fs::PermissionsExt::from_mode(0o700),
+                    )
+                })
+                .map_err(|e| RuntimeError::io(format!("creating {}", dir.display()), e))?;
+        }
         let cgroup_version = cgroup::CgroupVersion::detect(Path::new(cgroup::CGROUP_ROOT));
         reaper::reap(&reaper::Owned {
             naming: &naming,
