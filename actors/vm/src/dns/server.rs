@@ -8,6 +8,7 @@ use std::sync::Arc;
 use tokio::net::UdpSocket;
 use tokio::task::JoinHandle;
 
+use crate::dns::dedupe::{ReportLimiter, REPORT_WINDOW};
 use crate::dns::policy::{decide, Decision, PolicyTable};
 use crate::dns::wire::{
     build_response, format_error, parse_query, RCODE_NOERROR, RCODE_NXDOMAIN, RCODE_REFUSED,
@@ -59,6 +60,7 @@ async fn serve(
     sink: Arc<dyn EventSink>,
 ) {
     let mut buffer = vec![0u8; 1500];
+    let mut limiter = ReportLimiter::new(REPORT_WINDOW);
     loop {
         let (length, peer) = match socket.recv_from(&mut buffer).await {
             Ok(received) => received,
@@ -81,7 +83,10 @@ async fn serve(
         let reply = match decide(policy.as_ref(), &query, answer) {
             Decision::Allowed(record) => build_response(packet, &query, RCODE_NOERROR, record),
             Decision::Blocked => {
-                if let Some(policy) = &policy {
+                let report = policy.as_ref().filter(|policy| {
+                    limiter.should_report(policy.sandbox_id, &query.name, std::time::Instant::now())
+                });
+                if let Some(policy) = report {
                     tracing::info!(sandbox_id = %policy.sandbox_id, host = %query.name, "dns name not on allowlist");
                     sink.publish(SandboxEvent::now(
                         policy.sandbox_id,
