@@ -8,6 +8,13 @@
 //! resolver. Without root, [`DevelopmentRuntime`] runs plain processes and says loudly that its
 //! egress control is only cooperative.
 //!
+//! Wiring, in short: build a [`NetnsConfig`] (prefix, data dir, address pool, resolver bind),
+//! call [`select_runtime`] with an [`EventSink`] (the bus maps `SandboxEvent::name()` to
+//! `osb.sandbox.<id>.<name>`), and give each sandbox a [`VmActor`] holding the shared
+//! `Arc<dyn Runtime>` and its [`SandboxSpec`] (sealed tokens minted by the caller, the proxy's
+//! ports and CA PEM). Register the returned `SandboxInfo::address` as the sandbox's identity
+//! with the proxy; the proxy listens on all addresses at the spec's two ports.
+//!
 //! This crate must never see a secret value: sandboxes get sealed tokens minted by the caller,
 //! and checkpoints record secret names and token ids only. It must never depend on the proxy
 //! crate: the proxy's ports and CA are inputs.
