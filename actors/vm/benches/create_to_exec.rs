@@ -116,17 +116,14 @@ async fn main() {
         .await
         .expect("runtime");
 
-    // Baseline: a plain host process spawn, same machine, same run.
+    // create → first exec, sandbox by sandbox (each destroyed afterwards), interleaved with the
+    // baseline (a plain host process spawn) so both see the same machine load.
     let mut baseline = Vec::new();
-    for _ in 0..SANDBOXES {
-        baseline.push(baseline_spawn().await);
-    }
-
-    // create → first exec, sandbox by sandbox (each destroyed afterwards).
     let mut create_only = Vec::new();
     let mut create_to_exec = Vec::new();
     let mut warm_exec = Vec::new();
     for _ in 0..SANDBOXES {
+        baseline.push(baseline_spawn().await);
         let spec = spec();
         let id = spec.id;
         let start = Instant::now();
@@ -178,7 +175,14 @@ async fn main() {
     let first_p99 = percentile(&mut create_to_exec, 0.99);
     let warm_p50 = percentile(&mut warm_exec, 0.5);
     let warm_p99 = percentile(&mut warm_exec, 0.99);
-    println!("sandbox runtime benchmark ({SANDBOXES} sandboxes, netns runtime)");
+    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    println!(
+        "sandbox runtime benchmark ({SANDBOXES} sandboxes, netns runtime; loadavg at end {})",
+        load.split_whitespace()
+            .take(3)
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
     println!(
         "baseline host spawn `sh -c true`   p50 {:7.2} ms",
         ms(base_p50)
