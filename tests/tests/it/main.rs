@@ -1,3 +1,7 @@
-//! Workspace-wide checks that are about the code base itself rather than one crate.
+//! Workspace-wide tests: checks about the code base itself, and end-to-end tests that join
+//! several crates (the data plane: runtime + proxy + a local origin).
 
+#![allow(clippy::unwrap_used)]
+
+mod data_plane;
 mod module_docs;

@@ -49,7 +49,11 @@ fn every_module_starts_with_a_doc_paragraph() {
     for dir in crate_dirs(&root) {
         rust_files(&dir.join("src"), &mut files);
     }
-    assert!(files.len() > 20, "the walk found the workspace sources ({})", files.len());
+    assert!(
+        files.len() > 20,
+        "the walk found the workspace sources ({})",
+        files.len()
+    );
     let undocumented: Vec<String> = files
         .iter()
         .filter(|path| {
@@ -57,7 +61,12 @@ fn every_module_starts_with_a_doc_paragraph() {
             let first = text.lines().find(|line| !line.trim().is_empty());
             !first.is_some_and(|line| line.trim_start().starts_with("//!"))
         })
-        .map(|path| path.strip_prefix(&root).unwrap_or(path).display().to_string())
+        .map(|path| {
+            path.strip_prefix(&root)
+                .unwrap_or(path)
+                .display()
+                .to_string()
+        })
         .collect();
     assert!(
         undocumented.is_empty(),

@@ -1,0 +1,223 @@
+//! The whole data plane on one machine, as root: a network-namespace sandbox (osb-vm) whose
+//! egress goes through the real sealing proxy (osb-proxy) to a local TLS origin. Real clients
+//! inside the sandbox (`curl`, Python `urllib`) send the sealed token; the origin receives the
+//! real value only for the allowed host; the sandbox only ever sees the token; other hosts are
+//! refused with a readable reason. Both paths are covered: the explicit proxy (`HTTPS_PROXY`,
+//! which the sandbox env sets) and the transparent redirect of tcp/443 (`--noproxy '*'`).
+
+mod origin;
+
+use std::collections::HashMap;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+
+use osb_proto::{HostPattern, SandboxId, SealedToken};
+use osb_proxy::{
+    AddressPolicy, ChannelSink, ProxyConfig, ProxyEvent, SealingProxy, SecretSpec, SecretValue,
+    SessionSpec,
+};
+use osb_testkit::Canary;
+use osb_vm::netns::reap_worker;
+use osb_vm::{
+    ExecRequest, Ipv4Pool, NetnsConfig, NetnsRuntime, ProxyEndpoints, RecordingSink, Runtime,
+    SandboxSpec, SealedEnv,
+};
+
+use origin::Origin;
+
+const HOST: &str = "api.example.test";
+
+/// Reaps this test's namespaces, veths, rules and mounts even when it panics.
+struct Reap {
+    prefix: String,
+    data_dir: std::path::PathBuf,
+}
+
+impl Drop for Reap {
+    fn drop(&mut self) {
+        let (prefix, data_dir) = (self.prefix.clone(), self.data_dir.clone());
+        let _ = std::thread::spawn(move || {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map(|runtime| runtime.block_on(reap_worker(&prefix, &data_dir)))
+        })
+        .join();
+    }
+}
+
+fn token() -> SealedToken {
+    SealedToken::from_random_bytes(*uuid::Uuid::new_v4().as_bytes())
+}
+
+#[tokio::test]
+async fn a_sandbox_uses_a_secret_it_never_sees() {
+    let canary = Canary::new("data-plane");
+    let temp = tempfile::tempdir().unwrap();
+    // The origin gets a loopback address of its own, so port 443 is free for it.
+    let origin_ip = Ipv4Addr::new(127, 77, 3, 9);
+    let origin = Origin::start(
+        HOST,
+        SocketAddr::from((origin_ip, 443)),
+        canary.value().to_owned(),
+    )
+    .await;
+
+    let mut config = ProxyConfig::new(temp.path().join("proxy"));
+    config.explicit_listen = SocketAddr::from(([0, 0, 0, 0], 0));
+    config.transparent_listen = Some(SocketAddr::from(([0, 0, 0, 0], 0)));
+    config.addresses = AddressPolicy {
+        allow_loopback: true,
+        allow_private: false,
+    };
+    config.resolve_overrides = HashMap::from([(HOST.to_owned(), IpAddr::V4(origin_ip))]);
+    config.use_system_roots = false;
+    config.extra_upstream_ca_pems = vec![origin.ca_pem.clone().into_bytes()];
+    let (sink, mut events) = ChannelSink::new(1024);
+    let proxy = SealingProxy::start(config, Arc::new(sink)).await.unwrap();
+    let endpoints = ProxyEndpoints {
+        transparent_port: proxy.transparent_addr().unwrap().port(),
+        explicit_port: proxy.explicit_addr().port(),
+    };
+
+    let prefix = "osbdp01".to_owned();
+    let data_dir = temp.path().join("worker");
+    let _reap = Reap {
+        prefix: prefix.clone(),
+        data_dir: data_dir.clone(),
+    };
+    let mut worker_config = NetnsConfig::new(&prefix, &data_dir);
+    let pool: Ipv4Pool = "100.100.201.0/24".parse().unwrap();
+    let dns_answer = pool.dns_answer();
+    worker_config.address_pool = pool;
+    let runtime = NetnsRuntime::new(worker_config, Arc::new(RecordingSink::default()))
+        .await
+        .expect("netns runtime (root, nftables)");
+
+    let sealed = token();
+    let mut spec = SandboxSpec::new(SandboxId::new(), endpoints, proxy.ca_cert_pem());
+    spec.memory_mb = 256;
+    spec.egress_allowlist = vec![HOST.to_owned()];
+    spec.sealed_envs.push(SealedEnv {
+        name: "ANTHROPIC_API_KEY".to_owned(),
+        token: sealed,
+    });
+    let sandbox = spec.id;
+    let info = runtime.create(spec).await.expect("sandbox");
+    proxy
+        .register_session(SessionSpec {
+            sandbox_id: sandbox,
+            source_ip: IpAddr::V4(info.address),
+            egress_allowlist: vec![HostPattern::parse(HOST).unwrap()],
+            secrets: vec![SecretSpec {
+                name: "ANTHROPIC_API_KEY".to_owned(),
+                token: sealed,
+                value: SecretValue::new(canary.value().as_bytes().to_vec()),
+                allowed_hosts: vec![],
+            }],
+        })
+        .unwrap();
+
+    let sh = |script: &str| {
+        let request = ExecRequest::shell(script);
+        let runtime = &runtime;
+        async move { runtime.exec(sandbox, request).await.expect("exec") }
+    };
+    let mut seen_by_sandbox = String::new();
+
+    // The environment holds the token only.
+    let env = sh("env").await;
+    seen_by_sandbox.push_str(&env.stdout);
+    assert!(
+        env.stdout.contains(&format!("ANTHROPIC_API_KEY={sealed}")),
+        "{}",
+        env.stdout
+    );
+
+    // Explicit proxy path (HTTPS_PROXY from the sandbox env), then the transparent redirect.
+    for (path, flags) in [("explicit", ""), ("transparent", "--noproxy '*'")] {
+        let out = sh(&format!(
+            "curl -sS {flags} -w '\\n%{{http_code}}' -H \"x-api-key: $ANTHROPIC_API_KEY\" https://{HOST}/v1/messages"
+        ))
+        .await;
+        seen_by_sandbox.push_str(&out.stdout);
+        seen_by_sandbox.push_str(&out.stderr);
+        assert!(
+            out.stdout.trim_end().ends_with("200"),
+            "{path}: {} {}",
+            out.stdout,
+            out.stderr
+        );
+        assert!(
+            out.stdout.contains(sealed.as_str()),
+            "{path}: the echoed key comes back as the token: {}",
+            out.stdout
+        );
+    }
+
+    // Python urllib, trusting the proxy CA through the env the runtime set.
+    let script = format!(
+        "import os, urllib.request\n\
+         r = urllib.request.Request('https://{HOST}/v1/messages', headers={{'x-api-key': os.environ['ANTHROPIC_API_KEY']}})\n\
+         print(urllib.request.urlopen(r).read().decode())"
+    );
+    let py = runtime
+        .exec(
+            sandbox,
+            ExecRequest::new(["python3", "-c", script.as_str()]),
+        )
+        .await
+        .unwrap();
+    seen_by_sandbox.push_str(&py.stdout);
+    seen_by_sandbox.push_str(&py.stderr);
+    assert_eq!(py.exit_code, 0, "{} {}", py.stdout, py.stderr);
+    assert!(py.stdout.contains(sealed.as_str()), "{}", py.stdout);
+
+    // A host that is not allowed: refused by the proxy with a reason (transparent path; the
+    // resolver would not even answer the name, so curl is told where to go).
+    let refused = sh(&format!(
+        "curl -sS --noproxy '*' --resolve other.example.test:443:{dns_answer} -H \"x-api-key: $ANTHROPIC_API_KEY\" https://other.example.test/"
+    ))
+    .await;
+    seen_by_sandbox.push_str(&refused.stdout);
+    seen_by_sandbox.push_str(&refused.stderr);
+    assert!(
+        refused.stdout.contains("host_not_allowed") || refused.stderr.contains("403"),
+        "{} {}",
+        refused.stdout,
+        refused.stderr
+    );
+
+    // The upstream got the real value, for the allowed host only; the sandbox never did.
+    let seen = origin.seen_keys.lock().unwrap().clone();
+    assert_eq!(seen.len(), 3, "{} requests reached the origin", seen.len());
+    assert!(seen.iter().all(|key| key == canary.value()));
+    canary.assert_absent("what the sandbox received", &seen_by_sandbox);
+    let files =
+        sh("grep -rl osbcanary / --exclude-dir=proc --exclude-dir=sys 2>/dev/null | head -5; true")
+            .await;
+    assert!(
+        files.stdout.trim().is_empty(),
+        "canary in sandbox files: {}",
+        files.stdout
+    );
+
+    // Decisions were events, naming the secret and host, never the value or the token.
+    let mut rendered = String::new();
+    let mut used = 0;
+    while let Ok(event) = events.try_recv() {
+        if matches!(event, ProxyEvent::SecretUsed { .. }) {
+            used += 1;
+        }
+        rendered.push_str(&format!("{event:?}"));
+    }
+    assert!(used >= 3, "secret_used events: {rendered}");
+    canary.assert_absent("proxy events", &rendered);
+    assert!(
+        !rendered.contains(sealed.as_str()),
+        "a token reached an event"
+    );
+
+    runtime.destroy(sandbox).await.unwrap();
+    proxy.shutdown();
+}
