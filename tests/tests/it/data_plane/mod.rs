@@ -193,8 +193,9 @@ async fn a_sandbox_uses_a_secret_it_never_sees() {
     assert_eq!(seen.len(), 3, "{} requests reached the origin", seen.len());
     assert!(seen.iter().all(|key| key == canary.value()));
     canary.assert_absent("what the sandbox received", &seen_by_sandbox);
+    // Everything the sandbox can write (its system tree is the host's, read-only).
     let files =
-        sh("grep -rl osbcanary / --exclude-dir=proc --exclude-dir=sys 2>/dev/null | head -5; true")
+        sh("grep -rl osbcanary /workspace /tmp /home /etc /root /var 2>/dev/null | head -5; true")
             .await;
     assert!(
         files.stdout.trim().is_empty(),
@@ -218,6 +219,82 @@ async fn a_sandbox_uses_a_secret_it_never_sees() {
         "a token reached an event"
     );
 
+    // Fork: the parent saves its token in a file; the fork boots from the parent's layer with
+    // a fresh token. Inside the fork the parent's token is dead (refused by the proxy with a
+    // reason), and the fork's own token works.
+    sh("echo \"$ANTHROPIC_API_KEY\" > /workspace/saved-token").await;
+    let checkpoint = runtime.checkpoint(sandbox).await.unwrap();
+    let fork_token = token();
+    let mut fork_spec = SandboxSpec::new(SandboxId::new(), endpoints, proxy.ca_cert_pem());
+    fork_spec.memory_mb = 256;
+    fork_spec.egress_allowlist = vec![HOST.to_owned()];
+    fork_spec.sealed_envs.push(SealedEnv {
+        name: "ANTHROPIC_API_KEY".to_owned(),
+        token: fork_token,
+    });
+    let fork = fork_spec.id;
+    let fork_info = runtime
+        .fork(checkpoint.checkpoint_id, fork_spec)
+        .await
+        .unwrap();
+    proxy
+        .register_session(SessionSpec {
+            sandbox_id: fork,
+            source_ip: IpAddr::V4(fork_info.address),
+            egress_allowlist: vec![HostPattern::parse(HOST).unwrap()],
+            secrets: vec![SecretSpec {
+                name: "ANTHROPIC_API_KEY".to_owned(),
+                token: fork_token,
+                value: SecretValue::new(canary.value().as_bytes().to_vec()),
+                allowed_hosts: vec![],
+            }],
+        })
+        .unwrap();
+    let in_fork = |script: String| {
+        let runtime = &runtime;
+        async move {
+            runtime
+                .exec(fork, ExecRequest::shell(&script))
+                .await
+                .expect("exec in fork")
+        }
+    };
+    let dead = in_fork(format!(
+        "curl -sS -w '\\n%{{http_code}}' -H \"x-api-key: $(cat /workspace/saved-token)\" https://{HOST}/v1/messages"
+    ))
+    .await;
+    assert!(
+        dead.stdout.trim_end().ends_with("403"),
+        "the parent's token is dead in the fork: {} {}",
+        dead.stdout,
+        dead.stderr
+    );
+    assert!(dead.stdout.contains("unknown_token"), "{}", dead.stdout);
+    let live = in_fork(format!(
+        "curl -sS -w '\\n%{{http_code}}' -H \"x-api-key: $ANTHROPIC_API_KEY\" https://{HOST}/v1/messages"
+    ))
+    .await;
+    assert!(
+        live.stdout.trim_end().ends_with("200"),
+        "{} {}",
+        live.stdout,
+        live.stderr
+    );
+    assert!(live.stdout.contains(fork_token.as_str()));
+    canary.assert_absent(
+        "what the fork received",
+        &format!(
+            "{}{}{}{}",
+            dead.stdout, dead.stderr, live.stdout, live.stderr
+        ),
+    );
+    assert_eq!(
+        origin.seen_keys.lock().unwrap().len(),
+        4,
+        "the dead token never reached the origin"
+    );
+
+    runtime.destroy(fork).await.unwrap();
     runtime.destroy(sandbox).await.unwrap();
     proxy.shutdown();
 }
