@@ -17,7 +17,6 @@ use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 
 pub struct Origin {
-    pub address: SocketAddr,
     pub ca_pem: String,
     /// Every `x-api-key` value the origin received.
     pub seen_keys: Arc<Mutex<Vec<String>>>,
@@ -59,7 +58,6 @@ impl Origin {
         config.alpn_protocols = vec![b"http/1.1".to_vec()];
         let acceptor = TlsAcceptor::from(Arc::new(config));
         let listener = TcpListener::bind(bind).await.unwrap();
-        let address = listener.local_addr().unwrap();
         let seen_keys = Arc::new(Mutex::new(Vec::new()));
         let seen = seen_keys.clone();
         let task = tokio::spawn(async move {
@@ -103,7 +101,6 @@ impl Origin {
             }
         });
         Origin {
-            address,
             ca_pem,
             seen_keys,
             task,
