@@ -6,5 +6,6 @@
 
 #![forbid(unsafe_code)]
 
+pub mod grpc;
 pub mod osbd;
 pub mod settings;

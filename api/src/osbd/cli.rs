@@ -4,8 +4,9 @@ use std::io::Write;
 
 use clap::{Parser, Subcommand};
 
+use super::certs::CertsCommand;
 use super::context::CommandError;
-use super::{init, keys, migrate};
+use super::{certs, init, keys, migrate};
 use crate::settings::Settings;
 
 /// OpenSandbox daemon.
@@ -27,6 +28,9 @@ pub enum Command {
     /// Manage secret-encryption master keys
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Create the gRPC certificate authority and control-plane / worker certificates
+    #[command(subcommand)]
+    Certs(CertsCommand),
 }
 
 /// `osbd migrate …`
@@ -74,5 +78,6 @@ pub async fn run(
         Command::Keys(KeysCommand::Rewrap { batch_size }) => {
             keys::rewrap(settings, batch_size, out, err).await
         }
+        Command::Certs(command) => certs::run(command, out),
     }
 }

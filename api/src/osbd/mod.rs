@@ -3,11 +3,13 @@
 //! command returns a typed outcome and writes human text to the given writers, so tests run
 //! them in-process or through the real binary.
 
+mod certs;
 mod cli;
 mod context;
 mod init;
 mod keys;
 mod migrate;
 
+pub use certs::{CertRole, CertsCommand};
 pub use cli::{run, Cli, Command, KeysCommand, MigrateCommand};
 pub use context::CommandError;

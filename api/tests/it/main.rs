@@ -1,5 +1,7 @@
 //! Integration tests of the `osbd` binary (run as a real process) against real databases.
 
+mod grpc_mtls;
+mod osbd_certs;
 mod osbd_init;
 mod osbd_keys;
 

@@ -99,10 +99,16 @@ mod tests {
     }
 
     fn assert_clean(printed: &str) {
-        assert!(!printed.contains("sk-live-canary"), "value leaked: {printed}");
+        assert!(
+            !printed.contains("sk-live-canary"),
+            "value leaked: {printed}"
+        );
         assert!(!printed.contains(TOKEN), "token leaked: {printed}");
         // The bytes printed as a list of numbers would be the derive's default: also refused.
-        assert!(!printed.contains("115, 107"), "value bytes leaked: {printed}");
+        assert!(
+            !printed.contains("115, 107"),
+            "value bytes leaked: {printed}"
+        );
     }
 
     #[test]
