@@ -282,16 +282,11 @@ impl UpstreamPool {
                 return Ok(UpstreamSender::Http2(sender.clone()));
             }
         }
-        {
-            let mut idle = self
-                .idle_http1
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner);
-            idle.retain(|(_, sender)| !sender.is_closed());
-            // A released sender may still be finishing its previous response body; `send`
-            // awaits its readiness, which for a sequential HTTP/1.1 client is immediate.
-            if let Some(position) = idle.iter().position(|(own, _)| own == target) {
-                let (_, sender) = idle.swap_remove(position);
+        // A released sender may still be finishing its previous response body: wait for it. One
+        // that turns out closed (the previous body was abandoned) is dropped and the next tried,
+        // so a stale connection never becomes a 502.
+        while let Some(mut sender) = self.take_idle(target) {
+            if sender.ready().await.is_ok() {
                 return Ok(UpstreamSender::Http1(sender));
             }
         }
@@ -303,6 +298,16 @@ impl UpstreamPool {
                 .push((target.clone(), shared.clone()));
         }
         Ok(sender)
+    }
+
+    fn take_idle(&self, target: &Target) -> Option<http1::SendRequest<ProxyBody>> {
+        let mut idle = self
+            .idle_http1
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        idle.retain(|(_, sender)| !sender.is_closed());
+        let position = idle.iter().position(|(own, _)| own == target)?;
+        Some(idle.swap_remove(position).1)
     }
 
     /// Returns an h1 sender for reuse by the next request (h2 senders stay shared).
