@@ -74,7 +74,8 @@ pub struct ProxyObservableState {
 #[derive(Debug)]
 pub struct ProxyActor {
     proxy: Arc<SealingProxy>,
-    events: Option<mpsc::Receiver<ProxyEvent>>,
+    /// Shared so a restarted actor (under `actix::Supervisor`) drains the same channel.
+    events: Arc<tokio::sync::Mutex<mpsc::Receiver<ProxyEvent>>>,
     sink: Arc<dyn EventSink>,
     events_forwarded: u64,
 }
@@ -89,7 +90,7 @@ impl ProxyActor {
     ) -> Self {
         Self {
             proxy,
-            events: Some(events),
+            events: Arc::new(tokio::sync::Mutex::new(events)),
             sink,
             events_forwarded: 0,
         }
@@ -100,12 +101,19 @@ impl Actor for ProxyActor {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Self::Context) {
-        if let Some(receiver) = self.events.take() {
-            let stream = futures_util::stream::unfold(receiver, |mut receiver| async move {
-                receiver.recv().await.map(|event| (event, receiver))
-            });
-            ctx.add_stream(stream);
-        }
+        let receiver = Arc::clone(&self.events);
+        let stream = futures_util::stream::unfold(receiver, |receiver| async move {
+            let event = receiver.lock().await.recv().await;
+            event.map(|event| (event, receiver))
+        });
+        ctx.add_stream(stream);
+    }
+}
+
+impl Supervised for ProxyActor {
+    fn restarting(&mut self, _ctx: &mut Self::Context) {
+        // Sessions live in the data plane's registry, which outlives the actor: nothing to rebuild.
+        tracing::warn!("proxy actor restarting; data plane sessions are kept");
     }
 }
 

@@ -4,7 +4,6 @@
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 
-use actix::Actor;
 use http::Request;
 use osb_proto::SandboxId;
 use osb_proxy::actor::{
@@ -41,7 +40,11 @@ async fn messages_steer_sessions_and_events_are_forwarded() {
             .unwrap(),
     );
     let forwarded = Arc::new(RecordingSink::default());
-    let actor = ProxyActor::new(Arc::clone(&proxy), receiver, forwarded.clone()).start();
+    let actor = {
+        let proxy = Arc::clone(&proxy);
+        let sink = forwarded.clone();
+        actix::Supervisor::start(move |_| ProxyActor::new(proxy, receiver, sink))
+    };
 
     let sandbox_id = SandboxId::new();
     let authority = format!("api.example.test:{}", origin.tls_addr.port());
