@@ -227,3 +227,23 @@ proptest! {
         let _ = parse_authority(&text);
     }
 }
+
+proptest! {
+    /// Host patterns (parsed in `osb-proto`, matched here): parsing never panics, and the
+    /// normalised form parses back to the same pattern.
+    #[test]
+    fn host_patterns_round_trip_through_their_normal_form(text in "\\PC{0,40}") {
+        if let Ok(pattern) = HostPattern::parse(&text) {
+            let again = HostPattern::parse(&pattern.to_string()).unwrap();
+            prop_assert_eq!(again, pattern);
+        }
+    }
+
+    #[test]
+    fn wildcard_never_matches_its_apex(label in "[a-z][a-z0-9]{0,8}", suffix in "[a-z]{1,8}\\.[a-z]{2,5}") {
+        let pattern = HostPattern::parse(&format!("*.{suffix}")).unwrap();
+        prop_assert!(!pattern.matches(&suffix, 443));
+        let subdomain = format!("{label}.{suffix}");
+        prop_assert!(pattern.matches(&subdomain, 443));
+    }
+}
