@@ -6,6 +6,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod gateway;
 pub mod grpc;
 pub mod osbd;
 pub mod settings;

@@ -6,7 +6,7 @@ use clap::{Parser, Subcommand};
 
 use super::certs::CertsCommand;
 use super::context::CommandError;
-use super::{certs, init, keys, migrate};
+use super::{admin, certs, init, keys, migrate};
 use crate::settings::Settings;
 
 /// OpenSandbox daemon.
@@ -28,6 +28,9 @@ pub enum Command {
     /// Manage secret-encryption master keys
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Create orgs and API keys
+    #[command(subcommand)]
+    Admin(AdminCommand),
     /// Create the gRPC certificate authority and control-plane / worker certificates
     #[command(subcommand)]
     Certs(CertsCommand),
@@ -46,6 +49,24 @@ pub enum MigrateCommand {
     },
     /// List applied and pending migrations
     Status,
+}
+
+/// `osbd admin …`
+#[derive(Debug, Subcommand)]
+pub enum AdminCommand {
+    /// Create an org and print its first API key (once)
+    CreateOrg {
+        /// Org name: lowercase letters, digits and '-'
+        name: String,
+    },
+    /// Create another API key for an existing org and print it (once)
+    CreateKey {
+        /// The org's name
+        org: String,
+        /// A label for the key
+        #[arg(long, default_value = "default")]
+        name: String,
+    },
 }
 
 /// `osbd keys …`
@@ -79,5 +100,11 @@ pub async fn run(
             keys::rewrap(settings, batch_size, out, err).await
         }
         Command::Certs(command) => certs::run(command, out),
+        Command::Admin(AdminCommand::CreateOrg { name }) => {
+            admin::create_org(settings, &name, out, err).await
+        }
+        Command::Admin(AdminCommand::CreateKey { org, name }) => {
+            admin::create_key(settings, &org, &name, out, err).await
+        }
     }
 }

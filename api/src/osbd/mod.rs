@@ -3,6 +3,7 @@
 //! command returns a typed outcome and writes human text to the given writers, so tests run
 //! them in-process or through the real binary.
 
+mod admin;
 mod certs;
 mod cli;
 mod context;
@@ -11,5 +12,5 @@ mod keys;
 mod migrate;
 
 pub use certs::{CertRole, CertsCommand};
-pub use cli::{run, Cli, Command, KeysCommand, MigrateCommand};
+pub use cli::{run, AdminCommand, Cli, Command, KeysCommand, MigrateCommand};
 pub use context::CommandError;

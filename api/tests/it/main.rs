@@ -1,6 +1,9 @@
-//! Integration tests of the `osbd` binary (run as a real process) against real databases.
+//! Integration tests of `osb-api` against real databases: the `osbd` binary run as a real
+//! process, and the REST gateway driven through actix-web's test service.
 
+mod gateway;
 mod grpc_mtls;
+mod osbd_admin;
 mod osbd_certs;
 mod osbd_init;
 mod osbd_keys;

@@ -1,0 +1,35 @@
+//! The REST gateway (actix-web), DESIGN.md §5. One resource per file; each handler parses and
+//! validates its request into typed values, calls the store or vault, and maps every failure to
+//! `{"error": "<sentence>", "code": "<snake_case>"}` with the right status. Handlers never echo
+//! a secret value, and a refused request changes nothing.
+
+mod api_keys;
+mod auth;
+mod error;
+mod health;
+mod json;
+mod projects;
+mod secrets;
+mod state;
+mod validate;
+
+use actix_web::web;
+
+pub use api_keys::{hash_api_key, ApiKey, API_KEY_PREFIX};
+pub use error::ApiError;
+pub use state::AppState;
+
+/// Registers every route under `/api` plus the health endpoints.
+pub fn configure(config: &mut web::ServiceConfig) {
+    config
+        .app_data(json::json_config())
+        .app_data(json::path_config())
+        .service(
+            web::scope("/api")
+                .configure(projects::routes)
+                .configure(secrets::routes)
+                .default_service(web::to(error::unknown_route)),
+        )
+        .route("/healthz", web::get().to(health::healthz))
+        .route("/readyz", web::get().to(health::readyz));
+}
