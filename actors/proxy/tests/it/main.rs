@@ -12,6 +12,7 @@ mod support {
 
 mod actor;
 mod canary;
+mod original_dst;
 mod protocols;
 mod refusals;
 mod substitution;
