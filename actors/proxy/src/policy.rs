@@ -72,16 +72,13 @@ impl SealingPolicy {
         session.ok_or_else(|| Refusal::unknown_source(source))
     }
 
-    /// Decision 2: egress must be allowed (project allowlist or any secret's allowed hosts).
+    /// Decision 2: egress must be allowed by the project allowlist. DESIGN.md §6 rule 3: an
+    /// empty project allowlist means no egress at all; a secret's own `allowedHosts` narrows
+    /// where its value may go (decision 4) but never opens egress by itself.
     pub fn check_egress(&self, session: &Session, host: &str, port: u16) -> Result<(), Refusal> {
         let allowed = session
             .egress_allowlist
             .iter()
-            .chain(
-                session
-                    .secrets()
-                    .flat_map(|secret| secret.allowed_hosts.iter()),
-            )
             .any(|pattern| pattern.matches(host, port));
         if allowed {
             Ok(())

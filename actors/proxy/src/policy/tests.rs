@@ -62,13 +62,15 @@ fn unknown_source_is_refused_with_407() {
 }
 
 #[test]
-fn egress_is_the_union_of_allowlist_and_secret_hosts() {
+fn egress_follows_the_project_allowlist_only() {
     let policy = SealingPolicy::default();
     let session = session();
     assert!(policy.check_egress(&session, "a.example.test", 443).is_ok());
-    assert!(policy
+    // A secret's own allowedHosts never opens egress by itself (DESIGN.md §6 rule 3).
+    let refusal = policy
         .check_egress(&session, "api.github.test", 443)
-        .is_ok());
+        .unwrap_err();
+    assert_eq!(refusal.code, ErrorCode::HostNotAllowed);
     assert!(policy.check_egress(&session, "plain.test", 8080).is_ok());
     let refusal = policy
         .check_egress(&session, "example.test", 443)
