@@ -4,6 +4,9 @@ use serde_json::json;
 
 use super::{error_code, Gateway};
 
+/// method, path, body, expected status, expected code, a word the error must mention.
+type Case<'a> = (&'a str, &'a str, Option<&'a str>, u16, &'a str, &'a str);
+
 #[tokio::test]
 async fn create_get_list_patch_delete() {
     let gateway = Gateway::start().await;
@@ -82,7 +85,7 @@ async fn bad_input_is_refused_clearly_and_changes_nothing() {
         .as_acme("POST", "/api/projects", Some(r#"{"name":"web"}"#))
         .await;
     let before = gateway.snapshot().await;
-    let cases: &[(&str, &str, Option<&str>, u16, &str, &str)] = &[
+    let cases: &[Case] = &[
         (
             "POST",
             "/api/projects",
