@@ -120,6 +120,17 @@ pub fn saga_progress(
     )))
 }
 
+/// `osb.worker.<id>.<event>`, e.g. `lost`, `joined` (placement's view of workers).
+pub fn worker_event(worker: WorkerId, event: &str) -> Result<Subject, SubjectError> {
+    Ok(Subject(format!(
+        "osb.worker.{worker}.{}",
+        token("event", event)?
+    )))
+}
+
+/// Every worker's heartbeats (for placement's subscription).
+pub const ALL_WORKER_HEARTBEATS: &str = "osb.worker.*.heartbeat";
+
 /// `osb.worker.<id>.heartbeat`.
 pub fn worker_heartbeat(worker: WorkerId) -> Subject {
     Subject(format!("osb.worker.{worker}.heartbeat"))
