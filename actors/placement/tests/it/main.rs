@@ -57,7 +57,7 @@ async fn spread_and_detect_loss(bus: Arc<dyn Bus>) {
         Duration::from_millis(50),
         heartbeat(b, "worker-b"),
     );
-    let mut joined = vec![
+    let mut joined = [
         next_change(&mut changes).await,
         next_change(&mut changes).await,
     ];
