@@ -10,3 +10,4 @@ pub mod gateway;
 pub mod grpc;
 pub mod osbd;
 pub mod settings;
+pub mod worker;

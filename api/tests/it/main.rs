@@ -7,6 +7,7 @@ mod osbd_admin;
 mod osbd_certs;
 mod osbd_init;
 mod osbd_keys;
+mod worker_service;
 
 use std::process::{Command, Output};
 

@@ -5,8 +5,6 @@
 //! refused with a readable reason. Both paths are covered: the explicit proxy (`HTTPS_PROXY`,
 //! which the sandbox env sets) and the transparent redirect of tcp/443 (`--noproxy '*'`).
 
-mod origin;
-
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
@@ -16,14 +14,12 @@ use osb_proxy::{
     AddressPolicy, ChannelSink, ProxyConfig, ProxyEvent, SealingProxy, SecretSpec, SecretValue,
     SessionSpec,
 };
-use osb_testkit::Canary;
+use osb_testkit::{Canary, LlmOrigin};
 use osb_vm::netns::reap_worker;
 use osb_vm::{
     ExecRequest, Ipv4Pool, NetnsConfig, NetnsRuntime, ProxyEndpoints, RecordingSink, Runtime,
     SandboxSpec, SealedEnv,
 };
-
-use origin::Origin;
 
 const HOST: &str = "api.example.test";
 
@@ -56,7 +52,7 @@ async fn a_sandbox_uses_a_secret_it_never_sees() {
     let temp = tempfile::tempdir().unwrap();
     // The origin gets a loopback address of its own, so port 443 is free for it.
     let origin_ip = Ipv4Addr::new(127, 77, 3, 9);
-    let origin = Origin::start(
+    let origin = LlmOrigin::start(
         HOST,
         SocketAddr::from((origin_ip, 443)),
         canary.value().to_owned(),

@@ -1,4 +1,4 @@
-//! A local TLS origin playing an LLM API: `POST|GET /v1/messages` answers 200 only when
+//! `LlmOrigin`: a local TLS origin playing an LLM API for end-to-end tests: `POST|GET /v1/messages` answers 200 only when
 //! `x-api-key` carries the real key (401 otherwise) and echoes the key it received in its
 //! JSON body, so a test sees both what reached the upstream and what came back to the sandbox.
 //! It listens on a loopback address of its own on port 443 (the port the sandbox dials).
@@ -16,36 +16,40 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 
-pub struct Origin {
+/// A running origin; dropping it stops it.
+#[derive(Debug)]
+pub struct LlmOrigin {
     pub ca_pem: String,
     /// Every `x-api-key` value the origin received.
     pub seen_keys: Arc<Mutex<Vec<String>>>,
     task: tokio::task::JoinHandle<()>,
 }
 
-impl Drop for Origin {
+impl Drop for LlmOrigin {
     fn drop(&mut self) {
         self.task.abort();
     }
 }
 
-impl Origin {
-    pub async fn start(host: &str, bind: SocketAddr, real_key: String) -> Origin {
-        let ca_key = KeyPair::generate().unwrap();
-        let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+impl LlmOrigin {
+    /// Starts the origin for `host` on `bind`; it accepts only `real_key` in `x-api-key`.
+    pub async fn start(host: &str, bind: SocketAddr, real_key: String) -> LlmOrigin {
+        let ca_key = KeyPair::generate().expect("test origin setup");
+        let mut ca_params =
+            CertificateParams::new(Vec::<String>::new()).expect("test origin setup");
         ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
         ca_params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
         ca_params
             .distinguished_name
             .push(DnType::CommonName, "data-plane test origin CA");
-        let ca_cert = ca_params.self_signed(&ca_key).unwrap();
+        let ca_cert = ca_params.self_signed(&ca_key).expect("test origin setup");
         let ca_pem = ca_cert.pem();
         let issuer = rcgen::Issuer::new(ca_params, ca_key);
-        let leaf_key = KeyPair::generate().unwrap();
+        let leaf_key = KeyPair::generate().expect("test origin setup");
         let leaf = CertificateParams::new(vec![host.to_owned()])
-            .unwrap()
+            .expect("test origin setup")
             .signed_by(&leaf_key, &issuer)
-            .unwrap();
+            .expect("test origin setup");
 
         let _ = rustls::crypto::ring::default_provider().install_default();
         let mut config = rustls::ServerConfig::builder()
@@ -54,10 +58,10 @@ impl Origin {
                 vec![CertificateDer::from(leaf.der().to_vec())],
                 PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(leaf_key.serialize_der())),
             )
-            .unwrap();
+            .expect("test origin setup");
         config.alpn_protocols = vec![b"http/1.1".to_vec()];
         let acceptor = TlsAcceptor::from(Arc::new(config));
-        let listener = TcpListener::bind(bind).await.unwrap();
+        let listener = TcpListener::bind(bind).await.expect("test origin setup");
         let seen_keys = Arc::new(Mutex::new(Vec::new()));
         let seen = seen_keys.clone();
         let task = tokio::spawn(async move {
@@ -82,7 +86,7 @@ impl Origin {
                                 .and_then(|v| v.to_str().ok())
                                 .unwrap_or_default()
                                 .to_owned();
-                            seen.lock().unwrap().push(key.clone());
+                            seen.lock().expect("test origin setup").push(key.clone());
                             let status = if key == real_key { 200 } else { 401 };
                             let body = serde_json::json!({ "path": request.uri().path(), "receivedKey": key });
                             Ok::<_, std::convert::Infallible>(
@@ -90,7 +94,7 @@ impl Origin {
                                     .status(status)
                                     .header("content-type", "application/json")
                                     .body(Full::new(Bytes::from(body.to_string())))
-                                    .unwrap(),
+                                    .expect("test origin setup"),
                             )
                         }
                     });
@@ -100,7 +104,7 @@ impl Origin {
                 });
             }
         });
-        Origin {
+        LlmOrigin {
             ca_pem,
             seen_keys,
             task,

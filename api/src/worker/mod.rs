@@ -1,0 +1,14 @@
+//! The worker's side of the gRPC link: `WorkerService` implements the `Worker` RPCs over the
+//! worker's sandbox runtime (`osb-vm`) and sealing proxy (`osb-proxy`). It is the only place a
+//! plaintext secret value enters a worker: `RegisterSession` / `UpdateSecretValue` hand it
+//! straight to the proxy's session, which zeroises it when replaced.
+//!
+//! It must never log a request (values travel in them), never keep a value anywhere but the
+//! proxy session, and never act for a caller that is not a control plane (enforced by mutual
+//! TLS in `grpc::serve_worker`; a plaintext server is loopback-only by construction).
+
+mod convert;
+mod service;
+mod versions;
+
+pub use service::{WorkerService, WorkerServiceConfig};

@@ -1,0 +1,337 @@
+//! The `Worker` RPCs. Every state-changing call is idempotent: creating a sandbox that exists
+//! returns it, destroying one that is gone reports `existed: false`, re-registering a session
+//! replaces it, and secret updates apply only when their version is newer.
+
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::Stream;
+use osb_proto::{CheckpointId, SandboxId};
+use osb_proxy::{RegistryError, SealingProxy, SecretValue, SessionSpec};
+use osb_vm::{ExecChunk, ExecRequest, ProxyEndpoints, Runtime};
+use tonic::{Request, Response, Status};
+
+use super::convert::{
+    address, created, patterns, registry_status, runtime_status, sandbox_spec, secret_spec,
+};
+use super::versions::SecretVersions;
+use crate::grpc::parse_id;
+use crate::grpc::proto::worker_server::Worker;
+use crate::grpc::proto::{self as wire};
+
+/// Exec limits the worker applies whatever the caller asks.
+const DEFAULT_EXEC_TIMEOUT: Duration = Duration::from_secs(60);
+const MAX_EXEC_TIMEOUT: Duration = Duration::from_secs(3600);
+const MAX_EXEC_OUTPUT: u32 = 8 * 1024 * 1024;
+
+/// What the worker service needs besides its runtime and proxy.
+#[derive(Debug, Clone)]
+pub struct WorkerServiceConfig {
+    /// The proxy's listener ports as sandboxes reach them.
+    pub proxy_endpoints: ProxyEndpoints,
+}
+
+/// The worker's implementation of the `Worker` service.
+#[derive(Clone)]
+pub struct WorkerService {
+    runtime: Arc<dyn Runtime>,
+    proxy: Arc<SealingProxy>,
+    config: WorkerServiceConfig,
+    versions: Arc<SecretVersions>,
+}
+
+impl std::fmt::Debug for WorkerService {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WorkerService")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl WorkerService {
+    pub fn new(
+        runtime: Arc<dyn Runtime>,
+        proxy: Arc<SealingProxy>,
+        config: WorkerServiceConfig,
+    ) -> Self {
+        Self {
+            runtime,
+            proxy,
+            config,
+            versions: Arc::new(SecretVersions::default()),
+        }
+    }
+
+    fn exec_request(request: wire::ExecRequest) -> ExecRequest {
+        let mut exec = ExecRequest::new(request.cmd);
+        exec.env = request.env.into_iter().collect();
+        exec.cwd = (!request.cwd.is_empty()).then_some(request.cwd);
+        exec.timeout = match request.timeout_sec {
+            0 => DEFAULT_EXEC_TIMEOUT,
+            seconds => Duration::from_secs(u64::from(seconds)).min(MAX_EXEC_TIMEOUT),
+        };
+        if request.max_output_bytes > 0 {
+            exec.max_output_bytes = usize::try_from(request.max_output_bytes.min(MAX_EXEC_OUTPUT))
+                .unwrap_or(usize::MAX);
+        }
+        exec
+    }
+}
+
+type ChunkStream = Pin<Box<dyn Stream<Item = Result<wire::ExecChunk, Status>> + Send>>;
+
+#[tonic::async_trait]
+impl Worker for WorkerService {
+    async fn create_sandbox(
+        &self,
+        request: Request<wire::CreateSandboxRequest>,
+    ) -> Result<Response<wire::CreateSandboxResponse>, Status> {
+        let spec = request
+            .into_inner()
+            .spec
+            .ok_or_else(|| Status::invalid_argument("spec is required"))?;
+        let spec = sandbox_spec(spec, self.config.proxy_endpoints, self.proxy.ca_cert_pem())?;
+        // A replayed create returns the sandbox it already made.
+        if let Ok(info) = self.runtime.info(spec.id).await {
+            return Ok(Response::new(created(&info)));
+        }
+        let info = self.runtime.create(spec).await.map_err(runtime_status)?;
+        Ok(Response::new(created(&info)))
+    }
+
+    async fn destroy_sandbox(
+        &self,
+        request: Request<wire::DestroySandboxRequest>,
+    ) -> Result<Response<wire::DestroySandboxResponse>, Status> {
+        let id: SandboxId = parse_id("sandbox_id", &request.into_inner().sandbox_id)?;
+        let existed = self.runtime.info(id).await.is_ok();
+        // The session goes first: nothing may be substituted for a sandbox being torn down.
+        let _ = self.proxy.registry().unregister(id);
+        self.versions.forget(id, None);
+        self.runtime.destroy(id).await.map_err(runtime_status)?;
+        Ok(Response::new(wire::DestroySandboxResponse { existed }))
+    }
+
+    async fn exec(
+        &self,
+        request: Request<wire::ExecRequest>,
+    ) -> Result<Response<wire::ExecResponse>, Status> {
+        let request = request.into_inner();
+        let id: SandboxId = parse_id("sandbox_id", &request.sandbox_id)?;
+        let output = self
+            .runtime
+            .exec(id, Self::exec_request(request))
+            .await
+            .map_err(runtime_status)?;
+        Ok(Response::new(wire::ExecResponse {
+            exit_code: output.exit_code,
+            stdout: output.stdout.into_bytes(),
+            stderr: output.stderr.into_bytes(),
+            stdout_truncated: output.stdout_truncated,
+            stderr_truncated: output.stderr_truncated,
+            timed_out: output.timed_out,
+        }))
+    }
+
+    type ExecStreamStream = ChunkStream;
+
+    async fn exec_stream(
+        &self,
+        request: Request<wire::ExecRequest>,
+    ) -> Result<Response<Self::ExecStreamStream>, Status> {
+        let request = request.into_inner();
+        let id: SandboxId = parse_id("sandbox_id", &request.sandbox_id)?;
+        let stream = self
+            .runtime
+            .exec_streaming(id, Self::exec_request(request))
+            .await
+            .map_err(runtime_status)?;
+        let chunks = futures_util::stream::unfold(stream, |mut stream| async move {
+            let chunk = stream.chunks.recv().await?;
+            let wire_chunk = match chunk {
+                ExecChunk::Stdout(bytes) => wire::exec_chunk::Chunk::Stdout(bytes),
+                ExecChunk::Stderr(bytes) => wire::exec_chunk::Chunk::Stderr(bytes),
+                ExecChunk::Exited {
+                    exit_code,
+                    timed_out,
+                    ..
+                } => wire::exec_chunk::Chunk::Exit(wire::ExecExit {
+                    exit_code,
+                    timed_out,
+                }),
+            };
+            Some((
+                Ok(wire::ExecChunk {
+                    chunk: Some(wire_chunk),
+                }),
+                stream,
+            ))
+        });
+        Ok(Response::new(Box::pin(chunks)))
+    }
+
+    async fn checkpoint(
+        &self,
+        request: Request<wire::CheckpointRequest>,
+    ) -> Result<Response<wire::CheckpointResponse>, Status> {
+        let id: SandboxId = parse_id("sandbox_id", &request.into_inner().sandbox_id)?;
+        let meta = self.runtime.checkpoint(id).await.map_err(runtime_status)?;
+        Ok(Response::new(wire::CheckpointResponse {
+            // The runtime names checkpoints; the caller records the id it gets back.
+            checkpoint_id: meta.checkpoint_id.to_string(),
+            size_bytes: 0,
+        }))
+    }
+
+    async fn restore(
+        &self,
+        request: Request<wire::RestoreRequest>,
+    ) -> Result<Response<wire::RestoreResponse>, Status> {
+        let request = request.into_inner();
+        let id: SandboxId = parse_id("sandbox_id", &request.sandbox_id)?;
+        let checkpoint: CheckpointId = parse_id("checkpoint_id", &request.checkpoint_id)?;
+        self.runtime
+            .restore(id, checkpoint)
+            .await
+            .map_err(runtime_status)?;
+        Ok(Response::new(wire::RestoreResponse {}))
+    }
+
+    async fn fork(
+        &self,
+        request: Request<wire::ForkRequest>,
+    ) -> Result<Response<wire::ForkResponse>, Status> {
+        let request = request.into_inner();
+        let checkpoint: CheckpointId =
+            parse_id("source_checkpoint_id", &request.source_checkpoint_id)?;
+        let spec = request
+            .spec
+            .ok_or_else(|| Status::invalid_argument("spec is required"))?;
+        let spec = sandbox_spec(spec, self.config.proxy_endpoints, self.proxy.ca_cert_pem())?;
+        if let Ok(info) = self.runtime.info(spec.id).await {
+            return Ok(Response::new(wire::ForkResponse {
+                sandbox: Some(created(&info)),
+            }));
+        }
+        let info = self
+            .runtime
+            .fork(checkpoint, spec)
+            .await
+            .map_err(runtime_status)?;
+        Ok(Response::new(wire::ForkResponse {
+            sandbox: Some(created(&info)),
+        }))
+    }
+
+    async fn register_session(
+        &self,
+        request: Request<wire::RegisterSessionRequest>,
+    ) -> Result<Response<wire::RegisterSessionResponse>, Status> {
+        let mut request = request.into_inner();
+        let id: SandboxId = parse_id("sandbox_id", &request.sandbox_id)?;
+        let source_ip = address(&request.source_address)?;
+        let egress_allowlist = patterns("egress_allowlist", &request.egress_allowlist)?;
+        let mut versions = Vec::with_capacity(request.secrets.len());
+        let mut secrets = Vec::with_capacity(request.secrets.len());
+        for material in &mut request.secrets {
+            versions.push((material.name.clone(), material.version));
+            secrets.push(secret_spec(material)?);
+        }
+        let count = u32::try_from(secrets.len()).unwrap_or(u32::MAX);
+        // Re-registration (a replayed saga step, a restore) replaces the session.
+        match self.proxy.registry().unregister(id) {
+            Ok(()) | Err(RegistryError::UnknownSandbox(_)) => {}
+            Err(other) => return Err(registry_status(other)),
+        }
+        self.versions.forget(id, None);
+        self.proxy
+            .register_session(SessionSpec {
+                sandbox_id: id,
+                source_ip,
+                egress_allowlist,
+                secrets,
+            })
+            .map_err(registry_status)?;
+        for (name, version) in versions {
+            self.versions.set(id, &name, version);
+        }
+        Ok(Response::new(wire::RegisterSessionResponse {
+            secrets: count,
+        }))
+    }
+
+    async fn update_secret_value(
+        &self,
+        request: Request<wire::UpdateSecretValueRequest>,
+    ) -> Result<Response<wire::UpdateSecretValueResponse>, Status> {
+        let mut request = request.into_inner();
+        let id: SandboxId = parse_id("sandbox_id", &request.sandbox_id)?;
+        let session = self
+            .proxy
+            .registry()
+            .session_of(id)
+            .ok_or_else(|| registry_status(RegistryError::UnknownSandbox(id)))?;
+        let current = session
+            .secret_named(&request.name)
+            .cloned()
+            .ok_or_else(|| {
+                registry_status(RegistryError::UnknownSecret {
+                    sandbox_id: id,
+                    name: request.name.clone(),
+                })
+            })?;
+        if !self.versions.advance(id, &request.name, request.version) {
+            return Ok(Response::new(wire::UpdateSecretValueResponse {
+                applied: false,
+            }));
+        }
+        let value = SecretValue::new(std::mem::take(&mut request.value));
+        let registry = self.proxy.registry();
+        match &request.allowed_hosts {
+            None => registry.update_secret_value(id, &request.name, value),
+            Some(hosts) => registry.upsert_secret(
+                id,
+                osb_proxy::SecretSpec {
+                    name: request.name.clone(),
+                    token: current.token,
+                    value,
+                    allowed_hosts: patterns("allowed_hosts", &hosts.patterns)?,
+                },
+            ),
+        }
+        .map_err(registry_status)?;
+        Ok(Response::new(wire::UpdateSecretValueResponse {
+            applied: true,
+        }))
+    }
+
+    async fn remove_secret(
+        &self,
+        request: Request<wire::RemoveSecretRequest>,
+    ) -> Result<Response<wire::RemoveSecretResponse>, Status> {
+        let request = request.into_inner();
+        let id: SandboxId = parse_id("sandbox_id", &request.sandbox_id)?;
+        let existed = match self.proxy.registry().remove_secret(id, &request.name) {
+            Ok(()) => true,
+            Err(RegistryError::UnknownSecret { .. } | RegistryError::UnknownSandbox(_)) => false,
+            Err(other) => return Err(registry_status(other)),
+        };
+        self.versions.forget(id, Some(&request.name));
+        Ok(Response::new(wire::RemoveSecretResponse { existed }))
+    }
+
+    async fn unregister_session(
+        &self,
+        request: Request<wire::UnregisterSessionRequest>,
+    ) -> Result<Response<wire::UnregisterSessionResponse>, Status> {
+        let id: SandboxId = parse_id("sandbox_id", &request.into_inner().sandbox_id)?;
+        let existed = match self.proxy.registry().unregister(id) {
+            Ok(()) => true,
+            Err(RegistryError::UnknownSandbox(_)) => false,
+            Err(other) => return Err(registry_status(other)),
+        };
+        self.versions.forget(id, None);
+        Ok(Response::new(wire::UnregisterSessionResponse { existed }))
+    }
+}
