@@ -6,7 +6,7 @@ use clap::{Parser, Subcommand};
 
 use super::certs::CertsCommand;
 use super::context::CommandError;
-use super::{admin, certs, init, keys, migrate};
+use super::{admin, certs, gateway, init, keys, migrate};
 use crate::settings::Settings;
 
 /// OpenSandbox daemon.
@@ -31,6 +31,12 @@ pub enum Command {
     /// Create orgs and API keys
     #[command(subcommand)]
     Admin(AdminCommand),
+    /// Serve the REST API on an address (API keys, projects, secrets, health)
+    Gateway {
+        /// Address to listen on
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: std::net::SocketAddr,
+    },
     /// Create the gRPC certificate authority and control-plane / worker certificates
     #[command(subcommand)]
     Certs(CertsCommand),
@@ -100,6 +106,7 @@ pub async fn run(
             keys::rewrap(settings, batch_size, out, err).await
         }
         Command::Certs(command) => certs::run(command, out),
+        Command::Gateway { listen } => gateway::run(settings, listen, out, err).await,
         Command::Admin(AdminCommand::CreateOrg { name }) => {
             admin::create_org(settings, &name, out, err).await
         }

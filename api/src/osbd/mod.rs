@@ -7,6 +7,7 @@ mod admin;
 mod certs;
 mod cli;
 mod context;
+mod gateway;
 mod init;
 mod keys;
 mod migrate;

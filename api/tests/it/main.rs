@@ -5,6 +5,7 @@ mod gateway;
 mod grpc_mtls;
 mod osbd_admin;
 mod osbd_certs;
+mod osbd_gateway;
 mod osbd_init;
 mod osbd_keys;
 mod worker_service;

@@ -1,0 +1,40 @@
+//! `osbd gateway --listen ADDR`: serves the REST API (DESIGN.md §5) over the configured
+//! database and vault until interrupted. Sandbox routes arrive with the orchestration layer;
+//! what exists (API keys, projects, secrets, health) is fully served.
+
+use std::io::Write;
+use std::net::SocketAddr;
+
+use actix_web::{web, App, HttpServer};
+
+use super::context::{open_vault, CommandError};
+use crate::gateway::{configure, AppState};
+use crate::settings::Settings;
+
+/// Serves until SIGINT/SIGTERM.
+pub(crate) async fn run(
+    settings: &Settings,
+    listen: SocketAddr,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> Result<(), CommandError> {
+    let vault = open_vault(settings, err).await?;
+    let state = web::Data::new(AppState::new(vault));
+    let server = HttpServer::new(move || App::new().app_data(state.clone()).configure(configure))
+        .workers(2)
+        .bind(listen)
+        .map_err(|error| {
+            CommandError::Usage(format!(
+                "cannot listen on {listen}: {error}; choose another address with --listen"
+            ))
+        })?;
+    let bound: Vec<SocketAddr> = server.addrs();
+    for address in &bound {
+        writeln!(out, "listening on http://{address}/api")?;
+    }
+    out.flush()?;
+    server
+        .run()
+        .await
+        .map_err(|error| CommandError::Failed(format!("the gateway stopped: {error}")))
+}

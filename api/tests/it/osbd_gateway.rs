@@ -1,0 +1,100 @@
+//! `osbd gateway` as a real process: it serves health and the API over real HTTP with a key
+//! from `osbd admin create-org`, and refuses requests without one.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use osb_testkit::TestDatabase;
+
+use crate::{osbd, text};
+
+struct KillOnDrop(Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn http(port: u16, request: &str) -> Option<String> {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    stream.write_all(request.as_bytes()).ok()?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).ok()?;
+    Some(response)
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .map(|address| address.port())
+        .expect("a free port")
+}
+
+#[tokio::test]
+async fn the_gateway_serves_the_api_over_http() {
+    let database = TestDatabase::postgres().await.expect("db");
+    let key = osbd(&["keys", "generate"], &[]);
+    let master = text(&key).0.trim().to_owned();
+    let env = [
+        ("DATABASE_URL", database.url()),
+        ("OPENSANDBOX_SECRET_ENCRYPTION_KEY", master.as_str()),
+    ];
+    assert!(osbd(&["migrate", "up"], &env).status.success());
+    let created = osbd(&["admin", "create-org", "acme"], &env);
+    let api_key = text(&created)
+        .0
+        .lines()
+        .find_map(|line| line.strip_prefix("api_key=").map(str::to_owned))
+        .expect("api key printed");
+
+    let port = free_port();
+    let child = Command::new(env!("CARGO_BIN_EXE_osbd"))
+        .args(["gateway", "--listen", &format!("127.0.0.1:{port}")])
+        .envs(env)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("osbd gateway starts");
+    let _guard = KillOnDrop(child);
+
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let health = loop {
+        if let Some(response) = http(
+            port,
+            "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        ) {
+            break response;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the gateway did not answer within 30 s"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(health.starts_with("HTTP/1.1 200"), "{health}");
+
+    let body = r#"{"name":"web","egressAllowlist":["api.example.test"]}"#;
+    let create = format!(
+        "POST /api/projects HTTP/1.1\r\nHost: x\r\nX-API-Key: {api_key}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let response = http(port, &create).expect("response");
+    assert!(response.starts_with("HTTP/1.1 201"), "{response}");
+    assert!(
+        response.contains("\"egressAllowlist\":[\"api.example.test\"]"),
+        "{response}"
+    );
+
+    let anonymous = http(
+        port,
+        "GET /api/projects HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    )
+    .expect("response");
+    assert!(anonymous.starts_with("HTTP/1.1 401"), "{anonymous}");
+    assert!(anonymous.contains("missing_api_key"), "{anonymous}");
+}
