@@ -8,6 +8,7 @@
 
 pub mod gateway;
 pub mod grpc;
+pub mod oc;
 pub mod osbd;
 pub mod settings;
 pub mod worker;

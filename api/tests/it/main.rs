@@ -3,6 +3,7 @@
 
 mod gateway;
 mod grpc_mtls;
+mod oc_cli;
 mod osbd_admin;
 mod osbd_certs;
 mod osbd_gateway;

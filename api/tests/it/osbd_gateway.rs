@@ -35,8 +35,17 @@ fn free_port() -> u16 {
         .expect("a free port")
 }
 
-#[tokio::test]
-async fn the_gateway_serves_the_api_over_http() {
+/// A running `osbd gateway` on a fresh database with an org; killed on drop.
+pub(crate) struct RunningGateway {
+    _child: KillOnDrop,
+    _database: TestDatabase,
+    pub port: u16,
+    pub api_key: String,
+}
+
+/// Migrates a fresh PostgreSQL database, creates org `acme`, starts `osbd gateway` and waits
+/// until it answers `/healthz`.
+pub(crate) async fn start_gateway() -> RunningGateway {
     let database = TestDatabase::postgres().await.expect("db");
     let key = osbd(&["keys", "generate"], &[]);
     let master = text(&key).0.trim().to_owned();
@@ -51,7 +60,6 @@ async fn the_gateway_serves_the_api_over_http() {
         .lines()
         .find_map(|line| line.strip_prefix("api_key=").map(str::to_owned))
         .expect("api key printed");
-
     let port = free_port();
     let child = Command::new(env!("CARGO_BIN_EXE_osbd"))
         .args(["gateway", "--listen", &format!("127.0.0.1:{port}")])
@@ -60,23 +68,34 @@ async fn the_gateway_serves_the_api_over_http() {
         .stderr(Stdio::null())
         .spawn()
         .expect("osbd gateway starts");
-    let _guard = KillOnDrop(child);
-
+    let child = KillOnDrop(child);
     let deadline = Instant::now() + Duration::from_secs(30);
-    let health = loop {
+    loop {
         if let Some(response) = http(
             port,
             "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
         ) {
-            break response;
+            assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+            break;
         }
         assert!(
             Instant::now() < deadline,
             "the gateway did not answer within 30 s"
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
-    };
-    assert!(health.starts_with("HTTP/1.1 200"), "{health}");
+    }
+    RunningGateway {
+        _child: child,
+        _database: database,
+        port,
+        api_key,
+    }
+}
+
+#[tokio::test]
+async fn the_gateway_serves_the_api_over_http() {
+    let gateway = start_gateway().await;
+    let (port, api_key) = (gateway.port, gateway.api_key.clone());
 
     let body = r#"{"name":"web","egressAllowlist":["api.example.test"]}"#;
     let create = format!(
