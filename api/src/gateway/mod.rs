@@ -6,6 +6,7 @@
 mod api_keys;
 mod auth;
 mod error;
+mod events;
 mod health;
 mod json;
 mod projects;
@@ -17,6 +18,7 @@ use actix_web::web;
 
 pub use api_keys::{hash_api_key, ApiKey, API_KEY_PREFIX};
 pub use error::ApiError;
+pub use events::SecretChanged;
 pub use state::AppState;
 
 /// Registers every route under `/api` plus the health endpoints.

@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use super::auth::Caller;
 use super::error::ApiError;
+use super::events::{publish_secret_change, SecretChanged};
 use super::projects::resolve;
 use super::state::AppState;
 use super::validate;
@@ -114,6 +115,17 @@ async fn put(
         .vault
         .put_secret(caller.org_id, project.id, &name, &value, allowed_hosts)
         .await?;
+    publish_secret_change(
+        &state,
+        project.id,
+        "secret_updated",
+        SecretChanged {
+            name: stored.record.name.clone(),
+            version: stored.record.secret_version,
+            allowed_hosts: stored.record.allowed_hosts.clone(),
+        },
+    )
+    .await;
     let view = SecretSetView {
         name: stored.record.name,
         status: "set".to_owned(),
@@ -153,6 +165,22 @@ async fn delete(
     let (project_ref, name) = path.into_inner();
     let name = validate::secret_name(&name)?;
     let project = resolve(&state, caller, &project_ref).await?;
+    let version = state
+        .store
+        .get_sealed_secret(project.id, &name)
+        .await?
+        .map_or(0, |row| row.record.secret_version);
     state.vault.delete_secret(project.id, &name).await?;
+    publish_secret_change(
+        &state,
+        project.id,
+        "secret_deleted",
+        SecretChanged {
+            name,
+            version,
+            allowed_hosts: None,
+        },
+    )
+    .await;
     Ok(HttpResponse::NoContent().finish())
 }

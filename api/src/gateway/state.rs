@@ -1,7 +1,9 @@
-//! Shared state of the gateway: the store and the vault. Cheap to clone into every worker.
+//! Shared state of the gateway: the store, the vault and the bus. Cheap to clone into every
+//! worker.
 
 use std::sync::Arc;
 
+use osb_bus::Bus;
 use osb_store::Store;
 use osb_vault::Vault;
 
@@ -10,14 +12,17 @@ use osb_vault::Vault;
 pub struct AppState {
     pub store: Store,
     pub vault: Arc<Vault>,
+    /// Where change events go (`osb.project.<id>.secret_updated`, …): names and versions only.
+    pub bus: Arc<dyn Bus>,
 }
 
 impl AppState {
-    /// State over an opened vault (whose store is reused).
-    pub fn new(vault: Vault) -> Self {
+    /// State over an opened vault (whose store is reused) and a bus.
+    pub fn new(vault: Vault, bus: Arc<dyn Bus>) -> Self {
         Self {
             store: vault.store().clone(),
             vault: Arc::new(vault),
+            bus,
         }
     }
 }

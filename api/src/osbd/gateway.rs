@@ -19,7 +19,11 @@ pub(crate) async fn run(
     err: &mut dyn Write,
 ) -> Result<(), CommandError> {
     let vault = open_vault(settings, err).await?;
-    let state = web::Data::new(AppState::new(vault));
+    let nats_url = std::env::var(osb_bus::NATS_URL_ENV).ok();
+    let bus = osb_bus::connect_bus(nats_url.as_deref())
+        .await
+        .map_err(|error| CommandError::Failed(error.to_string()))?;
+    let state = web::Data::new(AppState::new(vault, bus));
     let server = HttpServer::new(move || App::new().app_data(state.clone()).configure(configure))
         .workers(2)
         .bind(listen)

@@ -8,11 +8,13 @@ mod secrets;
 use actix_web::dev::ServiceResponse;
 use actix_web::{test, web, App};
 use osb_api::gateway::{configure, ApiKey, AppState};
+use osb_bus::{Bus, InProcessBus};
 use osb_proto::OrgId;
 use osb_store::Store;
 use osb_testkit::TestDatabase;
 use osb_vault::{KeyringConfig, MasterKey, Vault};
 use serde_json::Value;
+use std::sync::Arc;
 
 /// A gateway over a fresh database with two orgs and one API key each.
 pub struct Gateway {
@@ -23,6 +25,7 @@ pub struct Gateway {
     pub key: String,
     pub other_key: String,
     pub org: OrgId,
+    pub bus: Arc<dyn Bus>,
 }
 
 impl Gateway {
@@ -31,13 +34,17 @@ impl Gateway {
     }
 
     pub async fn start_on(database: TestDatabase) -> Self {
+        Self::start_with_bus(database, Arc::new(InProcessBus::new())).await
+    }
+
+    pub async fn start_with_bus(database: TestDatabase, bus: Arc<dyn Bus>) -> Self {
         let store = database.migrated_store().await.expect("store");
         let config = KeyringConfig {
             primary: MasterKey::generate(),
             retired: Vec::new(),
         };
         let vault = Vault::open(store.clone(), config).await.expect("vault");
-        let state = AppState::new(vault);
+        let state = AppState::new(vault, bus.clone());
         let (org, key) = org_with_key(&store, "acme").await;
         let (_, other_key) = org_with_key(&store, "globex").await;
         Self {
@@ -47,6 +54,7 @@ impl Gateway {
             key,
             other_key,
             org,
+            bus,
         }
     }
 

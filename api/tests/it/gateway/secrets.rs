@@ -175,3 +175,98 @@ async fn bad_secret_requests_are_refused_and_change_nothing() {
     canary.assert_absent("error responses", &responses);
     assert_eq!(gateway.snapshot().await, before, "refusals changed nothing");
 }
+
+#[tokio::test]
+async fn secret_changes_are_events_with_names_and_versions_only() {
+    let gateway = Gateway::start().await;
+    let mut events = gateway.bus.subscribe("osb.project.>").await.unwrap();
+    let (_, project) = gateway
+        .as_acme("POST", "/api/projects", Some(r#"{"name":"web"}"#))
+        .await;
+    let project_id = project["id"].as_str().unwrap().to_owned();
+    let canary = Canary::new("event");
+    let body = json!({ "value": canary.value(), "allowedHosts": ["api.example.test"] }).to_string();
+    gateway
+        .as_acme("PUT", "/api/projects/web/secrets/API_KEY", Some(&body))
+        .await;
+    gateway
+        .as_acme("DELETE", "/api/projects/web/secrets/API_KEY", None)
+        .await;
+
+    let updated = events
+        .next_within(std::time::Duration::from_secs(5))
+        .await
+        .expect("secret_updated");
+    assert_eq!(
+        updated.subject,
+        format!("osb.project.{project_id}.secret_updated")
+    );
+    let payload: serde_json::Value = serde_json::from_slice(&updated.payload).unwrap();
+    assert_eq!(
+        payload["payload"],
+        json!({"name":"API_KEY","version":1,"allowedHosts":["api.example.test"]})
+    );
+    let deleted = events
+        .next_within(std::time::Duration::from_secs(5))
+        .await
+        .expect("secret_deleted");
+    assert_eq!(
+        deleted.subject,
+        format!("osb.project.{project_id}.secret_deleted")
+    );
+    let all = format!(
+        "{updated:?}{deleted:?}{}",
+        String::from_utf8_lossy(&updated.payload)
+    );
+    canary.assert_absent("bus events", &all);
+}
+
+/// DESIGN.md §7 on the real bus: everything that crosses NATS (`>`) while secrets are set,
+/// updated and deleted through the gateway is searched for the canary in every encoding.
+#[tokio::test]
+async fn no_secret_value_crosses_nats() {
+    let url =
+        std::env::var("OSB_TEST_NATS_URL").unwrap_or_else(|_| "nats://127.0.0.1:4222".to_owned());
+    let nats = osb_bus::NatsBus::connect(&url).await.unwrap();
+    nats.ensure_streams().await.unwrap();
+    let bus: std::sync::Arc<dyn osb_bus::Bus> = std::sync::Arc::new(nats);
+    let mut everything = bus.subscribe(">").await.unwrap();
+    bus.flush().await.unwrap();
+    let database = osb_testkit::TestDatabase::postgres().await.unwrap();
+    let gateway = Gateway::start_with_bus(database, bus.clone()).await;
+    gateway
+        .as_acme("POST", "/api/projects", Some(r#"{"name":"web"}"#))
+        .await;
+    let first = Canary::new("nats-1");
+    let second = Canary::new("nats-2");
+    for canary in [&first, &second] {
+        let body = json!({ "value": canary.value() }).to_string();
+        let (status, _) = gateway
+            .as_acme("PUT", "/api/projects/web/secrets/API_KEY", Some(&body))
+            .await;
+        assert!(status == 200 || status == 201);
+    }
+    gateway
+        .as_acme("DELETE", "/api/projects/web/secrets/API_KEY", None)
+        .await;
+    let mut seen = Vec::new();
+    let mut updates = 0;
+    while let Some(message) = everything
+        .next_within(std::time::Duration::from_millis(500))
+        .await
+    {
+        if message.subject.ends_with(".secret_updated") {
+            updates += 1;
+        }
+        seen.extend_from_slice(message.subject.as_bytes());
+        seen.extend_from_slice(format!("{:?}", message.headers).as_bytes());
+        seen.extend_from_slice(&message.payload);
+    }
+    assert!(updates >= 2, "the updates really crossed NATS ({updates})");
+    for canary in [&first, &second] {
+        assert!(
+            canary.found_in_bytes(&seen).is_empty(),
+            "a secret value crossed NATS"
+        );
+    }
+}
