@@ -6,6 +6,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod control;
 pub mod gateway;
 pub mod grpc;
 pub mod oc;

@@ -15,6 +15,7 @@
 mod aad;
 mod cipher;
 mod error;
+mod fanout;
 mod keyring;
 mod keyring_config;
 mod master_key;
@@ -25,6 +26,7 @@ mod vault;
 pub use aad::SecretAad;
 pub use cipher::{open, seal, CIPHERTEXT_HEADER_LEN, NONCE_LEN, TAG_LEN};
 pub use error::VaultError;
+pub use fanout::{FanoutReport, SecretPusher};
 pub use keyring::{Keyring, KeyringPlan, RegisteredKey};
 pub use keyring_config::{
     KeyringConfig, PRIMARY_KEY_ENV, RETIRED_KEY_ENV_PREFIX, RETIRED_KEY_SLOTS,

@@ -2,7 +2,8 @@
 //! certificate creates a network-namespace sandbox over mutual TLS, registers its proxy session
 //! with a sealed secret, and runs `curl` inside; the origin receives the value, the sandbox the
 //! token. An update reaches the running sandbox's next request without a restart; a stale
-//! update is ignored; destroy is idempotent and leaves nothing behind.
+//! update is ignored; the control plane's vault fan-out pushes the project's current value to
+//! the running sandbox; destroy is idempotent and leaves nothing behind.
 
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -215,6 +216,96 @@ async fn control_plane_drives_a_sandbox_and_its_secrets_over_mutual_tls() {
         vec![first.value().to_owned(), second.value().to_owned()],
         "the second request carried the updated value, without a restart"
     );
+
+    // The control plane's fan-out: the vault decrypts the project's current value and pushes it
+    // to the worker of every running sandbox of the project, over the same mutual-TLS link.
+    let third = Canary::new("worker-v3");
+    let database = osb_testkit::TestDatabase::postgres().await.unwrap();
+    let store = database.migrated_store().await.unwrap();
+    let vault = osb_vault::Vault::open(
+        store.clone(),
+        osb_vault::KeyringConfig {
+            primary: osb_vault::MasterKey::generate(),
+            retired: Vec::new(),
+        },
+    )
+    .await
+    .unwrap();
+    let org = store.create_org("acme").await.unwrap();
+    let project = store
+        .create_project(osb_store::NewProject {
+            org_id: org.id,
+            name: "web".into(),
+            template: None,
+            cpu_count: 1,
+            memory_mb: 256,
+            timeout_sec: 60,
+            egress_allowlist: vec![HOST.into()],
+        })
+        .await
+        .unwrap();
+    for value in [first.value(), second.value(), third.value()] {
+        let value = osb_vault::SecretValue::from_string(value.to_owned());
+        vault
+            .put_secret(org.id, project.id, "ANTHROPIC_API_KEY", &value, None)
+            .await
+            .unwrap();
+    }
+    store
+        .insert_sandbox(osb_store::NewSandbox {
+            id: sandbox,
+            org_id: org.id,
+            project_id: Some(project.id),
+            project_name: Some("web".into()),
+            template: "host-system".into(),
+            cpu_count: 1,
+            memory_mb: 256,
+            timeout_sec: 60,
+        })
+        .await
+        .unwrap();
+    store
+        .transition_sandbox(
+            sandbox,
+            0,
+            osb_store::SandboxStatus::Running,
+            Some("local"),
+            None,
+        )
+        .await
+        .unwrap();
+    let pusher = osb_api::control::GrpcSecretPusher::default();
+    pusher.add_worker("local", client.clone());
+    let report = vault
+        .fan_out_secret(project.id, "ANTHROPIC_API_KEY", &pusher)
+        .await
+        .unwrap();
+    assert_eq!(
+        (report.refreshed, report.failed.len()),
+        (1, 0),
+        "{report:?}"
+    );
+    let again = vault
+        .fan_out_secret(project.id, "ANTHROPIC_API_KEY", &pusher)
+        .await
+        .unwrap();
+    assert_eq!(
+        again.already_current, 1,
+        "a repeated fan-out changes nothing"
+    );
+    let mut exec = curl_with_key();
+    exec.sandbox_id = sandbox.to_string();
+    let out = client.exec(exec).await.unwrap().into_inner();
+    third.assert_absent(
+        "the sandbox's output",
+        &String::from_utf8_lossy(&out.stdout),
+    );
+    assert_eq!(
+        origin.seen_keys.lock().unwrap().last().cloned(),
+        Some(third.value().to_owned()),
+        "the fanned-out value is used by the running sandbox's next request"
+    );
+    assert!(format!("{report:?}{again:?}").find(third.value()).is_none());
 
     // Bad input is refused with the field named.
     let bad = client

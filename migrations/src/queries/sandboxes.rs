@@ -65,6 +65,22 @@ impl Store {
             .collect()
     }
 
+    /// Running sandboxes of a project (any org: the project id is unique), for secret fan-out.
+    pub async fn list_running_sandboxes_of_project(
+        &self,
+        project_id: ProjectId,
+    ) -> Result<Vec<SandboxRecord>, StoreError> {
+        sandboxes::Entity::find()
+            .filter(sandboxes::Column::ProjectId.eq(project_id.as_uuid()))
+            .filter(sandboxes::Column::Status.eq(SandboxStatus::Running.as_str()))
+            .order_by_asc(sandboxes::Column::CreatedAt)
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .map(sandbox_record)
+            .collect()
+    }
+
     /// Moves a sandbox to `status` if it is still at `expected_generation`, bumping the
     /// generation. Returns the new generation; `Stale` if the row moved on.
     pub async fn transition_sandbox(

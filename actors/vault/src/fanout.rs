@@ -1,0 +1,68 @@
+//! Fan-out of a secret update: after a secret changes, every running sandbox of its project
+//! must get the new value in its proxy session, under the same token. The vault decrypts once
+//! and hands the value to a `SecretPusher` per sandbox (the worker gRPC link in production);
+//! the value never leaves this function any other way. Failures are collected, not fatal: one
+//! unreachable worker must not keep the others on the old value.
+
+use async_trait::async_trait;
+use osb_proto::{ProjectId, SandboxId};
+
+use crate::error::VaultError;
+use crate::secret_value::SecretValue;
+use crate::vault::Vault;
+
+/// Delivers a value to the worker that hosts a sandbox.
+#[async_trait]
+pub trait SecretPusher: Send + Sync {
+    /// Pushes `value` (version `version`) of secret `name` to `sandbox` on `worker`. Returns
+    /// whether the worker applied it (false: it already held this or a newer version).
+    async fn push(
+        &self,
+        worker: &str,
+        sandbox: SandboxId,
+        name: &str,
+        value: &SecretValue,
+        version: u64,
+    ) -> Result<bool, String>;
+}
+
+/// What a fan-out did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct FanoutReport {
+    /// Sandboxes whose session now holds the new value.
+    pub refreshed: u64,
+    /// Sandboxes whose worker already had this or a newer version.
+    pub already_current: u64,
+    /// Sandboxes that could not be reached: (sandbox, reason). Retried by the next update or a
+    /// session re-registration.
+    pub failed: Vec<(SandboxId, String)>,
+}
+
+impl Vault {
+    /// Pushes the current value of `name` to every running sandbox of `project`.
+    pub async fn fan_out_secret(
+        &self,
+        project: ProjectId,
+        name: &str,
+        pusher: &dyn SecretPusher,
+    ) -> Result<FanoutReport, VaultError> {
+        let mut report = FanoutReport::default();
+        let Some((record, value)) = self.reveal_secret(project, name).await? else {
+            return Ok(report);
+        };
+        for sandbox in self.store().list_running_sandboxes_of_project(project).await? {
+            let Some(worker) = sandbox.worker_id.as_deref() else {
+                continue;
+            };
+            match pusher
+                .push(worker, sandbox.id, name, &value, record.secret_version)
+                .await
+            {
+                Ok(true) => report.refreshed += 1,
+                Ok(false) => report.already_current += 1,
+                Err(reason) => report.failed.push((sandbox.id, reason)),
+            }
+        }
+        Ok(report)
+    }
+}
