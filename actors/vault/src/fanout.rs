@@ -50,7 +50,11 @@ impl Vault {
         let Some((record, value)) = self.reveal_secret(project, name).await? else {
             return Ok(report);
         };
-        for sandbox in self.store().list_running_sandboxes_of_project(project).await? {
+        for sandbox in self
+            .store()
+            .list_running_sandboxes_of_project(project)
+            .await?
+        {
             let Some(worker) = sandbox.worker_id.as_deref() else {
                 continue;
             };
