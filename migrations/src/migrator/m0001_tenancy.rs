@@ -3,6 +3,8 @@
 
 use sea_orm_migration::prelude::*;
 
+use super::columns::{foreign_key, timestamp};
+
 use super::idens::{ApiKeys, EncryptionKeys, Orgs};
 
 #[derive(DeriveMigrationName)]
@@ -17,11 +19,7 @@ impl MigrationTrait for Migration {
                     .table(Orgs::Table)
                     .col(ColumnDef::new(Orgs::Id).uuid().not_null().primary_key())
                     .col(ColumnDef::new(Orgs::Name).string().not_null().unique_key())
-                    .col(
-                        ColumnDef::new(Orgs::CreatedAt)
-                            .timestamp_with_time_zone()
-                            .not_null(),
-                    )
+                    .col(timestamp(Orgs::CreatedAt))
                     .to_owned(),
             )
             .await?;
@@ -39,20 +37,15 @@ impl MigrationTrait for Migration {
                             .unique_key(),
                     )
                     .col(ColumnDef::new(ApiKeys::KeyPrefix).string().not_null())
-                    .col(
-                        ColumnDef::new(ApiKeys::CreatedAt)
-                            .timestamp_with_time_zone()
-                            .not_null(),
-                    )
+                    .col(timestamp(ApiKeys::CreatedAt))
                     .col(ColumnDef::new(ApiKeys::LastUsedAt).timestamp_with_time_zone())
                     .col(ColumnDef::new(ApiKeys::RevokedAt).timestamp_with_time_zone())
-                    .foreign_key(
-                        ForeignKey::create()
-                            .name("fk_api_keys_org")
-                            .from(ApiKeys::Table, ApiKeys::OrgId)
-                            .to(Orgs::Table, Orgs::Id)
-                            .on_delete(ForeignKeyAction::Cascade),
-                    )
+                    .foreign_key(&mut foreign_key(
+                        "fk_api_keys_org",
+                        (ApiKeys::Table, ApiKeys::OrgId),
+                        (Orgs::Table, Orgs::Id),
+                        ForeignKeyAction::Cascade,
+                    ))
                     .to_owned(),
             )
             .await?;
@@ -72,11 +65,7 @@ impl MigrationTrait for Migration {
                             .not_null()
                             .unique_key(),
                     )
-                    .col(
-                        ColumnDef::new(EncryptionKeys::CreatedAt)
-                            .timestamp_with_time_zone()
-                            .not_null(),
-                    )
+                    .col(timestamp(EncryptionKeys::CreatedAt))
                     .to_owned(),
             )
             .await

@@ -4,6 +4,8 @@
 
 use sea_orm_migration::prelude::*;
 
+use super::columns::{foreign_key, timestamp};
+
 use super::idens::{Orgs, Projects, Secrets};
 
 #[derive(DeriveMigrationName)]
@@ -24,23 +26,14 @@ impl MigrationTrait for Migration {
                     .col(ColumnDef::new(Projects::MemoryMb).integer().not_null())
                     .col(ColumnDef::new(Projects::TimeoutSec).integer().not_null())
                     .col(ColumnDef::new(Projects::EgressAllowlist).json().not_null())
-                    .col(
-                        ColumnDef::new(Projects::CreatedAt)
-                            .timestamp_with_time_zone()
-                            .not_null(),
-                    )
-                    .col(
-                        ColumnDef::new(Projects::UpdatedAt)
-                            .timestamp_with_time_zone()
-                            .not_null(),
-                    )
-                    .foreign_key(
-                        ForeignKey::create()
-                            .name("fk_projects_org")
-                            .from(Projects::Table, Projects::OrgId)
-                            .to(Orgs::Table, Orgs::Id)
-                            .on_delete(ForeignKeyAction::Cascade),
-                    )
+                    .col(timestamp(Projects::CreatedAt))
+                    .col(timestamp(Projects::UpdatedAt))
+                    .foreign_key(&mut foreign_key(
+                        "fk_projects_org",
+                        (Projects::Table, Projects::OrgId),
+                        (Orgs::Table, Orgs::Id),
+                        ForeignKeyAction::Cascade,
+                    ))
                     .to_owned(),
             )
             .await?;
@@ -71,23 +64,14 @@ impl MigrationTrait for Migration {
                             .not_null(),
                     )
                     .col(ColumnDef::new(Secrets::AllowedHosts).json())
-                    .col(
-                        ColumnDef::new(Secrets::CreatedAt)
-                            .timestamp_with_time_zone()
-                            .not_null(),
-                    )
-                    .col(
-                        ColumnDef::new(Secrets::UpdatedAt)
-                            .timestamp_with_time_zone()
-                            .not_null(),
-                    )
-                    .foreign_key(
-                        ForeignKey::create()
-                            .name("fk_secrets_project")
-                            .from(Secrets::Table, Secrets::ProjectId)
-                            .to(Projects::Table, Projects::Id)
-                            .on_delete(ForeignKeyAction::Cascade),
-                    )
+                    .col(timestamp(Secrets::CreatedAt))
+                    .col(timestamp(Secrets::UpdatedAt))
+                    .foreign_key(&mut foreign_key(
+                        "fk_secrets_project",
+                        (Secrets::Table, Secrets::ProjectId),
+                        (Projects::Table, Projects::Id),
+                        ForeignKeyAction::Cascade,
+                    ))
                     .to_owned(),
             )
             .await?;

@@ -5,6 +5,8 @@
 
 use sea_orm_migration::prelude::*;
 
+use super::columns::{foreign_key, timestamp};
+
 use super::idens::{Checkpoints, Orgs, Projects, Sandboxes, Snapshots};
 
 #[derive(DeriveMigrationName)]
@@ -39,30 +41,20 @@ impl MigrationTrait for Migration {
                     .col(ColumnDef::new(Sandboxes::MemoryMb).integer().not_null())
                     .col(ColumnDef::new(Sandboxes::TimeoutSec).integer().not_null())
                     .col(ColumnDef::new(Sandboxes::FailureReason).text())
-                    .col(
-                        ColumnDef::new(Sandboxes::CreatedAt)
-                            .timestamp_with_time_zone()
-                            .not_null(),
-                    )
-                    .col(
-                        ColumnDef::new(Sandboxes::UpdatedAt)
-                            .timestamp_with_time_zone()
-                            .not_null(),
-                    )
-                    .foreign_key(
-                        ForeignKey::create()
-                            .name("fk_sandboxes_org")
-                            .from(Sandboxes::Table, Sandboxes::OrgId)
-                            .to(Orgs::Table, Orgs::Id)
-                            .on_delete(ForeignKeyAction::Cascade),
-                    )
-                    .foreign_key(
-                        ForeignKey::create()
-                            .name("fk_sandboxes_project")
-                            .from(Sandboxes::Table, Sandboxes::ProjectId)
-                            .to(Projects::Table, Projects::Id)
-                            .on_delete(ForeignKeyAction::SetNull),
-                    )
+                    .col(timestamp(Sandboxes::CreatedAt))
+                    .col(timestamp(Sandboxes::UpdatedAt))
+                    .foreign_key(&mut foreign_key(
+                        "fk_sandboxes_org",
+                        (Sandboxes::Table, Sandboxes::OrgId),
+                        (Orgs::Table, Orgs::Id),
+                        ForeignKeyAction::Cascade,
+                    ))
+                    .foreign_key(&mut foreign_key(
+                        "fk_sandboxes_project",
+                        (Sandboxes::Table, Sandboxes::ProjectId),
+                        (Projects::Table, Projects::Id),
+                        ForeignKeyAction::SetNull,
+                    ))
                     .to_owned(),
             )
             .await?;
@@ -81,32 +73,25 @@ impl MigrationTrait for Migration {
                     .col(ColumnDef::new(Checkpoints::ProjectId).uuid())
                     .col(ColumnDef::new(Checkpoints::Metadata).json().not_null())
                     .col(ColumnDef::new(Checkpoints::StoragePath).string().not_null())
-                    .col(
-                        ColumnDef::new(Checkpoints::CreatedAt)
-                            .timestamp_with_time_zone()
-                            .not_null(),
-                    )
-                    .foreign_key(
-                        ForeignKey::create()
-                            .name("fk_checkpoints_org")
-                            .from(Checkpoints::Table, Checkpoints::OrgId)
-                            .to(Orgs::Table, Orgs::Id)
-                            .on_delete(ForeignKeyAction::Cascade),
-                    )
-                    .foreign_key(
-                        ForeignKey::create()
-                            .name("fk_checkpoints_sandbox")
-                            .from(Checkpoints::Table, Checkpoints::SandboxId)
-                            .to(Sandboxes::Table, Sandboxes::Id)
-                            .on_delete(ForeignKeyAction::SetNull),
-                    )
-                    .foreign_key(
-                        ForeignKey::create()
-                            .name("fk_checkpoints_project")
-                            .from(Checkpoints::Table, Checkpoints::ProjectId)
-                            .to(Projects::Table, Projects::Id)
-                            .on_delete(ForeignKeyAction::SetNull),
-                    )
+                    .col(timestamp(Checkpoints::CreatedAt))
+                    .foreign_key(&mut foreign_key(
+                        "fk_checkpoints_org",
+                        (Checkpoints::Table, Checkpoints::OrgId),
+                        (Orgs::Table, Orgs::Id),
+                        ForeignKeyAction::Cascade,
+                    ))
+                    .foreign_key(&mut foreign_key(
+                        "fk_checkpoints_sandbox",
+                        (Checkpoints::Table, Checkpoints::SandboxId),
+                        (Sandboxes::Table, Sandboxes::Id),
+                        ForeignKeyAction::SetNull,
+                    ))
+                    .foreign_key(&mut foreign_key(
+                        "fk_checkpoints_project",
+                        (Checkpoints::Table, Checkpoints::ProjectId),
+                        (Projects::Table, Projects::Id),
+                        ForeignKeyAction::SetNull,
+                    ))
                     .to_owned(),
             )
             .await?;
@@ -124,25 +109,19 @@ impl MigrationTrait for Migration {
                     .col(ColumnDef::new(Snapshots::Name).string().not_null())
                     .col(ColumnDef::new(Snapshots::CheckpointId).uuid())
                     .col(ColumnDef::new(Snapshots::Metadata).json().not_null())
-                    .col(
-                        ColumnDef::new(Snapshots::CreatedAt)
-                            .timestamp_with_time_zone()
-                            .not_null(),
-                    )
-                    .foreign_key(
-                        ForeignKey::create()
-                            .name("fk_snapshots_org")
-                            .from(Snapshots::Table, Snapshots::OrgId)
-                            .to(Orgs::Table, Orgs::Id)
-                            .on_delete(ForeignKeyAction::Cascade),
-                    )
-                    .foreign_key(
-                        ForeignKey::create()
-                            .name("fk_snapshots_checkpoint")
-                            .from(Snapshots::Table, Snapshots::CheckpointId)
-                            .to(Checkpoints::Table, Checkpoints::Id)
-                            .on_delete(ForeignKeyAction::SetNull),
-                    )
+                    .col(timestamp(Snapshots::CreatedAt))
+                    .foreign_key(&mut foreign_key(
+                        "fk_snapshots_org",
+                        (Snapshots::Table, Snapshots::OrgId),
+                        (Orgs::Table, Orgs::Id),
+                        ForeignKeyAction::Cascade,
+                    ))
+                    .foreign_key(&mut foreign_key(
+                        "fk_snapshots_checkpoint",
+                        (Snapshots::Table, Snapshots::CheckpointId),
+                        (Checkpoints::Table, Checkpoints::Id),
+                        ForeignKeyAction::SetNull,
+                    ))
                     .to_owned(),
             )
             .await?;

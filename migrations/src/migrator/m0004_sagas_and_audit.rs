@@ -4,6 +4,8 @@
 
 use sea_orm_migration::prelude::*;
 
+use super::columns::{foreign_key, timestamp};
+
 use super::idens::{AuditEvents, ProcessedCommands, SagaLog, Sagas};
 
 #[derive(DeriveMigrationName)]
@@ -22,16 +24,8 @@ impl MigrationTrait for Migration {
                     .col(ColumnDef::new(Sagas::Owner).string())
                     .col(ColumnDef::new(Sagas::ClaimedAt).timestamp_with_time_zone())
                     .col(ColumnDef::new(Sagas::Params).json().not_null())
-                    .col(
-                        ColumnDef::new(Sagas::CreatedAt)
-                            .timestamp_with_time_zone()
-                            .not_null(),
-                    )
-                    .col(
-                        ColumnDef::new(Sagas::UpdatedAt)
-                            .timestamp_with_time_zone()
-                            .not_null(),
-                    )
+                    .col(timestamp(Sagas::CreatedAt))
+                    .col(timestamp(Sagas::UpdatedAt))
                     .to_owned(),
             )
             .await?;
@@ -46,18 +40,13 @@ impl MigrationTrait for Migration {
                     .col(ColumnDef::new(SagaLog::Action).string().not_null())
                     .col(ColumnDef::new(SagaLog::Status).string().not_null())
                     .col(ColumnDef::new(SagaLog::Output).json())
-                    .col(
-                        ColumnDef::new(SagaLog::CreatedAt)
-                            .timestamp_with_time_zone()
-                            .not_null(),
-                    )
-                    .foreign_key(
-                        ForeignKey::create()
-                            .name("fk_saga_log_saga")
-                            .from(SagaLog::Table, SagaLog::SagaId)
-                            .to(Sagas::Table, Sagas::Id)
-                            .on_delete(ForeignKeyAction::Cascade),
-                    )
+                    .col(timestamp(SagaLog::CreatedAt))
+                    .foreign_key(&mut foreign_key(
+                        "fk_saga_log_saga",
+                        (SagaLog::Table, SagaLog::SagaId),
+                        (Sagas::Table, Sagas::Id),
+                        ForeignKeyAction::Cascade,
+                    ))
                     .to_owned(),
             )
             .await?;
@@ -84,11 +73,7 @@ impl MigrationTrait for Migration {
                             .primary_key(),
                     )
                     .col(ColumnDef::new(ProcessedCommands::Response).json())
-                    .col(
-                        ColumnDef::new(ProcessedCommands::CreatedAt)
-                            .timestamp_with_time_zone()
-                            .not_null(),
-                    )
+                    .col(timestamp(ProcessedCommands::CreatedAt))
                     .to_owned(),
             )
             .await?;
@@ -106,11 +91,7 @@ impl MigrationTrait for Migration {
                     .col(ColumnDef::new(AuditEvents::Subject).string().not_null())
                     .col(ColumnDef::new(AuditEvents::Kind).string().not_null())
                     .col(ColumnDef::new(AuditEvents::Payload).json().not_null())
-                    .col(
-                        ColumnDef::new(AuditEvents::CreatedAt)
-                            .timestamp_with_time_zone()
-                            .not_null(),
-                    )
+                    .col(timestamp(AuditEvents::CreatedAt))
                     .to_owned(),
             )
             .await?;

@@ -5,6 +5,7 @@
 
 use sea_orm_migration::prelude::*;
 
+mod columns;
 mod m0001_tenancy;
 mod m0002_projects_and_secrets;
 mod m0003_sandboxes_and_checkpoints;
