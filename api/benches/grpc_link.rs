@@ -58,6 +58,12 @@ impl Worker for EchoBenchWorker {
     ) -> Result<Response<wire::CheckpointResponse>, Status> {
         unimplemented()
     }
+    async fn delete_checkpoint(
+        &self,
+        _: Request<wire::DeleteCheckpointRequest>,
+    ) -> Result<Response<wire::DeleteCheckpointResponse>, Status> {
+        unimplemented()
+    }
     async fn restore(
         &self,
         _: Request<wire::RestoreRequest>,

@@ -11,5 +11,6 @@ pub mod gateway;
 pub mod grpc;
 pub mod oc;
 pub mod osbd;
+pub mod platform;
 pub mod settings;
 pub mod worker;

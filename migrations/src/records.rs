@@ -2,7 +2,7 @@
 //! none of them can hold a plaintext secret value.
 
 use chrono::{DateTime, Utc};
-use osb_proto::{OrgId, ProjectId, SandboxId, SecretId};
+use osb_proto::{CheckpointId, OrgId, ProjectId, SandboxId, SecretId, SnapshotId};
 
 /// An organisation.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -172,6 +172,10 @@ pub struct SandboxRecord {
     pub memory_mb: u32,
     pub timeout_sec: u32,
     pub failure_reason: Option<String>,
+    /// The runtime that runs it (`netns`, `dev`), once booted.
+    pub runtime: Option<String>,
+    /// How its egress is confined (`enforced` or `cooperative`), once booted.
+    pub egress: Option<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -307,4 +311,29 @@ pub struct SagaLogEntry {
     pub action: StepAction,
     pub status: StepStatus,
     pub output: Option<serde_json::Value>,
+}
+
+/// A checkpoint: which sandbox it was taken from, on which worker its layer lives, and its
+/// metadata (env names, secret names and token ids — never values, never usable tokens).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckpointRecord {
+    pub id: CheckpointId,
+    pub org_id: OrgId,
+    pub sandbox_id: Option<SandboxId>,
+    pub project_id: Option<ProjectId>,
+    /// The worker (certificate name) holding the checkpoint's layer.
+    pub worker: String,
+    pub metadata: serde_json::Value,
+    pub created_at: DateTime<Utc>,
+}
+
+/// A golden snapshot: an org-unique name for a checkpoint.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SnapshotRecord {
+    pub id: SnapshotId,
+    pub org_id: OrgId,
+    pub name: String,
+    pub checkpoint_id: Option<CheckpointId>,
+    pub metadata: serde_json::Value,
+    pub created_at: DateTime<Utc>,
 }

@@ -22,6 +22,7 @@ pub struct LlmOrigin {
     pub ca_pem: String,
     /// Every `x-api-key` value the origin received.
     pub seen_keys: Arc<Mutex<Vec<String>>>,
+    real_key: Arc<Mutex<String>>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -64,6 +65,8 @@ impl LlmOrigin {
         let listener = TcpListener::bind(bind).await.expect("test origin setup");
         let seen_keys = Arc::new(Mutex::new(Vec::new()));
         let seen = seen_keys.clone();
+        let real_key = Arc::new(Mutex::new(real_key));
+        let accepted = real_key.clone();
         let task = tokio::spawn(async move {
             loop {
                 let Ok((stream, _)) = listener.accept().await else {
@@ -71,7 +74,7 @@ impl LlmOrigin {
                 };
                 let acceptor = acceptor.clone();
                 let seen = seen.clone();
-                let real_key = real_key.clone();
+                let real_key = accepted.clone();
                 tokio::spawn(async move {
                     let Ok(tls) = acceptor.accept(stream).await else {
                         return;
@@ -87,7 +90,8 @@ impl LlmOrigin {
                                 .unwrap_or_default()
                                 .to_owned();
                             seen.lock().expect("test origin setup").push(key.clone());
-                            let status = if key == real_key { 200 } else { 401 };
+                            let expected = real_key.lock().expect("test origin setup").clone();
+                            let status = if key == expected { 200 } else { 401 };
                             let body = serde_json::json!({ "path": request.uri().path(), "receivedKey": key });
                             Ok::<_, std::convert::Infallible>(
                                 Response::builder()
@@ -107,7 +111,13 @@ impl LlmOrigin {
         LlmOrigin {
             ca_pem,
             seen_keys,
+            real_key,
             task,
         }
+    }
+
+    /// From now on the origin accepts `key` (a rotated credential) instead of the old one.
+    pub fn set_real_key(&self, key: &str) {
+        *self.real_key.lock().expect("test origin setup") = key.to_owned();
     }
 }

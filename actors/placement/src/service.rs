@@ -152,6 +152,42 @@ impl PlacementService {
         ))
     }
 
+    /// The id and gRPC address of the live worker named `name` (its certificate name).
+    pub fn live_worker_named(&self, name: &str) -> Option<(WorkerId, String)> {
+        let now_ms = elapsed_ms(self.epoch);
+        let mut core = self.core.lock().ok()?;
+        core.expire(now_ms);
+        let found = core
+            .workers()
+            .find(|view| {
+                view.heartbeat.name == name && view.status == crate::core::WorkerStatus::Live
+            })
+            .map(|view| (view.heartbeat.worker_id, view.heartbeat.grpc_addr.clone()));
+        found
+    }
+
+    /// The name of a worker placement has seen (live or lost).
+    pub fn name_of(&self, id: WorkerId) -> Option<String> {
+        self.core
+            .lock()
+            .ok()?
+            .worker(id)
+            .map(|view| view.heartbeat.name.clone())
+    }
+
+    /// Names of the live workers right now.
+    pub fn live_worker_names(&self) -> Vec<String> {
+        self.core
+            .lock()
+            .map(|core| {
+                core.workers()
+                    .filter(|view| view.status == crate::core::WorkerStatus::Live)
+                    .map(|view| view.heartbeat.name.clone())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
     /// Live workers right now.
     pub fn live_workers(&self) -> Vec<WorkerId> {
         self.core

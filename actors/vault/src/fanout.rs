@@ -11,19 +11,32 @@ use crate::error::VaultError;
 use crate::secret_value::SecretValue;
 use crate::vault::Vault;
 
+/// One secret's current state as pushed to a worker.
+#[derive(Debug)]
+pub struct SecretPush<'a> {
+    pub name: &'a str,
+    pub value: &'a SecretValue,
+    pub version: u64,
+    /// The secret's own allowed hosts; empty means "the sandbox's egress allowlist".
+    pub allowed_hosts: &'a [String],
+}
+
 /// Delivers a value to the worker that hosts a sandbox.
 #[async_trait]
 pub trait SecretPusher: Send + Sync {
-    /// Pushes `value` (version `version`) of secret `name` to `sandbox` on `worker`. Returns
-    /// whether the worker applied it (false: it already held this or a newer version).
+    /// Pushes the secret's current value and allowed hosts to `sandbox` on `worker`. Returns
+    /// whether the worker applied it (false: it already held this or a newer version, or it
+    /// has no session for the sandbox yet).
     async fn push(
         &self,
         worker: &str,
         sandbox: SandboxId,
-        name: &str,
-        value: &SecretValue,
-        version: u64,
+        secret: &SecretPush<'_>,
     ) -> Result<bool, String>;
+
+    /// Removes the secret from the sandbox's session: its token is refused from then on.
+    /// Returns whether the session held it.
+    async fn remove(&self, worker: &str, sandbox: SandboxId, name: &str) -> Result<bool, String>;
 }
 
 /// What a fan-out did.
@@ -39,7 +52,8 @@ pub struct FanoutReport {
 }
 
 impl Vault {
-    /// Pushes the current value of `name` to every running sandbox of `project`.
+    /// Pushes the current value of `name` to every live sandbox of `project` (running, or
+    /// being created on a known worker).
     pub async fn fan_out_secret(
         &self,
         project: ProjectId,
@@ -50,18 +64,41 @@ impl Vault {
         let Some((record, value)) = self.reveal_secret(project, name).await? else {
             return Ok(report);
         };
-        for sandbox in self
-            .store()
-            .list_running_sandboxes_of_project(project)
-            .await?
-        {
+        for sandbox in self.store().list_live_sandboxes_of_project(project).await? {
             let Some(worker) = sandbox.worker_id.as_deref() else {
                 continue;
             };
-            match pusher
-                .push(worker, sandbox.id, name, &value, record.secret_version)
-                .await
-            {
+            let push = SecretPush {
+                name,
+                value: &value,
+                version: record.secret_version,
+                allowed_hosts: record.allowed_hosts.as_deref().unwrap_or(&[]),
+            };
+            match pusher.push(worker, sandbox.id, &push).await {
+                Ok(true) => report.refreshed += 1,
+                Ok(false) => report.already_current += 1,
+                Err(reason) => report.failed.push((sandbox.id, reason)),
+            }
+        }
+        Ok(report)
+    }
+}
+
+impl Vault {
+    /// Removes a deleted secret from every live sandbox of `project`: `refreshed` counts the
+    /// sessions that held it.
+    pub async fn fan_out_removal(
+        &self,
+        project: ProjectId,
+        name: &str,
+        pusher: &dyn SecretPusher,
+    ) -> Result<FanoutReport, VaultError> {
+        let mut report = FanoutReport::default();
+        for sandbox in self.store().list_live_sandboxes_of_project(project).await? {
+            let Some(worker) = sandbox.worker_id.as_deref() else {
+                continue;
+            };
+            match pusher.remove(worker, sandbox.id, name).await {
                 Ok(true) => report.refreshed += 1,
                 Ok(false) => report.already_current += 1,
                 Err(reason) => report.failed.push((sandbox.id, reason)),

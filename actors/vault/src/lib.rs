@@ -26,7 +26,7 @@ mod vault;
 pub use aad::SecretAad;
 pub use cipher::{open, seal, CIPHERTEXT_HEADER_LEN, NONCE_LEN, TAG_LEN};
 pub use error::VaultError;
-pub use fanout::{FanoutReport, SecretPusher};
+pub use fanout::{FanoutReport, SecretPush, SecretPusher};
 pub use keyring::{Keyring, KeyringPlan, RegisteredKey};
 pub use keyring_config::{
     KeyringConfig, PRIMARY_KEY_ENV, RETIRED_KEY_ENV_PREFIX, RETIRED_KEY_SLOTS,

@@ -148,6 +148,24 @@ impl CheckpointStore {
         })
     }
 
+    /// Removes a checkpoint (layer and metadata). Returns whether it existed; removing an
+    /// unknown checkpoint is not an error (undo steps may run twice).
+    pub async fn delete(&self, id: CheckpointId) -> Result<bool, RuntimeError> {
+        let dir = self.dir(id);
+        if !dir.exists() {
+            return Ok(false);
+        }
+        let target = dir.clone();
+        tokio::task::spawn_blocking(move || std::fs::remove_dir_all(target))
+            .await
+            .map_err(|e| RuntimeError::Setup {
+                step: "removing a checkpoint",
+                detail: e.to_string(),
+            })?
+            .map_err(|e| RuntimeError::io(format!("removing {}", dir.display()), e))?;
+        Ok(true)
+    }
+
     /// Records `name` as a golden snapshot of `checkpoint`.
     pub fn register_snapshot(
         &self,

@@ -239,6 +239,10 @@ impl Runtime for DevelopmentRuntime {
         Ok(meta)
     }
 
+    async fn delete_checkpoint(&self, checkpoint: CheckpointId) -> Result<bool, RuntimeError> {
+        self.store.delete(checkpoint).await
+    }
+
     async fn restore(&self, id: SandboxId, checkpoint: CheckpointId) -> Result<(), RuntimeError> {
         self.store.load(checkpoint)?;
         self.get(id)?;

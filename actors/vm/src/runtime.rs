@@ -177,6 +177,10 @@ pub trait Runtime: Send + Sync + std::fmt::Debug + 'static {
     /// Saves the writable layer plus metadata (names and token ids, never values).
     async fn checkpoint(&self, id: SandboxId) -> Result<CheckpointMeta, RuntimeError>;
 
+    /// Removes a checkpoint's layer and metadata; returns whether it existed. Removing an
+    /// unknown checkpoint is not an error.
+    async fn delete_checkpoint(&self, checkpoint: CheckpointId) -> Result<bool, RuntimeError>;
+
     /// Brings the same sandbox back from a checkpoint: same id, address and tokens.
     async fn restore(&self, id: SandboxId, checkpoint: CheckpointId) -> Result<(), RuntimeError>;
 

@@ -1,7 +1,23 @@
-//! Control-plane pieces that talk to workers: today the gRPC `SecretPusher` that carries a
-//! secret update to the worker hosting a sandbox. (Sagas and placement wiring join it here.)
-//! Nothing here logs a value; values exist only inside the request being sent.
+//! The control plane: sagas that create, fork, destroy, checkpoint, snapshot and restore
+//! sandboxes on workers (`SandboxService`), the worker links they use (`WorkerLinks`, mutual
+//! TLS), the vault's gRPC `SecretPusher` for secret fan-out, and sandbox events on the bus.
+//!
+//! Nothing here logs a value; values exist only inside the gRPC request being sent to a
+//! worker's proxy. Saga parameters and outputs (persisted) hold names, ids and tokens only.
 
+mod error;
+mod events;
+mod links;
+mod metrics;
+mod plane;
+pub mod sagas;
+mod sandboxes;
 mod secret_push;
 
+pub use error::ControlError;
+pub use events::publish_sandbox_event;
+pub use links::{SharedLinks, WorkerLinks};
+pub use metrics::ControlMetrics;
+pub use plane::ControlPlane;
+pub use sandboxes::{ExecCall, SandboxService};
 pub use secret_push::GrpcSecretPusher;

@@ -1,39 +1,29 @@
-//! `GrpcSecretPusher`: the vault's `SecretPusher` over the mutual-TLS worker link. Workers are
-//! registered by the name in their certificate (what placement knows them by); the update
-//! carries the secret version so a worker ignores anything older than what it holds.
+//! `GrpcSecretPusher`: the vault's `SecretPusher` over the mutual-TLS worker links. The update
+//! carries the secret version (a worker ignores anything older than what it holds) and the
+//! secret's allowed hosts, so a change of hosts propagates like a change of value. A worker
+//! without a session for the sandbox (still booting, already gone) reports "not applied"
+//! rather than failing the fan-out.
 
-use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use osb_proto::SandboxId;
-use osb_vault::{SecretPusher, SecretValue};
-use tonic::transport::Channel;
+use osb_vault::{SecretPush, SecretPusher};
+use tonic::Code;
 
-use crate::grpc::proto::worker_client::WorkerClient;
-use crate::grpc::proto::UpdateSecretValueRequest;
+use super::links::WorkerLinks;
+use crate::grpc::proto::{HostList, RemoveSecretRequest, UpdateSecretValueRequest};
 
 /// Pushes secret updates to workers over gRPC.
-#[derive(Debug, Default)]
+#[derive(Debug, Clone)]
 pub struct GrpcSecretPusher {
-    workers: Mutex<HashMap<String, WorkerClient<Channel>>>,
+    links: Arc<WorkerLinks>,
 }
 
 impl GrpcSecretPusher {
-    /// Registers (or replaces) the connection to a worker.
-    pub fn add_worker(&self, name: &str, client: WorkerClient<Channel>) {
-        self.workers
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .insert(name.to_owned(), client);
-    }
-
-    fn client(&self, name: &str) -> Option<WorkerClient<Channel>> {
-        self.workers
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .get(name)
-            .cloned()
+    /// A pusher over these links.
+    pub fn new(links: Arc<WorkerLinks>) -> Self {
+        Self { links }
     }
 }
 
@@ -43,24 +33,43 @@ impl SecretPusher for GrpcSecretPusher {
         &self,
         worker: &str,
         sandbox: SandboxId,
-        name: &str,
-        value: &SecretValue,
-        version: u64,
+        secret: &SecretPush<'_>,
     ) -> Result<bool, String> {
-        let mut client = self
-            .client(worker)
-            .ok_or_else(|| format!("no connection to worker {worker}"))?;
+        let mut client = self.links.client(worker).await?;
         let request = UpdateSecretValueRequest {
             sandbox_id: sandbox.to_string(),
+            name: secret.name.to_owned(),
+            value: secret.value.expose_bytes().to_vec(),
+            version: secret.version,
+            allowed_hosts: Some(HostList {
+                patterns: secret.allowed_hosts.to_vec(),
+            }),
+        };
+        match client.update_secret_value(request).await {
+            Ok(response) => Ok(response.into_inner().applied),
+            Err(status) if status.code() == Code::NotFound => Ok(false),
+            Err(status) => {
+                if status.code() == Code::Unavailable {
+                    self.links.forget(worker);
+                }
+                Err(format!(
+                    "worker {worker} refused the update: {}",
+                    status.message()
+                ))
+            }
+        }
+    }
+
+    async fn remove(&self, worker: &str, sandbox: SandboxId, name: &str) -> Result<bool, String> {
+        let mut client = self.links.client(worker).await?;
+        let request = RemoveSecretRequest {
+            sandbox_id: sandbox.to_string(),
             name: name.to_owned(),
-            value: value.expose_bytes().to_vec(),
-            version,
-            allowed_hosts: None,
         };
         client
-            .update_secret_value(request)
+            .remove_secret(request)
             .await
-            .map(|response| response.into_inner().applied)
-            .map_err(|status| format!("worker {worker} refused the update: {}", status.message()))
+            .map(|response| response.into_inner().existed)
+            .map_err(|status| format!("worker {worker} refused the removal: {}", status.message()))
     }
 }

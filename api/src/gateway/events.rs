@@ -14,6 +14,8 @@ use super::state::AppState;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SecretChanged {
+    /// The org owning the project (the SSE endpoint shows an event to this org only).
+    pub org_id: osb_proto::OrgId,
     pub name: String,
     pub version: u64,
     pub allowed_hosts: Option<Vec<String>>,

@@ -6,10 +6,15 @@
 mod api_keys;
 mod auth;
 mod error;
+mod event_stream;
 mod events;
 mod health;
 mod json;
+mod metrics;
 mod projects;
+mod sandbox_ops;
+mod sandbox_view;
+mod sandboxes;
 mod secrets;
 mod state;
 mod validate;
@@ -19,6 +24,7 @@ use actix_web::web;
 pub use api_keys::{hash_api_key, ApiKey, API_KEY_PREFIX};
 pub use error::ApiError;
 pub use events::SecretChanged;
+pub use sandbox_view::{CheckpointView, SandboxView, SnapshotView, COOPERATIVE_WARNING};
 pub use state::AppState;
 
 /// Registers every route under `/api` plus the health endpoints.
@@ -30,8 +36,12 @@ pub fn configure(config: &mut web::ServiceConfig) {
             web::scope("/api")
                 .configure(projects::routes)
                 .configure(secrets::routes)
+                .configure(sandboxes::routes)
+                .configure(sandbox_ops::routes)
+                .configure(event_stream::routes)
                 .default_service(web::to(error::unknown_route)),
         )
         .route("/healthz", web::get().to(health::healthz))
-        .route("/readyz", web::get().to(health::readyz));
+        .route("/readyz", web::get().to(health::readyz))
+        .route("/metrics", web::get().to(metrics::metrics));
 }

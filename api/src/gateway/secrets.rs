@@ -4,7 +4,7 @@
 
 use actix_web::{web, HttpResponse};
 use chrono::{DateTime, Utc};
-use osb_proto::ErrorCode;
+use osb_proto::{ErrorCode, ProjectId};
 use osb_store::SecretRecord;
 use osb_vault::{SecretValue, MAX_SECRET_VALUE_BYTES};
 use serde::{Deserialize, Serialize};
@@ -15,6 +15,7 @@ use super::events::{publish_secret_change, SecretChanged};
 use super::projects::resolve;
 use super::state::AppState;
 use super::validate;
+use crate::control::{ControlMetrics, GrpcSecretPusher};
 
 pub fn routes(config: &mut web::ServiceConfig) {
     config
@@ -120,19 +121,19 @@ async fn put(
         project.id,
         "secret_updated",
         SecretChanged {
+            org_id: caller.org_id,
             name: stored.record.name.clone(),
             version: stored.record.secret_version,
             allowed_hosts: stored.record.allowed_hosts.clone(),
         },
     )
     .await;
+    let refreshed = fan_out(&state, project.id, &stored.record.name, false).await;
     let view = SecretSetView {
         name: stored.record.name,
         status: "set".to_owned(),
         version: stored.record.secret_version,
-        // Propagation to running sandboxes arrives with the orchestration layer; until then no
-        // sandbox can be running, so none was refreshed.
-        refreshed: 0,
+        refreshed,
     };
     Ok(if stored.replaced {
         HttpResponse::Ok().json(view)
@@ -176,11 +177,44 @@ async fn delete(
         project.id,
         "secret_deleted",
         SecretChanged {
-            name,
+            org_id: caller.org_id,
+            name: name.clone(),
             version,
             allowed_hosts: None,
         },
     )
     .await;
+    fan_out(&state, project.id, &name, true).await;
     Ok(HttpResponse::NoContent().finish())
+}
+
+/// Pushes a changed (or removes a deleted) secret to every live sandbox of the project, through
+/// the control plane's worker links. Returns how many sandboxes now hold the change. Failures
+/// are logged, not returned: the write is committed, and an unreachable worker's sandboxes
+/// cannot use any value until it is back (it then re-registers from the vault).
+async fn fan_out(state: &AppState, project: ProjectId, name: &str, removed: bool) -> u64 {
+    let Some(control) = state.control.as_ref() else {
+        return 0;
+    };
+    let pusher = GrpcSecretPusher::new(control.plane().links.clone());
+    let report = if removed {
+        state.vault.fan_out_removal(project, name, &pusher).await
+    } else {
+        state.vault.fan_out_secret(project, name, &pusher).await
+    };
+    match report {
+        Ok(report) => {
+            let metrics = control.metrics();
+            ControlMetrics::bump(&metrics.fanout_refreshed, report.refreshed);
+            ControlMetrics::bump(&metrics.fanout_failed, report.failed.len() as u64);
+            for (sandbox, reason) in &report.failed {
+                tracing::warn!(%sandbox, secret = name, reason, "secret change did not reach a sandbox");
+            }
+            report.refreshed
+        }
+        Err(error) => {
+            tracing::warn!(secret = name, %error, "secret fan-out failed");
+            0
+        }
+    }
 }

@@ -7,6 +7,8 @@ use osb_bus::Bus;
 use osb_store::Store;
 use osb_vault::Vault;
 
+use crate::control::SandboxService;
+
 /// What handlers reach through `web::Data<AppState>`.
 #[derive(Debug, Clone)]
 pub struct AppState {
@@ -14,6 +16,9 @@ pub struct AppState {
     pub vault: Arc<Vault>,
     /// Where change events go (`osb.project.<id>.secret_updated`, …): names and versions only.
     pub bus: Arc<dyn Bus>,
+    /// The control plane (sandbox sagas, worker links); `None` for a gateway that serves only
+    /// projects and secrets, whose sandbox routes then answer 503.
+    pub control: Option<Arc<SandboxService>>,
 }
 
 impl AppState {
@@ -23,6 +28,13 @@ impl AppState {
             store: vault.store().clone(),
             vault: Arc::new(vault),
             bus,
+            control: None,
         }
+    }
+
+    /// The same state with a control plane behind the sandbox routes.
+    pub fn with_control(mut self, control: Arc<SandboxService>) -> Self {
+        self.control = Some(control);
+        self
     }
 }

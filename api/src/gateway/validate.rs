@@ -86,6 +86,70 @@ pub fn secret_name(name: &str) -> Result<String, ApiError> {
     Ok(name.to_owned())
 }
 
+/// Most user envs per sandbox, and the longest value.
+pub const MAX_ENVS: usize = 128;
+pub const MAX_ENV_VALUE: usize = 32 * 1024;
+
+/// Plain user envs: env-var names not reserved by the runtime, bounded values without NUL.
+pub fn env_vars(
+    field: &str,
+    envs: &std::collections::BTreeMap<String, String>,
+) -> Result<std::collections::BTreeMap<String, String>, ApiError> {
+    if envs.len() > MAX_ENVS {
+        return Err(ApiError::new(
+            ErrorCode::PayloadTooLarge,
+            format!(
+                "{field} has {} entries; the limit is {MAX_ENVS}",
+                envs.len()
+            ),
+        ));
+    }
+    for (name, value) in envs {
+        let mut bytes = name.bytes();
+        let valid = name.len() <= MAX_SECRET_NAME
+            && bytes
+                .next()
+                .is_some_and(|first| first.is_ascii_alphabetic() || first == b'_')
+            && bytes.all(|b| b.is_ascii_alphanumeric() || b == b'_');
+        if !valid {
+            return Err(ApiError::invalid(format!(
+                "{field} name {:?} is not an environment variable name: use letters, digits and '_' (not starting with a digit)",
+                truncate(name)
+            )));
+        }
+        if RESERVED_ENV_NAMES.contains(&name.as_str()) {
+            return Err(ApiError::new(
+                ErrorCode::Unprocessable,
+                format!("{field} name {name} is reserved: the sandbox runtime sets it"),
+            ));
+        }
+        if value.len() > MAX_ENV_VALUE || value.contains('\0') {
+            return Err(ApiError::invalid(format!(
+                "{field}.{name} must be at most {MAX_ENV_VALUE} bytes without NUL characters"
+            )));
+        }
+    }
+    Ok(envs.clone())
+}
+
+/// A golden snapshot name: 1-64 of `[A-Za-z0-9._-]`, not starting with '.'.
+pub fn snapshot_name(name: &str) -> Result<String, ApiError> {
+    let valid = !name.is_empty()
+        && name.len() <= 64
+        && !name.starts_with('.')
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.');
+    if valid {
+        Ok(name.to_owned())
+    } else {
+        Err(ApiError::invalid(format!(
+            "snapshot name {:?} is not valid: use 1-64 letters, digits, '.', '-' and '_', not starting with '.'",
+            truncate(name)
+        )))
+    }
+}
+
 /// Parses, normalises and de-duplicates host patterns; `field` names the JSON field.
 pub fn host_patterns(field: &str, entries: &[String]) -> Result<Vec<String>, ApiError> {
     if entries.len() > MAX_HOST_PATTERNS {

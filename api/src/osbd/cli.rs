@@ -6,7 +6,7 @@ use clap::{Parser, Subcommand};
 
 use super::certs::CertsCommand;
 use super::context::CommandError;
-use super::{admin, certs, gateway, init, keys, migrate};
+use super::{admin, certs, gateway, init, keys, migrate, roles, up};
 use crate::settings::Settings;
 
 /// OpenSandbox daemon.
@@ -40,6 +40,37 @@ pub enum Command {
     /// Create the gRPC certificate authority and control-plane / worker certificates
     #[command(subcommand)]
     Certs(CertsCommand),
+    /// Start the whole platform on this machine (database, bus, worker, proxy, gateway) and
+    /// configure the `oc` CLI for it
+    Up {
+        /// Address the REST API listens on
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: std::net::SocketAddr,
+    },
+    /// Run a control plane (gateway, placement, sagas); needs NATS_URL and gRPC TLS settings
+    Control {
+        /// Address the REST API listens on
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: std::net::SocketAddr,
+    },
+    /// Run a worker (sandbox runtime, sealing proxy, gRPC service); needs NATS_URL and gRPC TLS
+    Worker {
+        /// Address the worker's gRPC service listens on
+        #[arg(long, default_value = "0.0.0.0:7443")]
+        listen: std::net::SocketAddr,
+        /// host:port control planes dial (default: the bound address)
+        #[arg(long)]
+        advertise: Option<String>,
+        /// Prefix of this worker's host objects (distinct per worker on one host)
+        #[arg(long, default_value = "osb")]
+        prefix: String,
+        /// Address pool of sandbox links, e.g. 100.96.0.0/16 (distinct per worker on one host)
+        #[arg(long)]
+        pool: Option<String>,
+        /// The worker's own directory (default: <data dir>/worker)
+        #[arg(long)]
+        data_dir: Option<std::path::PathBuf>,
+    },
 }
 
 /// `osbd migrate …`
@@ -107,6 +138,24 @@ pub async fn run(
         }
         Command::Certs(command) => certs::run(command, out),
         Command::Gateway { listen } => gateway::run(settings, listen, out, err).await,
+        Command::Up { listen } => up::run(settings, listen, out, err).await,
+        Command::Control { listen } => roles::control(settings, listen, out, err).await,
+        Command::Worker {
+            listen,
+            advertise,
+            prefix,
+            pool,
+            data_dir,
+        } => {
+            let args = roles::WorkerArgs {
+                listen,
+                advertise,
+                prefix,
+                pool,
+                data_dir,
+            };
+            roles::worker(settings, args, out, err).await
+        }
         Command::Admin(AdminCommand::CreateOrg { name }) => {
             admin::create_org(settings, &name, out, err).await
         }

@@ -7,8 +7,14 @@
 //! proxy session, and never act for a caller that is not a control plane (enforced by mutual
 //! TLS in `grpc::serve_worker`; a plaintext server is loopback-only by construction).
 
+mod checkpoint_keys;
 mod convert;
+mod events;
+mod holdings;
+mod node;
 mod service;
 mod versions;
 
+pub use holdings::Holdings;
+pub use node::{ProxyOptions, WorkerNode, WorkerNodeConfig};
 pub use service::{WorkerService, WorkerServiceConfig};

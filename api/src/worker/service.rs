@@ -12,9 +12,11 @@ use osb_proxy::{RegistryError, SealingProxy, SecretValue, SessionSpec};
 use osb_vm::{ExecChunk, ExecRequest, ProxyEndpoints, Runtime};
 use tonic::{Request, Response, Status};
 
+use super::checkpoint_keys::CheckpointKeys;
 use super::convert::{
     address, created, patterns, registry_status, runtime_status, sandbox_spec, secret_spec,
 };
+use super::holdings::Holdings;
 use super::versions::SecretVersions;
 use crate::grpc::parse_id;
 use crate::grpc::proto::worker_server::Worker;
@@ -39,6 +41,8 @@ pub struct WorkerService {
     proxy: Arc<SealingProxy>,
     config: WorkerServiceConfig,
     versions: Arc<SecretVersions>,
+    checkpoints: Arc<CheckpointKeys>,
+    usage: Arc<Holdings>,
 }
 
 impl std::fmt::Debug for WorkerService {
@@ -60,7 +64,14 @@ impl WorkerService {
             proxy,
             config,
             versions: Arc::new(SecretVersions::default()),
+            checkpoints: Arc::new(CheckpointKeys::default()),
+            usage: Arc::new(Holdings::default()),
         }
+    }
+
+    /// What the worker holds now (for heartbeats).
+    pub fn holdings(&self) -> Arc<Holdings> {
+        self.usage.clone()
     }
 
     fn exec_request(request: wire::ExecRequest) -> ExecRequest {
@@ -96,7 +107,9 @@ impl Worker for WorkerService {
         if let Ok(info) = self.runtime.info(spec.id).await {
             return Ok(Response::new(created(&info)));
         }
+        let (id, cpu, memory) = (spec.id, spec.cpu_count, spec.memory_mb);
         let info = self.runtime.create(spec).await.map_err(runtime_status)?;
+        self.usage.add(id, cpu, memory);
         Ok(Response::new(created(&info)))
     }
 
@@ -110,6 +123,7 @@ impl Worker for WorkerService {
         let _ = self.proxy.registry().unregister(id);
         self.versions.forget(id, None);
         self.runtime.destroy(id).await.map_err(runtime_status)?;
+        self.usage.remove(id);
         Ok(Response::new(wire::DestroySandboxResponse { existed }))
     }
 
@@ -175,13 +189,54 @@ impl Worker for WorkerService {
         &self,
         request: Request<wire::CheckpointRequest>,
     ) -> Result<Response<wire::CheckpointResponse>, Status> {
-        let id: SandboxId = parse_id("sandbox_id", &request.into_inner().sandbox_id)?;
+        let request = request.into_inner();
+        let id: SandboxId = parse_id("sandbox_id", &request.sandbox_id)?;
+        // A replayed step gets the checkpoint its first run made, not a second copy.
+        let key = (!request.idempotency_key.is_empty()).then_some(request.idempotency_key);
+        let _serialised = self.checkpoints.serialise().await;
+        if let Some(existing) = key.as_deref().and_then(|key| self.checkpoints.get(key)) {
+            return Ok(Response::new(wire::CheckpointResponse {
+                checkpoint_id: existing.to_string(),
+                size_bytes: 0,
+            }));
+        }
         let meta = self.runtime.checkpoint(id).await.map_err(runtime_status)?;
+        if let Some(key) = key {
+            self.checkpoints.remember(key, meta.checkpoint_id);
+        }
         Ok(Response::new(wire::CheckpointResponse {
             // The runtime names checkpoints; the caller records the id it gets back.
             checkpoint_id: meta.checkpoint_id.to_string(),
             size_bytes: 0,
         }))
+    }
+
+    async fn delete_checkpoint(
+        &self,
+        request: Request<wire::DeleteCheckpointRequest>,
+    ) -> Result<Response<wire::DeleteCheckpointResponse>, Status> {
+        let request = request.into_inner();
+        let _serialised = self.checkpoints.serialise().await;
+        // Without an id, the checkpoint is the one an earlier call made under this key.
+        let checkpoint: CheckpointId = if request.checkpoint_id.is_empty() {
+            match self.checkpoints.get(&request.idempotency_key) {
+                Some(made) => made,
+                None => {
+                    return Ok(Response::new(wire::DeleteCheckpointResponse {
+                        existed: false,
+                    }))
+                }
+            }
+        } else {
+            parse_id("checkpoint_id", &request.checkpoint_id)?
+        };
+        let existed = self
+            .runtime
+            .delete_checkpoint(checkpoint)
+            .await
+            .map_err(runtime_status)?;
+        self.checkpoints.forget_checkpoint(checkpoint);
+        Ok(Response::new(wire::DeleteCheckpointResponse { existed }))
     }
 
     async fn restore(
@@ -214,11 +269,13 @@ impl Worker for WorkerService {
                 sandbox: Some(created(&info)),
             }));
         }
+        let (id, cpu, memory) = (spec.id, spec.cpu_count, spec.memory_mb);
         let info = self
             .runtime
             .fork(checkpoint, spec)
             .await
             .map_err(runtime_status)?;
+        self.usage.add(id, cpu, memory);
         Ok(Response::new(wire::ForkResponse {
             sandbox: Some(created(&info)),
         }))

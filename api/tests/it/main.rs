@@ -1,6 +1,9 @@
 //! Integration tests of `osb-api` against real databases: the `osbd` binary run as a real
 //! process, and the REST gateway driven through actix-web's test service.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod cluster;
 mod gateway;
 mod grpc_mtls;
 mod oc_cli;
@@ -9,6 +12,8 @@ mod osbd_certs;
 mod osbd_gateway;
 mod osbd_init;
 mod osbd_keys;
+mod platform;
+mod sandboxes;
 mod worker_service;
 
 use std::process::{Command, Output};

@@ -274,8 +274,11 @@ async fn control_plane_drives_a_sandbox_and_its_secrets_over_mutual_tls() {
         )
         .await
         .unwrap();
-    let pusher = osb_api::control::GrpcSecretPusher::default();
-    pusher.add_worker("local", client.clone());
+    let links = Arc::new(osb_api::control::WorkerLinks::fixed(
+        control_security.clone(),
+    ));
+    links.insert("local", client.clone());
+    let pusher = osb_api::control::GrpcSecretPusher::new(links);
     let report = vault
         .fan_out_secret(project.id, "ANTHROPIC_API_KEY", &pusher)
         .await

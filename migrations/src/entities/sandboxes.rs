@@ -18,6 +18,8 @@ pub struct Model {
     pub memory_mb: i32,
     pub timeout_sec: i32,
     pub failure_reason: Option<String>,
+    pub runtime: Option<String>,
+    pub egress: Option<String>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

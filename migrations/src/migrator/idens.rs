@@ -76,6 +76,8 @@ pub enum Sandboxes {
     MemoryMb,
     TimeoutSec,
     FailureReason,
+    Runtime,
+    Egress,
     CreatedAt,
     UpdatedAt,
 }

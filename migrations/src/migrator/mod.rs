@@ -10,6 +10,7 @@ mod m0001_tenancy;
 mod m0002_projects_and_secrets;
 mod m0003_sandboxes_and_checkpoints;
 mod m0004_sagas_and_audit;
+mod m0005_sandbox_runtime;
 
 pub(crate) mod idens;
 
@@ -41,6 +42,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0002_projects_and_secrets::Migration),
             Box::new(m0003_sandboxes_and_checkpoints::Migration),
             Box::new(m0004_sagas_and_audit::Migration),
+            Box::new(m0005_sandbox_runtime::Migration),
         ]
     }
 }

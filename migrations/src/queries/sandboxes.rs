@@ -28,6 +28,8 @@ impl Store {
             memory_mb: Set(to_i32(new.memory_mb, "memoryMB")?),
             timeout_sec: Set(to_i32(new.timeout_sec, "timeoutSec")?),
             failure_reason: Set(None),
+            runtime: Set(None),
+            egress: Set(None),
             created_at: Set(now),
             updated_at: Set(now),
         };
@@ -65,19 +67,111 @@ impl Store {
             .collect()
     }
 
-    /// Running sandboxes of a project (any org: the project id is unique), for secret fan-out.
-    pub async fn list_running_sandboxes_of_project(
+    /// Sandboxes of a project (any org: the project id is unique) that hold or are about to
+    /// hold a proxy session: running ones, and ones still being created that already have a
+    /// worker. Secret fan-out pushes to all of them, so an update made while a sandbox boots
+    /// is not lost (the worker ignores a push for a session it does not have yet, and the
+    /// create saga catches up after registering).
+    pub async fn list_live_sandboxes_of_project(
         &self,
         project_id: ProjectId,
     ) -> Result<Vec<SandboxRecord>, StoreError> {
         sandboxes::Entity::find()
             .filter(sandboxes::Column::ProjectId.eq(project_id.as_uuid()))
-            .filter(sandboxes::Column::Status.eq(SandboxStatus::Running.as_str()))
+            .filter(sandboxes::Column::Status.is_in([
+                SandboxStatus::Running.as_str(),
+                SandboxStatus::Creating.as_str(),
+            ]))
+            .filter(sandboxes::Column::WorkerId.is_not_null())
             .order_by_asc(sandboxes::Column::CreatedAt)
             .all(&self.db)
             .await?
             .into_iter()
             .map(sandbox_record)
+            .collect()
+    }
+
+    /// Every sandbox on a worker that is not over (creating, running or stopped).
+    pub async fn list_active_sandboxes_on_worker(
+        &self,
+        worker: &str,
+    ) -> Result<Vec<SandboxRecord>, StoreError> {
+        sandboxes::Entity::find()
+            .filter(sandboxes::Column::WorkerId.eq(worker))
+            .filter(sandboxes::Column::Status.is_in([
+                SandboxStatus::Running.as_str(),
+                SandboxStatus::Creating.as_str(),
+                SandboxStatus::Stopped.as_str(),
+            ]))
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .map(sandbox_record)
+            .collect()
+    }
+
+    /// Records which worker a sandbox is being placed on (or `None` when placement is undone),
+    /// without changing its status or generation.
+    pub async fn set_sandbox_worker(
+        &self,
+        id: SandboxId,
+        worker: Option<&str>,
+    ) -> Result<(), StoreError> {
+        sandboxes::Entity::update_many()
+            .col_expr(
+                sandboxes::Column::WorkerId,
+                Expr::value(worker.map(str::to_owned)),
+            )
+            .col_expr(
+                sandboxes::Column::UpdatedAt,
+                Expr::value(super::convert::now()),
+            )
+            .filter(sandboxes::Column::Id.eq(id.as_uuid()))
+            .exec(&self.db)
+            .await?;
+        Ok(())
+    }
+
+    /// Records how a booted sandbox runs (runtime name and egress confinement).
+    pub async fn set_sandbox_runtime(
+        &self,
+        id: SandboxId,
+        runtime: &str,
+        egress: &str,
+    ) -> Result<(), StoreError> {
+        sandboxes::Entity::update_many()
+            .col_expr(sandboxes::Column::Runtime, Expr::value(runtime))
+            .col_expr(sandboxes::Column::Egress, Expr::value(egress))
+            .filter(sandboxes::Column::Id.eq(id.as_uuid()))
+            .exec(&self.db)
+            .await?;
+        Ok(())
+    }
+
+    /// Loads a sandbox by id alone (saga steps, which carry the org in their parameters but
+    /// may run before the row's org is known to them).
+    pub async fn find_sandbox(&self, id: SandboxId) -> Result<SandboxRecord, StoreError> {
+        sandboxes::Entity::find_by_id(id.as_uuid())
+            .one(&self.db)
+            .await?
+            .map(sandbox_record)
+            .transpose()?
+            .ok_or_else(|| StoreError::NotFound(format!("sandbox {id}")))
+    }
+
+    /// How many sandboxes are in each status, over all orgs (for `/metrics`).
+    pub async fn count_sandboxes_by_status(&self) -> Result<Vec<(String, u64)>, StoreError> {
+        use sea_orm::QuerySelect;
+        let rows: Vec<(String, i64)> = sandboxes::Entity::find()
+            .select_only()
+            .column(sandboxes::Column::Status)
+            .column_as(sandboxes::Column::Id.count(), "count")
+            .group_by(sandboxes::Column::Status)
+            .into_tuple()
+            .all(&self.db)
+            .await?;
+        rows.into_iter()
+            .map(|(status, count)| Ok((status, to_u64(count, "count")?)))
             .collect()
     }
 
@@ -134,6 +228,8 @@ fn sandbox_record(row: sandboxes::Model) -> Result<SandboxRecord, StoreError> {
         memory_mb: to_u32(row.memory_mb, "memoryMB")?,
         timeout_sec: to_u32(row.timeout_sec, "timeoutSec")?,
         failure_reason: row.failure_reason,
+        runtime: row.runtime,
+        egress: row.egress,
         created_at: row.created_at,
         updated_at: row.updated_at,
     })

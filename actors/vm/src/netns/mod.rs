@@ -388,6 +388,10 @@ impl Runtime for NetnsRuntime {
         Ok(meta)
     }
 
+    async fn delete_checkpoint(&self, checkpoint: CheckpointId) -> Result<bool, RuntimeError> {
+        self.inner.store.delete(checkpoint).await
+    }
+
     async fn restore(&self, id: SandboxId, checkpoint: CheckpointId) -> Result<(), RuntimeError> {
         let meta = self.inner.store.load(checkpoint)?;
         let sandbox = self.sandbox(id)?;

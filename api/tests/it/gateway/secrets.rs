@@ -202,9 +202,23 @@ async fn secret_changes_are_events_with_names_and_versions_only() {
         format!("osb.project.{project_id}.secret_updated")
     );
     let payload: serde_json::Value = serde_json::from_slice(&updated.payload).unwrap();
+    assert_eq!(payload["payload"]["name"], "API_KEY");
+    assert_eq!(payload["payload"]["version"], 1);
     assert_eq!(
-        payload["payload"],
-        json!({"name":"API_KEY","version":1,"allowedHosts":["api.example.test"]})
+        payload["payload"]["allowedHosts"],
+        json!(["api.example.test"])
+    );
+    assert!(
+        payload["payload"]["orgId"]
+            .as_str()
+            .unwrap()
+            .starts_with("org_"),
+        "the org, so event streams can filter: {payload}"
+    );
+    assert_eq!(
+        payload["payload"].as_object().unwrap().len(),
+        4,
+        "names, version, hosts and org only: {payload}"
     );
     let deleted = events
         .next_within(std::time::Duration::from_secs(5))

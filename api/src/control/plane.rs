@@ -1,0 +1,48 @@
+//! `ControlPlane`: what every saga step acts on — the store (source of truth), the vault (the
+//! only door to plaintext values, which leave it only inside a gRPC request to a worker), the
+//! worker links (placement and mutual-TLS clients) and the bus (events). Cheap to clone.
+//!
+//! Steps must never put a value in a saga parameter, a step output, an event or an error.
+
+use std::sync::Arc;
+
+use osb_bus::Bus;
+use osb_saga::StepError;
+use osb_store::Store;
+use osb_vault::Vault;
+use tonic::transport::Channel;
+
+use super::links::WorkerLinks;
+use crate::grpc::proto::worker_client::WorkerClient;
+
+/// The saga context.
+#[derive(Debug, Clone)]
+pub struct ControlPlane {
+    pub store: Store,
+    pub vault: Arc<Vault>,
+    pub links: Arc<WorkerLinks>,
+    pub bus: Arc<dyn Bus>,
+}
+
+impl ControlPlane {
+    /// A client for `worker`, as a step error when it cannot be reached.
+    pub(crate) async fn worker(&self, worker: &str) -> Result<WorkerClient<Channel>, StepError> {
+        self.links.client(worker).await.map_err(StepError::new)
+    }
+
+    /// Turns a failed RPC into a step error (and drops a broken link so the next call redials).
+    pub(crate) fn rpc_failed(&self, worker: &str, what: &str, status: tonic::Status) -> StepError {
+        if status.code() == tonic::Code::Unavailable {
+            self.links.forget(worker);
+        }
+        StepError::new(format!(
+            "worker {worker} could not {what}: {}",
+            status.message()
+        ))
+    }
+}
+
+/// Store errors inside steps.
+pub(crate) fn store_failed(error: osb_store::StoreError) -> StepError {
+    StepError::new(error.to_string())
+}

@@ -1,0 +1,267 @@
+//! The checkpoint saga (`checkpoint_on_worker → record_checkpoint`) and the golden-snapshot
+//! saga (`checkpoint_on_worker → record_checkpoint → record_snapshot`). The worker copies the
+//! sandbox's writable layer with metadata holding names and token ids only; the rows record
+//! which worker holds it, so forks and snapshot boots are placed there. Undo removes the
+//! worker's copy and the row, so a failed snapshot (for example a name taken meanwhile) leaves
+//! nothing behind.
+
+use async_trait::async_trait;
+use osb_proto::CheckpointId;
+use osb_saga::{SagaDefinition, SagaError, SagaStep, StepError, StepInputs};
+use osb_store::{CheckpointRecord, SandboxStatus, SnapshotRecord, StoreError};
+use serde_json::{json, Value};
+
+use super::params::{Checkpointed, SandboxParams};
+use crate::control::events::publish_sandbox_event;
+use crate::control::plane::{store_failed, ControlPlane};
+use crate::grpc::proto as wire;
+
+/// The saga kinds in the log.
+pub const CHECKPOINT_SAGA: &str = "sandbox_checkpoint";
+pub const SNAPSHOT_SAGA: &str = "golden_snapshot";
+
+/// The checkpoint saga's definition.
+pub fn checkpoint_saga() -> Result<SagaDefinition<ControlPlane>, SagaError> {
+    SagaDefinition::new(
+        CHECKPOINT_SAGA,
+        vec![
+            Box::new(CheckpointOnWorker),
+            Box::new(RecordCheckpoint { last: true }),
+        ],
+    )
+}
+
+/// The golden-snapshot saga's definition.
+pub fn snapshot_saga() -> Result<SagaDefinition<ControlPlane>, SagaError> {
+    SagaDefinition::new(
+        SNAPSHOT_SAGA,
+        vec![
+            Box::new(CheckpointOnWorker),
+            Box::new(RecordCheckpoint { last: false }),
+            Box::new(RecordSnapshot),
+        ],
+    )
+}
+
+fn to_output<T: serde::Serialize>(value: &T) -> Result<Value, StepError> {
+    serde_json::to_value(value).map_err(|error| StepError::new(error.to_string()))
+}
+
+struct CheckpointOnWorker;
+
+#[async_trait]
+impl SagaStep<ControlPlane> for CheckpointOnWorker {
+    fn name(&self) -> &'static str {
+        "checkpoint_on_worker"
+    }
+
+    async fn run(&self, plane: &ControlPlane, inputs: &StepInputs) -> Result<Value, StepError> {
+        let p: SandboxParams = inputs.params()?;
+        let row = plane
+            .store
+            .find_sandbox(p.sandbox_id)
+            .await
+            .map_err(store_failed)?;
+        let worker = match (&row.status, row.worker_id) {
+            (SandboxStatus::Running, Some(worker)) => worker,
+            (status, _) => {
+                return Err(StepError::new(format!(
+                    "sandbox {} is {}, not running: only a running sandbox can be checkpointed",
+                    p.sandbox_id,
+                    status.as_str()
+                )))
+            }
+        };
+        let mut client = plane.worker(&worker).await?;
+        let response = client
+            .checkpoint(wire::CheckpointRequest {
+                idempotency_key: format!("{}:checkpoint_on_worker:do", p.request),
+                sandbox_id: p.sandbox_id.to_string(),
+                checkpoint_id: String::new(),
+            })
+            .await
+            .map_err(|status| plane.rpc_failed(&worker, "checkpoint the sandbox", status))?
+            .into_inner();
+        let checkpoint_id: CheckpointId = response.checkpoint_id.parse().map_err(|_| {
+            StepError::new(format!(
+                "worker {worker} answered with a malformed checkpoint id"
+            ))
+        })?;
+        to_output(&Checkpointed {
+            checkpoint_id,
+            worker,
+        })
+    }
+
+    async fn undo(&self, plane: &ControlPlane, inputs: &StepInputs) -> Result<(), StepError> {
+        let p: SandboxParams = inputs.params()?;
+        // With the output we know the checkpoint; without it (the action ran but its output
+        // was never logged) the worker finds it by the action's idempotency key.
+        let (worker, checkpoint_id, idempotency_key) =
+            match inputs.output_if_any::<Checkpointed>("checkpoint_on_worker") {
+                Some(done) => (
+                    done.worker,
+                    done.checkpoint_id.to_string(),
+                    format!("{}:checkpoint_on_worker:undo", p.request),
+                ),
+                None => {
+                    let row = plane
+                        .store
+                        .find_sandbox(p.sandbox_id)
+                        .await
+                        .map_err(store_failed)?;
+                    let Some(worker) = row.worker_id else {
+                        return Ok(());
+                    };
+                    (
+                        worker,
+                        String::new(),
+                        format!("{}:checkpoint_on_worker:do", p.request),
+                    )
+                }
+            };
+        if !plane.links.is_live(&worker) {
+            // The layer went with the worker's data, or is reaped with it.
+            return Ok(());
+        }
+        let mut client = plane.worker(&worker).await?;
+        client
+            .delete_checkpoint(wire::DeleteCheckpointRequest {
+                idempotency_key,
+                checkpoint_id,
+            })
+            .await
+            .map_err(|status| plane.rpc_failed(&worker, "remove the checkpoint", status))?;
+        Ok(())
+    }
+}
+
+struct RecordCheckpoint {
+    last: bool,
+}
+
+#[async_trait]
+impl SagaStep<ControlPlane> for RecordCheckpoint {
+    fn name(&self) -> &'static str {
+        "record_checkpoint"
+    }
+
+    fn irreversible(&self) -> bool {
+        self.last
+    }
+
+    async fn run(&self, plane: &ControlPlane, inputs: &StepInputs) -> Result<Value, StepError> {
+        let p: SandboxParams = inputs.params()?;
+        let done: Checkpointed = inputs.output("checkpoint_on_worker")?;
+        let row = plane
+            .store
+            .find_sandbox(p.sandbox_id)
+            .await
+            .map_err(store_failed)?;
+        let secret_names = match row.project_id {
+            Some(project) => plane
+                .store
+                .list_secrets(project)
+                .await
+                .map_err(store_failed)?
+                .into_iter()
+                .map(|record| record.name)
+                .collect(),
+            None => Vec::new(),
+        };
+        plane
+            .store
+            .insert_checkpoint(&CheckpointRecord {
+                id: done.checkpoint_id,
+                org_id: p.org_id,
+                sandbox_id: Some(p.sandbox_id),
+                project_id: row.project_id,
+                worker: done.worker.clone(),
+                metadata: json!({
+                    "workerID": done.worker,
+                    "template": row.template,
+                    "secretNames": secret_names,
+                }),
+                created_at: chrono::Utc::now(),
+            })
+            .await
+            .map_err(store_failed)?;
+        if self.last {
+            publish_sandbox_event(
+                plane.bus.as_ref(),
+                p.org_id,
+                p.sandbox_id,
+                "checkpointed",
+                &p.request,
+                json!({ "checkpointID": done.checkpoint_id, "workerID": done.worker }),
+            )
+            .await;
+        }
+        Ok(json!({}))
+    }
+
+    async fn undo(&self, plane: &ControlPlane, inputs: &StepInputs) -> Result<(), StepError> {
+        let Some(done) = inputs.output_if_any::<Checkpointed>("checkpoint_on_worker") else {
+            return Ok(());
+        };
+        plane
+            .store
+            .delete_checkpoint_row(done.checkpoint_id)
+            .await
+            .map_err(store_failed)
+    }
+}
+
+struct RecordSnapshot;
+
+#[async_trait]
+impl SagaStep<ControlPlane> for RecordSnapshot {
+    fn name(&self) -> &'static str {
+        "record_snapshot"
+    }
+
+    fn irreversible(&self) -> bool {
+        true
+    }
+
+    async fn run(&self, plane: &ControlPlane, inputs: &StepInputs) -> Result<Value, StepError> {
+        let p: SandboxParams = inputs.params()?;
+        let done: Checkpointed = inputs.output("checkpoint_on_worker")?;
+        let (Some(name), Some(id)) = (p.snapshot_name.clone(), p.snapshot_id) else {
+            return Err(StepError::new(
+                "snapshot name and id are missing from the saga",
+            ));
+        };
+        plane
+            .store
+            .insert_snapshot(&SnapshotRecord {
+                id,
+                org_id: p.org_id,
+                name: name.clone(),
+                checkpoint_id: Some(done.checkpoint_id),
+                metadata: json!({ "workerID": done.worker, "sandboxID": p.sandbox_id }),
+                created_at: chrono::Utc::now(),
+            })
+            .await
+            .map_err(|error| match error {
+                StoreError::Conflict(_) => StepError::new(format!(
+                    "a snapshot named {name} already exists; choose another name"
+                )),
+                other => store_failed(other),
+            })?;
+        publish_sandbox_event(
+            plane.bus.as_ref(),
+            p.org_id,
+            p.sandbox_id,
+            "snapshotted",
+            &p.request,
+            json!({ "snapshot": name, "checkpointID": done.checkpoint_id, "workerID": done.worker }),
+        )
+        .await;
+        Ok(json!({}))
+    }
+
+    async fn undo(&self, _plane: &ControlPlane, _inputs: &StepInputs) -> Result<(), StepError> {
+        Ok(())
+    }
+}

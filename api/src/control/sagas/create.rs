@@ -1,0 +1,427 @@
+//! The create saga (also forks and boots from golden snapshots):
+//! `resolve_project → place_on_worker → seal_secrets → boot_sandbox → register_session →
+//! mark_running`. Each step is idempotent under the sandbox id; each undo treats "nothing
+//! there" as success. The sandbox row is written first (`creating`) and marked `failed` by the
+//! unwind, so a failed create is visible and leaves nothing running. `register_session` is
+//! the only step that touches plaintext values: they go from the vault straight into the gRPC
+//! request to the worker's proxy.
+
+use async_trait::async_trait;
+use osb_placement::PlacementRequest;
+use osb_proto::SealedToken;
+use osb_saga::{SagaDefinition, SagaError, SagaStep, StepError, StepInputs};
+use osb_store::{NewSandbox, SandboxStatus, StoreError};
+use serde_json::{json, Value};
+
+use super::params::{BootFrom, Booted, CreateParams, Placed, Resolved, Sealed, SealedName};
+use crate::control::events::publish_sandbox_event;
+use crate::control::plane::{store_failed, ControlPlane};
+use crate::grpc::proto as wire;
+
+/// The saga kind in the log.
+pub const CREATE_SAGA: &str = "sandbox_create";
+
+/// The create saga's definition.
+pub fn create_saga() -> Result<SagaDefinition<ControlPlane>, SagaError> {
+    SagaDefinition::new(
+        CREATE_SAGA,
+        vec![
+            Box::new(ResolveProject),
+            Box::new(PlaceOnWorker),
+            Box::new(SealSecrets),
+            Box::new(BootSandbox),
+            Box::new(RegisterSession),
+            Box::new(MarkRunning),
+        ],
+    )
+}
+
+fn to_output<T: serde::Serialize>(value: &T) -> Result<Value, StepError> {
+    serde_json::to_value(value).map_err(|error| StepError::new(error.to_string()))
+}
+
+struct ResolveProject;
+
+#[async_trait]
+impl SagaStep<ControlPlane> for ResolveProject {
+    fn name(&self) -> &'static str {
+        "resolve_project"
+    }
+
+    async fn run(&self, plane: &ControlPlane, inputs: &StepInputs) -> Result<Value, StepError> {
+        let p: CreateParams = inputs.params()?;
+        let egress_allowlist = match p.project_id {
+            Some(project) => {
+                plane
+                    .store
+                    .get_project(p.org_id, project)
+                    .await
+                    .map_err(|error| match error {
+                        StoreError::NotFound(_) => StepError::new(format!(
+                            "project {project} was deleted before the sandbox could start"
+                        )),
+                        other => store_failed(other),
+                    })?
+                    .egress_allowlist
+            }
+            None => Vec::new(),
+        };
+        match plane.store.find_sandbox(p.sandbox_id).await {
+            Ok(_) => {}
+            Err(StoreError::NotFound(_)) => {
+                plane
+                    .store
+                    .insert_sandbox(NewSandbox {
+                        id: p.sandbox_id,
+                        org_id: p.org_id,
+                        project_id: p.project_id,
+                        project_name: p.project_name.clone(),
+                        template: p.template.clone(),
+                        cpu_count: p.cpu_count,
+                        memory_mb: p.memory_mb,
+                        timeout_sec: p.timeout_sec,
+                    })
+                    .await
+                    .map_err(store_failed)?;
+            }
+            Err(other) => return Err(store_failed(other)),
+        }
+        to_output(&Resolved { egress_allowlist })
+    }
+
+    async fn undo(&self, plane: &ControlPlane, inputs: &StepInputs) -> Result<(), StepError> {
+        let p: CreateParams = inputs.params()?;
+        mark_failed(plane, p.sandbox_id, "creation was undone").await
+    }
+}
+
+/// Marks a sandbox that is still `creating` as `failed` (nothing to do otherwise).
+async fn mark_failed(
+    plane: &ControlPlane,
+    sandbox: osb_proto::SandboxId,
+    reason: &str,
+) -> Result<(), StepError> {
+    match plane.store.find_sandbox(sandbox).await {
+        Ok(row) if row.status == SandboxStatus::Creating => {
+            match plane
+                .store
+                .transition_sandbox(
+                    sandbox,
+                    row.generation,
+                    SandboxStatus::Failed,
+                    None,
+                    Some(reason),
+                )
+                .await
+            {
+                Ok(_) | Err(StoreError::Stale(_)) => Ok(()),
+                Err(other) => Err(store_failed(other)),
+            }
+        }
+        Ok(_) | Err(StoreError::NotFound(_)) => Ok(()),
+        Err(other) => Err(store_failed(other)),
+    }
+}
+
+struct PlaceOnWorker;
+
+#[async_trait]
+impl SagaStep<ControlPlane> for PlaceOnWorker {
+    fn name(&self) -> &'static str {
+        "place_on_worker"
+    }
+
+    async fn run(&self, plane: &ControlPlane, inputs: &StepInputs) -> Result<Value, StepError> {
+        let p: CreateParams = inputs.params()?;
+        let row = plane
+            .store
+            .find_sandbox(p.sandbox_id)
+            .await
+            .map_err(store_failed)?;
+        let worker = match (&p.boot, row.worker_id) {
+            // A replay keeps the first choice.
+            (_, Some(worker)) => worker,
+            (BootFrom::Checkpoint { worker, .. }, None) => {
+                if !plane.links.is_live(worker) {
+                    return Err(StepError::new(format!(
+                        "worker {worker}, which holds the checkpoint, is not live; start it again or use another checkpoint"
+                    )));
+                }
+                worker.clone()
+            }
+            (BootFrom::Fresh, None) => {
+                let placement = plane.links.placement().ok_or_else(|| {
+                    StepError::new(
+                        "no placement service: this control plane cannot choose a worker",
+                    )
+                })?;
+                let request = PlacementRequest {
+                    cpu_count: p.cpu_count,
+                    memory_mb: u64::from(p.memory_mb),
+                };
+                // A control plane that just started has not heard every worker's heartbeat
+                // yet: give "no worker" a few seconds before refusing.
+                let mut attempts = 0;
+                loop {
+                    match placement.place(request) {
+                        Ok((_, name, _)) => break name,
+                        Err(osb_placement::PlacementError::NoLiveWorker) if attempts < 15 => {
+                            attempts += 1;
+                            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+                        }
+                        Err(error) => return Err(StepError::new(error.to_string())),
+                    }
+                }
+            }
+        };
+        plane
+            .store
+            .set_sandbox_worker(p.sandbox_id, Some(&worker))
+            .await
+            .map_err(store_failed)?;
+        to_output(&Placed { worker })
+    }
+
+    async fn undo(&self, plane: &ControlPlane, inputs: &StepInputs) -> Result<(), StepError> {
+        let p: CreateParams = inputs.params()?;
+        match plane.store.find_sandbox(p.sandbox_id).await {
+            Ok(row) if row.status == SandboxStatus::Creating => plane
+                .store
+                .set_sandbox_worker(p.sandbox_id, None)
+                .await
+                .map_err(store_failed),
+            Ok(_) | Err(StoreError::NotFound(_)) => Ok(()),
+            Err(other) => Err(store_failed(other)),
+        }
+    }
+}
+
+struct SealSecrets;
+
+#[async_trait]
+impl SagaStep<ControlPlane> for SealSecrets {
+    fn name(&self) -> &'static str {
+        "seal_secrets"
+    }
+
+    async fn run(&self, plane: &ControlPlane, inputs: &StepInputs) -> Result<Value, StepError> {
+        let p: CreateParams = inputs.params()?;
+        let Some(project) = p.project_id else {
+            return to_output(&Sealed::default());
+        };
+        let records = plane
+            .store
+            .list_secrets(project)
+            .await
+            .map_err(store_failed)?;
+        let secrets = records
+            .into_iter()
+            .map(|record| SealedName {
+                name: record.name,
+                token: SealedToken::from_random_bytes(rand::random()).to_string(),
+            })
+            .collect();
+        to_output(&Sealed { secrets })
+    }
+
+    async fn undo(&self, _plane: &ControlPlane, _inputs: &StepInputs) -> Result<(), StepError> {
+        // Minting touched nothing outside the log; the tokens die with the session.
+        Ok(())
+    }
+}
+
+struct BootSandbox;
+
+impl BootSandbox {
+    fn spec(p: &CreateParams, resolved: &Resolved, sealed: &Sealed) -> wire::SandboxSpec {
+        wire::SandboxSpec {
+            sandbox_id: p.sandbox_id.to_string(),
+            project_id: p.project_id.map(|id| id.to_string()).unwrap_or_default(),
+            template: p.template.clone(),
+            user_envs: p.envs.clone().into_iter().collect(),
+            sealed_envs: sealed
+                .secrets
+                .iter()
+                .map(|secret| wire::SealedEnv {
+                    name: secret.name.clone(),
+                    sealed_token: secret.token.clone(),
+                })
+                .collect(),
+            egress_allowlist: resolved.egress_allowlist.clone(),
+            cpu_count: p.cpu_count,
+            memory_mb: p.memory_mb,
+            timeout_sec: p.timeout_sec,
+            boot_from: None,
+        }
+    }
+}
+
+#[async_trait]
+impl SagaStep<ControlPlane> for BootSandbox {
+    fn name(&self) -> &'static str {
+        "boot_sandbox"
+    }
+
+    async fn run(&self, plane: &ControlPlane, inputs: &StepInputs) -> Result<Value, StepError> {
+        let p: CreateParams = inputs.params()?;
+        let resolved: Resolved = inputs.output("resolve_project")?;
+        let placed: Placed = inputs.output("place_on_worker")?;
+        let sealed: Sealed = inputs.output("seal_secrets")?;
+        let mut client = plane.worker(&placed.worker).await?;
+        let spec = Self::spec(&p, &resolved, &sealed);
+        let idempotency_key = format!("{}:boot_sandbox:do", p.sandbox_id);
+        let created = match &p.boot {
+            BootFrom::Fresh => client
+                .create_sandbox(wire::CreateSandboxRequest {
+                    idempotency_key,
+                    spec: Some(spec),
+                })
+                .await
+                .map(|response| response.into_inner()),
+            BootFrom::Checkpoint { checkpoint_id, .. } => client
+                .fork(wire::ForkRequest {
+                    idempotency_key,
+                    source_checkpoint_id: checkpoint_id.to_string(),
+                    spec: Some(spec),
+                })
+                .await
+                .map(|response| response.into_inner().sandbox.unwrap_or_default()),
+        }
+        .map_err(|status| plane.rpc_failed(&placed.worker, "boot the sandbox", status))?;
+        let egress = match wire::EgressEnforcement::try_from(created.egress) {
+            Ok(wire::EgressEnforcement::Enforced) => "enforced",
+            Ok(wire::EgressEnforcement::Cooperative) => "cooperative",
+            _ => "unknown",
+        };
+        plane
+            .store
+            .set_sandbox_runtime(p.sandbox_id, &created.runtime, egress)
+            .await
+            .map_err(store_failed)?;
+        to_output(&Booted {
+            source_address: created.source_address,
+            runtime: created.runtime,
+            egress: egress.to_owned(),
+        })
+    }
+
+    async fn undo(&self, plane: &ControlPlane, inputs: &StepInputs) -> Result<(), StepError> {
+        let p: CreateParams = inputs.params()?;
+        let Some(placed) = inputs.output_if_any::<Placed>("place_on_worker") else {
+            return Ok(());
+        };
+        let mut client = plane.worker(&placed.worker).await?;
+        client
+            .destroy_sandbox(wire::DestroySandboxRequest {
+                idempotency_key: format!("{}:boot_sandbox:undo", p.sandbox_id),
+                sandbox_id: p.sandbox_id.to_string(),
+            })
+            .await
+            .map_err(|status| plane.rpc_failed(&placed.worker, "destroy the sandbox", status))?;
+        Ok(())
+    }
+}
+
+struct RegisterSession;
+
+#[async_trait]
+impl SagaStep<ControlPlane> for RegisterSession {
+    fn name(&self) -> &'static str {
+        "register_session"
+    }
+
+    async fn run(&self, plane: &ControlPlane, inputs: &StepInputs) -> Result<Value, StepError> {
+        let p: CreateParams = inputs.params()?;
+        let resolved: Resolved = inputs.output("resolve_project")?;
+        let placed: Placed = inputs.output("place_on_worker")?;
+        let sealed: Sealed = inputs.output("seal_secrets")?;
+        let booted: Booted = inputs.output("boot_sandbox")?;
+        let registered = super::session::register(
+            plane,
+            &placed.worker,
+            p.sandbox_id,
+            p.project_id,
+            &sealed,
+            &booted.source_address,
+            &resolved.egress_allowlist,
+        )
+        .await?;
+        // An update committed while the session was being registered may have been fanned out
+        // before the worker knew the session: push anything newer than what was registered.
+        super::session::catch_up(
+            plane,
+            &placed.worker,
+            p.sandbox_id,
+            p.project_id,
+            &registered,
+        )
+        .await?;
+        to_output(&json!({ "secrets": registered.len() }))
+    }
+
+    async fn undo(&self, plane: &ControlPlane, inputs: &StepInputs) -> Result<(), StepError> {
+        let p: CreateParams = inputs.params()?;
+        let Some(placed) = inputs.output_if_any::<Placed>("place_on_worker") else {
+            return Ok(());
+        };
+        let mut client = plane.worker(&placed.worker).await?;
+        client
+            .unregister_session(wire::UnregisterSessionRequest {
+                idempotency_key: format!("{}:register_session:undo", p.sandbox_id),
+                sandbox_id: p.sandbox_id.to_string(),
+            })
+            .await
+            .map_err(|status| plane.rpc_failed(&placed.worker, "drop the proxy session", status))?;
+        Ok(())
+    }
+}
+
+struct MarkRunning;
+
+#[async_trait]
+impl SagaStep<ControlPlane> for MarkRunning {
+    fn name(&self) -> &'static str {
+        "mark_running"
+    }
+
+    fn irreversible(&self) -> bool {
+        true
+    }
+
+    async fn run(&self, plane: &ControlPlane, inputs: &StepInputs) -> Result<Value, StepError> {
+        let p: CreateParams = inputs.params()?;
+        let placed: Placed = inputs.output("place_on_worker")?;
+        let row = plane
+            .store
+            .find_sandbox(p.sandbox_id)
+            .await
+            .map_err(store_failed)?;
+        if row.status != SandboxStatus::Running {
+            plane
+                .store
+                .transition_sandbox(
+                    p.sandbox_id,
+                    row.generation,
+                    SandboxStatus::Running,
+                    Some(&placed.worker),
+                    None,
+                )
+                .await
+                .map_err(store_failed)?;
+        }
+        publish_sandbox_event(
+            plane.bus.as_ref(),
+            p.org_id,
+            p.sandbox_id,
+            "created",
+            "0",
+            json!({ "status": "running", "workerID": placed.worker, "projectId": p.project_id }),
+        )
+        .await;
+        Ok(json!({}))
+    }
+
+    async fn undo(&self, _plane: &ControlPlane, _inputs: &StepInputs) -> Result<(), StepError> {
+        Ok(())
+    }
+}

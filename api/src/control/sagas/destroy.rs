@@ -1,0 +1,91 @@
+//! The destroy saga: one irreversible step that destroys the sandbox on its worker (session
+//! first, then namespace, rules and layer — the worker's order) and marks the row destroyed.
+//! Replaying it is harmless: destroying a sandbox the worker does not know is a success. A
+//! sandbox whose worker is lost is marked destroyed without a call: it ended with its worker,
+//! whose reaper removes any leftovers when it starts again (ADR 0012).
+
+use async_trait::async_trait;
+use osb_saga::{SagaDefinition, SagaError, SagaStep, StepError, StepInputs};
+use osb_store::SandboxStatus;
+use serde_json::{json, Value};
+
+use super::params::SandboxParams;
+use crate::control::events::publish_sandbox_event;
+use crate::control::plane::{store_failed, ControlPlane};
+use crate::grpc::proto as wire;
+
+/// The saga kind in the log.
+pub const DESTROY_SAGA: &str = "sandbox_destroy";
+
+/// The destroy saga's definition.
+pub fn destroy_saga() -> Result<SagaDefinition<ControlPlane>, SagaError> {
+    SagaDefinition::new(DESTROY_SAGA, vec![Box::new(DestroySandbox)])
+}
+
+struct DestroySandbox;
+
+#[async_trait]
+impl SagaStep<ControlPlane> for DestroySandbox {
+    fn name(&self) -> &'static str {
+        "destroy_sandbox"
+    }
+
+    fn irreversible(&self) -> bool {
+        true
+    }
+
+    async fn run(&self, plane: &ControlPlane, inputs: &StepInputs) -> Result<Value, StepError> {
+        let p: SandboxParams = inputs.params()?;
+        let row = plane
+            .store
+            .find_sandbox(p.sandbox_id)
+            .await
+            .map_err(store_failed)?;
+        if row.status == SandboxStatus::Destroyed {
+            return Ok(json!({ "existed": false }));
+        }
+        let mut existed = false;
+        if let Some(worker) = row.worker_id.as_deref() {
+            if plane.links.is_live(worker) {
+                let mut client = plane.worker(worker).await?;
+                existed = client
+                    .destroy_sandbox(wire::DestroySandboxRequest {
+                        idempotency_key: format!("{}:destroy", p.request),
+                        sandbox_id: p.sandbox_id.to_string(),
+                    })
+                    .await
+                    .map_err(|status| plane.rpc_failed(worker, "destroy the sandbox", status))?
+                    .into_inner()
+                    .existed;
+            } else {
+                tracing::warn!(sandbox = %p.sandbox_id, worker, "worker is not live; marking its sandbox destroyed");
+            }
+        }
+        let reason = row.failure_reason.as_deref();
+        plane
+            .store
+            .transition_sandbox(
+                p.sandbox_id,
+                row.generation,
+                SandboxStatus::Destroyed,
+                None,
+                reason,
+            )
+            .await
+            .map_err(store_failed)?;
+        publish_sandbox_event(
+            plane.bus.as_ref(),
+            p.org_id,
+            p.sandbox_id,
+            "destroyed",
+            &p.request,
+            json!({ "status": "destroyed", "workerID": row.worker_id }),
+        )
+        .await;
+        Ok(json!({ "existed": existed }))
+    }
+
+    async fn undo(&self, _plane: &ControlPlane, _inputs: &StepInputs) -> Result<(), StepError> {
+        Ok(())
+    }
+}

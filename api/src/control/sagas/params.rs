@@ -1,0 +1,106 @@
+//! Saga parameters and step outputs, persisted as JSON in the saga log. They hold ids, names,
+//! limits, plain user envs and sealed tokens (capabilities bound to one sandbox's source
+//! address, recorded so a resumed saga registers exactly the tokens it booted the sandbox
+//! with — ADR 0012); never a secret value.
+
+use std::collections::BTreeMap;
+
+use osb_proto::{CheckpointId, OrgId, ProjectId, SandboxId};
+use serde::{Deserialize, Serialize};
+
+/// Where a new sandbox's writable layer starts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "camelCase")]
+pub enum BootFrom {
+    /// An empty layer over the template.
+    Fresh,
+    /// A copy of a checkpoint's layer (fork, or boot from a golden snapshot). The layer lives
+    /// on `worker`, so the sandbox is placed there.
+    #[serde(rename_all = "camelCase")]
+    Checkpoint {
+        checkpoint_id: CheckpointId,
+        worker: String,
+    },
+}
+
+/// Parameters of the create saga (also used for forks and snapshot boots).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CreateParams {
+    pub sandbox_id: SandboxId,
+    pub org_id: OrgId,
+    pub project_id: Option<ProjectId>,
+    pub project_name: Option<String>,
+    pub template: String,
+    pub cpu_count: u32,
+    #[serde(rename = "memoryMB")]
+    pub memory_mb: u32,
+    pub timeout_sec: u32,
+    /// Plain user envs (they win over sealed envs on a name clash).
+    pub envs: BTreeMap<String, String>,
+    pub boot: BootFrom,
+}
+
+/// Output of `resolve_project`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Resolved {
+    pub egress_allowlist: Vec<String>,
+}
+
+/// Output of `place_on_worker`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Placed {
+    pub worker: String,
+}
+
+/// One secret's name and the token minted for it in this sandbox.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SealedName {
+    pub name: String,
+    pub token: String,
+}
+
+/// Output of `seal_secrets`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Sealed {
+    pub secrets: Vec<SealedName>,
+}
+
+/// Output of `boot_sandbox`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Booted {
+    pub source_address: String,
+    pub runtime: String,
+    pub egress: String,
+}
+
+/// Parameters of the sagas that act on one existing sandbox.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SandboxParams {
+    pub sandbox_id: SandboxId,
+    pub org_id: OrgId,
+    /// Unique per request: the idempotency key of the worker calls this saga makes.
+    pub request: String,
+    /// Restore: the checkpoint to go back to.
+    #[serde(default)]
+    pub checkpoint_id: Option<CheckpointId>,
+    /// Golden snapshot: its name and id.
+    #[serde(default)]
+    pub snapshot_name: Option<String>,
+    #[serde(default)]
+    pub snapshot_id: Option<osb_proto::SnapshotId>,
+}
+
+/// Output of `checkpoint_on_worker`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Checkpointed {
+    pub checkpoint_id: CheckpointId,
+    pub worker: String,
+}

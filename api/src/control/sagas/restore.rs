@@ -1,0 +1,121 @@
+//! The restore-in-place saga: `check_restorable → restore_on_worker`. The sandbox keeps its id,
+//! address and tokens; its writable layer goes back to the checkpoint and its processes start
+//! again. The proxy session is untouched, so the tokens resolve to the project's *current*
+//! values (never the values of checkpoint time, which the checkpoint never held).
+
+use async_trait::async_trait;
+use osb_saga::{SagaDefinition, SagaError, SagaStep, StepError, StepInputs};
+use osb_store::{SandboxStatus, StoreError};
+use serde_json::{json, Value};
+
+use super::params::SandboxParams;
+use crate::control::events::publish_sandbox_event;
+use crate::control::plane::{store_failed, ControlPlane};
+use crate::grpc::proto as wire;
+
+/// The saga kind in the log.
+pub const RESTORE_SAGA: &str = "sandbox_restore";
+
+/// The restore saga's definition.
+pub fn restore_saga() -> Result<SagaDefinition<ControlPlane>, SagaError> {
+    SagaDefinition::new(
+        RESTORE_SAGA,
+        vec![Box::new(CheckRestorable), Box::new(RestoreOnWorker)],
+    )
+}
+
+struct CheckRestorable;
+
+#[async_trait]
+impl SagaStep<ControlPlane> for CheckRestorable {
+    fn name(&self) -> &'static str {
+        "check_restorable"
+    }
+
+    async fn run(&self, plane: &ControlPlane, inputs: &StepInputs) -> Result<Value, StepError> {
+        let p: SandboxParams = inputs.params()?;
+        let checkpoint_id = p
+            .checkpoint_id
+            .ok_or_else(|| StepError::new("the saga has no checkpoint to restore"))?;
+        let sandbox = plane
+            .store
+            .find_sandbox(p.sandbox_id)
+            .await
+            .map_err(store_failed)?;
+        if sandbox.status != SandboxStatus::Running {
+            return Err(StepError::new(format!(
+                "sandbox {} is {}, not running",
+                p.sandbox_id,
+                sandbox.status.as_str()
+            )));
+        }
+        let checkpoint = plane
+            .store
+            .get_checkpoint(p.org_id, checkpoint_id)
+            .await
+            .map_err(|error| match error {
+                StoreError::NotFound(_) => {
+                    StepError::new(format!("checkpoint {checkpoint_id} does not exist"))
+                }
+                other => store_failed(other),
+            })?;
+        if checkpoint.sandbox_id != Some(p.sandbox_id) {
+            return Err(StepError::new(format!(
+                "checkpoint {checkpoint_id} was taken from another sandbox; fork it instead"
+            )));
+        }
+        Ok(json!({ "worker": checkpoint.worker }))
+    }
+
+    async fn undo(&self, _plane: &ControlPlane, _inputs: &StepInputs) -> Result<(), StepError> {
+        Ok(())
+    }
+}
+
+struct RestoreOnWorker;
+
+#[async_trait]
+impl SagaStep<ControlPlane> for RestoreOnWorker {
+    fn name(&self) -> &'static str {
+        "restore_on_worker"
+    }
+
+    fn irreversible(&self) -> bool {
+        true
+    }
+
+    async fn run(&self, plane: &ControlPlane, inputs: &StepInputs) -> Result<Value, StepError> {
+        let p: SandboxParams = inputs.params()?;
+        let checked: Value = inputs.output("check_restorable")?;
+        let worker = checked["worker"]
+            .as_str()
+            .ok_or_else(|| StepError::new("check_restorable recorded no worker"))?
+            .to_owned();
+        let checkpoint_id = p
+            .checkpoint_id
+            .ok_or_else(|| StepError::new("the saga has no checkpoint to restore"))?;
+        let mut client = plane.worker(&worker).await?;
+        client
+            .restore(wire::RestoreRequest {
+                idempotency_key: format!("{}:restore_on_worker:do", p.request),
+                sandbox_id: p.sandbox_id.to_string(),
+                checkpoint_id: checkpoint_id.to_string(),
+            })
+            .await
+            .map_err(|status| plane.rpc_failed(&worker, "restore the sandbox", status))?;
+        publish_sandbox_event(
+            plane.bus.as_ref(),
+            p.org_id,
+            p.sandbox_id,
+            "restored",
+            &p.request,
+            json!({ "checkpointID": checkpoint_id, "workerID": worker }),
+        )
+        .await;
+        Ok(json!({}))
+    }
+
+    async fn undo(&self, _plane: &ControlPlane, _inputs: &StepInputs) -> Result<(), StepError> {
+        Ok(())
+    }
+}

@@ -1,0 +1,546 @@
+//! `SandboxService`: the control plane's sandbox operations, each a saga run to its end on
+//! behalf of one caller (create, fork, destroy, checkpoint, golden snapshot, restore), plus
+//! exec, which is a direct call to the sandbox's worker. On start, `resume_unfinished` claims
+//! every saga a crashed control plane left behind and drives it on or unwinds it.
+//!
+//! It must never return a row of another org: every lookup is by `(org, id)`.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use osb_proto::{CheckpointId, OrgId, SagaId, SandboxId, SnapshotId};
+use osb_saga::{ExecutorOptions, SagaDefinition, SagaExecutor, SagaOutcome};
+use osb_store::{CheckpointRecord, SandboxRecord, SandboxStatus, SnapshotRecord, StoreError};
+use serde_json::json;
+
+use super::error::ControlError;
+use super::events::publish_sandbox_event;
+use super::metrics::ControlMetrics;
+use super::plane::ControlPlane;
+use super::sagas::params::{BootFrom, CreateParams, SandboxParams};
+use super::sagas::{self, CHECKPOINT_SAGA, CREATE_SAGA, DESTROY_SAGA, RESTORE_SAGA, SNAPSHOT_SAGA};
+use crate::grpc::proto as wire;
+
+/// A command to run in a sandbox, as the API received it.
+#[derive(Debug, Clone, Default)]
+pub struct ExecCall {
+    pub cmd: Vec<String>,
+    pub env: BTreeMap<String, String>,
+    pub cwd: Option<String>,
+    pub timeout_sec: Option<u32>,
+}
+
+/// The sandbox operations of one control-plane process.
+pub struct SandboxService {
+    plane: ControlPlane,
+    executor: SagaExecutor,
+    create: SagaDefinition<ControlPlane>,
+    destroy: SagaDefinition<ControlPlane>,
+    checkpoint: SagaDefinition<ControlPlane>,
+    snapshot: SagaDefinition<ControlPlane>,
+    restore: SagaDefinition<ControlPlane>,
+    metrics: ControlMetrics,
+    /// Failpoint: abort the process when the executor's `stop_after` hook fires (a kill -9 at
+    /// that exact point), for crash tests of whole processes. Never set in production.
+    abort_on_stop: bool,
+}
+
+impl std::fmt::Debug for SandboxService {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SandboxService")
+            .field("executor", &self.executor)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SandboxService {
+    /// The service of control-plane instance `owner` (unique per process).
+    pub fn new(
+        plane: ControlPlane,
+        owner: &str,
+        options: ExecutorOptions,
+    ) -> Result<Self, ControlError> {
+        Ok(Self {
+            executor: SagaExecutor::new(plane.store.clone(), owner, options),
+            plane,
+            create: sagas::create_saga()?,
+            destroy: sagas::destroy_saga()?,
+            checkpoint: sagas::checkpoint_saga()?,
+            snapshot: sagas::snapshot_saga()?,
+            restore: sagas::restore_saga()?,
+            metrics: ControlMetrics::default(),
+            abort_on_stop: false,
+        })
+    }
+
+    /// Arms the crash failpoint: the process aborts right after `step`'s action ran, before it
+    /// is logged (see `OPENSANDBOX_FAILPOINT` in `osbd`).
+    pub fn with_crash_after(
+        plane: ControlPlane,
+        owner: &str,
+        mut options: ExecutorOptions,
+        step: &str,
+    ) -> Result<Self, ControlError> {
+        options.hooks.stop_after = Some(step.to_owned());
+        let mut service = Self::new(plane, owner, options)?;
+        service.abort_on_stop = true;
+        Ok(service)
+    }
+
+    /// The control plane's counters.
+    pub fn metrics(&self) -> &ControlMetrics {
+        &self.metrics
+    }
+
+    /// The saga context (store, vault, links, bus).
+    pub fn plane(&self) -> &ControlPlane {
+        &self.plane
+    }
+
+    /// The create saga's id for a sandbox (one create per sandbox: replays find it).
+    pub fn create_saga_id(sandbox: SandboxId) -> SagaId {
+        SagaId::from_uuid(sandbox.as_uuid())
+    }
+
+    /// Creates (or forks, or boots from a snapshot) a sandbox.
+    pub async fn create(&self, params: CreateParams) -> Result<SandboxRecord, ControlError> {
+        self.create_or_replay(params)
+            .await
+            .map(|(record, _)| record)
+    }
+
+    /// Like `create`, and says whether the sandbox is new. A sandbox id that exists already
+    /// (a repeated `Idempotency-Key`) returns that sandbox as it is now, provided the request
+    /// is the same one; the same key with another request is a conflict.
+    pub async fn create_or_replay(
+        &self,
+        params: CreateParams,
+    ) -> Result<(SandboxRecord, bool), ControlError> {
+        let org = params.org_id;
+        let sandbox = params.sandbox_id;
+        let saga = Self::create_saga_id(sandbox);
+        let value = serde_json::to_value(&params)
+            .map_err(|error| ControlError::Failed(error.to_string()))?;
+        match self.plane.store.get_saga(saga).await {
+            Ok(existing) if existing.params != value => {
+                return Err(ControlError::Conflict(
+                    "this Idempotency-Key was used for a different request; use a new key".into(),
+                ))
+            }
+            Ok(_) => return Ok((self.wait_for_creation(org, sandbox).await?, false)),
+            Err(StoreError::NotFound(_)) => {}
+            Err(other) => return Err(other.into()),
+        }
+        let outcome = match self
+            .executor
+            .start(&self.create, &self.plane, saga, value)
+            .await
+        {
+            // Two identical requests raced: the other one owns the saga; report its sandbox.
+            Err(osb_saga::SagaError::Store(StoreError::Conflict(_))) => {
+                return Ok((self.wait_for_creation(org, sandbox).await?, false))
+            }
+            Err(osb_saga::SagaError::Stopped { step }) if self.abort_on_stop => {
+                tracing::error!(step, "failpoint: aborting the process mid-saga");
+                std::process::abort()
+            }
+            other => other?,
+        };
+        Ok((self.after_create(org, sandbox, outcome).await?, true))
+    }
+
+    async fn after_create(
+        &self,
+        org: OrgId,
+        sandbox: SandboxId,
+        outcome: SagaOutcome,
+    ) -> Result<SandboxRecord, ControlError> {
+        match outcome {
+            SagaOutcome::Completed { .. } => {
+                ControlMetrics::bump(&self.metrics.creates_completed, 1);
+                Ok(self.plane.store.get_sandbox(org, sandbox).await?)
+            }
+            SagaOutcome::Unwound {
+                failed_step, error, ..
+            }
+            | SagaOutcome::Stuck {
+                step: failed_step,
+                error,
+                ..
+            } => {
+                ControlMetrics::bump(&self.metrics.creates_failed, 1);
+                let reason = format!("{failed_step}: {error}");
+                self.record_failure(org, sandbox, &reason).await;
+                Err(unwound_error(&failed_step, &error))
+            }
+        }
+    }
+
+    async fn record_failure(&self, org: OrgId, sandbox: SandboxId, reason: &str) {
+        if let Ok(row) = self.plane.store.find_sandbox(sandbox).await {
+            if matches!(row.status, SandboxStatus::Failed | SandboxStatus::Creating) {
+                let _ = self
+                    .plane
+                    .store
+                    .transition_sandbox(
+                        sandbox,
+                        row.generation,
+                        SandboxStatus::Failed,
+                        None,
+                        Some(reason),
+                    )
+                    .await;
+                publish_sandbox_event(
+                    self.plane.bus.as_ref(),
+                    org,
+                    sandbox,
+                    "failed",
+                    "create",
+                    json!({ "status": "failed", "reason": reason }),
+                )
+                .await;
+            }
+        }
+    }
+
+    async fn wait_for_creation(
+        &self,
+        org: OrgId,
+        sandbox: SandboxId,
+    ) -> Result<SandboxRecord, ControlError> {
+        for _ in 0..600 {
+            match self.plane.store.get_sandbox(org, sandbox).await {
+                Ok(row) if row.status != SandboxStatus::Creating => return Ok(row),
+                Ok(_) | Err(StoreError::NotFound(_)) => {}
+                Err(other) => return Err(other.into()),
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        Ok(self.plane.store.get_sandbox(org, sandbox).await?)
+    }
+
+    /// Forks a checkpoint into a new sandbox with fresh tokens. `params.boot` is replaced by
+    /// the checkpoint and its worker.
+    pub async fn fork(
+        &self,
+        checkpoint: CheckpointId,
+        mut params: CreateParams,
+    ) -> Result<SandboxRecord, ControlError> {
+        let record = self.find_checkpoint(params.org_id, checkpoint).await?;
+        params.boot = BootFrom::Checkpoint {
+            checkpoint_id: record.id,
+            worker: record.worker,
+        };
+        self.create(params).await
+    }
+
+    /// The checkpoint behind a golden snapshot of the org (for `POST /sandboxes {snapshot}`).
+    pub async fn snapshot_boot(&self, org: OrgId, name: &str) -> Result<BootFrom, ControlError> {
+        let snapshot =
+            self.plane
+                .store
+                .get_snapshot(org, name)
+                .await
+                .map_err(|error| match error {
+                    StoreError::NotFound(_) => ControlError::NotFound(format!(
+                        "snapshot {name} does not exist; list them with GET /api/snapshots"
+                    )),
+                    other => other.into(),
+                })?;
+        let checkpoint = snapshot.checkpoint_id.ok_or_else(|| {
+            ControlError::Conflict(format!(
+                "snapshot {name} lost its checkpoint; create it again"
+            ))
+        })?;
+        let record = self.find_checkpoint(org, checkpoint).await?;
+        Ok(BootFrom::Checkpoint {
+            checkpoint_id: record.id,
+            worker: record.worker,
+        })
+    }
+
+    async fn find_checkpoint(
+        &self,
+        org: OrgId,
+        checkpoint: CheckpointId,
+    ) -> Result<CheckpointRecord, ControlError> {
+        self.plane
+            .store
+            .get_checkpoint(org, checkpoint)
+            .await
+            .map_err(|error| match error {
+                StoreError::NotFound(_) => {
+                    ControlError::NotFound(format!("checkpoint {checkpoint} not found"))
+                }
+                other => other.into(),
+            })
+    }
+
+    /// A sandbox of the org.
+    pub async fn get(&self, org: OrgId, id: SandboxId) -> Result<SandboxRecord, ControlError> {
+        self.plane
+            .store
+            .get_sandbox(org, id)
+            .await
+            .map_err(|error| match error {
+                StoreError::NotFound(_) => {
+                    ControlError::NotFound(format!("sandbox {id} not found"))
+                }
+                other => other.into(),
+            })
+    }
+
+    /// Destroys a sandbox (idempotent: a destroyed sandbox is returned as it is).
+    pub async fn destroy(&self, org: OrgId, id: SandboxId) -> Result<SandboxRecord, ControlError> {
+        let row = self.get(org, id).await?;
+        if row.status == SandboxStatus::Destroyed {
+            return Ok(row);
+        }
+        if row.status == SandboxStatus::Creating {
+            return Err(ControlError::Conflict(format!(
+                "sandbox {id} is still being created; delete it once it is running or failed"
+            )));
+        }
+        let params = SandboxParams {
+            sandbox_id: id,
+            org_id: org,
+            request: SagaId::new().to_string(),
+            checkpoint_id: None,
+            snapshot_name: None,
+            snapshot_id: None,
+        };
+        self.run_simple(&self.destroy, &params).await?;
+        self.get(org, id).await
+    }
+
+    /// Takes a checkpoint of a running sandbox.
+    pub async fn checkpoint(
+        &self,
+        org: OrgId,
+        id: SandboxId,
+    ) -> Result<CheckpointRecord, ControlError> {
+        self.require_running(org, id).await?;
+        let params = SandboxParams {
+            sandbox_id: id,
+            org_id: org,
+            request: SagaId::new().to_string(),
+            checkpoint_id: None,
+            snapshot_name: None,
+            snapshot_id: None,
+        };
+        let outputs = self.run_simple(&self.checkpoint, &params).await?;
+        let checkpoint = checkpoint_of(&outputs)?;
+        self.find_checkpoint(org, checkpoint).await
+    }
+
+    /// Checkpoints of a sandbox of the org.
+    pub async fn checkpoints(
+        &self,
+        org: OrgId,
+        id: SandboxId,
+    ) -> Result<Vec<CheckpointRecord>, ControlError> {
+        self.get(org, id).await?;
+        Ok(self.plane.store.list_checkpoints(org, id).await?)
+    }
+
+    /// Registers a golden snapshot of a running sandbox under an org-unique name.
+    pub async fn snapshot(
+        &self,
+        org: OrgId,
+        id: SandboxId,
+        name: &str,
+    ) -> Result<SnapshotRecord, ControlError> {
+        self.require_running(org, id).await?;
+        if self.plane.store.get_snapshot(org, name).await.is_ok() {
+            return Err(ControlError::Conflict(format!(
+                "a snapshot named {name} already exists; choose another name"
+            )));
+        }
+        let params = SandboxParams {
+            sandbox_id: id,
+            org_id: org,
+            request: SagaId::new().to_string(),
+            checkpoint_id: None,
+            snapshot_name: Some(name.to_owned()),
+            snapshot_id: Some(SnapshotId::new()),
+        };
+        self.run_simple(&self.snapshot, &params).await?;
+        Ok(self.plane.store.get_snapshot(org, name).await?)
+    }
+
+    /// Restores a running sandbox in place from one of its checkpoints.
+    pub async fn restore(
+        &self,
+        org: OrgId,
+        id: SandboxId,
+        checkpoint: CheckpointId,
+    ) -> Result<SandboxRecord, ControlError> {
+        self.require_running(org, id).await?;
+        let record = self.find_checkpoint(org, checkpoint).await?;
+        if record.sandbox_id != Some(id) {
+            return Err(ControlError::Invalid(format!(
+                "checkpoint {checkpoint} was taken from another sandbox; fork it with POST /api/sandboxes/from-checkpoint/{checkpoint}"
+            )));
+        }
+        let params = SandboxParams {
+            sandbox_id: id,
+            org_id: org,
+            request: SagaId::new().to_string(),
+            checkpoint_id: Some(checkpoint),
+            snapshot_name: None,
+            snapshot_id: None,
+        };
+        self.run_simple(&self.restore, &params).await?;
+        self.get(org, id).await
+    }
+
+    /// Runs a command in a running sandbox of the org.
+    pub async fn exec(
+        &self,
+        org: OrgId,
+        id: SandboxId,
+        call: ExecCall,
+    ) -> Result<wire::ExecResponse, ControlError> {
+        let row = self.require_running(org, id).await?;
+        let worker = row
+            .worker_id
+            .ok_or_else(|| ControlError::Conflict(format!("sandbox {id} has no worker")))?;
+        let mut client = self
+            .plane
+            .links
+            .client(&worker)
+            .await
+            .map_err(ControlError::Unavailable)?;
+        let request = wire::ExecRequest {
+            sandbox_id: id.to_string(),
+            cmd: call.cmd,
+            env: call.env.into_iter().collect(),
+            cwd: call.cwd.unwrap_or_default(),
+            timeout_sec: call.timeout_sec.unwrap_or(0),
+            max_output_bytes: 0,
+        };
+        client
+            .exec(request)
+            .await
+            .map(tonic::Response::into_inner)
+            .map_err(|status| match status.code() {
+                tonic::Code::NotFound => ControlError::Conflict(format!(
+                    "sandbox {id} is not on its worker any more (the worker restarted?); delete it and create another"
+                )),
+                tonic::Code::InvalidArgument => ControlError::Invalid(status.message().to_owned()),
+                _ => {
+                    if status.code() == tonic::Code::Unavailable {
+                        self.plane.links.forget(&worker);
+                    }
+                    ControlError::Unavailable(format!(
+                        "worker {worker} could not run the command: {}",
+                        status.message()
+                    ))
+                }
+            })
+    }
+
+    /// Claims and finishes every unfinished saga (a crashed control plane's, or this one's
+    /// from before a restart). Returns how many were driven to an end.
+    pub async fn resume_unfinished(&self) -> Result<usize, ControlError> {
+        let mut finished = 0;
+        for saga in self.plane.store.list_unfinished_sagas().await? {
+            let definition = match saga.kind.as_str() {
+                CREATE_SAGA => &self.create,
+                DESTROY_SAGA => &self.destroy,
+                CHECKPOINT_SAGA => &self.checkpoint,
+                SNAPSHOT_SAGA => &self.snapshot,
+                RESTORE_SAGA => &self.restore,
+                other => {
+                    tracing::warn!(saga = %saga.id, kind = other, "unknown saga kind left alone");
+                    continue;
+                }
+            };
+            match self.executor.resume(definition, &self.plane, saga.id).await {
+                Ok(outcome) => {
+                    if saga.kind == CREATE_SAGA {
+                        if let Ok(params) =
+                            serde_json::from_value::<CreateParams>(saga.params.clone())
+                        {
+                            let _ = self
+                                .after_create(params.org_id, params.sandbox_id, outcome)
+                                .await;
+                        }
+                    }
+                    finished += 1;
+                    ControlMetrics::bump(&self.metrics.sagas_resumed, 1);
+                }
+                Err(osb_saga::SagaError::ClaimLost { .. }) => {}
+                Err(error) => {
+                    tracing::warn!(saga = %saga.id, %error, "saga could not be resumed");
+                }
+            }
+        }
+        Ok(finished)
+    }
+
+    async fn require_running(
+        &self,
+        org: OrgId,
+        id: SandboxId,
+    ) -> Result<SandboxRecord, ControlError> {
+        let row = self.get(org, id).await?;
+        if row.status != SandboxStatus::Running {
+            return Err(ControlError::Conflict(format!(
+                "sandbox {id} is {}; only a running sandbox can do this",
+                row.status.as_str()
+            )));
+        }
+        Ok(row)
+    }
+
+    async fn run_simple(
+        &self,
+        definition: &SagaDefinition<ControlPlane>,
+        params: &SandboxParams,
+    ) -> Result<BTreeMap<String, serde_json::Value>, ControlError> {
+        let value = serde_json::to_value(params)
+            .map_err(|error| ControlError::Failed(error.to_string()))?;
+        match self
+            .executor
+            .start(definition, &self.plane, SagaId::new(), value)
+            .await?
+        {
+            SagaOutcome::Completed { outputs, .. } => Ok(outputs),
+            SagaOutcome::Unwound {
+                failed_step, error, ..
+            }
+            | SagaOutcome::Stuck {
+                step: failed_step,
+                error,
+                ..
+            } => Err(unwound_error(&failed_step, &error)),
+        }
+    }
+}
+
+fn checkpoint_of(
+    outputs: &BTreeMap<String, serde_json::Value>,
+) -> Result<CheckpointId, ControlError> {
+    outputs
+        .get("checkpoint_on_worker")
+        .and_then(|value| value["checkpointId"].as_str())
+        .and_then(|text| text.parse().ok())
+        .ok_or_else(|| ControlError::Failed("the checkpoint saga recorded no checkpoint".into()))
+}
+
+/// Maps a saga's failure to an error class by what the message says.
+fn unwound_error(step: &str, error: &str) -> ControlError {
+    let message = format!("{error} (at step {step}; nothing was left behind)");
+    if error.contains("is not live")
+        || error.contains("no worker is running")
+        || error.contains("cannot reach worker")
+        || error.contains("no live worker has room")
+    {
+        ControlError::Unavailable(message)
+    } else if error.contains("already exists") {
+        ControlError::Conflict(message)
+    } else {
+        ControlError::Failed(message)
+    }
+}

@@ -1,0 +1,173 @@
+//! `osbd up`: the whole platform in one process — the embedded SQLite database and in-process
+//! bus unless `DATABASE_URL` / `NATS_URL` say otherwise, a development PKI (gRPC still runs
+//! over mutual TLS on loopback), one worker with the best runtime available, the proxy, and the
+//! gateway. On first start it creates the org `default` and writes the CLI's config (never
+//! overwriting one), so `oc` works at once. Ctrl-C destroys every sandbox it runs (rows marked
+//! destroyed, namespaces and rules removed) and stops.
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use osb_vault::Vault;
+
+use super::cli_config;
+use super::context::{ensure_data_dir, keyring_config, open_store, CommandError};
+use super::node_env::{default_capacity, proxy_options, shutdown_signal};
+use crate::gateway::ApiKey;
+use crate::grpc::{pki, GrpcSecurity, GrpcSecurityConfig};
+use crate::platform::{ControlNode, ControlNodeConfig};
+use crate::settings::Settings;
+use crate::worker::{WorkerNode, WorkerNodeConfig};
+
+/// The org `osbd up` creates for the newcomer.
+pub const DEFAULT_ORG: &str = "default";
+
+pub(crate) async fn run(
+    settings: &Settings,
+    listen: SocketAddr,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> Result<(), CommandError> {
+    ensure_data_dir(settings)?;
+    let proxy = proxy_options()?;
+    let config = keyring_config(settings, err)?;
+    let store = open_store(settings).await?;
+    store.migrate_up().await?;
+    let vault = Vault::open(store, config).await?;
+    let nats_url = std::env::var(osb_bus::NATS_URL_ENV).ok();
+    let bus = osb_bus::connect_bus(nats_url.as_deref())
+        .await
+        .map_err(|error| CommandError::Failed(error.to_string()))?;
+
+    let dev = pki::generate_dev_pki(&settings.data_dir.join("pki"))
+        .map_err(|error| CommandError::Failed(format!("the development PKI: {error}")))?;
+    let load = |paths| {
+        GrpcSecurity::load(&GrpcSecurityConfig::MutualTls(paths))
+            .map_err(|error| CommandError::Failed(format!("the development PKI: {error}")))
+    };
+    let worker_security = load(dev.worker_tls())?;
+    let control_security = load(dev.control_tls())?;
+
+    let worker = WorkerNode::start(
+        WorkerNodeConfig {
+            name: pki::DEV_IDENTITY_NAME.to_owned(),
+            data_dir: settings.data_dir.join("worker"),
+            grpc_listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            advertise: None,
+            security: worker_security,
+            netns_prefix: "osb".to_owned(),
+            address_pool: None,
+            proxy,
+            capacity: default_capacity(),
+            heartbeat_every: Duration::from_secs(1),
+        },
+        bus.clone(),
+    )
+    .await
+    .map_err(CommandError::Failed)?;
+    let control = ControlNode::start(ControlNodeConfig::new(listen, control_security), vault, bus)
+        .await
+        .map_err(CommandError::Failed)?;
+    let Some(bound) = control.http_addrs().first().copied() else {
+        return Err(CommandError::Failed("the gateway bound no address".into()));
+    };
+    let api_url = format!("http://{bound}");
+    let cli = bootstrap_cli(control.state(), &api_url).await?;
+
+    writeln!(out, "OpenSandbox is up")?;
+    writeln!(out, "  data directory  {}", settings.data_dir.display())?;
+    writeln!(out, "  database        {}", settings.database.describe())?;
+    writeln!(
+        out,
+        "  bus             {}",
+        if nats_url.is_some() {
+            "NATS"
+        } else {
+            "in-process"
+        }
+    )?;
+    writeln!(
+        out,
+        "  worker          {} ({})",
+        worker.name(),
+        runtime_label(&worker)
+    )?;
+    writeln!(out, "  gateway         {api_url}/api")?;
+    writeln!(out, "  cli config      {cli}")?;
+    writeln!(out)?;
+    writeln!(out, "next, in another terminal:")?;
+    writeln!(out, "  oc project create demo --allow api.anthropic.com")?;
+    writeln!(
+        out,
+        "  printf %s \"$ANTHROPIC_API_KEY\" | oc secret set demo ANTHROPIC_API_KEY"
+    )?;
+    writeln!(out, "  oc create --project demo")?;
+    writeln!(
+        out,
+        "  oc exec <sandbox-id> -- sh -c 'env | grep ANTHROPIC'"
+    )?;
+    writeln!(out, "Ctrl-C stops the platform and destroys its sandboxes.")?;
+    writeln!(out, "ready {api_url}")?;
+    out.flush()?;
+
+    shutdown_signal().await;
+    writeln!(err, "stopping: destroying sandboxes…")?;
+    let destroyed = control.destroy_sandboxes_on(worker.name()).await;
+    control.shutdown().await;
+    worker.shutdown().await;
+    writeln!(err, "stopped ({destroyed} sandbox(es) destroyed)")?;
+    Ok(())
+}
+
+fn runtime_label(worker: &WorkerNode) -> &'static str {
+    match worker.runtime().isolation() {
+        osb_vm::Isolation::Enforced => "netns runtime, egress enforced",
+        osb_vm::Isolation::DevelopmentCooperative => {
+            "DEVELOPMENT runtime: egress is cooperative only"
+        }
+    }
+}
+
+/// Makes sure the org `default` exists and the CLI config points here with a key of it.
+/// Returns a description of what was done.
+async fn bootstrap_cli(
+    state: &crate::gateway::AppState,
+    api_url: &str,
+) -> Result<String, CommandError> {
+    let Some(path) = cli_config::default_path() else {
+        return Ok("not written (no home directory); use OPENSANDBOX_API_KEY".into());
+    };
+    if path.exists() {
+        return Ok(format!("{} (existing, left as is)", path.display()));
+    }
+    let store = &state.store;
+    let org = match store.find_org_by_name(DEFAULT_ORG).await? {
+        Some(org) => org,
+        None => store.create_org(DEFAULT_ORG).await?,
+    };
+    let key = ApiKey::generate();
+    store
+        .insert_api_key(org.id, "osbd-up", &key.hash(), &key.display_prefix())
+        .await?;
+    cli_config::write_new(&path, api_url, key.expose())?;
+    Ok(format!(
+        "{} (org {DEFAULT_ORG}, new API key)",
+        path.display()
+    ))
+}
+
+/// Shared with `osbd control`: keeps the control node alive until a signal.
+pub(crate) async fn serve_until_signal(control: ControlNode) {
+    shutdown_signal().await;
+    control.shutdown().await;
+}
+
+/// The bus of a standalone role: NATS when configured (required for a cluster).
+pub(crate) async fn role_bus() -> Result<Arc<dyn osb_bus::Bus>, CommandError> {
+    let nats_url = std::env::var(osb_bus::NATS_URL_ENV).ok();
+    osb_bus::connect_bus(nats_url.as_deref())
+        .await
+        .map_err(|error| CommandError::Failed(error.to_string()))
+}

@@ -1,0 +1,374 @@
+//! The distributed roles as real processes over NATS and PostgreSQL: two `osbd worker`s and one
+//! `osbd control`. Sandboxes spread across both workers; a worker killed with SIGKILL is
+//! detected and its sandboxes reported (`failed` with the reason, a `worker_lost` event); a
+//! control plane aborted by a failpoint right after `boot_sandbox` (the kill -9 window) is
+//! replaced by a fresh one that finishes the saga with no orphan; and a subscriber to `>` on
+//! NATS for the whole run never sees the secret value.
+
+use std::io::{BufRead, BufReader};
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use osb_api::grpc::{pki, PeerIdentity, PeerRole};
+use osb_testkit::{Canary, LlmOrigin, TestDatabase};
+use serde_json::{json, Value};
+
+use crate::platform::reqwest_lite::Client;
+use crate::platform::LLM_HOST;
+use crate::{osbd, text};
+
+const PREFIX: &str = "osbk1";
+const NATS: &str = "nats://127.0.0.1:4222";
+
+struct Process(Child);
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+struct ReapAll(Vec<(String, std::path::PathBuf)>);
+
+impl Drop for ReapAll {
+    fn drop(&mut self) {
+        let all = self.0.clone();
+        let _ = std::thread::spawn(move || {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map(|runtime| {
+                    runtime.block_on(async {
+                        for (prefix, dir) in &all {
+                            let _ = osb_vm::netns::reap_worker(prefix, dir).await;
+                        }
+                    })
+                })
+        })
+        .join();
+    }
+}
+
+/// Spawns `osbd` with exactly `env` (plus NATS) and waits for a stdout line starting with
+/// `ready`; returns the process and that line.
+fn spawn_ready(args: &[&str], env: &[(String, String)]) -> (Process, String) {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_osbd"));
+    command.args(args);
+    for (name, _) in std::env::vars() {
+        if name.starts_with("OPENSANDBOX_") || name == "DATABASE_URL" || name == "NATS_URL" {
+            command.env_remove(name);
+        }
+    }
+    command
+        .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .env("NATS_URL", NATS)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null());
+    let mut child = command.spawn().expect("osbd starts");
+    let stdout = child.stdout.take().unwrap();
+    let (sender, receiver) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if line.starts_with("ready") {
+                let _ = sender.send(line);
+            }
+        }
+    });
+    let line = receiver
+        .recv_timeout(Duration::from_secs(60))
+        .unwrap_or_else(|_| panic!("osbd {args:?} did not become ready"));
+    (Process(child), line)
+}
+
+fn tls_env(ca: &Path, certs: &pki::CertPaths) -> Vec<(String, String)> {
+    vec![
+        ("OPENSANDBOX_GRPC_TLS_CA".into(), ca.display().to_string()),
+        (
+            "OPENSANDBOX_GRPC_TLS_CERT".into(),
+            certs.cert.display().to_string(),
+        ),
+        (
+            "OPENSANDBOX_GRPC_TLS_KEY".into(),
+            certs.key.display().to_string(),
+        ),
+    ]
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .map(|address| address.port())
+        .unwrap()
+}
+
+#[tokio::test]
+async fn two_workers_one_control_plane_over_nats() {
+    let temp = tempfile::tempdir().unwrap();
+    let database = TestDatabase::postgres().await.unwrap();
+    let canary = Canary::new("cluster");
+    let origin_ip = Ipv4Addr::new(127, 78, 40, 9);
+    let origin = LlmOrigin::start(
+        LLM_HOST,
+        SocketAddr::from((origin_ip, 443)),
+        canary.value().to_owned(),
+    )
+    .await;
+    let origin_ca = temp.path().join("origin-ca.pem");
+    std::fs::write(&origin_ca, &origin.ca_pem).unwrap();
+
+    // Everything that crosses NATS during the run.
+    let seen_on_nats = Arc::new(Mutex::new(Vec::<u8>::new()));
+    let nats = async_nats_free_subscriber(seen_on_nats.clone()).await;
+
+    let pki_dir = temp.path().join("pki");
+    let control_init = pki::init(&pki_dir, "cp1", false).unwrap();
+    let ca = control_init.ca_cert.clone();
+    let master = text(&osbd(&["keys", "generate"], &[])).0.trim().to_owned();
+    let base_env = [
+        ("DATABASE_URL".to_owned(), database.url().to_owned()),
+        (
+            "OPENSANDBOX_SECRET_ENCRYPTION_KEY".to_owned(),
+            master.clone(),
+        ),
+        (
+            "OPENSANDBOX_DATA_DIR".to_owned(),
+            temp.path().join("data").display().to_string(),
+        ),
+    ];
+    let db_env: Vec<(&str, &str)> = base_env
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    assert!(osbd(&["migrate", "up"], &db_env).status.success());
+    let created = osbd(&["admin", "create-org", "acme"], &db_env);
+    let api_key = text(&created)
+        .0
+        .lines()
+        .find_map(|line| line.strip_prefix("api_key=").map(str::to_owned))
+        .unwrap();
+
+    let mut reaps = Vec::new();
+    let mut workers = Vec::new();
+    for (index, name) in ["w1", "w2"].iter().enumerate() {
+        let identity = PeerIdentity::new(PeerRole::Worker, name).unwrap();
+        let certs =
+            pki::issue(&pki_dir, &identity, &["localhost".into()], &pki_dir, false).unwrap();
+        let mut env = tls_env(&ca, &certs);
+        env.extend(base_env.iter().cloned());
+        env.push((
+            "OPENSANDBOX_PROXY_RESOLVE".into(),
+            format!("{LLM_HOST}={origin_ip}"),
+        ));
+        env.push((
+            "OPENSANDBOX_PROXY_EXTRA_CA".into(),
+            origin_ca.display().to_string(),
+        ));
+        env.push(("OPENSANDBOX_PROXY_ALLOW_LOOPBACK".into(), "1".into()));
+        let prefix = format!("{PREFIX}{index}");
+        let data_dir = temp.path().join(name);
+        reaps.push((prefix.clone(), data_dir.join("sandboxes")));
+        let pool = format!("100.90.{index}.0/24");
+        let (process, _) = spawn_ready(
+            &[
+                "worker",
+                "--listen",
+                "127.0.0.1:0",
+                "--prefix",
+                &prefix,
+                "--pool",
+                &pool,
+                "--data-dir",
+                &data_dir.display().to_string(),
+            ],
+            &env,
+        );
+        workers.push(process);
+    }
+    let _reap = ReapAll(reaps.clone());
+
+    let mut control_env = tls_env(&ca, &control_init.control);
+    control_env.extend(base_env.iter().cloned());
+    control_env.push(("OPENSANDBOX_SAGA_LEASE_SECS".into(), "3".into()));
+    let port = free_port();
+    let listen = format!("127.0.0.1:{port}");
+    let (control, _) = spawn_ready(&["control", "--listen", &listen], &control_env);
+    let api = format!("http://{listen}");
+    let call = |method: &'static str, path: String, body: Option<Value>| {
+        let (api, key) = (api.clone(), api_key.clone());
+        async move { Client.call(&api, &key, method, &path, body, &[]).await }
+    };
+
+    let (status, _) = call(
+        "POST",
+        "/api/projects".into(),
+        Some(json!({ "name": "demo", "egressAllowlist": [LLM_HOST] })),
+    )
+    .await;
+    assert_eq!(status, 201);
+    let (status, _) = call(
+        "PUT",
+        "/api/projects/demo/secrets/ANTHROPIC_API_KEY".into(),
+        Some(json!({ "value": canary.value() })),
+    )
+    .await;
+    assert_eq!(status, 201);
+
+    // Wait for both workers to be live (placement needs a heartbeat from each).
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let mut by_worker: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+    for _ in 0..4 {
+        let (status, sandbox) = call(
+            "POST",
+            "/api/sandboxes".into(),
+            Some(json!({ "project": "demo", "memoryMB": 256 })),
+        )
+        .await;
+        assert_eq!(status, 201, "{sandbox}");
+        by_worker
+            .entry(sandbox["workerID"].as_str().unwrap().to_owned())
+            .or_default()
+            .push(sandbox["sandboxID"].as_str().unwrap().to_owned());
+    }
+    assert_eq!(
+        by_worker.len(),
+        2,
+        "spread over both workers: {by_worker:?}"
+    );
+    for sandboxes in by_worker.values() {
+        let (status, out) = call(
+            "POST",
+            format!("/api/sandboxes/{}/exec", sandboxes[0]),
+            Some(json!({ "cmd": ["sh", "-c", format!("curl -sS -m 20 -o /dev/null -w '%{{http_code}}' -X POST -H \"x-api-key: $ANTHROPIC_API_KEY\" https://{LLM_HOST}/v1/messages")] })),
+        )
+        .await;
+        assert_eq!(status, 200, "{out}");
+        assert_eq!(out["stdout"], "200", "{out}");
+    }
+
+    // Kill worker w2: it is detected and its sandboxes reported.
+    drop(workers.pop());
+    let lost = &by_worker["w2"];
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (_, sandbox) = call("GET", format!("/api/sandboxes/{}", lost[0]), None).await;
+        if sandbox["status"] == "failed" {
+            assert!(
+                sandbox["failureReason"].as_str().unwrap().contains("w2"),
+                "{sandbox}"
+            );
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the lost worker was not reported: {sandbox}"
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    // New sandboxes go to the surviving worker.
+    let (status, sandbox) = call(
+        "POST",
+        "/api/sandboxes".into(),
+        Some(json!({ "project": "demo" })),
+    )
+    .await;
+    assert_eq!(status, 201, "{sandbox}");
+    assert_eq!(sandbox["workerID"], "w1");
+
+    // kill -9 of the control plane right after boot_sandbox, then a fresh control plane.
+    drop(control);
+    let mut crashing_env = control_env.clone();
+    crashing_env.push((
+        "OPENSANDBOX_FAILPOINT".into(),
+        "crash_after:boot_sandbox".into(),
+    ));
+    let (mut crashing, _) = spawn_ready(&["control", "--listen", &listen], &crashing_env);
+    let request = Client
+        .try_call(
+            &api,
+            &api_key,
+            "POST",
+            "/api/sandboxes",
+            Some(json!({ "project": "demo" })),
+        )
+        .await;
+    assert!(
+        request.is_none(),
+        "the aborted control plane answered: {request:?}"
+    );
+    let status = crashing.0.wait().unwrap();
+    assert!(!status.success(), "the failpoint aborted the process");
+    let (_restarted, _) = spawn_ready(&["control", "--listen", &listen], &control_env);
+    let deadline = Instant::now() + Duration::from_secs(40);
+    let resolved = loop {
+        let (_, list) = call("GET", "/api/sandboxes".into(), None).await;
+        let creating: Vec<&Value> = list
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|s| s["status"] == "creating")
+            .collect();
+        if creating.is_empty() && list.as_array().unwrap().len() == 6 {
+            break list;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the interrupted create never ended: {list}"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    // Whatever the outcome, w1 runs exactly the sandboxes the database says run there.
+    let running_on_w1 = resolved
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["workerID"] == "w1" && s["status"] == "running")
+        .count();
+    let census = osb_vm::netns::census_worker(&reaps[0].0, &reaps[0].1)
+        .await
+        .unwrap();
+    assert_eq!(
+        census.netns, running_on_w1,
+        "no orphan namespace: {census:?}"
+    );
+
+    // Clean up through the API, then check NATS never carried the value.
+    for sandbox in resolved.as_array().unwrap() {
+        let id = sandbox["sandboxID"].as_str().unwrap();
+        let (status, body) = call("DELETE", format!("/api/sandboxes/{id}"), None).await;
+        assert_eq!(status, 200, "{body}");
+    }
+    let census = osb_vm::netns::census_worker(&reaps[0].0, &reaps[0].1)
+        .await
+        .unwrap();
+    assert!(census.is_empty(), "{census:?}");
+    drop(nats);
+    let seen = seen_on_nats.lock().unwrap().clone();
+    assert!(!seen.is_empty(), "the subscriber saw the run's traffic");
+    assert!(
+        canary.found_in_bytes(&seen).is_empty(),
+        "a secret value crossed NATS"
+    );
+}
+
+/// Subscribes to `>` on NATS through the bus and appends every subject and payload.
+async fn async_nats_free_subscriber(sink: Arc<Mutex<Vec<u8>>>) -> tokio::task::JoinHandle<()> {
+    let bus = osb_bus::connect_bus(Some(NATS)).await.unwrap();
+    let mut all = bus.subscribe(">").await.unwrap();
+    bus.flush().await.unwrap();
+    tokio::spawn(async move {
+        let _bus = bus;
+        while let Some(message) = all.next().await {
+            let mut sink = sink.lock().unwrap();
+            sink.extend_from_slice(message.subject.as_bytes());
+            sink.extend_from_slice(&message.payload);
+            for (name, value) in &message.headers {
+                sink.extend_from_slice(name.as_bytes());
+                sink.extend_from_slice(value.as_bytes());
+            }
+        }
+    })
+}

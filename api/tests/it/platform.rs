@@ -1,0 +1,409 @@
+//! An in-process platform for end-to-end tests: a fresh PostgreSQL database, a bus (in-process
+//! or the real NATS), one control-plane node with the gateway on a free loopback port, one or
+//! more workers (netns runtime, sealing proxy, gRPC over mutual TLS with a per-test PKI), an
+//! org with an API key, and a local TLS origin playing an LLM API at `api.llm.test`.
+//!
+//! Each test passes its own netns prefix and address pool so tests can run in parallel; every
+//! worker's host objects are reaped on drop, even when the test fails.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use osb_api::gateway::ApiKey;
+use osb_api::grpc::{pki, GrpcSecurity, GrpcSecurityConfig, PeerIdentity, PeerRole};
+use osb_api::platform::{ControlNode, ControlNodeConfig};
+use osb_api::worker::{ProxyOptions, WorkerNode, WorkerNodeConfig};
+use osb_bus::Bus;
+use osb_placement::Capacity;
+use osb_proto::OrgId;
+use osb_store::Store;
+use osb_testkit::{Canary, LlmOrigin, TestDatabase};
+use osb_vault::{KeyringConfig, MasterKey, Vault};
+use serde_json::Value;
+
+/// The host the test origin plays.
+pub(crate) const LLM_HOST: &str = "api.llm.test";
+
+/// What a test needs to vary.
+#[derive(Debug, Clone)]
+pub(crate) struct PlatformOptions {
+    /// Distinct per test: netns prefixes are `{prefix}a`, `{prefix}b`, …
+    pub prefix: &'static str,
+    /// Distinct per test: the second octet-pair of worker pools (`100.{n}.{worker}.0/24`) and of
+    /// the origin's loopback address.
+    pub number: u8,
+    pub workers: usize,
+    pub nats: bool,
+}
+
+impl PlatformOptions {
+    pub(crate) fn new(prefix: &'static str, number: u8) -> Self {
+        Self {
+            prefix,
+            number,
+            workers: 1,
+            nats: false,
+        }
+    }
+}
+
+/// Reaps one worker's host objects when dropped.
+struct Reap {
+    prefix: String,
+    data_dir: PathBuf,
+}
+
+impl Drop for Reap {
+    fn drop(&mut self) {
+        let (prefix, data_dir) = (self.prefix.clone(), self.data_dir.clone());
+        let _ = std::thread::spawn(move || {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map(|runtime| runtime.block_on(osb_vm::netns::reap_worker(&prefix, &data_dir)))
+        })
+        .join();
+    }
+}
+
+/// A running platform.
+pub(crate) struct Platform {
+    pub api_url: String,
+    pub api_key: String,
+    pub org: OrgId,
+    pub store: Store,
+    pub control: Option<ControlNode>,
+    pub workers: Vec<WorkerNode>,
+    pub origin: LlmOrigin,
+    pub canary: Canary,
+    pub prefixes: Vec<(String, PathBuf)>,
+    http: reqwest_lite::Client,
+    _reaps: Vec<Reap>,
+    _database: TestDatabase,
+    pub temp: tempfile::TempDir,
+}
+
+/// Starts a platform; the origin accepts only the canary as its key.
+pub(crate) async fn start_platform(options: PlatformOptions) -> Platform {
+    let temp = tempfile::tempdir().unwrap();
+    let database = TestDatabase::postgres().await.expect("postgres");
+    let store = database.migrated_store().await.expect("migrations");
+    let canary = Canary::new("platform");
+    let origin_ip = Ipv4Addr::new(127, 78, options.number, 9);
+    let origin = LlmOrigin::start(
+        LLM_HOST,
+        SocketAddr::from((origin_ip, 443)),
+        canary.value().to_owned(),
+    )
+    .await;
+    let bus: Arc<dyn Bus> = if options.nats {
+        osb_bus::connect_bus(Some("nats://127.0.0.1:4222"))
+            .await
+            .expect("nats")
+    } else {
+        Arc::new(osb_bus::InProcessBus::new())
+    };
+
+    let dev = pki::generate_dev_pki(&temp.path().join("pki")).unwrap();
+    let control_security =
+        GrpcSecurity::load(&GrpcSecurityConfig::MutualTls(dev.control_tls())).unwrap();
+    let mut workers = Vec::new();
+    let mut reaps = Vec::new();
+    let mut prefixes = Vec::new();
+    for index in 0..options.workers {
+        let letter = char::from(b'a' + u8::try_from(index).unwrap());
+        let name = format!("w{letter}");
+        let identity = PeerIdentity::new(PeerRole::Worker, &name).unwrap();
+        let certs = pki::issue(
+            &temp.path().join("pki"),
+            &identity,
+            &["localhost".to_owned()],
+            &temp.path().join("pki"),
+            false,
+        )
+        .unwrap();
+        let security =
+            GrpcSecurity::load(&GrpcSecurityConfig::MutualTls(osb_api::grpc::TlsPaths {
+                ca: dev.ca_cert.clone(),
+                cert: certs.cert,
+                key: certs.key,
+            }))
+            .unwrap();
+        let prefix = format!("{}{letter}", options.prefix);
+        let data_dir = temp.path().join(&name);
+        reaps.push(Reap {
+            prefix: prefix.clone(),
+            data_dir: data_dir.join("sandboxes"),
+        });
+        prefixes.push((prefix.clone(), data_dir.join("sandboxes")));
+        let node = WorkerNode::start(
+            WorkerNodeConfig {
+                name,
+                data_dir,
+                grpc_listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+                advertise: None,
+                security,
+                netns_prefix: prefix,
+                address_pool: Some(
+                    format!("100.{}.{}.0/24", 64 + options.number, index)
+                        .parse()
+                        .unwrap(),
+                ),
+                proxy: ProxyOptions {
+                    resolve_overrides: HashMap::from([(
+                        LLM_HOST.to_owned(),
+                        IpAddr::V4(origin_ip),
+                    )]),
+                    extra_upstream_ca_pems: vec![origin.ca_pem.clone().into_bytes()],
+                    allow_loopback: true,
+                    allow_private: false,
+                    skip_system_roots: true,
+                },
+                capacity: Capacity {
+                    sandboxes: 64,
+                    cpu_count: 64,
+                    memory_mb: 64 * 1024,
+                },
+                heartbeat_every: Duration::from_millis(300),
+            },
+            bus.clone(),
+        )
+        .await
+        .expect("worker starts (root, nftables)");
+        workers.push(node);
+    }
+
+    let keyring = KeyringConfig {
+        primary: MasterKey::generate(),
+        retired: Vec::new(),
+    };
+    let vault = Vault::open(store.clone(), keyring).await.unwrap();
+    let mut config = ControlNodeConfig::new(
+        SocketAddr::from(([127, 0, 0, 1], 0)),
+        control_security.clone(),
+    );
+    config.lost_after = Duration::from_secs(3);
+    config.lease = Duration::from_secs(5);
+    let control = ControlNode::start(config, vault, bus.clone())
+        .await
+        .unwrap();
+    let api_url = format!("http://{}", control.http_addrs()[0]);
+
+    let org = store.create_org("acme").await.unwrap();
+    let key = ApiKey::generate();
+    store
+        .insert_api_key(org.id, "test", &key.hash(), &key.display_prefix())
+        .await
+        .unwrap();
+    let platform = Platform {
+        api_url,
+        api_key: key.expose().to_owned(),
+        org: org.id,
+        store,
+        control: Some(control),
+        workers,
+        origin,
+        canary,
+        prefixes,
+        http: reqwest_lite::Client,
+        _reaps: reaps,
+        _database: database,
+        temp,
+    };
+    platform.wait_for_workers(options.workers).await;
+    platform
+}
+
+impl Platform {
+    /// Waits until placement sees `count` live workers.
+    pub(crate) async fn wait_for_workers(&self, count: usize) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let live = self
+                .control
+                .as_ref()
+                .and_then(|control| control.service().plane().links.placement().cloned())
+                .map_or(0, |placement| placement.live_worker_names().len());
+            if live >= count {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "only {live} of {count} workers live"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// A REST call with the org's key: (status, JSON body or Null).
+    pub(crate) async fn call(&self, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+        self.http
+            .call(&self.api_url, &self.api_key, method, path, body, &[])
+            .await
+    }
+
+    /// A REST call with extra headers.
+    pub(crate) async fn call_with(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<Value>,
+        headers: &[(&str, &str)],
+    ) -> (u16, Value) {
+        self.http
+            .call(&self.api_url, &self.api_key, method, path, body, headers)
+            .await
+    }
+
+    /// Creates project `name` allowing the test origin, with the canary as `ANTHROPIC_API_KEY`.
+    pub(crate) async fn project_with_key(&self, name: &str) {
+        let (status, body) = self
+            .call(
+                "POST",
+                "/api/projects",
+                Some(serde_json::json!({ "name": name, "egressAllowlist": [LLM_HOST] })),
+            )
+            .await;
+        assert_eq!(status, 201, "{body}");
+        let (status, body) = self
+            .call(
+                "PUT",
+                &format!("/api/projects/{name}/secrets/ANTHROPIC_API_KEY"),
+                Some(serde_json::json!({ "value": self.canary.value() })),
+            )
+            .await;
+        assert!(status == 201 || status == 200, "{body}");
+    }
+
+    /// Runs a shell script in a sandbox through the API: (exit code, stdout, stderr).
+    pub(crate) async fn sh(&self, sandbox: &str, script: &str) -> (i64, String, String) {
+        let (status, body) = self
+            .call(
+                "POST",
+                &format!("/api/sandboxes/{sandbox}/exec"),
+                Some(serde_json::json!({ "cmd": ["sh", "-c", script], "timeoutSec": 60 })),
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
+        (
+            body["exitCode"].as_i64().unwrap(),
+            body["stdout"].as_str().unwrap().to_owned(),
+            body["stderr"].as_str().unwrap().to_owned(),
+        )
+    }
+
+    /// `curl` from inside the sandbox to the origin with `$ANTHROPIC_API_KEY`: (http code, body).
+    pub(crate) async fn curl_origin(&self, sandbox: &str) -> (String, String) {
+        let script = format!(
+            "curl -sS -m 20 -w '\\n%{{http_code}}' -X POST -H \"x-api-key: $ANTHROPIC_API_KEY\" https://{LLM_HOST}/v1/messages"
+        );
+        let (_, stdout, stderr) = self.sh(sandbox, &script).await;
+        let (body, code) = stdout.rsplit_once('\n').unwrap_or(("", stdout.as_str()));
+        assert!(!code.is_empty(), "curl printed nothing: {stderr}");
+        (code.trim().to_owned(), body.to_owned())
+    }
+
+    /// Stops the control plane and the workers (destroying their sandboxes).
+    pub(crate) async fn stop(mut self) {
+        if let Some(control) = self.control.take() {
+            control.shutdown().await;
+        }
+        for worker in self.workers.drain(..) {
+            worker.shutdown().await;
+        }
+    }
+}
+
+/// A minimal HTTP/1.1 JSON client over tokio (enough for tests; no extra dependency).
+pub(crate) mod reqwest_lite {
+    use serde_json::Value;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    #[derive(Debug, Default)]
+    pub(crate) struct Client;
+
+    impl Client {
+        /// Like `call`, but `None` when the server closes the connection without an answer.
+        pub(crate) async fn try_call(
+            &self,
+            base: &str,
+            key: &str,
+            method: &str,
+            path: &str,
+            body: Option<Value>,
+        ) -> Option<(u16, Value)> {
+            let (base, key, method, path) = (
+                base.to_owned(),
+                key.to_owned(),
+                method.to_owned(),
+                path.to_owned(),
+            );
+            tokio::spawn(async move { Client.call(&base, &key, &method, &path, body, &[]).await })
+                .await
+                .ok()
+        }
+
+        pub(crate) async fn call(
+            &self,
+            base: &str,
+            key: &str,
+            method: &str,
+            path: &str,
+            body: Option<Value>,
+            headers: &[(&str, &str)],
+        ) -> (u16, Value) {
+            let authority = base.trim_start_matches("http://");
+            let mut stream = tokio::net::TcpStream::connect(authority).await.unwrap();
+            let body = body.map(|b| b.to_string()).unwrap_or_default();
+            let mut request = format!(
+                "{method} {path} HTTP/1.1\r\nHost: {authority}\r\nX-API-Key: {key}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n",
+                body.len()
+            );
+            for (name, value) in headers {
+                request.push_str(&format!("{name}: {value}\r\n"));
+            }
+            request.push_str("\r\n");
+            request.push_str(&body);
+            stream.write_all(request.as_bytes()).await.unwrap();
+            let mut response = Vec::new();
+            stream.read_to_end(&mut response).await.unwrap();
+            let text = String::from_utf8_lossy(&response).into_owned();
+            let (head, rest) = text.split_once("\r\n\r\n").unwrap_or((text.as_str(), ""));
+            let status: u16 = head
+                .split_whitespace()
+                .nth(1)
+                .and_then(|code| code.parse().ok())
+                .unwrap();
+            let chunked = head
+                .to_ascii_lowercase()
+                .contains("transfer-encoding: chunked");
+            let payload = if chunked {
+                dechunk(rest)
+            } else {
+                rest.to_owned()
+            };
+            (
+                status,
+                serde_json::from_str(&payload).unwrap_or(Value::Null),
+            )
+        }
+    }
+
+    fn dechunk(mut text: &str) -> String {
+        let mut out = String::new();
+        while let Some((size, rest)) = text.split_once("\r\n") {
+            let Ok(size) = usize::from_str_radix(size.trim(), 16) else {
+                break;
+            };
+            if size == 0 || rest.len() < size {
+                break;
+            }
+            out.push_str(&rest[..size]);
+            text = rest[size..].trim_start_matches("\r\n");
+        }
+        out
+    }
+}

@@ -1,0 +1,230 @@
+//! The whole chain of DESIGN.md through the API: project → secret → sandbox; inside, the env
+//! holds only the sealed token, curl reaches the origin with the real key and gets the token
+//! back (scrubbed), another host is refused; a secret update reaches the running sandbox;
+//! checkpoint + restore, fork (fresh tokens, the parent's are dead there) and golden snapshot
+//! each end with a 200 from the origin; delete leaves no namespace; and the canary is absent
+//! from every API answer, every exec output and every database row.
+
+use serde_json::json;
+
+use crate::platform::{start_platform, PlatformOptions, LLM_HOST};
+
+#[tokio::test]
+async fn project_secret_sandbox_checkpoint_restore_fork_snapshot() {
+    let platform = start_platform(PlatformOptions::new("osbl1", 1)).await;
+    let canary = platform.canary.clone();
+    let mut answers = String::new();
+    platform.project_with_key("demo").await;
+
+    let (status, sandbox) = platform
+        .call(
+            "POST",
+            "/api/sandboxes",
+            Some(json!({ "project": "demo", "envs": { "GREETING": "hello" } })),
+        )
+        .await;
+    assert_eq!(status, 201, "{sandbox}");
+    answers.push_str(&sandbox.to_string());
+    assert_eq!(sandbox["status"], "running");
+    assert_eq!(sandbox["egress"], "enforced");
+    assert_eq!(sandbox["workerID"], "wa");
+    let id = sandbox["sandboxID"].as_str().unwrap().to_owned();
+
+    // The environment holds the token, never the value; user envs are plain.
+    let (code, env, _) = platform.sh(&id, "env").await;
+    assert_eq!(code, 0);
+    answers.push_str(&env);
+    let token = env
+        .lines()
+        .find_map(|line| line.strip_prefix("ANTHROPIC_API_KEY="))
+        .expect("sealed env present")
+        .to_owned();
+    assert!(
+        token.starts_with("osb_sealed_") && token.len() == 43,
+        "{token}"
+    );
+    assert!(env.contains("GREETING=hello"));
+
+    // curl: the origin receives the value; the echo comes back as the token.
+    let (status_code, body) = platform.curl_origin(&id).await;
+    answers.push_str(&body);
+    assert_eq!(status_code, "200", "{body}");
+    assert!(body.contains(&token), "echo scrubbed to the token: {body}");
+    assert!(platform
+        .origin
+        .seen_keys
+        .lock()
+        .unwrap()
+        .contains(&canary.value().to_owned()));
+
+    // Another host is refused: by the explicit proxy (CONNECT 403, whose JSON reason Python
+    // shows) and, off the proxy, by the resolver that knows only allowlisted names.
+    let (_, refused, _) = platform
+        .sh(&id, "curl -sS -m 10 https://example.org/ 2>&1; curl -sS -m 10 --noproxy '*' https://example.org/ 2>&1; true")
+        .await;
+    answers.push_str(&refused);
+    assert!(refused.contains("response 403"), "{refused}");
+    assert!(refused.contains("Could not resolve host"), "{refused}");
+
+    // allowed-hosts shows the project's list and the secret's hosts.
+    let (status, hosts) = platform
+        .call("GET", &format!("/api/sandboxes/{id}/allowed-hosts"), None)
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(hosts["egressAllowlist"], json!([LLM_HOST]));
+    assert_eq!(hosts["secrets"][0]["name"], "ANTHROPIC_API_KEY");
+
+    // Update: the running sandbox's next request carries the new value, same token.
+    let rotated = osb_testkit::Canary::new("rotated");
+    platform.origin.set_real_key(rotated.value());
+    let (status, set) = platform
+        .call(
+            "PUT",
+            "/api/projects/demo/secrets/ANTHROPIC_API_KEY",
+            Some(json!({ "value": rotated.value() })),
+        )
+        .await;
+    assert_eq!(status, 200, "{set}");
+    assert_eq!(set["refreshed"], 1, "{set}");
+    answers.push_str(&set.to_string());
+    let (status_code, body) = platform.curl_origin(&id).await;
+    assert_eq!(status_code, "200", "{body}");
+    assert!(body.contains(&token));
+
+    // Checkpoint, change the layer, restore: the file is back, the token still works.
+    platform.sh(&id, "echo before > /workspace/state.txt").await;
+    let (status, checkpoint) = platform
+        .call("POST", &format!("/api/sandboxes/{id}/checkpoints"), None)
+        .await;
+    assert_eq!(status, 201, "{checkpoint}");
+    let checkpoint_id = checkpoint["checkpointID"].as_str().unwrap().to_owned();
+    let (status, list) = platform
+        .call("GET", &format!("/api/sandboxes/{id}/checkpoints"), None)
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(list[0]["checkpointID"], checkpoint_id.as_str());
+    platform.sh(&id, "echo after > /workspace/state.txt").await;
+    let (status, restored) = platform
+        .call(
+            "POST",
+            &format!("/api/sandboxes/{id}/restore"),
+            Some(json!({ "checkpointId": checkpoint_id })),
+        )
+        .await;
+    assert_eq!(status, 200, "{restored}");
+    let (_, state, _) = platform.sh(&id, "cat /workspace/state.txt").await;
+    assert_eq!(state.trim(), "before");
+    let (status_code, body) = platform.curl_origin(&id).await;
+    assert_eq!(status_code, "200", "after restore: {body}");
+
+    // Fork: a new sandbox with the layer and a fresh token; the parent's token is dead there.
+    let (status, fork) = platform
+        .call(
+            "POST",
+            &format!("/api/sandboxes/from-checkpoint/{checkpoint_id}"),
+            Some(json!({})),
+        )
+        .await;
+    assert_eq!(status, 201, "{fork}");
+    let fork_id = fork["sandboxID"].as_str().unwrap().to_owned();
+    let (_, fork_env, _) = platform.sh(&fork_id, "cat /workspace/state.txt; env").await;
+    assert!(fork_env.contains("before"));
+    assert!(!fork_env.contains(&token), "the fork has its own token");
+    let (status_code, body) = platform.curl_origin(&fork_id).await;
+    assert_eq!(status_code, "200", "fork: {body}");
+    let (_, parent_token_in_fork, _) = platform
+        .sh(
+            &fork_id,
+            &format!(
+                "curl -sS -m 20 -X POST -H 'x-api-key: {token}' https://{LLM_HOST}/v1/messages"
+            ),
+        )
+        .await;
+    assert!(
+        parent_token_in_fork.contains("unknown_token"),
+        "{parent_token_in_fork}"
+    );
+
+    // Golden snapshot, then a sandbox booted from it.
+    let (status, snapshot) = platform
+        .call(
+            "POST",
+            "/api/snapshots",
+            Some(json!({ "name": "golden-1", "sandboxId": id })),
+        )
+        .await;
+    assert_eq!(status, 201, "{snapshot}");
+    let (status, duplicate) = platform
+        .call(
+            "POST",
+            "/api/snapshots",
+            Some(json!({ "name": "golden-1", "sandboxId": id })),
+        )
+        .await;
+    assert_eq!(status, 409, "{duplicate}");
+    let (status, booted) = platform
+        .call(
+            "POST",
+            "/api/sandboxes",
+            Some(json!({ "project": "demo", "snapshot": "golden-1" })),
+        )
+        .await;
+    assert_eq!(status, 201, "{booted}");
+    let booted_id = booted["sandboxID"].as_str().unwrap().to_owned();
+    let (_, state, _) = platform.sh(&booted_id, "cat /workspace/state.txt").await;
+    assert_eq!(state.trim(), "before");
+    let (status_code, body) = platform.curl_origin(&booted_id).await;
+    assert_eq!(status_code, "200", "snapshot boot: {body}");
+
+    // Idempotency-Key: a retry returns the same sandbox (200), another body with it is 409.
+    let key = [("Idempotency-Key", "retry-me-1")];
+    let body = json!({ "project": "demo" });
+    let (first, created) = platform
+        .call_with("POST", "/api/sandboxes", Some(body.clone()), &key)
+        .await;
+    let (second, replayed) = platform
+        .call_with("POST", "/api/sandboxes", Some(body), &key)
+        .await;
+    assert_eq!((first, second), (201, 200), "{created} {replayed}");
+    assert_eq!(created["sandboxID"], replayed["sandboxID"]);
+    let (status, conflict) = platform
+        .call_with(
+            "POST",
+            "/api/sandboxes",
+            Some(json!({ "project": "demo", "cpuCount": 2 })),
+            &key,
+        )
+        .await;
+    assert_eq!(status, 409, "{conflict}");
+    let retried_id = created["sandboxID"].as_str().unwrap().to_owned();
+
+    // List, then delete everything; a second delete is harmless.
+    let (status, all) = platform.call("GET", "/api/sandboxes", None).await;
+    assert_eq!(status, 200);
+    assert_eq!(all.as_array().unwrap().len(), 4);
+    answers.push_str(&all.to_string());
+    for sandbox in [&id, &fork_id, &booted_id, &retried_id] {
+        let (status, gone) = platform
+            .call("DELETE", &format!("/api/sandboxes/{sandbox}"), None)
+            .await;
+        assert_eq!(status, 200, "{gone}");
+        assert_eq!(gone["status"], "destroyed");
+    }
+    let (status, again) = platform
+        .call("DELETE", &format!("/api/sandboxes/{id}"), None)
+        .await;
+    assert_eq!(status, 200, "{again}");
+
+    for (prefix, data_dir) in &platform.prefixes {
+        let census = osb_vm::netns::census_worker(prefix, data_dir)
+            .await
+            .unwrap();
+        assert!(census.is_empty(), "leftovers: {census:?}");
+    }
+    canary.assert_absent("API answers and exec output", &answers);
+    rotated.assert_absent("API answers and exec output", &answers);
+    let rows = platform.store.dump_all_rows_as_text().await.unwrap();
+    canary.assert_absent("database rows", &rows);
+    rotated.assert_absent("database rows", &rows);
+    platform.stop().await;
+}

@@ -1,0 +1,155 @@
+//! Checkpoints and golden snapshots: record (idempotently, for replayed saga steps), read and
+//! list within an org. A checkpoint row names the worker holding its layer (in
+//! `storage_path`), so a fork or a snapshot boot is placed where the layer is.
+
+use osb_proto::{CheckpointId, OrgId, ProjectId, SandboxId, SnapshotId};
+use sea_orm::sea_query::OnConflict;
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, Set};
+
+use crate::entities::{checkpoints, snapshots};
+use crate::error::StoreError;
+use crate::records::{CheckpointRecord, SnapshotRecord};
+use crate::store::Store;
+
+impl Store {
+    /// Records a checkpoint; recording the same id again changes nothing.
+    pub async fn insert_checkpoint(
+        &self,
+        record: &CheckpointRecord,
+    ) -> Result<CheckpointRecord, StoreError> {
+        let row = checkpoints::ActiveModel {
+            id: Set(record.id.as_uuid()),
+            org_id: Set(record.org_id.as_uuid()),
+            sandbox_id: Set(record.sandbox_id.map(|id| id.as_uuid())),
+            project_id: Set(record.project_id.map(|id| id.as_uuid())),
+            metadata: Set(record.metadata.clone()),
+            storage_path: Set(record.worker.clone()),
+            created_at: Set(super::convert::now()),
+        };
+        checkpoints::Entity::insert(row)
+            .on_conflict(
+                OnConflict::column(checkpoints::Column::Id)
+                    .update_column(checkpoints::Column::Id)
+                    .to_owned(),
+            )
+            .exec_without_returning(&self.db)
+            .await?;
+        self.get_checkpoint(record.org_id, record.id).await
+    }
+
+    /// Loads a checkpoint of the org.
+    pub async fn get_checkpoint(
+        &self,
+        org_id: OrgId,
+        id: CheckpointId,
+    ) -> Result<CheckpointRecord, StoreError> {
+        checkpoints::Entity::find_by_id(id.as_uuid())
+            .filter(checkpoints::Column::OrgId.eq(org_id.as_uuid()))
+            .one(&self.db)
+            .await?
+            .map(checkpoint_record)
+            .ok_or_else(|| StoreError::NotFound(format!("checkpoint {id}")))
+    }
+
+    /// Checkpoints of one sandbox, newest first.
+    pub async fn list_checkpoints(
+        &self,
+        org_id: OrgId,
+        sandbox_id: SandboxId,
+    ) -> Result<Vec<CheckpointRecord>, StoreError> {
+        Ok(checkpoints::Entity::find()
+            .filter(checkpoints::Column::OrgId.eq(org_id.as_uuid()))
+            .filter(checkpoints::Column::SandboxId.eq(sandbox_id.as_uuid()))
+            .order_by_desc(checkpoints::Column::CreatedAt)
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .map(checkpoint_record)
+            .collect())
+    }
+
+    /// Forgets a checkpoint row (undo of recording it); forgetting an unknown one is fine.
+    pub async fn delete_checkpoint_row(&self, id: CheckpointId) -> Result<(), StoreError> {
+        checkpoints::Entity::delete_by_id(id.as_uuid())
+            .exec(&self.db)
+            .await?;
+        Ok(())
+    }
+
+    /// Records a golden snapshot; the same id again changes nothing, another id with a name
+    /// the org already uses is a `Conflict`.
+    pub async fn insert_snapshot(
+        &self,
+        record: &SnapshotRecord,
+    ) -> Result<SnapshotRecord, StoreError> {
+        if let Ok(existing) = self.get_snapshot(record.org_id, &record.name).await {
+            if existing.id == record.id {
+                return Ok(existing);
+            }
+            return Err(StoreError::Conflict(format!("snapshot {}", record.name)));
+        }
+        let row = snapshots::ActiveModel {
+            id: Set(record.id.as_uuid()),
+            org_id: Set(record.org_id.as_uuid()),
+            name: Set(record.name.clone()),
+            checkpoint_id: Set(record.checkpoint_id.map(|id| id.as_uuid())),
+            metadata: Set(record.metadata.clone()),
+            created_at: Set(super::convert::now()),
+        };
+        snapshots::Entity::insert(row)
+            .exec_without_returning(&self.db)
+            .await
+            .map_err(|error| StoreError::from_db(error, &format!("snapshot {}", record.name)))?;
+        self.get_snapshot(record.org_id, &record.name).await
+    }
+
+    /// Loads a golden snapshot of the org by name.
+    pub async fn get_snapshot(
+        &self,
+        org_id: OrgId,
+        name: &str,
+    ) -> Result<SnapshotRecord, StoreError> {
+        snapshots::Entity::find()
+            .filter(snapshots::Column::OrgId.eq(org_id.as_uuid()))
+            .filter(snapshots::Column::Name.eq(name))
+            .one(&self.db)
+            .await?
+            .map(snapshot_record)
+            .ok_or_else(|| StoreError::NotFound(format!("snapshot {name}")))
+    }
+
+    /// The org's golden snapshots, by name.
+    pub async fn list_snapshots(&self, org_id: OrgId) -> Result<Vec<SnapshotRecord>, StoreError> {
+        Ok(snapshots::Entity::find()
+            .filter(snapshots::Column::OrgId.eq(org_id.as_uuid()))
+            .order_by_asc(snapshots::Column::Name)
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .map(snapshot_record)
+            .collect())
+    }
+}
+
+fn checkpoint_record(row: checkpoints::Model) -> CheckpointRecord {
+    CheckpointRecord {
+        id: CheckpointId::from_uuid(row.id),
+        org_id: OrgId::from_uuid(row.org_id),
+        sandbox_id: row.sandbox_id.map(SandboxId::from_uuid),
+        project_id: row.project_id.map(ProjectId::from_uuid),
+        worker: row.storage_path,
+        metadata: row.metadata,
+        created_at: row.created_at,
+    }
+}
+
+fn snapshot_record(row: snapshots::Model) -> SnapshotRecord {
+    SnapshotRecord {
+        id: SnapshotId::from_uuid(row.id),
+        org_id: OrgId::from_uuid(row.org_id),
+        name: row.name,
+        checkpoint_id: row.checkpoint_id.map(CheckpointId::from_uuid),
+        metadata: row.metadata,
+        created_at: row.created_at,
+    }
+}
