@@ -46,6 +46,12 @@ pub enum Command {
         /// Address the REST API listens on
         #[arg(long, default_value = "127.0.0.1:8080")]
         listen: std::net::SocketAddr,
+        /// Prefix of the worker's host objects (namespaces, veths, nftables tables)
+        #[arg(long, default_value = "osb")]
+        prefix: String,
+        /// Address pool of sandbox links
+        #[arg(long, default_value = "100.96.0.0/16")]
+        pool: String,
     },
     /// Run a control plane (gateway, placement, sagas); needs NATS_URL and gRPC TLS settings
     Control {
@@ -138,7 +144,23 @@ pub async fn run(
         }
         Command::Certs(command) => certs::run(command, out),
         Command::Gateway { listen } => gateway::run(settings, listen, out, err).await,
-        Command::Up { listen } => up::run(settings, listen, out, err).await,
+        Command::Up {
+            listen,
+            prefix,
+            pool,
+        } => {
+            up::run(
+                settings,
+                up::UpArgs {
+                    listen,
+                    prefix,
+                    pool,
+                },
+                out,
+                err,
+            )
+            .await
+        }
         Command::Control { listen } => roles::control(settings, listen, out, err).await,
         Command::Worker {
             listen,

@@ -24,12 +24,25 @@ use crate::worker::{WorkerNode, WorkerNodeConfig};
 /// The org `osbd up` creates for the newcomer.
 pub const DEFAULT_ORG: &str = "default";
 
+/// Options of `osbd up`.
+#[derive(Debug, Clone)]
+pub(crate) struct UpArgs {
+    pub listen: SocketAddr,
+    pub prefix: String,
+    pub pool: String,
+}
+
 pub(crate) async fn run(
     settings: &Settings,
-    listen: SocketAddr,
+    args: UpArgs,
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> Result<(), CommandError> {
+    let listen = args.listen;
+    let address_pool = args
+        .pool
+        .parse()
+        .map_err(|error| CommandError::Usage(format!("--pool: {error}")))?;
     ensure_data_dir(settings)?;
     let proxy = proxy_options()?;
     let config = keyring_config(settings, err)?;
@@ -57,8 +70,8 @@ pub(crate) async fn run(
             grpc_listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             advertise: None,
             security: worker_security,
-            netns_prefix: "osb".to_owned(),
-            address_pool: None,
+            netns_prefix: args.prefix,
+            address_pool: Some(address_pool),
             proxy,
             capacity: default_capacity(),
             heartbeat_every: Duration::from_secs(1),

@@ -12,6 +12,7 @@ mod osbd_certs;
 mod osbd_gateway;
 mod osbd_init;
 mod osbd_keys;
+mod osbd_up;
 mod platform;
 mod sandboxes;
 mod worker_service;

@@ -32,8 +32,8 @@ pub(crate) const LLM_HOST: &str = "api.llm.test";
 pub(crate) struct PlatformOptions {
     /// Distinct per test: netns prefixes are `{prefix}a`, `{prefix}b`, …
     pub prefix: &'static str,
-    /// Distinct per test: the second octet-pair of worker pools (`100.{n}.{worker}.0/24`) and of
-    /// the origin's loopback address.
+    /// Distinct per test (1-250): the third octet of worker pools (`100.{64+worker}.{n}.0/24`,
+    /// inside 100.64.0.0/10) and of the origin's loopback address.
     pub number: u8,
     pub workers: usize,
     pub nats: bool,
@@ -148,7 +148,7 @@ pub(crate) async fn start_platform(options: PlatformOptions) -> Platform {
                 security,
                 netns_prefix: prefix,
                 address_pool: Some(
-                    format!("100.{}.{}.0/24", 64 + options.number, index)
+                    format!("100.{}.{}.0/24", 64 + index, options.number)
                         .parse()
                         .unwrap(),
                 ),

@@ -1,0 +1,209 @@
+//! `osbd up` as a newcomer runs it: no `DATABASE_URL`, no `NATS_URL` — the embedded SQLite
+//! database, the in-process bus, a development PKI, one netns worker and the gateway in one
+//! process. It writes the CLI config (0600, never overwritten), serves the whole chain (project
+//! → secret → sandbox → curl through the proxy), and Ctrl-C (SIGINT) destroys its sandboxes:
+//! no namespace, veth or nftables table is left and the rows say `destroyed`.
+
+use std::io::{BufRead, BufReader};
+use std::net::{Ipv4Addr, SocketAddr};
+use std::os::unix::fs::PermissionsExt;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use osb_testkit::{Canary, LlmOrigin};
+use serde_json::json;
+
+use crate::platform::reqwest_lite::Client;
+use crate::platform::LLM_HOST;
+
+const PREFIX: &str = "osbup1";
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .map(|address| address.port())
+        .unwrap()
+}
+
+#[tokio::test]
+async fn osbd_up_runs_the_chain_and_ctrl_c_destroys_its_sandboxes() {
+    let temp = tempfile::tempdir().unwrap();
+    let data_dir = temp.path().join("data");
+    let config = temp.path().join("home/.config/opensandbox/config.toml");
+    let canary = Canary::new("osbd-up");
+    let origin_ip = Ipv4Addr::new(127, 78, 201, 9);
+    let origin = LlmOrigin::start(
+        LLM_HOST,
+        SocketAddr::from((origin_ip, 443)),
+        canary.value().to_owned(),
+    )
+    .await;
+    let origin_ca = temp.path().join("origin-ca.pem");
+    std::fs::write(&origin_ca, &origin.ca_pem).unwrap();
+    let sandboxes_dir = data_dir.join("worker/sandboxes");
+    let _reap = scopeguard(PREFIX, sandboxes_dir.clone());
+
+    let port = free_port();
+    let up = |extra_ca: &std::path::Path| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_osbd"));
+        for (name, _) in std::env::vars() {
+            if name.starts_with("OPENSANDBOX_") || name == "DATABASE_URL" || name == "NATS_URL" {
+                command.env_remove(name);
+            }
+        }
+        let mut child = command
+            .args([
+                "up",
+                "--listen",
+                &format!("127.0.0.1:{port}"),
+                "--prefix",
+                PREFIX,
+                "--pool",
+                "100.70.201.0/24",
+            ])
+            .env("OPENSANDBOX_DATA_DIR", &data_dir)
+            .env("OPENSANDBOX_CONFIG", &config)
+            .env(
+                "OPENSANDBOX_PROXY_RESOLVE",
+                format!("{LLM_HOST}={origin_ip}"),
+            )
+            .env("OPENSANDBOX_PROXY_EXTRA_CA", extra_ca)
+            .env("OPENSANDBOX_PROXY_ALLOW_LOOPBACK", "1")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("osbd up starts");
+        let stdout = child.stdout.take().unwrap();
+        let (sender, receiver) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut all = String::new();
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                all.push_str(&line);
+                all.push('\n');
+                if line.starts_with("ready ") {
+                    let _ = sender.send(all.clone());
+                }
+            }
+        });
+        let banner = receiver
+            .recv_timeout(Duration::from_secs(90))
+            .expect("osbd up became ready");
+        (child, banner)
+    };
+    let (mut child, banner) = up(&origin_ca);
+    assert!(banner.contains("in-process"), "{banner}");
+    assert!(banner.contains("embedded SQLite"), "{banner}");
+    assert!(banner.contains("netns runtime"), "{banner}");
+
+    // The CLI config exists, is private, and holds a working key.
+    let mode = std::fs::metadata(&config).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+    let text = std::fs::read_to_string(&config).unwrap();
+    let key = text
+        .lines()
+        .find_map(|line| line.strip_prefix("api_key = "))
+        .unwrap()
+        .trim_matches('"')
+        .to_owned();
+    let api = format!("http://127.0.0.1:{port}");
+    let call = |method: &'static str, path: String, body: Option<serde_json::Value>| {
+        let (api, key) = (api.clone(), key.clone());
+        async move { Client.call(&api, &key, method, &path, body, &[]).await }
+    };
+
+    let (status, _) = call(
+        "POST",
+        "/api/projects".into(),
+        Some(json!({ "name": "demo", "egressAllowlist": [LLM_HOST] })),
+    )
+    .await;
+    assert_eq!(status, 201);
+    let (status, _) = call(
+        "PUT",
+        "/api/projects/demo/secrets/ANTHROPIC_API_KEY".into(),
+        Some(json!({ "value": canary.value() })),
+    )
+    .await;
+    assert_eq!(status, 201);
+    let (status, sandbox) = call(
+        "POST",
+        "/api/sandboxes".into(),
+        Some(json!({ "project": "demo" })),
+    )
+    .await;
+    assert_eq!(status, 201, "{sandbox}");
+    let id = sandbox["sandboxID"].as_str().unwrap().to_owned();
+    let (status, out) = call(
+        "POST",
+        format!("/api/sandboxes/{id}/exec"),
+        Some(json!({ "cmd": ["sh", "-c", format!("curl -sS -m 20 -o /dev/null -w '%{{http_code}}' -X POST -H \"x-api-key: $ANTHROPIC_API_KEY\" https://{LLM_HOST}/v1/messages")] })),
+    )
+    .await;
+    assert_eq!(status, 200, "{out}");
+    assert_eq!(out["stdout"], "200", "{out}");
+    // A checkpoint on the embedded database too.
+    let (status, checkpoint) = call("POST", format!("/api/sandboxes/{id}/checkpoints"), None).await;
+    assert_eq!(status, 201, "{checkpoint}");
+
+    // Ctrl-C: the sandbox is destroyed, nothing is left on the host.
+    let pid = child.id().to_string();
+    assert!(Command::new("kill")
+        .args(["-INT", &pid])
+        .status()
+        .unwrap()
+        .success());
+    let status = child.wait().unwrap();
+    assert!(
+        status.success(),
+        "osbd up exits cleanly on Ctrl-C: {status:?}"
+    );
+    let census = osb_vm::netns::census_worker(PREFIX, &sandboxes_dir)
+        .await
+        .unwrap();
+    assert!(census.is_empty(), "{census:?}");
+    let store = osb_store::Store::connect(&format!(
+        "sqlite://{}?mode=rw",
+        data_dir.join("opensandbox.sqlite").display()
+    ))
+    .await
+    .unwrap();
+    let row = store.find_sandbox(id.parse().unwrap()).await.unwrap();
+    assert_eq!(row.status, osb_store::SandboxStatus::Destroyed);
+    let rows = store.dump_all_rows_as_text().await.unwrap();
+    canary.assert_absent("the embedded database", &rows);
+
+    // A second start reuses the data and leaves the existing CLI config alone.
+    let (mut again, banner) = up(&origin_ca);
+    assert!(banner.contains("existing, left as is"), "{banner}");
+    assert_eq!(std::fs::read_to_string(&config).unwrap(), text);
+    let (status, projects) = call("GET", "/api/projects".into(), None).await;
+    assert_eq!(status, 200);
+    assert_eq!(projects[0]["name"], "demo");
+    let pid = again.id().to_string();
+    assert!(Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap()
+        .success());
+    assert!(again.wait().unwrap().success());
+    drop(origin);
+}
+
+struct Reap(String, std::path::PathBuf);
+
+impl Drop for Reap {
+    fn drop(&mut self) {
+        let (prefix, dir) = (self.0.clone(), self.1.clone());
+        let _ = std::thread::spawn(move || {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map(|runtime| runtime.block_on(osb_vm::netns::reap_worker(&prefix, &dir)))
+        })
+        .join();
+    }
+}
+
+fn scopeguard(prefix: &str, dir: std::path::PathBuf) -> Reap {
+    Reap(prefix.to_owned(), dir)
+}
