@@ -8,11 +8,13 @@
 //! on drop with redacting `Debug`.
 //!
 //! Pure core (no I/O): [`MasterKey`], [`KeyringConfig`], [`Keyring`], [`seal`]/[`open`].
-//! Store-backed service: [`Vault`] (open with key registration, put/get/delete secrets, rewrap).
+//! Store-backed service: [`Vault`] (open with key registration, put/get/delete secrets, rewrap,
+//! fan-out to workers). Actor shell: [`SecretVaultActor`] (supervised; fan-out messages).
 
 #![forbid(unsafe_code)]
 
 mod aad;
+mod actor;
 mod cipher;
 mod error;
 mod fanout;
@@ -24,6 +26,7 @@ mod secret_value;
 mod vault;
 
 pub use aad::SecretAad;
+pub use actor::{spawn_secret_vault, FanOutRemoval, FanOutSecret, SecretVaultActor};
 pub use cipher::{open, seal, CIPHERTEXT_HEADER_LEN, NONCE_LEN, TAG_LEN};
 pub use error::VaultError;
 pub use fanout::{FanoutReport, SecretPush, SecretPusher};

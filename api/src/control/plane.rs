@@ -22,6 +22,8 @@ pub struct ControlPlane {
     pub vault: Arc<Vault>,
     pub links: Arc<WorkerLinks>,
     pub bus: Arc<dyn Bus>,
+    /// The supervised vault actor that fans secret changes out to workers.
+    pub secret_vault: actix::Addr<osb_vault::SecretVaultActor>,
 }
 
 impl ControlPlane {

@@ -20,7 +20,9 @@ use osb_vault::Vault;
 use serde_json::json;
 use tokio::task::JoinHandle;
 
-use crate::control::{publish_sandbox_event, ControlPlane, SandboxService, WorkerLinks};
+use crate::control::{
+    publish_sandbox_event, ControlPlane, GrpcSecretPusher, SandboxService, WorkerLinks,
+};
 use crate::gateway::{configure, AppState};
 use crate::grpc::GrpcSecurity;
 
@@ -97,11 +99,17 @@ impl ControlNode {
                 .map_err(|error| format!("placement could not subscribe to heartbeats: {error}"))?;
         let links = Arc::new(WorkerLinks::new(config.security.clone(), placement.clone()));
         let state = AppState::new(vault, bus.clone());
+        let secret_vault = osb_vault::spawn_secret_vault(
+            state.vault.clone(),
+            Arc::new(GrpcSecretPusher::new(links.clone())),
+        )
+        .map_err(|error| format!("the secret vault actor could not start: {error}"))?;
         let plane = ControlPlane {
             store: state.store.clone(),
             vault: state.vault.clone(),
             links,
             bus,
+            secret_vault,
         };
         let options = ExecutorOptions {
             lease: chrono::Duration::from_std(config.lease)
