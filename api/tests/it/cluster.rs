@@ -348,6 +348,17 @@ async fn two_workers_one_control_plane_over_nats() {
     drop(nats);
     let seen = seen_on_nats.lock().unwrap().clone();
     assert!(!seen.is_empty(), "the subscriber saw the run's traffic");
+    let seen_text = String::from_utf8_lossy(&seen);
+    for event in [
+        ".created",
+        ".secret_used",
+        ".worker_lost",
+        ".destroyed",
+        "secret_updated",
+        ".heartbeat",
+    ] {
+        assert!(seen_text.contains(event), "no {event} event crossed NATS");
+    }
     assert!(
         canary.found_in_bytes(&seen).is_empty(),
         "a secret value crossed NATS"
