@@ -64,6 +64,12 @@ impl Worker for EchoBenchWorker {
     ) -> Result<Response<wire::DeleteCheckpointResponse>, Status> {
         unimplemented()
     }
+    async fn update_egress_allowlist(
+        &self,
+        _: Request<wire::UpdateEgressAllowlistRequest>,
+    ) -> Result<Response<wire::UpdateEgressAllowlistResponse>, Status> {
+        unimplemented()
+    }
     async fn restore(
         &self,
         _: Request<wire::RestoreRequest>,

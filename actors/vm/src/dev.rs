@@ -239,6 +239,23 @@ impl Runtime for DevelopmentRuntime {
         Ok(meta)
     }
 
+    async fn set_egress_allowlist(
+        &self,
+        id: SandboxId,
+        allowlist: Vec<String>,
+    ) -> Result<(), RuntimeError> {
+        let mut map = self
+            .sandboxes
+            .lock()
+            .map_err(|_| RuntimeError::UnknownSandbox(id))?;
+        let sandbox = map.get_mut(&id).ok_or(RuntimeError::UnknownSandbox(id))?;
+        let mut spec = sandbox.spec.clone();
+        spec.egress_allowlist = allowlist;
+        spec.validate()?;
+        sandbox.spec = spec;
+        Ok(())
+    }
+
     async fn delete_checkpoint(&self, checkpoint: CheckpointId) -> Result<bool, RuntimeError> {
         self.store.delete(checkpoint).await
     }

@@ -177,6 +177,14 @@ pub trait Runtime: Send + Sync + std::fmt::Debug + 'static {
     /// Saves the writable layer plus metadata (names and token ids, never values).
     async fn checkpoint(&self, id: SandboxId) -> Result<CheckpointMeta, RuntimeError>;
 
+    /// Replaces the sandbox's egress allowlist (what its resolver answers; the proxy session is
+    /// updated separately by the worker). Later checkpoints record the new list.
+    async fn set_egress_allowlist(
+        &self,
+        id: SandboxId,
+        allowlist: Vec<String>,
+    ) -> Result<(), RuntimeError>;
+
     /// Removes a checkpoint's layer and metadata; returns whether it existed. Removing an
     /// unknown checkpoint is not an error.
     async fn delete_checkpoint(&self, checkpoint: CheckpointId) -> Result<bool, RuntimeError>;

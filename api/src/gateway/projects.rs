@@ -204,10 +204,17 @@ async fn update(
             .transpose()?,
     };
     let project = resolve(&state, caller, &path).await?;
+    let allowlist_changed = patch.egress_allowlist.is_some();
     let record = state
         .store
         .update_project(caller.org_id, project.id, patch)
         .await?;
+    // Running sandboxes follow the new allowlist at once (a removed host is closed now).
+    if let (true, Some(control)) = (allowlist_changed, state.control.as_ref()) {
+        control
+            .propagate_allowlist(record.id, &record.egress_allowlist)
+            .await;
+    }
     Ok(HttpResponse::Ok().json(ProjectView::from(record)))
 }
 

@@ -378,6 +378,32 @@ impl Worker for WorkerService {
         Ok(Response::new(wire::RemoveSecretResponse { existed }))
     }
 
+    async fn update_egress_allowlist(
+        &self,
+        request: Request<wire::UpdateEgressAllowlistRequest>,
+    ) -> Result<Response<wire::UpdateEgressAllowlistResponse>, Status> {
+        let request = request.into_inner();
+        let id: SandboxId = parse_id("sandbox_id", &request.sandbox_id)?;
+        let allowlist = patterns("egress_allowlist", &request.egress_allowlist)?;
+        if self.runtime.info(id).await.is_err() {
+            return Ok(Response::new(wire::UpdateEgressAllowlistResponse {
+                applied: false,
+            }));
+        }
+        // The proxy first: a narrowed list must not wait for the resolver to take effect.
+        match self.proxy.registry().set_egress_allowlist(id, allowlist) {
+            Ok(()) | Err(RegistryError::UnknownSandbox(_)) => {}
+            Err(other) => return Err(registry_status(other)),
+        }
+        self.runtime
+            .set_egress_allowlist(id, request.egress_allowlist)
+            .await
+            .map_err(runtime_status)?;
+        Ok(Response::new(wire::UpdateEgressAllowlistResponse {
+            applied: true,
+        }))
+    }
+
     async fn unregister_session(
         &self,
         request: Request<wire::UnregisterSessionRequest>,

@@ -388,6 +388,16 @@ impl Runtime for NetnsRuntime {
         Ok(meta)
     }
 
+    async fn set_egress_allowlist(
+        &self,
+        id: SandboxId,
+        allowlist: Vec<String>,
+    ) -> Result<(), RuntimeError> {
+        let sandbox = self.sandbox(id)?;
+        let mut guard = sandbox.lock().await;
+        guard.set_egress_allowlist(&self.inner, allowlist)
+    }
+
     async fn delete_checkpoint(&self, checkpoint: CheckpointId) -> Result<bool, RuntimeError> {
         self.inner.store.delete(checkpoint).await
     }

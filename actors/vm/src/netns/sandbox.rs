@@ -325,6 +325,26 @@ impl Sandbox {
         }
     }
 
+    /// Replaces the allowlist: the resolver answers only the new names from now on.
+    pub(crate) fn set_egress_allowlist(
+        &mut self,
+        inner: &Inner,
+        allowlist: Vec<String>,
+    ) -> Result<(), RuntimeError> {
+        let mut spec = self.spec.clone();
+        spec.egress_allowlist = allowlist;
+        let validated = spec.validate()?;
+        inner.policies.insert(
+            self.addresses.sandbox,
+            SandboxPolicy {
+                sandbox_id: self.spec.id,
+                allowlist: validated,
+            },
+        );
+        self.spec = spec;
+        Ok(())
+    }
+
     pub(crate) fn spec(&self) -> &SandboxSpec {
         &self.spec
     }

@@ -66,6 +66,35 @@ async fn project_secret_sandbox_checkpoint_restore_fork_snapshot() {
     assert!(refused.contains("response 403"), "{refused}");
     assert!(refused.contains("Could not resolve host"), "{refused}");
 
+    // Narrowing the project allowlist closes the host for the running sandbox at once; widening
+    // it again reopens it.
+    let (status, patched) = platform
+        .call(
+            "PATCH",
+            "/api/projects/demo",
+            Some(json!({ "egressAllowlist": [] })),
+        )
+        .await;
+    assert_eq!(status, 200, "{patched}");
+    let (_, closed, _) = platform
+        .sh(&id, &format!("curl -sS -m 10 -o /dev/null https://{LLM_HOST}/v1/messages 2>&1; curl -sS -m 10 --noproxy '*' https://{LLM_HOST}/ 2>&1; true"))
+        .await;
+    assert!(closed.contains("response 403"), "proxy closed: {closed}");
+    assert!(
+        closed.contains("Could not resolve host"),
+        "resolver closed: {closed}"
+    );
+    let (status, _) = platform
+        .call(
+            "PATCH",
+            "/api/projects/demo",
+            Some(json!({ "egressAllowlist": [LLM_HOST] })),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let (status_code, _) = platform.curl_origin(&id).await;
+    assert_eq!(status_code, "200", "reopened");
+
     // allowed-hosts shows the project's list and the secret's hosts.
     let (status, hosts) = platform
         .call("GET", &format!("/api/sandboxes/{id}/allowed-hosts"), None)
