@@ -44,6 +44,7 @@ async fn osbd_up_runs_the_chain_and_ctrl_c_destroys_its_sandboxes() {
     let _reap = scopeguard(PREFIX, sandboxes_dir.clone());
 
     let port = free_port();
+    let logs = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
     let up = |extra_ca: &std::path::Path| {
         let mut command = Command::new(env!("CARGO_BIN_EXE_osbd"));
         for (name, _) in std::env::vars() {
@@ -69,11 +70,20 @@ async fn osbd_up_runs_the_chain_and_ctrl_c_destroys_its_sandboxes() {
             )
             .env("OPENSANDBOX_PROXY_EXTRA_CA", extra_ca)
             .env("OPENSANDBOX_PROXY_ALLOW_LOOPBACK", "1")
+            // Every log line, at the most verbose level, is searched for the canary.
+            .env("OSB_LOG", "debug")
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
+            .stderr(Stdio::piped())
             .spawn()
             .expect("osbd up starts");
         let stdout = child.stdout.take().unwrap();
+        let stderr = child.stderr.take().unwrap();
+        let logs = logs.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                logs.lock().unwrap().push_str(&line);
+            }
+        });
         let (sender, receiver) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
             let mut all = String::new();
@@ -186,6 +196,9 @@ async fn osbd_up_runs_the_chain_and_ctrl_c_destroys_its_sandboxes() {
         .unwrap()
         .success());
     assert!(again.wait().unwrap().success());
+    let logs = logs.lock().unwrap().clone();
+    assert!(logs.contains("DEBUG") || logs.contains("INFO"), "logs were captured");
+    canary.assert_absent("osbd logs at debug level", &logs);
     drop(origin);
 }
 
