@@ -5,26 +5,37 @@
 
 use http::Request;
 
-use crate::support::client::body;
-use crate::support::closing_origin::start_closing_origin;
-use crate::support::harness::{token, Harness};
+use crate::support::client::{body, Client};
+use crate::support::closing_origin::{start_closing_origin, ClosingOrigin};
+use crate::support::harness::{sandbox_ip, token, Harness};
 
 const KEY: &str = "keep-alive-test-secret-value";
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn idempotent_request_on_a_closed_keep_alive_connection_is_retried() {
+/// A proxy, a closing origin, the sandbox at 127.0.0.2 allowed to reach it, and that sandbox's
+/// HTTP/1.1 client tunnelled to it.
+async fn closing_setup() -> (Harness, ClosingOrigin, String, Client) {
     let h = Harness::start().await;
     let closing = start_closing_origin(h.origin.tls_config.clone()).await;
     let authority = format!("api.example.test:{}", closing.addr.port());
-    h.sandbox(2, &[authority.clone()], &[("API_KEY", 1, KEY, &[])]);
-    let mut client = crate::support::client::Client::through(
-        crate::support::harness::sandbox_ip(2),
+    h.sandbox(
+        2,
+        std::slice::from_ref(&authority),
+        &[("API_KEY", 1, KEY, &[])],
+    );
+    let client = Client::through(
+        sandbox_ip(2),
         h.proxy.explicit_addr(),
         &authority,
         h.proxy.ca_cert_pem(),
         false,
     )
     .await;
+    (h, closing, authority, client)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idempotent_request_on_a_closed_keep_alive_connection_is_retried() {
+    let (_h, closing, authority, mut client) = closing_setup().await;
     let get = |path: &str| {
         Request::get(path)
             .header("host", authority.as_str())
@@ -53,18 +64,7 @@ async fn idempotent_request_on_a_closed_keep_alive_connection_is_retried() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn request_with_a_body_on_a_closed_keep_alive_connection_is_not_replayed() {
-    let h = Harness::start().await;
-    let closing = start_closing_origin(h.origin.tls_config.clone()).await;
-    let authority = format!("api.example.test:{}", closing.addr.port());
-    h.sandbox(2, &[authority.clone()], &[("API_KEY", 1, KEY, &[])]);
-    let mut client = crate::support::client::Client::through(
-        crate::support::harness::sandbox_ip(2),
-        h.proxy.explicit_addr(),
-        &authority,
-        h.proxy.ca_cert_pem(),
-        false,
-    )
-    .await;
+    let (_h, closing, authority, mut client) = closing_setup().await;
     let first = Request::get("/first")
         .header("host", authority.as_str())
         .body(body(""))
