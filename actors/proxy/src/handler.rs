@@ -263,18 +263,16 @@ pub async fn handle(
         target: target.clone(),
         offer_http2: connection.client_http2,
     };
+    if let Some(length) = exact_length {
+        headers.insert(header::CONTENT_LENGTH, HeaderValue::from(length));
+    }
     let outgoing = Outgoing {
         shape: RequestShape {
             method: parts.method.clone(),
             authority: claimed_authority.unwrap_or_else(|| authority_for(&target)),
             path_and_query,
         },
-        headers: {
-            if let Some(length) = exact_length {
-                headers.insert(header::CONTENT_LENGTH, HeaderValue::from(length));
-            }
-            headers
-        },
+        headers,
         body,
         bodiless: no_body,
         upgrade,
