@@ -16,7 +16,9 @@
 # The proxy prints its counters (osb_proxy_substitutions_total) into the kit's P.log at exit.
 #
 # Knobs: KIT [../shared/peer-bench], PROXY_PORT [18090], PROXY_DATA [/tmp/osb-proxy-bench],
-# PROXY_TARGET_DIR [/work/target-proxy], plus every knob of the kit (DUR, ROUTES, TESTS, …).
+# PROXY_TARGET_DIR [/work/target-proxy], PROXY_BIN [built here] (run a given bench_proxy binary
+# instead, e.g. one built from an older commit for a before/after comparison), plus every knob of
+# the kit (DUR, ROUTES, TESTS, …). The load average is printed before and after the run.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -26,9 +28,15 @@ PROXY_DATA=${PROXY_DATA:-/tmp/osb-proxy-bench}
 PROXY_TARGET_DIR=${PROXY_TARGET_DIR:-/work/target-proxy}
 
 [[ -x $KIT/bench.sh ]] || { echo "bench-proxy.sh: peer kit not found at $KIT (set KIT=)" >&2; exit 1; }
-echo "== building bench_proxy (release, target dir $PROXY_TARGET_DIR)"
-(cd "$ROOT" && CARGO_TARGET_DIR=$PROXY_TARGET_DIR cargo build --release -q -p osb-proxy --example bench_proxy)
-BIN=$PROXY_TARGET_DIR/release/examples/bench_proxy
+if [[ -n ${PROXY_BIN:-} ]]; then
+  BIN=$PROXY_BIN   # an already built bench_proxy (e.g. of another commit, for before/after runs)
+  echo "== using $BIN (not rebuilt)"
+else
+  echo "== building bench_proxy (release, target dir $PROXY_TARGET_DIR)"
+  (cd "$ROOT" && CARGO_TARGET_DIR=$PROXY_TARGET_DIR cargo build --release -q -p osb-proxy --example bench_proxy)
+  BIN=$PROXY_TARGET_DIR/release/examples/bench_proxy
+fi
+echo "== load average before the run: $(cut -d' ' -f1-3 /proc/loadavg)"
 CA=$("$BIN" --init-ca --data-dir "$PROXY_DATA")
 echo "== proxy CA: $CA"
 
@@ -38,3 +46,4 @@ env -u CARGO_TARGET_DIR \
   PRODUCT_CA="$CA" \
   PRODUCT_CMD="exec '$BIN' --listen 127.0.0.1:$PROXY_PORT --data-dir '$PROXY_DATA'" \
   "$KIT/bench.sh"
+echo "== load average after the run: $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -3,7 +3,7 @@
 //! maps `OSB_BENCH_TOKEN` to `OSB_BENCH_SECRET`; loopback upstreams are allowed (bench switch).
 //!
 //! ```text
-//! bench_proxy --listen 127.0.0.1:18090 --data-dir /tmp/osb-proxy-bench [--init-ca]
+//! bench_proxy --listen 127.0.0.1:18090 --data-dir /tmp/osb-proxy-bench [--workers 2] [--init-ca]
 //! env: OSB_BENCH_ORIGIN=localhost:18443 OSB_BENCH_ORIGIN_CA=… OSB_BENCH_TOKEN=… OSB_BENCH_SECRET=…
 //! ```
 //! `--init-ca` creates (or checks) the CA in the data dir, prints its path and exits. On SIGTERM or
@@ -72,8 +72,12 @@ fn main() -> Result<(), String> {
     );
     config.oversized_body = OversizedBody::Rechunk;
 
+    let workers: usize = argument("--workers")
+        .unwrap_or_else(|| "2".into())
+        .parse()
+        .map_err(|e| format!("--workers: {e}"))?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
+        .worker_threads(workers)
         .enable_all()
         .build()
         .map_err(|e| e.to_string())?;

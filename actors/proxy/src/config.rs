@@ -42,11 +42,16 @@ pub struct ProxyConfig {
     /// Extra upstream CA certificates, PEM.
     pub extra_upstream_ca_pems: Vec<Vec<u8>>,
     pub connect_timeout: Duration,
+    /// How long an idle upstream connection is kept for the next request of the same sandbox.
+    pub upstream_idle_timeout: Duration,
+    /// Most idle HTTP/1.1 upstream connections kept per sandbox and target.
+    pub upstream_max_idle_per_host: usize,
 }
 
 impl ProxyConfig {
     /// Defaults: explicit listener on 127.0.0.1:3128, no transparent listener, 1 MiB rewrite
-    /// buffer, 7-day leaves cached for 1 day, strict address policy, system roots.
+    /// buffer, 7-day leaves cached for 1 day, strict address policy, system roots, idle upstream
+    /// connections kept 30 s (at most 128 per sandbox and target).
     pub fn new(data_dir: impl Into<PathBuf>) -> Self {
         Self {
             explicit_listen: SocketAddr::from(([127, 0, 0, 1], 3128)),
@@ -61,6 +66,8 @@ impl ProxyConfig {
             use_system_roots: true,
             extra_upstream_ca_pems: Vec::new(),
             connect_timeout: Duration::from_secs(10),
+            upstream_idle_timeout: Duration::from_secs(30),
+            upstream_max_idle_per_host: 128,
         }
     }
 }

@@ -19,8 +19,10 @@ use crate::body::{
 use crate::cert_cache::LeafCache;
 use crate::config::OversizedBody;
 use crate::events::{EventSink, ProxyEvent};
+use crate::forward::{exchange, ExchangeError, Exchanged, Outgoing, RequestShape};
 use crate::metrics::ProxyMetrics;
 use crate::policy::{RequestSubstitution, Scheme, SealingPolicy, Target};
+use crate::pool::{PoolKey, ReturnSlot, UpstreamPools};
 use crate::refusal::Refusal;
 use crate::registry::SessionRegistry;
 use crate::replacer::substitute_all;
@@ -30,7 +32,7 @@ use crate::rewrite::{
 };
 use crate::scrubber::{ScrubTable, StreamScrubber};
 use crate::session::Session;
-use crate::upstream::{UpstreamConnector, UpstreamPool};
+use crate::upstream::UpstreamConnector;
 
 /// State shared by every connection of one proxy.
 #[derive(Debug)]
@@ -39,6 +41,8 @@ pub struct Shared {
     pub policy: SealingPolicy,
     pub leaves: Arc<LeafCache>,
     pub connector: UpstreamConnector,
+    /// Upstream connections, per sandbox (ADR 0105).
+    pub pools: Arc<UpstreamPools>,
     pub metrics: Arc<ProxyMetrics>,
     pub sink: Arc<dyn EventSink>,
     pub max_buffered_body: usize,
@@ -53,7 +57,6 @@ pub struct ClientConnection {
     /// SNI the client sent, checked against the target (explicit CONNECT only).
     pub sni: Option<String>,
     pub client_http2: bool,
-    pub pool: UpstreamPool,
 }
 
 /// What the sandbox sees for a refusal.
@@ -255,64 +258,36 @@ pub async fn handle(
         }
     };
 
-    let sender = if upgrade {
-        shared.connector.connect(&target, false).await
-    } else {
-        connection
-            .pool
-            .acquire(&shared.connector, &target, connection.client_http2)
-            .await
+    let key = PoolKey {
+        sandbox_id: session.sandbox_id,
+        target: target.clone(),
+        offer_http2: connection.client_http2,
     };
-    let mut sender = match sender {
-        Ok(sender) => sender,
-        Err(refusal) => return refuse(shared, facts(), refusal),
-    };
-    let authority = claimed_authority.unwrap_or_else(|| authority_for(&target));
-    let mut builder = Request::builder().method(parts.method.clone());
-    if sender.is_http2() {
-        builder = builder.version(Version::HTTP_2).uri(format!(
-            "{}://{}{}",
-            target.scheme.as_str(),
-            authority,
-            path_and_query
-        ));
-    } else {
-        builder = builder.version(Version::HTTP_11).uri(path_and_query);
-        match HeaderValue::from_str(&authority) {
-            Ok(host) => {
-                headers.insert(header::HOST, host);
-            }
-            Err(_) => {
-                return refuse(
-                    shared,
-                    facts(),
-                    Refusal::bad_request("the Host header is not valid"),
-                )
-            }
-        }
-    }
     if let Some(length) = exact_length {
         headers.insert(header::CONTENT_LENGTH, HeaderValue::from(length));
     }
-    let mut upstream_request = match builder.body(body) {
-        Ok(upstream_request) => upstream_request,
-        Err(error) => {
-            return refuse(
-                shared,
-                facts(),
-                Refusal::bad_request(&format!("the request cannot be rebuilt: {error}")),
-            )
-        }
+    let outgoing = Outgoing {
+        shape: RequestShape {
+            method: parts.method.clone(),
+            authority: claimed_authority.unwrap_or_else(|| authority_for(&target)),
+            path_and_query,
+        },
+        headers,
+        body,
+        bodiless: no_body,
+        upgrade,
     };
-    *upstream_request.headers_mut() = headers;
-
-    let outcome = sender.send(upstream_request).await;
-    let mut response = match outcome {
-        Ok(response) => response,
-        Err(error) => {
-            if let Some(refusal) = ledger.take_refusal() {
-                return refusal_response(&refusal);
-            }
+    let exchanged = exchange(&shared.pools, &shared.connector, &key, outgoing).await;
+    if let Some(refusal) = ledger.take_refusal() {
+        return refusal_response(&refusal);
+    }
+    let Exchanged {
+        mut response,
+        sender,
+    } = match exchanged {
+        Ok(exchanged) => exchanged,
+        Err(ExchangeError::Refused(refusal)) => return refuse(shared, facts(), refusal),
+        Err(ExchangeError::Failed(error)) => {
             let reason = format!("request failed: {error}");
             return refuse(
                 shared,
@@ -321,9 +296,6 @@ pub async fn handle(
             );
         }
     };
-    if let Some(refusal) = ledger.take_refusal() {
-        return refusal_response(&refusal);
-    }
     let table = session.scrub_table().cloned();
     if let (Some(downstream_upgrade), StatusCode::SWITCHING_PROTOCOLS) =
         (downstream_upgrade, response.status())
@@ -334,11 +306,22 @@ pub async fn handle(
         scrub_response_headers(&mut parts.headers, table.as_ref(), true);
         return Response::from_parts(parts, empty_body());
     }
-    if !upgrade {
-        connection.pool.release(&target, sender);
-    }
+    let slot = if upgrade {
+        None
+    } else {
+        ReturnSlot::for_sender(&shared.pools, key, sender)
+    };
     drop(ledger);
-    finish_response(shared, &parts.method, response, table, &target).await
+    finish_response(shared, &parts.method, response, table, &target, slot).await
+}
+
+/// Passes a response body through, handing its connection back to the pool when it ends.
+fn passthrough(incoming: Incoming, slot: Option<ReturnSlot>) -> ProxyBody {
+    let body = incoming_body(incoming);
+    match slot {
+        Some(slot) => slot.attach(body),
+        None => body,
+    }
 }
 
 async fn finish_response(
@@ -347,6 +330,7 @@ async fn finish_response(
     response: Response<Incoming>,
     table: Option<ScrubTable>,
     target: &Target,
+    slot: Option<ReturnSlot>,
 ) -> Response<ProxyBody> {
     let (mut parts, incoming) = response.into_parts();
     parts.version = Version::default();
@@ -356,7 +340,7 @@ async fn finish_response(
         || parts.status == StatusCode::NO_CONTENT
         || parts.status == StatusCode::NOT_MODIFIED;
     let Some(table) = table.filter(|_| !bodiless) else {
-        return Response::from_parts(parts, incoming_body(incoming));
+        return Response::from_parts(parts, passthrough(incoming, slot));
     };
     let announced_length = parts
         .headers
@@ -379,6 +363,9 @@ async fn finish_response(
                     return refusal_response(&refusal);
                 }
             };
+            if let Some(slot) = slot {
+                slot.release();
+            }
             let body = match table.scrub_all(&collected) {
                 Some(scrubbed) => {
                     shared.metrics.scrubbed();
@@ -393,7 +380,8 @@ async fn finish_response(
         }
         _ => {
             parts.headers.remove(header::CONTENT_LENGTH);
-            let scrubbing = ScrubbingBody::new(incoming_body(incoming), StreamScrubber::new(table));
+            let scrubbing =
+                ScrubbingBody::new(passthrough(incoming, slot), StreamScrubber::new(table));
             Response::from_parts(parts, http_body_util::BodyExt::boxed_unsync(scrubbing))
         }
     }

@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use http::{Method, Request, Response, StatusCode};
 use hyper::body::Incoming;
-use hyper::server::conn::http1;
+use hyper::server::conn::{http1, http2};
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
@@ -25,7 +25,6 @@ use crate::handler::{handle, plain_http_target, refuse, BlockFacts, ClientConnec
 use crate::original_dst::OriginalDestination;
 use crate::policy::{parse_authority, Scheme, Target};
 use crate::refusal::Refusal;
-use crate::upstream::UpstreamPool;
 
 /// A client that has not sent a complete request head by then is disconnected (slowloris).
 const HEADER_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
@@ -99,7 +98,6 @@ fn new_connection(
         source_ip,
         sni,
         client_http2,
-        pool: UpstreamPool::default(),
     })
 }
 
@@ -266,23 +264,38 @@ where
             return;
         }
     };
-    let client_http2 = tls.get_ref().1.alpn_protocol() == Some(b"h2");
+    let alpn = tls.get_ref().1.alpn_protocol().map(<[u8]>::to_vec);
+    let client_http2 = alpn.as_deref() == Some(b"h2");
     let connection = new_connection(shared, source_ip, sni_to_check, client_http2);
     let service = service_fn(move |request| {
         let connection = Arc::clone(&connection);
         let target = target.clone();
         async move { Ok::<_, Infallible>(handle(connection, target, request).await) }
     });
-    let mut builder = auto::Builder::new(TokioExecutor::new());
-    builder
-        .http1()
-        .timer(TokioTimer::new())
-        .header_read_timeout(HEADER_READ_TIMEOUT);
-    builder.http2().timer(TokioTimer::new());
-    if let Err(error) = builder
-        .serve_connection_with_upgrades(TokioIo::new(tls), service)
-        .await
-    {
+    let io = TokioIo::new(tls);
+    // ALPN already named the protocol; only a client that negotiated none is sniffed.
+    let served: Result<(), Box<dyn std::error::Error + Send + Sync>> = match alpn.as_deref() {
+        Some(b"h2") => http2::Builder::new(TokioExecutor::new())
+            .timer(TokioTimer::new())
+            .serve_connection(io, service)
+            .await
+            .map_err(Into::into),
+        Some(_) => downstream_http1()
+            .serve_connection(io, service)
+            .with_upgrades()
+            .await
+            .map_err(Into::into),
+        None => {
+            let mut builder = auto::Builder::new(TokioExecutor::new());
+            builder
+                .http1()
+                .timer(TokioTimer::new())
+                .header_read_timeout(HEADER_READ_TIMEOUT);
+            builder.http2().timer(TokioTimer::new());
+            builder.serve_connection_with_upgrades(io, service).await
+        }
+    };
+    if let Err(error) = served {
         tracing::debug!(%source_ip, %error, "tls connection ended");
     }
 }

@@ -15,7 +15,7 @@ use crate::replacer::TokenResolver;
 use crate::session::{SealedSecret, Session};
 
 /// How the request travels to the upstream.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Scheme {
     Https,
     Http,
@@ -39,7 +39,7 @@ impl Scheme {
 
 /// Where a connection or request is going, as the proxy established it (CONNECT target, SNI or
 /// original destination), normalised.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Target {
     pub scheme: Scheme,
     /// Lowercase host name or IP literal without brackets.

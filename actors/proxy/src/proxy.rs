@@ -19,6 +19,7 @@ use crate::listener::{run_explicit, run_transparent};
 use crate::metrics::ProxyMetrics;
 use crate::original_dst::{KernelOriginalDestination, OriginalDestination};
 use crate::policy::SealingPolicy;
+use crate::pool::UpstreamPools;
 use crate::registry::{RegistryError, SessionRegistry};
 use crate::session::{Session, SessionSpec};
 use crate::upstream::{root_store, UpstreamConnector, UpstreamTlsError};
@@ -53,6 +54,27 @@ async fn bind(address: SocketAddr) -> Result<TcpListener, ProxyError> {
         .map_err(|source| ProxyError::Bind { address, source })
 }
 
+/// How often idle upstream connections and those of departed sandboxes are dropped.
+const POOL_PRUNE_INTERVAL: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Drops expired idle upstream connections, and every connection of a sandbox whose session is
+/// gone, until shutdown.
+async fn prune_pools(shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) {
+    let mut ticks = tokio::time::interval(POOL_PRUNE_INTERVAL);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = shutdown.changed() => break,
+            _ = ticks.tick() => {
+                let live = shared.registry.sandbox_ids();
+                shared.pools.prune(std::time::Instant::now(), |sandbox_id| {
+                    live.binary_search(&sandbox_id).is_ok()
+                });
+            }
+        }
+    }
+}
+
 impl SealingProxy {
     /// Starts with the kernel's `SO_ORIGINAL_DST` for transparent mode. Call inside a tokio runtime.
     pub async fn start(config: ProxyConfig, sink: Arc<dyn EventSink>) -> Result<Self, ProxyError> {
@@ -85,11 +107,16 @@ impl SealingProxy {
             policy,
             config.connect_timeout,
         )?;
+        let pools = Arc::new(UpstreamPools::new(
+            config.upstream_idle_timeout,
+            config.upstream_max_idle_per_host,
+        ));
         let shared = Arc::new(Shared {
             registry: Arc::new(SessionRegistry::new()),
             policy,
             leaves,
             connector,
+            pools,
             metrics,
             sink,
             max_buffered_body: config.max_buffered_body,
@@ -117,6 +144,7 @@ impl SealingProxy {
             Arc::clone(&shared),
             shutdown_rx.clone(),
         ));
+        tokio::spawn(prune_pools(Arc::clone(&shared), shutdown_rx.clone()));
         if let Some(listener) = transparent {
             tokio::spawn(run_transparent(
                 listener,
@@ -182,6 +210,11 @@ impl SealingProxy {
     /// Prometheus text of the counters.
     pub fn render_metrics(&self) -> String {
         self.shared.metrics.render_prometheus()
+    }
+
+    /// The upstream connection pools (tests check per-sandbox reuse).
+    pub fn upstream_pools(&self) -> &Arc<UpstreamPools> {
+        &self.shared.pools
     }
 
     /// The leaf cache (for benchmarks and the pre-mint check).

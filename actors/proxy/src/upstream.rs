@@ -1,12 +1,12 @@
 //! The upstream leg: resolves a target (with operator `host=address` overrides), refuses
 //! addresses the policy forbids before any packet is sent, dials TCP, verifies the upstream's
 //! certificate against system roots plus configured extra CAs, negotiates ALPN and hands back a
-//! hyper sender. A small per-connection pool keeps upstream connections for keep-alive. It must
-//! never dial a forbidden address and never skip certificate verification.
+//! hyper sender (reuse lives in `pool`). It must never dial a forbidden address and never skip
+//! certificate verification.
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 use std::time::Duration;
 
 use hyper::client::conn::{http1, http2};
@@ -43,20 +43,80 @@ impl UpstreamSender {
         matches!(self, UpstreamSender::Http2(_))
     }
 
-    pub async fn send(
+    /// Sends a request. On failure, hyper hands the request back when none of it was written,
+    /// which is what makes a retry on another connection safe.
+    pub async fn try_send(
         &mut self,
         request: http::Request<ProxyBody>,
-    ) -> Result<http::Response<hyper::body::Incoming>, hyper::Error> {
+    ) -> Result<http::Response<hyper::body::Incoming>, SendFailure> {
         match self {
             UpstreamSender::Http1(sender) => {
-                sender.ready().await?;
-                sender.send_request(request).await
+                if let Err(error) = sender.ready().await {
+                    return Err(SendFailure::unsent(error, request));
+                }
+                sender
+                    .try_send_request(request)
+                    .await
+                    .map_err(SendFailure::from_hyper)
             }
             UpstreamSender::Http2(sender) => {
-                sender.ready().await?;
-                sender.send_request(request).await
+                if let Err(error) = sender.ready().await {
+                    return Err(SendFailure::unsent(error, request));
+                }
+                sender
+                    .try_send_request(request)
+                    .await
+                    .map_err(SendFailure::from_hyper)
             }
         }
+    }
+}
+
+/// Why an upstream exchange failed, with the request when it provably was not sent.
+#[derive(Debug)]
+pub struct SendFailure {
+    pub error: hyper::Error,
+    pub unsent: Option<http::Request<ProxyBody>>,
+}
+
+impl SendFailure {
+    fn unsent(error: hyper::Error, request: http::Request<ProxyBody>) -> Self {
+        Self {
+            error,
+            unsent: Some(request),
+        }
+    }
+
+    fn from_hyper(
+        mut failure: hyper::client::conn::TrySendError<http::Request<ProxyBody>>,
+    ) -> Self {
+        let unsent = failure.take_message();
+        Self {
+            error: failure.into_error(),
+            unsent,
+        }
+    }
+
+    /// Whether the connection went away under the request (closed or reset by the peer), as
+    /// opposed to a protocol error or a timeout: the only failures worth a retry.
+    pub fn is_connection_lost(&self) -> bool {
+        if self.error.is_incomplete_message() || self.error.is_canceled() {
+            return true;
+        }
+        let mut source = std::error::Error::source(&self.error);
+        while let Some(cause) = source {
+            if let Some(io) = cause.downcast_ref::<std::io::Error>() {
+                return matches!(
+                    io.kind(),
+                    std::io::ErrorKind::ConnectionReset
+                        | std::io::ErrorKind::ConnectionAborted
+                        | std::io::ErrorKind::BrokenPipe
+                        | std::io::ErrorKind::UnexpectedEof
+                );
+            }
+            source = cause.source();
+        }
+        false
     }
 }
 
@@ -258,70 +318,4 @@ where
         }
     });
     Ok(UpstreamSender::Http1(sender))
-}
-
-/// Upstream connections kept by one downstream connection, per target.
-#[derive(Debug, Default)]
-pub struct UpstreamPool {
-    idle_http1: Mutex<Vec<(Target, http1::SendRequest<ProxyBody>)>>,
-    http2: Mutex<Vec<(Target, http2::SendRequest<ProxyBody>)>>,
-}
-
-impl UpstreamPool {
-    /// A sender for the target: a shared h2 connection, an idle h1 connection, or a new one.
-    pub async fn acquire(
-        &self,
-        connector: &UpstreamConnector,
-        target: &Target,
-        offer_http2: bool,
-    ) -> Result<UpstreamSender, Refusal> {
-        {
-            let mut shared = self.http2.lock().unwrap_or_else(PoisonError::into_inner);
-            shared.retain(|(_, sender)| !sender.is_closed());
-            if let Some((_, sender)) = shared.iter().find(|(own, _)| own == target) {
-                return Ok(UpstreamSender::Http2(sender.clone()));
-            }
-        }
-        // A released sender may still be finishing its previous response body: wait for it. One
-        // that turns out closed (the previous body was abandoned) is dropped and the next tried,
-        // so a stale connection never becomes a 502.
-        while let Some(mut sender) = self.take_idle(target) {
-            if sender.ready().await.is_ok() {
-                return Ok(UpstreamSender::Http1(sender));
-            }
-        }
-        let sender = connector.connect(target, offer_http2).await?;
-        if let UpstreamSender::Http2(shared) = &sender {
-            self.http2
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .push((target.clone(), shared.clone()));
-        }
-        Ok(sender)
-    }
-
-    fn take_idle(&self, target: &Target) -> Option<http1::SendRequest<ProxyBody>> {
-        let mut idle = self
-            .idle_http1
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        idle.retain(|(_, sender)| !sender.is_closed());
-        let position = idle.iter().position(|(own, _)| own == target)?;
-        Some(idle.swap_remove(position).1)
-    }
-
-    /// Returns an h1 sender for reuse by the next request (h2 senders stay shared).
-    pub fn release(&self, target: &Target, sender: UpstreamSender) {
-        if let UpstreamSender::Http1(sender) = sender {
-            if !sender.is_closed() {
-                let mut idle = self
-                    .idle_http1
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner);
-                if idle.len() < 8 {
-                    idle.push((target.clone(), sender));
-                }
-            }
-        }
-    }
 }

@@ -6,12 +6,14 @@
 
 mod support {
     pub mod client;
+    pub mod closing_origin;
     pub mod harness;
     pub mod origin;
 }
 
 mod actor;
 mod canary;
+mod keep_alive;
 mod original_dst;
 mod protocols;
 mod refusals;

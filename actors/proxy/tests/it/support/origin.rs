@@ -60,6 +60,8 @@ pub struct Origin {
     pub tls_addr: SocketAddr,
     pub plain_addr: SocketAddr,
     pub ca_pem: String,
+    /// The origin's TLS configuration, for extra test servers with the same certificate.
+    pub tls_config: Arc<rustls::ServerConfig>,
     pub received: Arc<Mutex<Vec<Received>>>,
 }
 
@@ -115,7 +117,8 @@ pub async fn start_origin() -> Origin {
         )
         .unwrap();
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
-    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let tls_config = Arc::new(config);
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::clone(&tls_config));
     let received = Arc::new(Mutex::new(Vec::new()));
 
     let tls_listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -146,6 +149,7 @@ pub async fn start_origin() -> Origin {
         tls_addr,
         plain_addr,
         ca_pem: ca_cert.pem(),
+        tls_config,
         received,
     }
 }

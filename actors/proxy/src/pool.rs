@@ -1,0 +1,302 @@
+//! Upstream connection reuse, per sandbox (ADR 0105). Connections are keyed by sandbox, target
+//! (scheme, host, port) and whether HTTP/2 was offered, and shared by every client connection of
+//! that sandbox — never across sandboxes: a request carrying one sandbox's secrets only travels on
+//! a connection that the same sandbox's requests opened. An HTTP/1.1 connection returns to the
+//! pool only once its response body has been read to the end (so no request waits behind another
+//! client's download); idle connections expire, and the connections of a sandbox whose session is
+//! gone are dropped by [`UpstreamPools::prune`].
+
+use std::collections::HashMap;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http_body::{Body, Frame, SizeHint};
+use http_body_util::BodyExt;
+use hyper::client::conn::{http1, http2};
+use osb_proto::SandboxId;
+
+use crate::body::{BodyError, ProxyBody};
+use crate::policy::Target;
+use crate::refusal::Refusal;
+use crate::upstream::{UpstreamConnector, UpstreamSender};
+
+/// Which connections may carry a request: one sandbox, one target, one protocol offer.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct PoolKey {
+    pub sandbox_id: SandboxId,
+    pub target: Target,
+    /// Whether HTTP/2 is offered upstream (it mirrors the client leg).
+    pub offer_http2: bool,
+}
+
+#[derive(Debug)]
+struct IdleSender {
+    since: Instant,
+    sender: http1::SendRequest<ProxyBody>,
+}
+
+#[derive(Debug)]
+struct SharedHttp2 {
+    last_used: Instant,
+    sender: http2::SendRequest<ProxyBody>,
+}
+
+#[derive(Debug, Default)]
+struct PoolEntry {
+    idle_http1: Vec<IdleSender>,
+    http2: Option<SharedHttp2>,
+}
+
+impl PoolEntry {
+    fn is_empty(&self) -> bool {
+        self.idle_http1.is_empty() && self.http2.is_none()
+    }
+}
+
+/// A sender handed out by the pool.
+#[derive(Debug)]
+pub struct Checkout {
+    pub sender: UpstreamSender,
+    /// Whether the connection carried an earlier request (so it may have been closed meanwhile).
+    pub reused: bool,
+}
+
+/// The upstream connections of every sandbox.
+#[derive(Debug)]
+pub struct UpstreamPools {
+    entries: Mutex<HashMap<PoolKey, PoolEntry>>,
+    idle_timeout: Duration,
+    max_idle_per_key: usize,
+}
+
+enum Cached {
+    Http1(http1::SendRequest<ProxyBody>),
+    Http2(http2::SendRequest<ProxyBody>),
+}
+
+impl UpstreamPools {
+    pub fn new(idle_timeout: Duration, max_idle_per_key: usize) -> Self {
+        Self {
+            entries: Mutex::new(HashMap::new()),
+            idle_timeout,
+            max_idle_per_key,
+        }
+    }
+
+    /// A sender for `key`: its shared HTTP/2 connection, its most recently idled HTTP/1.1
+    /// connection, or a newly dialled one.
+    pub async fn acquire(
+        &self,
+        connector: &UpstreamConnector,
+        key: &PoolKey,
+    ) -> Result<Checkout, Refusal> {
+        while let Some(cached) = self.take_cached(key, Instant::now()) {
+            match cached {
+                Cached::Http2(sender) => {
+                    return Ok(Checkout {
+                        sender: UpstreamSender::Http2(sender),
+                        reused: true,
+                    })
+                }
+                // A connection that closed after it was idled is dropped and the next one tried.
+                Cached::Http1(mut sender) => {
+                    if sender.ready().await.is_ok() {
+                        return Ok(Checkout {
+                            sender: UpstreamSender::Http1(sender),
+                            reused: true,
+                        });
+                    }
+                }
+            }
+        }
+        let sender = self.dial(connector, key).await?;
+        Ok(Checkout {
+            sender,
+            reused: false,
+        })
+    }
+
+    /// A newly dialled connection for `key` (an HTTP/2 one becomes the key's shared connection).
+    pub async fn dial(
+        &self,
+        connector: &UpstreamConnector,
+        key: &PoolKey,
+    ) -> Result<UpstreamSender, Refusal> {
+        let sender = connector.connect(&key.target, key.offer_http2).await?;
+        if let UpstreamSender::Http2(shared) = &sender {
+            let mut entries = self.lock();
+            entries.entry(key.clone()).or_default().http2 = Some(SharedHttp2 {
+                last_used: Instant::now(),
+                sender: shared.clone(),
+            });
+        }
+        Ok(sender)
+    }
+
+    fn take_cached(&self, key: &PoolKey, now: Instant) -> Option<Cached> {
+        let mut entries = self.lock();
+        let entry = entries.get_mut(key)?;
+        if let Some(shared) = &mut entry.http2 {
+            if !shared.sender.is_closed() {
+                shared.last_used = now;
+                return Some(Cached::Http2(shared.sender.clone()));
+            }
+            entry.http2 = None;
+        }
+        while let Some(idle) = entry.idle_http1.pop() {
+            if !idle.sender.is_closed() && now.duration_since(idle.since) < self.idle_timeout {
+                return Some(Cached::Http1(idle.sender));
+            }
+        }
+        None
+    }
+
+    /// Gives an HTTP/1.1 sender back once its exchange is complete.
+    pub fn release_http1(&self, key: PoolKey, sender: http1::SendRequest<ProxyBody>) {
+        if sender.is_closed() {
+            return;
+        }
+        let mut entries = self.lock();
+        let entry = entries.entry(key).or_default();
+        if entry.idle_http1.len() < self.max_idle_per_key {
+            entry.idle_http1.push(IdleSender {
+                since: Instant::now(),
+                sender,
+            });
+        }
+    }
+
+    /// Drops expired and closed connections, and every connection of a sandbox for which
+    /// `is_live` says no (its session is gone). Returns how many connections were dropped.
+    pub fn prune(&self, now: Instant, is_live: impl Fn(SandboxId) -> bool) -> usize {
+        let mut dropped = 0;
+        let mut entries = self.lock();
+        entries.retain(|key, entry| {
+            if !is_live(key.sandbox_id) {
+                dropped += entry.idle_http1.len() + usize::from(entry.http2.is_some());
+                return false;
+            }
+            let before = entry.idle_http1.len();
+            entry.idle_http1.retain(|idle| {
+                !idle.sender.is_closed() && now.duration_since(idle.since) < self.idle_timeout
+            });
+            dropped += before - entry.idle_http1.len();
+            let stale_http2 = entry.http2.as_ref().is_some_and(|shared| {
+                shared.sender.is_closed()
+                    || now.duration_since(shared.last_used) >= self.idle_timeout
+            });
+            if stale_http2 {
+                entry.http2 = None;
+                dropped += 1;
+            }
+            !entry.is_empty()
+        });
+        dropped
+    }
+
+    /// Idle HTTP/1.1 plus shared HTTP/2 connections currently pooled for `sandbox_id`.
+    pub fn pooled_for(&self, sandbox_id: SandboxId) -> usize {
+        self.lock()
+            .iter()
+            .filter(|(key, _)| key.sandbox_id == sandbox_id)
+            .map(|(_, entry)| entry.idle_http1.len() + usize::from(entry.http2.is_some()))
+            .sum()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<PoolKey, PoolEntry>> {
+        self.entries.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// Where an HTTP/1.1 sender goes back once the response body it carries has ended.
+#[derive(Debug)]
+pub struct ReturnSlot {
+    pools: Arc<UpstreamPools>,
+    key: PoolKey,
+    sender: http1::SendRequest<ProxyBody>,
+}
+
+impl ReturnSlot {
+    /// A slot for HTTP/1.1 senders; HTTP/2 senders stay shared and need none.
+    pub fn for_sender(
+        pools: &Arc<UpstreamPools>,
+        key: PoolKey,
+        sender: UpstreamSender,
+    ) -> Option<Self> {
+        match sender {
+            UpstreamSender::Http1(sender) => Some(Self {
+                pools: Arc::clone(pools),
+                key,
+                sender,
+            }),
+            UpstreamSender::Http2(_) => None,
+        }
+    }
+
+    /// The body has been read to the end: the connection may carry the next request.
+    pub fn release(self) {
+        self.pools.release_http1(self.key, self.sender);
+    }
+
+    /// Wraps a response body so the sender returns to the pool when the body ends; a body that
+    /// is abandoned midway takes its connection down with it.
+    pub fn attach(self, body: ProxyBody) -> ProxyBody {
+        if body.is_end_stream() {
+            self.release();
+            return body;
+        }
+        PooledBody {
+            inner: body,
+            slot: Some(self),
+        }
+        .boxed_unsync()
+    }
+}
+
+/// A response body that hands its upstream connection back when it ends.
+struct PooledBody {
+    inner: ProxyBody,
+    slot: Option<ReturnSlot>,
+}
+
+impl Body for PooledBody {
+    type Data = Bytes;
+    type Error = BodyError;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BodyError>>> {
+        let this = &mut *self;
+        let polled = Pin::new(&mut this.inner).poll_frame(cx);
+        match &polled {
+            Poll::Ready(None) => this.release(),
+            Poll::Ready(Some(Ok(_))) if this.inner.is_end_stream() => this.release(),
+            Poll::Ready(Some(Err(_))) => this.slot = None,
+            _ => {}
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+impl PooledBody {
+    fn release(&mut self) {
+        if let Some(slot) = self.slot.take() {
+            slot.release();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
