@@ -11,6 +11,7 @@ mod events;
 mod health;
 mod json;
 mod metrics;
+mod openapi;
 mod projects;
 mod sandbox_ops;
 mod sandbox_view;
@@ -39,6 +40,7 @@ pub fn configure(config: &mut web::ServiceConfig) {
                 .configure(sandboxes::routes)
                 .configure(sandbox_ops::routes)
                 .configure(event_stream::routes)
+                .configure(openapi::routes)
                 .default_service(web::to(error::unknown_route)),
         )
         .route("/healthz", web::get().to(health::healthz))
