@@ -41,7 +41,8 @@ pub fn configure(config: &mut web::ServiceConfig) {
                 .configure(sandbox_ops::routes)
                 .configure(event_stream::routes)
                 .configure(openapi::routes)
-                .default_service(web::to(error::unknown_route)),
+                .default_service(web::to(error::unknown_route))
+                .wrap(actix_web::middleware::from_fn(auth::authenticate_first)),
         )
         .route("/healthz", web::get().to(health::healthz))
         .route("/readyz", web::get().to(health::readyz))

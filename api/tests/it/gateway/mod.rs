@@ -2,8 +2,12 @@
 //! refused request leaves the database unchanged and a secret value never comes back.
 
 mod auth;
+mod fixtures;
+mod openapi;
 mod projects;
+mod sandboxes;
 mod secrets;
+mod sse;
 
 use actix_web::dev::ServiceResponse;
 use actix_web::{test, web, App};
