@@ -5,7 +5,10 @@ mod auth;
 mod fixtures;
 mod openapi;
 mod projects;
+mod sandbox_input;
+mod sandbox_world;
 mod sandboxes;
+mod schema_check;
 mod secrets;
 mod sse;
 

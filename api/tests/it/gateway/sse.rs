@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use super::error_code;
-use super::openapi::assert_documented;
+use super::schema_check::assert_documented;
 use crate::platform::{start_platform, Platform, PlatformOptions};
 
 /// An open `GET /api/events` stream whose bytes accumulate in `text`.
