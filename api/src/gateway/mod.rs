@@ -11,6 +11,7 @@ mod events;
 mod health;
 mod json;
 mod metrics;
+mod openapi;
 mod projects;
 mod sandbox_ops;
 mod sandbox_view;
@@ -39,7 +40,9 @@ pub fn configure(config: &mut web::ServiceConfig) {
                 .configure(sandboxes::routes)
                 .configure(sandbox_ops::routes)
                 .configure(event_stream::routes)
-                .default_service(web::to(error::unknown_route)),
+                .configure(openapi::routes)
+                .default_service(web::to(error::unknown_route))
+                .wrap(actix_web::middleware::from_fn(auth::authenticate_first)),
         )
         .route("/healthz", web::get().to(health::healthz))
         .route("/readyz", web::get().to(health::readyz))

@@ -227,19 +227,44 @@ async fn respond_created(
     })
 }
 
+/// Whether the request came without a body (the fork's body is optional).
+fn has_no_body(request: &HttpRequest) -> bool {
+    let headers = request.headers();
+    !headers.contains_key("transfer-encoding")
+        && headers
+            .get("content-length")
+            .is_none_or(|length| length.as_bytes() == b"0")
+}
+
 async fn fork(
     state: web::Data<AppState>,
     caller: Caller,
     request: HttpRequest,
     path: web::Path<String>,
-    body: Option<web::Json<ForkSandbox>>,
+    body: Result<web::Json<ForkSandbox>, actix_web::Error>,
+) -> Result<HttpResponse, actix_web::Error> {
+    // No body means no options; a body that is there must be valid (malformed JSON or an
+    // unknown field is refused, never silently ignored).
+    let body = match body {
+        Ok(body) => body.into_inner(),
+        Err(_) if has_no_body(&request) => ForkSandbox {
+            project: None,
+            envs: None,
+        },
+        Err(error) => return Err(error),
+    };
+    Ok(fork_with(state, caller, request, path, body).await?)
+}
+
+async fn fork_with(
+    state: web::Data<AppState>,
+    caller: Caller,
+    request: HttpRequest,
+    path: web::Path<String>,
+    body: ForkSandbox,
 ) -> Result<HttpResponse, ApiError> {
     let control = control(&state)?;
     let checkpoint = checkpoint_id("checkpoint", &path)?;
-    let body = body.map(web::Json::into_inner).unwrap_or(ForkSandbox {
-        project: None,
-        envs: None,
-    });
     let sandbox_id = idempotent_sandbox_id(caller.org_id, &request)?;
     let envs = validate::env_vars("envs", &body.envs.unwrap_or_default())?;
     let source = state

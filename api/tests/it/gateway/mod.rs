@@ -2,8 +2,15 @@
 //! refused request leaves the database unchanged and a secret value never comes back.
 
 mod auth;
+mod fixtures;
+mod openapi;
 mod projects;
+mod sandbox_input;
+mod sandbox_world;
+mod sandboxes;
+mod schema_check;
 mod secrets;
+mod sse;
 
 use actix_web::dev::ServiceResponse;
 use actix_web::{test, web, App};

@@ -1,0 +1,445 @@
+//! The `components.schemas` of the OpenAPI document: every request body and every view the
+//! handlers serialise, with the exact camelCase field names on the wire (`sandboxID`,
+//! `workerID`, `checkpointID`, `memoryMB`, …). Objects are closed (`additionalProperties:
+//! false`): request bodies because the handlers refuse unknown fields, views so that the test
+//! comparing real answers with this document catches a field added to a view but not here.
+//!
+//! It must never describe a secret value as readable: `value` exists only in the write-only
+//! `PutSecret` body.
+
+use serde_json::{json, Map, Value};
+
+use crate::gateway::validate::{CPU_RANGE, MEMORY_MB_RANGE, TIMEOUT_SEC_RANGE};
+
+/// The error codes a gateway answer can carry.
+pub const GATEWAY_ERROR_CODES: [&str; 9] = [
+    "invalid_input",
+    "missing_api_key",
+    "invalid_api_key",
+    "not_found",
+    "conflict",
+    "payload_too_large",
+    "unprocessable",
+    "unavailable",
+    "internal",
+];
+
+fn reference(name: &str) -> Value {
+    json!({ "$ref": format!("#/components/schemas/{name}") })
+}
+
+fn string(description: &str) -> Value {
+    json!({ "type": "string", "description": description })
+}
+
+fn nullable_string(description: &str) -> Value {
+    json!({ "type": ["string", "null"], "description": description })
+}
+
+fn id(prefix: &str, description: &str) -> Value {
+    json!({
+        "type": "string",
+        "pattern": format!("^{prefix}_[0-9a-f]{{32}}$"),
+        "description": description,
+    })
+}
+
+fn nullable_id(prefix: &str, description: &str) -> Value {
+    let mut schema = id(prefix, description);
+    schema["type"] = json!(["string", "null"]);
+    schema
+}
+
+fn bounded(range: (u32, u32), description: &str) -> Value {
+    json!({ "type": "integer", "minimum": range.0, "maximum": range.1, "description": description })
+}
+
+fn nullable_bounded(range: (u32, u32), description: &str) -> Value {
+    let mut schema = bounded(range, description);
+    schema["type"] = json!(["integer", "null"]);
+    schema
+}
+
+fn counter(description: &str) -> Value {
+    json!({ "type": "integer", "minimum": 0, "description": description })
+}
+
+fn flag(description: &str) -> Value {
+    json!({ "type": "boolean", "description": description })
+}
+
+fn timestamp(description: &str) -> Value {
+    json!({ "type": "string", "format": "date-time", "description": description })
+}
+
+fn strings(description: &str) -> Value {
+    json!({ "type": "array", "items": { "type": "string" }, "description": description })
+}
+
+fn nullable_strings(description: &str) -> Value {
+    json!({ "type": ["array", "null"], "items": { "type": "string" }, "description": description })
+}
+
+fn env_map(description: &str) -> Value {
+    json!({
+        "type": ["object", "null"],
+        "additionalProperties": { "type": "string" },
+        "propertyNames": { "pattern": "^[A-Za-z_][A-Za-z0-9_]*$" },
+        "maxProperties": crate::gateway::validate::MAX_ENVS,
+        "description": description,
+    })
+}
+
+/// A closed object: `required` names the fields always present.
+fn object(description: &str, required: &[&str], properties: Value) -> Value {
+    json!({
+        "type": "object",
+        "description": description,
+        "additionalProperties": false,
+        "required": required,
+        "properties": properties,
+    })
+}
+
+fn project_sizes(properties: &mut Map<String, Value>) {
+    properties.insert(
+        "cpuCount".into(),
+        nullable_bounded(CPU_RANGE, "CPUs per sandbox (default 1)"),
+    );
+    properties.insert(
+        "memoryMB".into(),
+        nullable_bounded(MEMORY_MB_RANGE, "memory per sandbox in MiB (default 512)"),
+    );
+    properties.insert(
+        "timeoutSec".into(),
+        nullable_bounded(
+            TIMEOUT_SEC_RANGE,
+            "sandbox lifetime in seconds (default 300)",
+        ),
+    );
+}
+
+fn project_schemas(schemas: &mut Map<String, Value>) {
+    let mut create = Map::new();
+    create.insert(
+        "name".into(),
+        json!({ "type": "string", "pattern": "^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$",
+                "description": "unique in the org; lowercase letters, digits and '-'" }),
+    );
+    create.insert(
+        "template".into(),
+        nullable_string("default template of the project's sandboxes"),
+    );
+    project_sizes(&mut create);
+    create.insert(
+        "egressAllowlist".into(),
+        nullable_strings(
+            "host patterns (`host`, `*.suffix`, optional `:port`); empty means no egress",
+        ),
+    );
+    let mut update = create.clone();
+    update.insert(
+        "name".into(),
+        nullable_string("new name; absent or null keeps the current one"),
+    );
+    schemas.insert(
+        "CreateProject".into(),
+        object("a new project", &["name"], Value::Object(create)),
+    );
+    schemas.insert(
+        "UpdateProject".into(),
+        object(
+            "a partial update: an absent or null field keeps its value; `egressAllowlist: []` clears the allowlist",
+            &[],
+            Value::Object(update),
+        ),
+    );
+    schemas.insert(
+        "Project".into(),
+        object(
+            "a project",
+            &[
+                "id",
+                "orgId",
+                "name",
+                "template",
+                "cpuCount",
+                "memoryMB",
+                "timeoutSec",
+                "egressAllowlist",
+                "createdAt",
+                "updatedAt",
+            ],
+            json!({
+                "id": id("prj", "project id"),
+                "orgId": id("org", "owning org"),
+                "name": string("project name"),
+                "template": nullable_string("default template"),
+                "cpuCount": bounded(CPU_RANGE, "CPUs per sandbox"),
+                "memoryMB": bounded(MEMORY_MB_RANGE, "memory per sandbox in MiB"),
+                "timeoutSec": bounded(TIMEOUT_SEC_RANGE, "sandbox lifetime in seconds"),
+                "egressAllowlist": strings("normalised host patterns"),
+                "createdAt": timestamp("creation time"),
+                "updatedAt": timestamp("last change"),
+            }),
+        ),
+    );
+}
+
+fn secret_schemas(schemas: &mut Map<String, Value>) {
+    schemas.insert(
+        "PutSecret".into(),
+        object(
+            "a secret value (write-only: never returned) and where it may be sent",
+            &["value"],
+            json!({
+                "value": { "type": "string", "minLength": 1, "writeOnly": true,
+                           "description": "the real value, at most 64 KiB; never returned" },
+                "allowedHosts": nullable_strings("hosts this secret may reach; absent uses the project's allowlist; [] is refused"),
+            }),
+        ),
+    );
+    schemas.insert(
+        "SecretSet".into(),
+        object(
+            "the result of setting a secret",
+            &["name", "status", "version", "refreshed"],
+            json!({
+                "name": string("secret name"),
+                "status": { "type": "string", "enum": ["set"] },
+                "version": counter("version, 1 for a new secret"),
+                "refreshed": counter("running sandboxes whose proxy now uses the new value"),
+            }),
+        ),
+    );
+    schemas.insert(
+        "Secret".into(),
+        object(
+            "a secret's metadata (never its value)",
+            &["name", "allowedHosts", "inheritsProjectAllowlist", "version", "createdAt", "updatedAt"],
+            json!({
+                "name": string("secret name (an environment variable name)"),
+                "allowedHosts": strings("the secret's own host patterns; [] when it inherits the project's"),
+                "inheritsProjectAllowlist": flag("true when the secret has no list of its own"),
+                "version": counter("current version"),
+                "createdAt": timestamp("creation time"),
+                "updatedAt": timestamp("last change"),
+            }),
+        ),
+    );
+}
+
+fn sandbox_request_schemas(schemas: &mut Map<String, Value>) {
+    let mut create = Map::new();
+    create.insert(
+        "project".into(),
+        nullable_string("project id or name whose secrets are sealed into the sandbox"),
+    );
+    create.insert(
+        "template".into(),
+        nullable_string("template; default: the project's, else host-system"),
+    );
+    create.insert(
+        "snapshot".into(),
+        nullable_string("golden snapshot name to boot from"),
+    );
+    create.insert(
+        "envs".into(),
+        env_map("plain environment variables; they win over sealed secrets on a name clash"),
+    );
+    project_sizes(&mut create);
+    schemas.insert(
+        "CreateSandbox".into(),
+        object("a new sandbox", &[], Value::Object(create)),
+    );
+    schemas.insert(
+        "ForkSandbox".into(),
+        object(
+            "a fork of a checkpoint (the body is optional)",
+            &[],
+            json!({
+                "project": nullable_string("project id or name; default: the checkpoint's project"),
+                "envs": env_map("plain environment variables"),
+            }),
+        ),
+    );
+    schemas.insert(
+        "ExecRequest".into(),
+        object(
+            "a command to run in the sandbox",
+            &["cmd"],
+            json!({
+                "cmd": { "type": "array", "items": { "type": "string" }, "minItems": 1,
+                         "maxItems": crate::gateway::sandbox_ops::MAX_EXEC_ARGS,
+                         "description": "program and arguments (no shell unless you run one)" },
+                "env": env_map("extra environment variables"),
+                "cwd": nullable_string("absolute working directory"),
+                "timeoutSec": nullable_bounded(crate::gateway::sandbox_ops::EXEC_TIMEOUT_RANGE, "time limit in seconds"),
+            }),
+        ),
+    );
+    schemas.insert(
+        "RestoreRequest".into(),
+        object(
+            "the checkpoint to restore in place",
+            &["checkpointId"],
+            json!({ "checkpointId": id("chk", "a checkpoint of this same sandbox") }),
+        ),
+    );
+    schemas.insert(
+        "CreateSnapshot".into(),
+        object(
+            "a golden snapshot of a running sandbox",
+            &["name", "sandboxId"],
+            json!({
+                "name": { "type": "string", "pattern": "^[A-Za-z0-9_-][A-Za-z0-9._-]{0,63}$",
+                          "description": "unique in the org" },
+                "sandboxId": id("sbx", "the running sandbox to snapshot"),
+            }),
+        ),
+    );
+}
+
+fn sandbox_view_schemas(schemas: &mut Map<String, Value>) {
+    schemas.insert(
+        "Sandbox".into(),
+        object(
+            "a sandbox",
+            &["sandboxID", "status", "workerID", "project", "projectId", "template", "cpuCount", "memoryMB", "timeoutSec", "runtime", "egress", "warning", "failureReason", "createdAt", "updatedAt"],
+            json!({
+                "sandboxID": id("sbx", "sandbox id"),
+                "status": { "type": "string", "enum": ["creating", "running", "stopped", "failed", "destroyed"] },
+                "workerID": nullable_string("the worker running it"),
+                "project": nullable_string("project name"),
+                "projectId": nullable_id("prj", "project id"),
+                "template": string("template"),
+                "cpuCount": counter("CPUs"),
+                "memoryMB": counter("memory in MiB"),
+                "timeoutSec": counter("lifetime in seconds"),
+                "runtime": nullable_string("runtime on the worker (netns, dev, …)"),
+                "egress": { "type": ["string", "null"], "description": "`enforced` (network layer) or `cooperative` (proxy variables only)" },
+                "warning": nullable_string("set on development runtimes: egress control is cooperative"),
+                "failureReason": nullable_string("why creation failed"),
+                "createdAt": timestamp("creation time"),
+                "updatedAt": timestamp("last change"),
+            }),
+        ),
+    );
+    schemas.insert(
+        "ExecResult".into(),
+        object(
+            "what the command did (output as lossy UTF-8, bounded)",
+            &[
+                "exitCode",
+                "stdout",
+                "stderr",
+                "stdoutTruncated",
+                "stderrTruncated",
+                "timedOut",
+            ],
+            json!({
+                "exitCode": { "type": "integer", "description": "exit status (-1 when killed)" },
+                "stdout": string("standard output"),
+                "stderr": string("standard error"),
+                "stdoutTruncated": flag("stdout exceeded its bound"),
+                "stderrTruncated": flag("stderr exceeded its bound"),
+                "timedOut": flag("the command was killed at its time limit"),
+            }),
+        ),
+    );
+    schemas.insert(
+        "Checkpoint".into(),
+        object(
+            "a checkpoint of a sandbox's writable layer",
+            &["checkpointID", "sandboxID", "workerID", "createdAt"],
+            json!({
+                "checkpointID": id("chk", "checkpoint id"),
+                "sandboxID": nullable_id("sbx", "the sandbox it was taken from"),
+                "workerID": string("the worker holding the layer"),
+                "createdAt": timestamp("creation time"),
+            }),
+        ),
+    );
+    schemas.insert(
+        "Snapshot".into(),
+        object(
+            "a golden snapshot",
+            &["name", "checkpointID", "sandboxID", "workerID", "createdAt"],
+            json!({
+                "name": string("snapshot name"),
+                "checkpointID": nullable_id("chk", "the checkpoint behind it"),
+                "sandboxID": nullable_string("the sandbox it was taken from"),
+                "workerID": nullable_string("the worker holding the layer"),
+                "createdAt": timestamp("creation time"),
+            }),
+        ),
+    );
+    schemas.insert(
+        "AllowedHosts".into(),
+        object(
+            "where the sandbox may connect, and where each secret may be sent",
+            &["sandboxID", "egressAllowlist", "secrets"],
+            json!({
+                "sandboxID": id("sbx", "sandbox id"),
+                "egressAllowlist": strings("the project's allowlist"),
+                "secrets": { "type": "array", "items": object(
+                    "one secret's effective hosts",
+                    &["name", "allowedHosts"],
+                    json!({
+                        "name": string("secret name"),
+                        "allowedHosts": strings("effective host patterns (its own, else the project's)"),
+                    }),
+                ) },
+            }),
+        ),
+    );
+}
+
+fn common_schemas(schemas: &mut Map<String, Value>) {
+    schemas.insert(
+        "Error".into(),
+        object(
+            "every refusal: a sentence saying what was wrong and what to do, and a stable code",
+            &["error", "code"],
+            json!({
+                "error": string("human sentence"),
+                "code": { "type": "string", "enum": GATEWAY_ERROR_CODES },
+            }),
+        ),
+    );
+    schemas.insert(
+        "Health".into(),
+        object(
+            "the process answers",
+            &["status"],
+            json!({ "status": { "type": "string", "enum": ["ok"] } }),
+        ),
+    );
+    schemas.insert(
+        "Ready".into(),
+        object(
+            "the process and its database answer",
+            &["status", "database"],
+            json!({
+                "status": { "type": "string", "enum": ["ready"] },
+                "database": { "type": "string", "enum": ["ok"] },
+            }),
+        ),
+    );
+}
+
+/// All schemas, by name.
+pub fn schemas() -> Value {
+    let mut schemas = Map::new();
+    common_schemas(&mut schemas);
+    project_schemas(&mut schemas);
+    secret_schemas(&mut schemas);
+    sandbox_request_schemas(&mut schemas);
+    sandbox_view_schemas(&mut schemas);
+    Value::Object(schemas)
+}
+
+/// `{"$ref": …}` to a schema of this module.
+pub fn schema_ref(name: &str) -> Value {
+    reference(name)
+}
