@@ -197,7 +197,10 @@ async fn osbd_up_runs_the_chain_and_ctrl_c_destroys_its_sandboxes() {
         .success());
     assert!(again.wait().unwrap().success());
     let logs = logs.lock().unwrap().clone();
-    assert!(logs.contains("DEBUG") || logs.contains("INFO"), "logs were captured");
+    assert!(
+        logs.contains("DEBUG") || logs.contains("INFO"),
+        "logs were captured"
+    );
     canary.assert_absent("osbd logs at debug level", &logs);
     drop(origin);
 }

@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use osb_api::control::{ControlPlane, SandboxService, WorkerLinks};
+use osb_api::control::{ControlPlane, GrpcSecretPusher, SandboxService, WorkerLinks};
 use osb_api::gateway::hash_api_key;
 use osb_api::grpc::{GrpcSecurity, GrpcSecurityConfig};
 use osb_proto::{CheckpointId, OrgId, ProjectId, SandboxId, SnapshotId};
@@ -19,11 +19,18 @@ pub const GHOST_WORKER: &str = "ghost";
 /// The gateway with a control plane that has no worker links.
 pub async fn with_control(mut gateway: Gateway) -> Gateway {
     let security = GrpcSecurity::load(&GrpcSecurityConfig::InsecureLoopback).expect("security");
+    let links = Arc::new(WorkerLinks::fixed(security));
+    let secret_vault = osb_vault::spawn_secret_vault(
+        gateway.state.vault.clone(),
+        Arc::new(GrpcSecretPusher::new(links.clone())),
+    )
+    .expect("secret vault actor");
     let plane = ControlPlane {
         store: gateway.state.store.clone(),
         vault: gateway.state.vault.clone(),
-        links: Arc::new(WorkerLinks::fixed(security)),
+        links,
         bus: gateway.bus.clone(),
+        secret_vault,
     };
     let service = SandboxService::new(plane, "gateway-test", ExecutorOptions::default())
         .expect("sagas defined");
