@@ -480,6 +480,40 @@ impl SandboxService {
         applied
     }
 
+    /// Destroys every running sandbox whose `timeoutSec` has run out since it was created.
+    /// Returns how many were destroyed.
+    pub async fn expire_timed_out(&self) -> usize {
+        let Ok(expired) = self
+            .plane
+            .store
+            .list_expired_sandboxes(chrono::Utc::now())
+            .await
+        else {
+            return 0;
+        };
+        let mut destroyed = 0;
+        for sandbox in expired {
+            match self.destroy(sandbox.org_id, sandbox.id).await {
+                Ok(_) => {
+                    destroyed += 1;
+                    publish_sandbox_event(
+                        self.plane.bus.as_ref(),
+                        sandbox.org_id,
+                        sandbox.id,
+                        "expired",
+                        "timeout",
+                        json!({ "timeoutSec": sandbox.timeout_sec }),
+                    )
+                    .await;
+                }
+                Err(error) => {
+                    tracing::warn!(sandbox = %sandbox.id, %error, "timed-out sandbox not destroyed yet")
+                }
+            }
+        }
+        destroyed
+    }
+
     /// Claims and finishes every unfinished saga (a crashed control plane's, or this one's
     /// from before a restart). Returns how many were driven to an end.
     pub async fn resume_unfinished(&self) -> Result<usize, ControlError> {

@@ -43,6 +43,8 @@ pub struct ControlNodeConfig {
     pub owner: String,
     /// Crash failpoint (tests only): abort the process right after this create step ran.
     pub crash_after: Option<String>,
+    /// How often sandboxes past their `timeoutSec` are looked for and destroyed.
+    pub expire_every: Duration,
 }
 
 /// Overrides the saga claim lease in seconds (default 30): how long a crashed control plane's
@@ -65,6 +67,7 @@ impl ControlNodeConfig {
             lease: Duration::from_secs(lease),
             owner: format!("control-{}", osb_proto::SagaId::new()),
             crash_after: None,
+            expire_every: Duration::from_secs(5),
         }
     }
 }
@@ -130,6 +133,7 @@ impl ControlNode {
             config.resume_every,
         ));
         let lost = tokio::spawn(report_lost_workers(service.clone(), placement, changes));
+        let expiry = tokio::spawn(expire_loop(service.clone(), config.expire_every));
 
         let data = web::Data::new(state.clone());
         let server =
@@ -157,7 +161,7 @@ impl ControlNode {
             state,
             server: handle,
             http_addrs,
-            tasks: vec![resume, lost, http],
+            tasks: vec![resume, lost, expiry, http],
         })
     }
 
@@ -214,6 +218,18 @@ async fn resume_loop(service: Arc<SandboxService>, settle: Duration, every: Dura
             Err(error) => tracing::warn!(%error, "unfinished sagas could not be listed"),
         }
         tokio::time::sleep(every).await;
+    }
+}
+
+/// Destroys sandboxes whose `timeoutSec` ran out (every control plane runs it; destroy is
+/// idempotent, so two control planes expiring the same sandbox is harmless).
+async fn expire_loop(service: Arc<SandboxService>, every: Duration) {
+    loop {
+        tokio::time::sleep(every).await;
+        let count = service.expire_timed_out().await;
+        if count > 0 {
+            tracing::info!(count, "sandboxes past their timeout destroyed");
+        }
     }
 }
 

@@ -91,6 +91,31 @@ impl Store {
             .collect()
     }
 
+    /// Running sandboxes past their timeout: `created_at + timeout_sec` is not after `now`
+    /// (any org).
+    pub async fn list_expired_sandboxes(
+        &self,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Vec<SandboxRecord>, StoreError> {
+        // The longest timeout bounds the scan; the exact check is per row.
+        let oldest_possible = now - chrono::Duration::seconds(1);
+        let rows = sandboxes::Entity::find()
+            .filter(sandboxes::Column::Status.eq(SandboxStatus::Running.as_str()))
+            .filter(sandboxes::Column::CreatedAt.lt(oldest_possible))
+            .order_by_asc(sandboxes::Column::CreatedAt)
+            .all(&self.db)
+            .await?;
+        let mut expired = Vec::new();
+        for row in rows {
+            let record = sandbox_record(row)?;
+            let ends = record.created_at + chrono::Duration::seconds(i64::from(record.timeout_sec));
+            if ends <= now {
+                expired.push(record);
+            }
+        }
+        Ok(expired)
+    }
+
     /// Every sandbox on a worker that is not over (creating, running or stopped).
     pub async fn list_active_sandboxes_on_worker(
         &self,

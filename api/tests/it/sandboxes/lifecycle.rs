@@ -257,3 +257,38 @@ async fn project_secret_sandbox_checkpoint_restore_fork_snapshot() {
     rotated.assert_absent("database rows", &rows);
     platform.stop().await;
 }
+
+/// `timeoutSec` is a promise: a sandbox past it is destroyed (namespace gone, row `destroyed`,
+/// an `expired` event) without anyone asking.
+#[tokio::test]
+async fn a_sandbox_past_its_timeout_is_destroyed() {
+    let platform = start_platform(PlatformOptions::new("osbl2", 5)).await;
+    platform.project_with_key("demo").await;
+    let (status, sandbox) = platform
+        .call(
+            "POST",
+            "/api/sandboxes",
+            Some(json!({ "project": "demo", "timeoutSec": 2 })),
+        )
+        .await;
+    assert_eq!(status, 201, "{sandbox}");
+    let id = sandbox["sandboxID"].as_str().unwrap().to_owned();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let (_, now) = platform
+            .call("GET", &format!("/api/sandboxes/{id}"), None)
+            .await;
+        if now["status"] == "destroyed" {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "still {now}");
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
+    for (prefix, data_dir) in &platform.prefixes {
+        let census = osb_vm::netns::census_worker(prefix, data_dir)
+            .await
+            .unwrap();
+        assert!(census.is_empty(), "leftovers: {census:?}");
+    }
+    platform.stop().await;
+}
