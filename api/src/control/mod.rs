@@ -5,6 +5,7 @@
 //! Nothing here logs a value; values exist only inside the gRPC request being sent to a
 //! worker's proxy. Saga parameters and outputs (persisted) hold names, ids and tokens only.
 
+mod allowlist_push;
 mod error;
 mod events;
 mod links;
@@ -14,6 +15,7 @@ pub mod sagas;
 mod sandboxes;
 mod secret_push;
 
+pub use allowlist_push::GrpcAllowlistPusher;
 pub use error::ControlError;
 pub use events::publish_sandbox_event;
 pub use links::{SharedLinks, WorkerLinks};

@@ -24,6 +24,8 @@ pub struct ControlPlane {
     pub bus: Arc<dyn Bus>,
     /// The supervised vault actor that fans secret changes out to workers.
     pub secret_vault: actix::Addr<osb_vault::SecretVaultActor>,
+    /// The supervised project actor that propagates allowlist changes.
+    pub projects: actix::Addr<osb_project::ProjectActor>,
 }
 
 impl ControlPlane {

@@ -8,7 +8,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use osb_proto::{CheckpointId, OrgId, ProjectId, SagaId, SandboxId, SnapshotId};
+use osb_proto::{CheckpointId, OrgId, SagaId, SandboxId, SnapshotId};
 use osb_saga::{ExecutorOptions, SagaDefinition, SagaExecutor, SagaOutcome};
 use osb_store::{CheckpointRecord, SandboxRecord, SandboxStatus, SnapshotRecord, StoreError};
 use serde_json::json;
@@ -438,46 +438,6 @@ impl SandboxService {
                     ))
                 }
             })
-    }
-
-    /// Applies a project's new egress allowlist to every live sandbox of it (resolver and proxy
-    /// session, on their workers). Returns how many sandboxes now follow it; a sandbox that
-    /// could not be reached is logged (it cannot reach anything while its worker is away).
-    pub async fn propagate_allowlist(&self, project: ProjectId, allowlist: &[String]) -> u64 {
-        let Ok(sandboxes) = self
-            .plane
-            .store
-            .list_live_sandboxes_of_project(project)
-            .await
-        else {
-            return 0;
-        };
-        let mut applied = 0;
-        for sandbox in sandboxes {
-            let Some(worker) = sandbox.worker_id.as_deref() else {
-                continue;
-            };
-            let request = wire::UpdateEgressAllowlistRequest {
-                sandbox_id: sandbox.id.to_string(),
-                egress_allowlist: allowlist.to_vec(),
-            };
-            let result = match self.plane.links.client(worker).await {
-                Ok(mut client) => client
-                    .update_egress_allowlist(request)
-                    .await
-                    .map(|response| response.into_inner().applied)
-                    .map_err(|status| status.message().to_owned()),
-                Err(reason) => Err(reason),
-            };
-            match result {
-                Ok(true) => applied += 1,
-                Ok(false) => {}
-                Err(reason) => {
-                    tracing::warn!(sandbox = %sandbox.id, worker, reason, "allowlist change did not reach a sandbox")
-                }
-            }
-        }
-        applied
     }
 
     /// Destroys every running sandbox whose `timeoutSec` has run out since it was created.

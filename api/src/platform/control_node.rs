@@ -21,7 +21,8 @@ use serde_json::json;
 use tokio::task::JoinHandle;
 
 use crate::control::{
-    publish_sandbox_event, ControlPlane, GrpcSecretPusher, SandboxService, WorkerLinks,
+    publish_sandbox_event, ControlPlane, GrpcAllowlistPusher, GrpcSecretPusher, SandboxService,
+    WorkerLinks,
 };
 use crate::gateway::{configure, AppState};
 use crate::grpc::GrpcSecurity;
@@ -107,12 +108,18 @@ impl ControlNode {
             Arc::new(GrpcSecretPusher::new(links.clone())),
         )
         .map_err(|error| format!("the secret vault actor could not start: {error}"))?;
+        let projects = osb_project::spawn_project_actor(
+            state.store.clone(),
+            Arc::new(GrpcAllowlistPusher::new(links.clone())),
+        )
+        .map_err(|error| format!("the project actor could not start: {error}"))?;
         let plane = ControlPlane {
             store: state.store.clone(),
             vault: state.vault.clone(),
             links,
             bus,
             secret_vault,
+            projects,
         };
         let options = ExecutorOptions {
             lease: chrono::Duration::from_std(config.lease)

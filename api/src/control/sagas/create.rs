@@ -53,9 +53,13 @@ impl SagaStep<ControlPlane> for ResolveProject {
         let egress_allowlist = match p.project_id {
             Some(project) => {
                 plane
-                    .store
-                    .get_project(p.org_id, project)
+                    .projects
+                    .send(osb_project::GetProject {
+                        org: p.org_id,
+                        project,
+                    })
                     .await
+                    .map_err(|error| StepError::new(format!("the project actor: {error}")))?
                     .map_err(|error| match error {
                         StoreError::NotFound(_) => StepError::new(format!(
                             "project {project} was deleted before the sandbox could start"

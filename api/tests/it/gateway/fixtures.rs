@@ -4,7 +4,9 @@
 
 use std::sync::Arc;
 
-use osb_api::control::{ControlPlane, GrpcSecretPusher, SandboxService, WorkerLinks};
+use osb_api::control::{
+    ControlPlane, GrpcAllowlistPusher, GrpcSecretPusher, SandboxService, WorkerLinks,
+};
 use osb_api::gateway::hash_api_key;
 use osb_api::grpc::{GrpcSecurity, GrpcSecurityConfig};
 use osb_proto::{CheckpointId, OrgId, ProjectId, SandboxId, SnapshotId};
@@ -25,12 +27,18 @@ pub async fn with_control(mut gateway: Gateway) -> Gateway {
         Arc::new(GrpcSecretPusher::new(links.clone())),
     )
     .expect("secret vault actor");
+    let projects = osb_project::spawn_project_actor(
+        gateway.state.store.clone(),
+        Arc::new(GrpcAllowlistPusher::new(links.clone())),
+    )
+    .expect("project actor");
     let plane = ControlPlane {
         store: gateway.state.store.clone(),
         vault: gateway.state.vault.clone(),
         links,
         bus: gateway.bus.clone(),
         secret_vault,
+        projects,
     };
     let service = SandboxService::new(plane, "gateway-test", ExecutorOptions::default())
         .expect("sagas defined");

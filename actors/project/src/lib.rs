@@ -1,0 +1,141 @@
+//! `ProjectActor` (DESIGN.md §3): a project's configuration as the control plane acts on it —
+//! the sandbox defaults a create resolves against, and the egress allowlist every running
+//! sandbox of the project must follow. When a project's allowlist changes, the actor re-reads
+//! it from the store and pushes it to the worker of every live sandbox through an
+//! [`AllowlistPusher`] (the gRPC link in production), so a removed host is closed at once.
+//!
+//! It runs under `actix::Supervisor` on its own actix system thread and keeps no state: every
+//! message reads Postgres, so a restart resyncs by construction. It never sees a secret value.
+
+#![forbid(unsafe_code)]
+
+use std::sync::Arc;
+
+use actix::prelude::*;
+use async_trait::async_trait;
+use osb_proto::{OrgId, ProjectId, SandboxId};
+use osb_store::{ProjectRecord, Store, StoreError};
+
+/// Delivers a sandbox's new egress allowlist to its worker.
+#[async_trait]
+pub trait AllowlistPusher: Send + Sync {
+    /// Returns whether the worker applied it (false: it does not hold the sandbox).
+    async fn push(
+        &self,
+        worker: &str,
+        sandbox: SandboxId,
+        allowlist: &[String],
+    ) -> Result<bool, String>;
+}
+
+/// The project's current record (defaults, allowlist), read from the store.
+#[derive(Debug, Message)]
+#[rtype(result = "Result<ProjectRecord, StoreError>")]
+pub struct GetProject {
+    pub org: OrgId,
+    pub project: ProjectId,
+}
+
+/// The project's allowlist changed: push the stored list to every live sandbox of it.
+#[derive(Debug, Message)]
+#[rtype(result = "Result<AllowlistReport, StoreError>")]
+pub struct AllowlistChanged {
+    pub org: OrgId,
+    pub project: ProjectId,
+}
+
+/// What a propagation did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct AllowlistReport {
+    /// Sandboxes that follow the new list now.
+    pub applied: u64,
+    /// Sandboxes whose worker could not be reached: (sandbox, reason).
+    pub failed: Vec<(SandboxId, String)>,
+}
+
+/// The actor.
+pub struct ProjectActor {
+    store: Store,
+    pusher: Arc<dyn AllowlistPusher>,
+}
+
+impl std::fmt::Debug for ProjectActor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProjectActor").finish_non_exhaustive()
+    }
+}
+
+impl ProjectActor {
+    /// An actor over `store` pushing through `pusher`.
+    pub fn new(store: Store, pusher: Arc<dyn AllowlistPusher>) -> Self {
+        Self { store, pusher }
+    }
+}
+
+impl Actor for ProjectActor {
+    type Context = Context<Self>;
+}
+
+impl Supervised for ProjectActor {
+    fn restarting(&mut self, _context: &mut Context<Self>) {
+        tracing::warn!("project actor restarted; state is re-read from the store");
+    }
+}
+
+impl Handler<GetProject> for ProjectActor {
+    type Result = ResponseFuture<Result<ProjectRecord, StoreError>>;
+
+    fn handle(&mut self, message: GetProject, _context: &mut Context<Self>) -> Self::Result {
+        let store = self.store.clone();
+        Box::pin(async move { store.get_project(message.org, message.project).await })
+    }
+}
+
+impl Handler<AllowlistChanged> for ProjectActor {
+    type Result = ResponseFuture<Result<AllowlistReport, StoreError>>;
+
+    fn handle(&mut self, message: AllowlistChanged, _context: &mut Context<Self>) -> Self::Result {
+        let (store, pusher) = (self.store.clone(), self.pusher.clone());
+        Box::pin(async move {
+            // The stored list, not one carried in the message: a late message never re-applies
+            // an older list.
+            let project = store.get_project(message.org, message.project).await?;
+            let mut report = AllowlistReport::default();
+            for sandbox in store.list_live_sandboxes_of_project(project.id).await? {
+                let Some(worker) = sandbox.worker_id.as_deref() else {
+                    continue;
+                };
+                match pusher
+                    .push(worker, sandbox.id, &project.egress_allowlist)
+                    .await
+                {
+                    Ok(true) => report.applied += 1,
+                    Ok(false) => {}
+                    Err(reason) => report.failed.push((sandbox.id, reason)),
+                }
+            }
+            Ok(report)
+        })
+    }
+}
+
+/// Starts the actor under a supervisor on its own thread and actix system.
+pub fn spawn_project_actor(
+    store: Store,
+    pusher: Arc<dyn AllowlistPusher>,
+) -> std::io::Result<Addr<ProjectActor>> {
+    let (sender, receiver) = std::sync::mpsc::channel();
+    std::thread::Builder::new()
+        .name("project-actor".into())
+        .spawn(move || {
+            let system = System::new();
+            system.block_on(async move {
+                let address = Supervisor::start(move |_| ProjectActor::new(store, pusher));
+                let _ = sender.send(address);
+            });
+            let _ = system.run();
+        })?;
+    receiver
+        .recv()
+        .map_err(|_| std::io::Error::other("the project actor did not start"))
+}
