@@ -46,6 +46,11 @@ impl ControlPlane {
     }
 }
 
+/// A step's output as the log stores it.
+pub(crate) fn to_output<T: serde::Serialize>(value: &T) -> Result<serde_json::Value, StepError> {
+    serde_json::to_value(value).map_err(|error| StepError::new(error.to_string()))
+}
+
 /// Store errors inside steps.
 pub(crate) fn store_failed(error: osb_store::StoreError) -> StepError {
     StepError::new(error.to_string())

@@ -268,12 +268,7 @@ impl SandboxService {
             .store
             .get_checkpoint(org, checkpoint)
             .await
-            .map_err(|error| match error {
-                StoreError::NotFound(_) => {
-                    ControlError::NotFound(format!("checkpoint {checkpoint} not found"))
-                }
-                other => other.into(),
-            })
+            .map_err(|error| not_found(error, format!("checkpoint {checkpoint} not found")))
     }
 
     /// A sandbox of the org.
@@ -282,12 +277,7 @@ impl SandboxService {
             .store
             .get_sandbox(org, id)
             .await
-            .map_err(|error| match error {
-                StoreError::NotFound(_) => {
-                    ControlError::NotFound(format!("sandbox {id} not found"))
-                }
-                other => other.into(),
-            })
+            .map_err(|error| not_found(error, format!("sandbox {id} not found")))
     }
 
     /// Destroys a sandbox (idempotent: a destroyed sandbox is returned as it is).
@@ -301,14 +291,7 @@ impl SandboxService {
                 "sandbox {id} is still being created; delete it once it is running or failed"
             )));
         }
-        let params = SandboxParams {
-            sandbox_id: id,
-            org_id: org,
-            request: SagaId::new().to_string(),
-            checkpoint_id: None,
-            snapshot_name: None,
-            snapshot_id: None,
-        };
+        let params = SandboxParams::new(id, org);
         self.run_simple(&self.destroy, &params).await?;
         self.get(org, id).await
     }
@@ -320,14 +303,7 @@ impl SandboxService {
         id: SandboxId,
     ) -> Result<CheckpointRecord, ControlError> {
         self.require_running(org, id).await?;
-        let params = SandboxParams {
-            sandbox_id: id,
-            org_id: org,
-            request: SagaId::new().to_string(),
-            checkpoint_id: None,
-            snapshot_name: None,
-            snapshot_id: None,
-        };
+        let params = SandboxParams::new(id, org);
         let outputs = self.run_simple(&self.checkpoint, &params).await?;
         let checkpoint = checkpoint_of(&outputs)?;
         self.find_checkpoint(org, checkpoint).await
@@ -356,14 +332,9 @@ impl SandboxService {
                 "a snapshot named {name} already exists; choose another name"
             )));
         }
-        let params = SandboxParams {
-            sandbox_id: id,
-            org_id: org,
-            request: SagaId::new().to_string(),
-            checkpoint_id: None,
-            snapshot_name: Some(name.to_owned()),
-            snapshot_id: Some(SnapshotId::new()),
-        };
+        let mut params = SandboxParams::new(id, org);
+        params.snapshot_name = Some(name.to_owned());
+        params.snapshot_id = Some(SnapshotId::new());
         self.run_simple(&self.snapshot, &params).await?;
         Ok(self.plane.store.get_snapshot(org, name).await?)
     }
@@ -382,14 +353,8 @@ impl SandboxService {
                 "checkpoint {checkpoint} was taken from another sandbox; fork it with POST /api/sandboxes/from-checkpoint/{checkpoint}"
             )));
         }
-        let params = SandboxParams {
-            sandbox_id: id,
-            org_id: org,
-            request: SagaId::new().to_string(),
-            checkpoint_id: Some(checkpoint),
-            snapshot_name: None,
-            snapshot_id: None,
-        };
+        let mut params = SandboxParams::new(id, org);
+        params.checkpoint_id = Some(checkpoint);
         self.run_simple(&self.restore, &params).await?;
         self.get(org, id).await
     }
@@ -561,6 +526,14 @@ fn checkpoint_of(
         .and_then(|value| value["checkpointId"].as_str())
         .and_then(|text| text.parse().ok())
         .ok_or_else(|| ControlError::Failed("the checkpoint saga recorded no checkpoint".into()))
+}
+
+/// A store error, with "not found" said in the caller's words.
+fn not_found(error: StoreError, message: String) -> ControlError {
+    match error {
+        StoreError::NotFound(_) => ControlError::NotFound(message),
+        other => other.into(),
+    }
 }
 
 /// Maps a saga's failure to an error class by what the message says.

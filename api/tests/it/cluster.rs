@@ -18,6 +18,7 @@ use serde_json::{json, Value};
 
 use crate::platform::reqwest_lite::Client;
 use crate::platform::LLM_HOST;
+use crate::support::{free_port, Reap};
 use crate::{osbd, text};
 
 const PREFIX: &str = "osbk1";
@@ -29,27 +30,6 @@ impl Drop for Process {
     fn drop(&mut self) {
         let _ = self.0.kill();
         let _ = self.0.wait();
-    }
-}
-
-struct ReapAll(Vec<(String, std::path::PathBuf)>);
-
-impl Drop for ReapAll {
-    fn drop(&mut self) {
-        let all = self.0.clone();
-        let _ = std::thread::spawn(move || {
-            tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .map(|runtime| {
-                    runtime.block_on(async {
-                        for (prefix, dir) in &all {
-                            let _ = osb_vm::netns::reap_worker(prefix, dir).await;
-                        }
-                    })
-                })
-        })
-        .join();
     }
 }
 
@@ -96,13 +76,6 @@ fn tls_env(ca: &Path, certs: &pki::CertPaths) -> Vec<(String, String)> {
             certs.key.display().to_string(),
         ),
     ]
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .map(|address| address.port())
-        .unwrap()
 }
 
 #[tokio::test]
@@ -188,7 +161,7 @@ async fn two_workers_one_control_plane_over_nats() {
         );
         workers.push(process);
     }
-    let _reap = ReapAll(reaps.clone());
+    let _reap = Reap(reaps.clone());
 
     let mut control_env = tls_env(&ca, &control_init.control);
     control_env.extend(base_env.iter().cloned());

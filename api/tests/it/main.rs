@@ -15,6 +15,7 @@ mod osbd_keys;
 mod osbd_up;
 mod platform;
 mod sandboxes;
+mod support;
 mod worker_service;
 
 use std::process::{Command, Output};

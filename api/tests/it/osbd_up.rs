@@ -15,15 +15,9 @@ use serde_json::json;
 
 use crate::platform::reqwest_lite::Client;
 use crate::platform::LLM_HOST;
+use crate::support::{free_port, Reap};
 
 const PREFIX: &str = "osbup1";
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .map(|address| address.port())
-        .unwrap()
-}
 
 #[tokio::test]
 async fn osbd_up_runs_the_chain_and_ctrl_c_destroys_its_sandboxes() {
@@ -41,7 +35,7 @@ async fn osbd_up_runs_the_chain_and_ctrl_c_destroys_its_sandboxes() {
     let origin_ca = temp.path().join("origin-ca.pem");
     std::fs::write(&origin_ca, &origin.ca_pem).unwrap();
     let sandboxes_dir = data_dir.join("worker/sandboxes");
-    let _reap = scopeguard(PREFIX, sandboxes_dir.clone());
+    let _reap = Reap(vec![(PREFIX.to_owned(), sandboxes_dir.clone())]);
 
     let port = free_port();
     let logs = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
@@ -203,23 +197,4 @@ async fn osbd_up_runs_the_chain_and_ctrl_c_destroys_its_sandboxes() {
     );
     canary.assert_absent("osbd logs at debug level", &logs);
     drop(origin);
-}
-
-struct Reap(String, std::path::PathBuf);
-
-impl Drop for Reap {
-    fn drop(&mut self) {
-        let (prefix, dir) = (self.0.clone(), self.1.clone());
-        let _ = std::thread::spawn(move || {
-            tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .map(|runtime| runtime.block_on(osb_vm::netns::reap_worker(&prefix, &dir)))
-        })
-        .join();
-    }
-}
-
-fn scopeguard(prefix: &str, dir: std::path::PathBuf) -> Reap {
-    Reap(prefix.to_owned(), dir)
 }

@@ -24,6 +24,8 @@ use osb_testkit::{Canary, LlmOrigin, TestDatabase};
 use osb_vault::{KeyringConfig, MasterKey, Vault};
 use serde_json::Value;
 
+use crate::support::Reap;
+
 /// The host the test origin plays.
 pub(crate) const LLM_HOST: &str = "api.llm.test";
 
@@ -50,25 +52,6 @@ impl PlatformOptions {
     }
 }
 
-/// Reaps one worker's host objects when dropped.
-struct Reap {
-    prefix: String,
-    data_dir: PathBuf,
-}
-
-impl Drop for Reap {
-    fn drop(&mut self) {
-        let (prefix, data_dir) = (self.prefix.clone(), self.data_dir.clone());
-        let _ = std::thread::spawn(move || {
-            tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .map(|runtime| runtime.block_on(osb_vm::netns::reap_worker(&prefix, &data_dir)))
-        })
-        .join();
-    }
-}
-
 /// A running platform.
 pub(crate) struct Platform {
     pub api_url: String,
@@ -81,7 +64,7 @@ pub(crate) struct Platform {
     pub canary: Canary,
     pub prefixes: Vec<(String, PathBuf)>,
     http: reqwest_lite::Client,
-    _reaps: Vec<Reap>,
+    _reap: Reap,
     _database: TestDatabase,
     pub temp: tempfile::TempDir,
 }
@@ -111,7 +94,6 @@ pub(crate) async fn start_platform(options: PlatformOptions) -> Platform {
     let control_security =
         GrpcSecurity::load(&GrpcSecurityConfig::MutualTls(dev.control_tls())).unwrap();
     let mut workers = Vec::new();
-    let mut reaps = Vec::new();
     let mut prefixes = Vec::new();
     for index in 0..options.workers {
         let letter = char::from(b'a' + u8::try_from(index).unwrap());
@@ -134,10 +116,6 @@ pub(crate) async fn start_platform(options: PlatformOptions) -> Platform {
             .unwrap();
         let prefix = format!("{}{letter}", options.prefix);
         let data_dir = temp.path().join(&name);
-        reaps.push(Reap {
-            prefix: prefix.clone(),
-            data_dir: data_dir.join("sandboxes"),
-        });
         prefixes.push((prefix.clone(), data_dir.join("sandboxes")));
         let node = WorkerNode::start(
             WorkerNodeConfig {
@@ -198,6 +176,7 @@ pub(crate) async fn start_platform(options: PlatformOptions) -> Platform {
         .insert_api_key(org.id, "test", &key.hash(), &key.display_prefix())
         .await
         .unwrap();
+    let reap = Reap(prefixes.clone());
     let platform = Platform {
         api_url,
         api_key: key.expose().to_owned(),
@@ -209,7 +188,7 @@ pub(crate) async fn start_platform(options: PlatformOptions) -> Platform {
         canary,
         prefixes,
         http: reqwest_lite::Client,
-        _reaps: reaps,
+        _reap: reap,
         _database: database,
         temp,
     };

@@ -13,7 +13,7 @@ use serde_json::{json, Value};
 
 use super::params::{Checkpointed, SandboxParams};
 use crate::control::events::publish_sandbox_event;
-use crate::control::plane::{store_failed, ControlPlane};
+use crate::control::plane::{store_failed, to_output, ControlPlane};
 use crate::grpc::proto as wire;
 
 /// The saga kinds in the log.
@@ -41,10 +41,6 @@ pub fn snapshot_saga() -> Result<SagaDefinition<ControlPlane>, SagaError> {
             Box::new(RecordSnapshot),
         ],
     )
-}
-
-fn to_output<T: serde::Serialize>(value: &T) -> Result<Value, StepError> {
-    serde_json::to_value(value).map_err(|error| StepError::new(error.to_string()))
 }
 
 struct CheckpointOnWorker;

@@ -15,7 +15,7 @@ use serde_json::{json, Value};
 
 use super::params::{BootFrom, Booted, CreateParams, Placed, Resolved, Sealed, SealedName};
 use crate::control::events::publish_sandbox_event;
-use crate::control::plane::{store_failed, ControlPlane};
+use crate::control::plane::{store_failed, to_output, ControlPlane};
 use crate::grpc::proto as wire;
 
 /// The saga kind in the log.
@@ -34,10 +34,6 @@ pub fn create_saga() -> Result<SagaDefinition<ControlPlane>, SagaError> {
             Box::new(MarkRunning),
         ],
     )
-}
-
-fn to_output<T: serde::Serialize>(value: &T) -> Result<Value, StepError> {
-    serde_json::to_value(value).map_err(|error| StepError::new(error.to_string()))
 }
 
 struct ResolveProject;

@@ -97,6 +97,20 @@ pub struct SandboxParams {
     pub snapshot_id: Option<osb_proto::SnapshotId>,
 }
 
+impl SandboxParams {
+    /// Parameters for one request on `sandbox`, with a fresh request key.
+    pub fn new(sandbox_id: SandboxId, org_id: OrgId) -> Self {
+        Self {
+            sandbox_id,
+            org_id,
+            request: osb_proto::SagaId::new().to_string(),
+            checkpoint_id: None,
+            snapshot_name: None,
+            snapshot_id: None,
+        }
+    }
+}
+
 /// Output of `checkpoint_on_worker`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
