@@ -6,10 +6,12 @@
 
 mod cli;
 mod client;
+mod config;
 mod output;
 
 pub use cli::{
     finish, run, stdin_is_terminal, Failure, OcCli, EXIT_AUTH, EXIT_CONFLICT, EXIT_NOT_FOUND,
     EXIT_USAGE,
 };
+pub use config::{CliConfig, ConfigError, CONFIG_ENV};
 pub use client::{ApiClient, API_KEY_ENV, API_URL_ENV, DEFAULT_API_URL};
