@@ -43,7 +43,7 @@ pub enum ConfigError {
         source: std::io::Error,
     },
     #[error(
-        "{}:{line}:{column}: {message}; the file holds `api_url = \"http://127.0.0.1:8080\"` and `api_key = \"osb_…\"` (fix it, or delete it and run `osbd up`)",
+        "{}:{line}:{column}: {message}; the file holds `api_url = \"http://127.0.0.1:8080\"` and `api_key = \"osk_…\"` (fix it, or delete it and run `osbd up`)",
         path.display()
     )]
     Malformed {
