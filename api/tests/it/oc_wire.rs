@@ -311,3 +311,73 @@ fn following_events_reports_a_closed_stream() {
         stderr_of(&followed)
     );
 }
+
+#[test]
+fn a_secret_value_travels_only_in_the_request_body() {
+    let canary = osb_testkit::Canary::new("oc-wire");
+    let stub = StubApi::start(|request| match request.path.as_str() {
+        "/api/projects/web/secrets/API_KEY" => Reply::json(
+            200,
+            json!({"name": "API_KEY", "status": "set", "version": 1, "refreshed": 0}),
+        ),
+        _ => Reply::json(
+            400,
+            json!({"error": "value: too large", "code": "invalid_input"}),
+        ),
+    });
+    let set = |name: &str, url: &str| {
+        let mut command = crate::oc_support::oc_command(
+            &[
+                "secret",
+                "set",
+                "web",
+                name,
+                "--allowed-host",
+                "api.example.test",
+            ],
+            &[
+                ("OPENSANDBOX_API_URL", url),
+                ("OPENSANDBOX_API_KEY", "osb_wire"),
+            ],
+        );
+        command.stdin(std::process::Stdio::piped());
+        let mut child = command.spawn().expect("oc runs");
+        // oc waits for stdin's end, so its argv can be read once exec has happened.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let argv = loop {
+            let argv = std::fs::read(format!("/proc/{}/cmdline", child.id())).unwrap_or_default();
+            let argv = String::from_utf8_lossy(&argv).replace('\0', " ");
+            if argv.contains("secret set web") || Instant::now() > deadline {
+                break argv;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        };
+        assert!(argv.contains("secret set web"), "{argv}");
+        canary.assert_absent("oc argv", &argv);
+        use std::io::Write as _;
+        let mut stdin = child.stdin.take().expect("stdin");
+        stdin.write_all(canary.value().as_bytes()).expect("write");
+        drop(stdin);
+        child.wait_with_output().expect("oc finishes")
+    };
+    let accepted = set("API_KEY", &stub.url);
+    assert!(accepted.status.success(), "{}", stderr_of(&accepted));
+    let refused = set("OTHER", &stub.url);
+    assert_eq!(refused.status.code(), Some(2));
+    let unreachable = set("API_KEY", "http://127.0.0.1:9");
+    assert_eq!(unreachable.status.code(), Some(1));
+    for output in [&accepted, &refused, &unreachable] {
+        canary.assert_absent("oc stdout", &stdout_of(output));
+        canary.assert_absent("oc stderr", &stderr_of(output));
+    }
+    let requests = stub.requests();
+    assert_eq!(requests[0].json()["value"], canary.value());
+    assert_eq!(
+        requests[0].json()["allowedHosts"],
+        json!(["api.example.test"])
+    );
+    for request in &requests {
+        canary.assert_absent("request line", &request.path);
+        canary.assert_absent("request headers", &format!("{:?}", request.headers));
+    }
+}
