@@ -75,6 +75,8 @@ pub(crate) struct Reply {
     pub body: String,
     /// Keep the connection open this long after the body (for event streams).
     pub hold: Duration,
+    /// Wait this long before answering (a slow operation).
+    pub delay: Duration,
 }
 
 impl Reply {
@@ -84,7 +86,13 @@ impl Reply {
             content_type: "application/json",
             body: body.to_string(),
             hold: Duration::ZERO,
+            delay: Duration::ZERO,
         }
+    }
+
+    pub(crate) fn after(mut self, delay: Duration) -> Self {
+        self.delay = delay;
+        self
     }
 
     pub(crate) fn events(body: &str, hold: Duration) -> Self {
@@ -93,6 +101,7 @@ impl Reply {
             content_type: "text/event-stream",
             body: body.to_owned(),
             hold,
+            delay: Duration::ZERO,
         }
     }
 }
@@ -159,6 +168,7 @@ fn serve(stream: TcpStream, log: &Mutex<Vec<Recorded>>, respond: &Responder) {
         body: String::from_utf8_lossy(&body).into_owned(),
     };
     let reply = respond(&request);
+    std::thread::sleep(reply.delay);
     log.lock().expect("log").push(request);
     let mut stream = stream;
     let framing = if reply.content_type == "text/event-stream" {

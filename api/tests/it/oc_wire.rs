@@ -381,3 +381,50 @@ fn a_secret_value_travels_only_in_the_request_body() {
         canary.assert_absent("request headers", &format!("{:?}", request.headers));
     }
 }
+
+#[test]
+fn a_spinner_runs_on_a_terminal_stderr_and_never_reaches_stdout() {
+    let stub = StubApi::start(|_| {
+        Reply::json(201, sandbox("sbx_1", "running")).after(Duration::from_millis(800))
+    });
+    let dir = tempfile::tempdir().expect("tempdir");
+    let stdout_file = dir.path().join("stdout");
+    let typescript = dir.path().join("typescript");
+    // `script` (util-linux) gives oc a pseudo-terminal; stdout is redirected to a file inside it.
+    let inner = format!(
+        "'{}' create --project web > '{}'",
+        env!("CARGO_BIN_EXE_oc"),
+        stdout_file.display()
+    );
+    let mut command = crate::oc_support::oc_command(&[], &env(&stub));
+    let command = command
+        .get_envs()
+        .map(|(name, value)| (name.to_owned(), value.map(|value| value.to_owned())))
+        .collect::<Vec<_>>();
+    let mut script = std::process::Command::new("script");
+    script.args(["-qec", &inner]).arg(&typescript);
+    for (name, value) in command {
+        match value {
+            Some(value) => script.env(name, value),
+            None => script.env_remove(name),
+        };
+    }
+    let ran = script.output().expect("script runs");
+    assert!(ran.status.success(), "{}", stderr_of(&ran));
+    assert_eq!(
+        std::fs::read_to_string(&stdout_file).expect("stdout file"),
+        "sbx_1\n"
+    );
+    let terminal = std::fs::read_to_string(&typescript).unwrap_or_default() + &stdout_of(&ran);
+    assert!(
+        terminal.contains("creating a sandbox in web"),
+        "the spinner drew on the terminal: {terminal}"
+    );
+
+    let piped = oc_run(&["create", "--project", "web"], &env(&stub));
+    assert!(piped.status.success());
+    assert!(
+        !stderr_of(&piped).contains("creating"),
+        "no spinner into a pipe"
+    );
+}
