@@ -396,7 +396,7 @@ fn a_spinner_runs_on_a_terminal_stderr_and_never_reaches_stdout() {
         env!("CARGO_BIN_EXE_oc"),
         stdout_file.display()
     );
-    let mut command = crate::oc_support::oc_command(&[], &env(&stub));
+    let command = crate::oc_support::oc_command(&[], &env(&stub));
     let command = command
         .get_envs()
         .map(|(name, value)| (name.to_owned(), value.map(|value| value.to_owned())))
