@@ -9,7 +9,7 @@ use clap::CommandFactory;
 use serde_json::Value;
 
 use super::cli::{OcCli, OcCommand};
-use super::client::{ApiClient, CallOptions};
+use super::client::{ApiClient, CallOptions, Unreachable};
 use super::connection::{resolve, Connection};
 use super::failure::{expect, missing_key_hint, Failure, Hints, EXIT_AUTH, EXIT_FAILURE};
 use super::spinner::Spinner;
@@ -139,12 +139,10 @@ impl Ctx<'_> {
         }
     }
 
-    pub(crate) fn unreachable(&self, error: super::client::Unreachable) -> Failure {
+    pub(crate) fn unreachable(&self, error: Unreachable) -> Failure {
         let what_to_do = match error {
-            super::client::Unreachable::TimedOut { .. } => {
-                "check with `oc sandbox list`".to_owned()
-            }
-            super::client::Unreachable::Connect { .. } => format!(
+            Unreachable::TimedOut { .. } => "check with `oc sandbox list`".to_owned(),
+            Unreachable::Connect { .. } => format!(
                 "is `osbd up` running? {}",
                 self.connection.url_source.how_to_change()
             ),

@@ -171,8 +171,9 @@ fn serve(stream: TcpStream, log: &Mutex<Vec<Recorded>>, respond: &Responder) {
     std::thread::sleep(reply.delay);
     log.lock().expect("log").push(request);
     let mut stream = stream;
-    let framing = if reply.content_type == "text/event-stream" {
-        String::new()
+    let streaming = reply.content_type == "text/event-stream";
+    let framing = if streaming {
+        "Transfer-Encoding: chunked\r\n".to_owned()
     } else {
         format!("Content-Length: {}\r\n", reply.body.len())
     };
@@ -181,9 +182,18 @@ fn serve(stream: TcpStream, log: &Mutex<Vec<Recorded>>, respond: &Responder) {
         reply.status, reply.content_type
     );
     let _ = stream.write_all(head.as_bytes());
-    let _ = stream.write_all(reply.body.as_bytes());
+    if streaming {
+        // One chunk per event, as a streaming server sends them; the last chunk only at the end.
+        for event in reply.body.split_inclusive("\n\n") {
+            let _ = write!(stream, "{:x}\r\n{event}\r\n", event.len());
+            let _ = stream.flush();
+        }
+        std::thread::sleep(reply.hold);
+        let _ = stream.write_all(b"0\r\n\r\n");
+    } else {
+        let _ = stream.write_all(reply.body.as_bytes());
+    }
     let _ = stream.flush();
-    std::thread::sleep(reply.hold);
 }
 
 /// A listener that records whether anything connected: for "nothing was sent" checks.
