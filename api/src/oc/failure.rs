@@ -65,7 +65,7 @@ pub(crate) fn expect(
         403 => (
             EXIT_AUTH,
             format!(
-                "; {} (the key or the object belongs to another org, or the key was revoked)",
+                "; the key was refused (wrong or revoked): {}",
                 hints.key_source.describe()
             ),
         ),
