@@ -1,7 +1,9 @@
-//! The real `oc` binary driving a real platform (control plane + worker): create → exec with the
-//! exit code propagated → checkpoint create/list → restore in place → fork → golden snapshot
-//! create/list and boot → sandbox list/get → kill, asserting on `--json` output, while
-//! `oc events --follow` shows the sandbox's `created` event.
+//! The real `oc` binary driving a real platform (control plane + netns worker + sealing proxy, from
+//! `platform.rs`): project and secret through `oc` (the value on stdin only), create → exec with
+//! the exit code propagated and the secret sealed → checkpoint create/list → restore in place →
+//! fork → golden snapshot create/list and boot → sandbox list/get → kill, asserting on `--json`
+//! output, while `oc events --follow` shows the sandbox's `created` event; the secret value never
+//! appears in anything `oc` printed.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Output, Stdio};
@@ -11,21 +13,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 use crate::oc_support::{oc_command, stderr_of, stdout_of};
-
-/// Where the platform under test answers, and a key of its org.
-struct Platform {
-    url: String,
-    key: String,
-}
-
-/// The platform harness lands with `osbd up`; until then this reads a running platform's URL and
-/// key from the environment.
-async fn platform() -> Platform {
-    Platform {
-        url: std::env::var("OC_TEST_API_URL").expect("OC_TEST_API_URL"),
-        key: std::env::var("OC_TEST_API_KEY").expect("OC_TEST_API_KEY"),
-    }
-}
+use crate::platform::{start_platform, Platform, PlatformOptions, LLM_HOST};
 
 struct KillOnDrop(Child);
 
@@ -38,8 +26,8 @@ impl Drop for KillOnDrop {
 
 fn env(platform: &Platform) -> [(&'static str, &str); 2] {
     [
-        ("OPENSANDBOX_API_URL", platform.url.as_str()),
-        ("OPENSANDBOX_API_KEY", platform.key.as_str()),
+        ("OPENSANDBOX_API_URL", platform.api_url.as_str()),
+        ("OPENSANDBOX_API_KEY", platform.api_key.as_str()),
     ]
 }
 
@@ -74,12 +62,34 @@ fn exec_stdout(platform: &Platform, sandbox: &str, script: &str) -> String {
     stdout_of(&output)
 }
 
-#[tokio::test]
-#[ignore = "needs platform harness"]
+// `oc` runs as a blocking child process while the platform serves it from this test's runtime:
+// other worker threads must keep the platform's tasks (database pool, sagas) moving meanwhile.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_sandbox_lifecycle_through_the_cli() {
-    let platform = platform().await;
-    let project = oc(&platform, &["project", "create", "oc-flow"]);
+    let platform = start_platform(PlatformOptions::new("osbo1", 20)).await;
+    let canary = platform.canary.clone();
+    let mut printed = String::new();
+    let project = oc(
+        &platform,
+        &["project", "create", "oc-flow", "--allow", LLM_HOST],
+    );
     assert!(project.status.success(), "{}", stderr_of(&project));
+    let mut secret = oc_command(
+        &["secret", "set", "oc-flow", "ANTHROPIC_API_KEY"],
+        &env(&platform),
+    );
+    let mut secret = secret.stdin(Stdio::piped()).spawn().expect("oc secret set");
+    {
+        use std::io::Write as _;
+        let mut stdin = secret.stdin.take().expect("stdin");
+        stdin
+            .write_all(canary.value().as_bytes())
+            .expect("value on stdin");
+    }
+    let secret = secret.wait_with_output().expect("oc secret set finishes");
+    assert!(secret.status.success(), "{}", stderr_of(&secret));
+    printed.push_str(&stdout_of(&secret));
+    printed.push_str(&stderr_of(&secret));
 
     let mut events = oc_command(&["events", "--follow"], &env(&platform));
     let mut events = KillOnDrop(events.stdout(Stdio::piped()).spawn().expect("oc events"));
@@ -116,6 +126,12 @@ async fn the_sandbox_lifecycle_through_the_cli() {
     assert_eq!(ran.status.code(), Some(7), "{}", stderr_of(&ran));
     assert_eq!(stdout_of(&ran), "hi\n");
     assert_eq!(stderr_of(&ran), "oops\n");
+    let sealed = exec_stdout(&platform, &sandbox, "echo $ANTHROPIC_API_KEY");
+    assert!(sealed.starts_with("osb_sealed_"), "{sealed}");
+    let curl = format!(
+        "curl -sS -m 20 -o /dev/null -w '%{{http_code}}' -X POST -H \"x-api-key: $ANTHROPIC_API_KEY\" https://{LLM_HOST}/v1/messages"
+    );
+    assert_eq!(exec_stdout(&platform, &sandbox, &curl), "200");
     let ran = oc_json(
         &platform,
         &["exec", &sandbox, "--", "sh", "-c", "echo json"],
@@ -125,7 +141,7 @@ async fn the_sandbox_lifecycle_through_the_cli() {
         (Some(0), Some("json\n"))
     );
 
-    exec_stdout(&platform, &sandbox, "echo one > /root/oc-state");
+    exec_stdout(&platform, &sandbox, "echo one > /workspace/oc-state");
     let checkpoint = id(
         &oc_json(&platform, &["checkpoint", "create", &sandbox]),
         "checkpointID",
@@ -135,11 +151,11 @@ async fn the_sandbox_lifecycle_through_the_cli() {
         .iter()
         .any(|entry| entry["checkpointID"] == checkpoint.as_str())));
 
-    exec_stdout(&platform, &sandbox, "echo two > /root/oc-state");
+    exec_stdout(&platform, &sandbox, "echo two > /workspace/oc-state");
     let restored = oc_json(&platform, &["restore", &sandbox, &checkpoint]);
     assert_eq!(id(&restored, "sandboxID"), sandbox);
     assert_eq!(
-        exec_stdout(&platform, &sandbox, "cat /root/oc-state"),
+        exec_stdout(&platform, &sandbox, "cat /workspace/oc-state"),
         "one\n"
     );
 
@@ -147,7 +163,7 @@ async fn the_sandbox_lifecycle_through_the_cli() {
     let fork = id(&forked, "sandboxID");
     assert_ne!(fork, sandbox);
     assert_eq!(
-        exec_stdout(&platform, &fork, "cat /root/oc-state; echo $ROLE"),
+        exec_stdout(&platform, &fork, "cat /workspace/oc-state; echo $ROLE"),
         "one\nfork\n"
     );
 
@@ -166,7 +182,7 @@ async fn the_sandbox_lifecycle_through_the_cli() {
     );
     let golden = id(&booted, "sandboxID");
     assert_eq!(
-        exec_stdout(&platform, &golden, "cat /root/oc-state"),
+        exec_stdout(&platform, &golden, "cat /workspace/oc-state"),
         "one\n"
     );
 
@@ -196,14 +212,38 @@ async fn the_sandbox_lifecycle_through_the_cli() {
     let gone = oc(&platform, &["exec", &sandbox, "--", "true"]);
     assert_ne!(gone.status.code(), Some(0));
 
+    for listing in [
+        oc(&platform, &["sandbox", "list"]),
+        oc(&platform, &["secret", "list", "oc-flow"]),
+        oc(&platform, &["--json", "sandbox", "get", &sandbox]),
+    ] {
+        printed.push_str(&stdout_of(&listing));
+        printed.push_str(&stderr_of(&listing));
+    }
+    canary.assert_absent("everything oc printed", &printed);
+
     let created_subject = format!(".{sandbox}.created");
     let mut seen = Vec::new();
     while let Ok(line) = received.recv_timeout(Duration::from_secs(10)) {
         let found = line.contains(&created_subject);
         seen.push(line);
         if found {
-            return;
+            break;
         }
     }
-    panic!("no created event for {sandbox} in {seen:?}");
+    assert!(
+        seen.iter().any(|line| line.contains(&created_subject)),
+        "no created event for {sandbox} in {seen:?}"
+    );
+    drop(events);
+    for (prefix, data_dir) in &platform.prefixes {
+        let census = osb_vm::netns::census_worker(prefix, data_dir)
+            .await
+            .expect("census");
+        assert!(
+            census.is_empty(),
+            "leftovers after oc sandbox kill: {census:?}"
+        );
+    }
+    platform.stop().await;
 }
