@@ -56,6 +56,24 @@ fn id(value: &Value, field: &str) -> String {
         .to_owned()
 }
 
+/// `oc secret set oc-flow ANTHROPIC_API_KEY` with `value` on stdin.
+fn set_secret(platform: &Platform, value: &str) -> Output {
+    let mut command = oc_command(
+        &["secret", "set", "oc-flow", "ANTHROPIC_API_KEY"],
+        &env(platform),
+    );
+    let mut child = command
+        .stdin(Stdio::piped())
+        .spawn()
+        .expect("oc secret set");
+    {
+        use std::io::Write as _;
+        let mut stdin = child.stdin.take().expect("stdin");
+        stdin.write_all(value.as_bytes()).expect("value on stdin");
+    }
+    child.wait_with_output().expect("oc secret set finishes")
+}
+
 fn exec_stdout(platform: &Platform, sandbox: &str, script: &str) -> String {
     let output = oc(platform, &["exec", sandbox, "--", "sh", "-c", script]);
     assert!(output.status.success(), "{script}: {}", stderr_of(&output));
@@ -74,23 +92,6 @@ async fn the_sandbox_lifecycle_through_the_cli() {
         &["project", "create", "oc-flow", "--allow", LLM_HOST],
     );
     assert!(project.status.success(), "{}", stderr_of(&project));
-    let mut secret = oc_command(
-        &["secret", "set", "oc-flow", "ANTHROPIC_API_KEY"],
-        &env(&platform),
-    );
-    let mut secret = secret.stdin(Stdio::piped()).spawn().expect("oc secret set");
-    {
-        use std::io::Write as _;
-        let mut stdin = secret.stdin.take().expect("stdin");
-        stdin
-            .write_all(canary.value().as_bytes())
-            .expect("value on stdin");
-    }
-    let secret = secret.wait_with_output().expect("oc secret set finishes");
-    assert!(secret.status.success(), "{}", stderr_of(&secret));
-    printed.push_str(&stdout_of(&secret));
-    printed.push_str(&stderr_of(&secret));
-
     let mut events = oc_command(&["events", "--follow"], &env(&platform));
     let mut events = KillOnDrop(events.stdout(Stdio::piped()).spawn().expect("oc events"));
     let (lines, received) = mpsc::channel();
@@ -102,7 +103,26 @@ async fn the_sandbox_lifecycle_through_the_cli() {
             }
         }
     });
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // Events are live only: set the secret until its `secret_updated` event shows that the
+    // stream is connected, so the sandbox's `created` event cannot be missed below.
+    let mut connected = false;
+    for _attempt in 0..10 {
+        let secret = set_secret(&platform, canary.value());
+        assert!(secret.status.success(), "{}", stderr_of(&secret));
+        printed.push_str(&stdout_of(&secret));
+        printed.push_str(&stderr_of(&secret));
+        while let Ok(line) = received.recv_timeout(Duration::from_secs(1)) {
+            printed.push_str(&line);
+            if line.contains(".secret_updated") {
+                connected = true;
+                break;
+            }
+        }
+        if connected {
+            break;
+        }
+    }
+    assert!(connected, "oc events --follow never showed secret_updated");
 
     let created = oc_json(
         &platform,
