@@ -35,7 +35,7 @@ pub(crate) enum OcCommand {
     /// Manage projects
     #[command(subcommand)]
     Project(ProjectCommand),
-    /// Manage a project's secrets (values are read from stdin, never from arguments)
+    /// Manage a project's secrets (values from stdin or a hidden prompt, never from arguments)
     #[command(subcommand)]
     Secret(SecretCommand),
     /// Create a sandbox in a project and print its id
@@ -111,7 +111,8 @@ pub(crate) enum ProjectCommand {
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum SecretCommand {
-    /// Set a secret; the value is read from stdin (e.g. `printf %s "$KEY" | oc secret set web API_KEY`)
+    /// Set a secret; the value comes from stdin (`printf %s "$KEY" | oc secret set web API_KEY`)
+    /// or, on a terminal, from a hidden prompt — never from an argument
     Set {
         project: String,
         name: String,

@@ -14,6 +14,7 @@ mod events_cmd;
 mod exec_cmd;
 mod failure;
 mod project_cmd;
+mod prompt;
 mod render;
 mod run;
 mod sandbox_cmd;

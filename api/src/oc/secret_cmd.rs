@@ -1,12 +1,13 @@
-//! `oc secret set|list|delete`. A value is read from stdin only — never from an argument, which
-//! would land in shell history and process listings — and refused when stdin is a terminal (a
-//! pipe or redirect is the only way in). The value is sent once and dropped; it is never printed,
-//! not even in errors, and `list` shows names, hosts and versions only.
+//! `oc secret set|list|delete`. A value is read from stdin only — piped or redirected, or typed at
+//! a hidden prompt when stdin is a terminal — never from an argument, which would land in shell
+//! history and process listings. The value is sent once and dropped; it is never printed, not
+//! even in errors, and `list` shows names, hosts and versions only.
 
 use serde_json::json;
 
 use super::cli::SecretCommand;
 use super::failure::Failure;
+use super::prompt::read_hidden;
 use super::render::table;
 use super::run::{encode, Call, Ctx, Done};
 
@@ -19,22 +20,9 @@ pub(crate) fn run(command: SecretCommand, ctx: &mut Ctx<'_>) -> Result<Done, Fai
             name,
             allowed_hosts,
         } => {
-            if ctx.stdin_is_terminal {
-                return Err(Failure::usage(format!(
-                    "oc reads the secret value from stdin, not from the terminal or an argument: printf %s \"$VALUE\" | oc secret set {project} {name}"
-                )));
-            }
-            let mut value = String::new();
-            ctx.stdin.read_to_string(&mut value).map_err(|error| {
-                Failure::usage(format!("cannot read the value from stdin: {error}"))
-            })?;
-            // A single trailing newline comes from `echo`; the value itself keeps its bytes.
-            if value.ends_with('\n') {
-                value.pop();
-                if value.ends_with('\r') {
-                    value.pop();
-                }
-            }
+            // No key means a refusal: say so before asking for the value.
+            ctx.require_key()?;
+            let value = read_value(&project, &name, ctx)?;
             let mut body = json!({ "value": value });
             drop(value);
             if !allowed_hosts.is_empty() {
@@ -68,4 +56,34 @@ pub(crate) fn run(command: SecretCommand, ctx: &mut Ctx<'_>) -> Result<Done, Fai
             })
         }
     }
+}
+
+/// The value: typed at a hidden prompt on a terminal, else all of stdin less one trailing newline
+/// (which comes from `echo`; the value itself keeps its bytes).
+fn read_value(project: &str, name: &str, ctx: &mut Ctx<'_>) -> Result<String, Failure> {
+    let cannot_read = |error: std::io::Error| {
+        Failure::usage(format!(
+            "cannot read the value of {name}: {error}; pipe it in instead: printf %s \"$VALUE\" | oc secret set {project} {name}"
+        ))
+    };
+    let value = if ctx.stdin_is_terminal {
+        let prompt = format!("value of {name} (input hidden): ");
+        read_hidden(&prompt, ctx.stdin, ctx.err).map_err(cannot_read)?
+    } else {
+        let mut value = String::new();
+        ctx.stdin.read_to_string(&mut value).map_err(cannot_read)?;
+        if value.ends_with('\n') {
+            value.pop();
+            if value.ends_with('\r') {
+                value.pop();
+            }
+        }
+        value
+    };
+    if value.is_empty() {
+        return Err(Failure::usage(format!(
+            "no value given for {name}: type it at the prompt or pipe it in (printf %s \"$VALUE\" | oc secret set {project} {name})"
+        )));
+    }
+    Ok(value)
 }

@@ -215,3 +215,34 @@ impl Silent {
         self.listener.accept().is_ok()
     }
 }
+
+/// Runs the shell command `inner` inside a pseudo-terminal (util-linux `script`) with `oc`'s clean
+/// environment plus `env`; `typed`, when given, is typed into the terminal after `delay`.
+/// Returns what `script` printed and everything the terminal showed.
+pub(crate) fn in_terminal(
+    inner: &str,
+    env: &[(&str, &str)],
+    typed: Option<(&str, Duration)>,
+) -> (Output, String) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let typescript = dir.path().join("typescript");
+    let clean = oc_command(&[], env);
+    let mut shell = Command::new("sh");
+    let (text, delay) = typed.unwrap_or(("", Duration::ZERO));
+    shell
+        .arg("-c")
+        .arg(r#"(sleep "$OC_TEST_DELAY"; [ -n "$OC_TEST_TYPED" ] && printf '%s\n' "$OC_TEST_TYPED") | script -qec "$OC_TEST_INNER" "$OC_TEST_TYPESCRIPT""#)
+        .env("OC_TEST_DELAY", format!("{:.1}", delay.as_secs_f64()))
+        .env("OC_TEST_TYPED", text)
+        .env("OC_TEST_INNER", inner)
+        .env("OC_TEST_TYPESCRIPT", &typescript);
+    for (name, value) in clean.get_envs() {
+        match value {
+            Some(value) => shell.env(name, value),
+            None => shell.env_remove(name),
+        };
+    }
+    let output = shell.output().expect("sh runs");
+    let shown = std::fs::read_to_string(&typescript).unwrap_or_default() + &stdout_of(&output);
+    (output, shown)
+}

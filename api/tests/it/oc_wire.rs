@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use crate::oc_support::{oc_run, stderr_of, stdout_of, Recorded, Reply, StubApi};
+use crate::oc_support::{in_terminal, oc_run, stderr_of, stdout_of, Recorded, Reply, StubApi};
 
 fn sandbox(id: &str, status: &str) -> Value {
     json!({
@@ -389,33 +389,17 @@ fn a_spinner_runs_on_a_terminal_stderr_and_never_reaches_stdout() {
     });
     let dir = tempfile::tempdir().expect("tempdir");
     let stdout_file = dir.path().join("stdout");
-    let typescript = dir.path().join("typescript");
-    // `script` (util-linux) gives oc a pseudo-terminal; stdout is redirected to a file inside it.
     let inner = format!(
         "'{}' create --project web > '{}'",
         env!("CARGO_BIN_EXE_oc"),
         stdout_file.display()
     );
-    let command = crate::oc_support::oc_command(&[], &env(&stub));
-    let command = command
-        .get_envs()
-        .map(|(name, value)| (name.to_owned(), value.map(|value| value.to_owned())))
-        .collect::<Vec<_>>();
-    let mut script = std::process::Command::new("script");
-    script.args(["-qec", &inner]).arg(&typescript);
-    for (name, value) in command {
-        match value {
-            Some(value) => script.env(name, value),
-            None => script.env_remove(name),
-        };
-    }
-    let ran = script.output().expect("script runs");
+    let (ran, terminal) = in_terminal(&inner, &env(&stub), None);
     assert!(ran.status.success(), "{}", stderr_of(&ran));
     assert_eq!(
         std::fs::read_to_string(&stdout_file).expect("stdout file"),
         "sbx_1\n"
     );
-    let terminal = std::fs::read_to_string(&typescript).unwrap_or_default() + &stdout_of(&ran);
     assert!(
         terminal.contains("creating a sandbox in web"),
         "the spinner drew on the terminal: {terminal}"
@@ -427,4 +411,30 @@ fn a_spinner_runs_on_a_terminal_stderr_and_never_reaches_stdout() {
         !stderr_of(&piped).contains("creating"),
         "no spinner into a pipe"
     );
+}
+
+#[test]
+fn a_secret_typed_at_a_terminal_is_read_without_echo() {
+    let canary = osb_testkit::Canary::new("oc-typed");
+    let stub = StubApi::start(|_| {
+        Reply::json(
+            200,
+            json!({"name": "API_KEY", "status": "set", "version": 1, "refreshed": 0}),
+        )
+    });
+    let inner = format!("'{}' secret set web API_KEY", env!("CARGO_BIN_EXE_oc"));
+    // Typed after oc has had time to turn echo off: the terminal echoes input when it arrives.
+    let typed = Some((canary.value(), Duration::from_millis(1500)));
+    let (ran, terminal) = in_terminal(&inner, &env(&stub), typed);
+    assert!(ran.status.success(), "{terminal}");
+    assert!(
+        terminal.contains("value of API_KEY (input hidden): "),
+        "{terminal}"
+    );
+    assert!(
+        terminal.contains("secret API_KEY set (version 1)"),
+        "{terminal}"
+    );
+    canary.assert_absent("the terminal", &terminal);
+    assert_eq!(stub.requests()[0].json()["value"], canary.value());
 }
