@@ -1,12 +1,22 @@
-//! `oc`: parse, run, print, exit with the command's code. All logic lives in `osb_api::oc`.
+//! `oc`: parse, run, exit with the command's code. All logic lives in `osb_api::oc`.
+
+use std::io::IsTerminal;
 
 use clap::Parser;
-use osb_api::oc::{finish, run, stdin_is_terminal, OcCli};
+use osb_api::oc::{run, Io, OcCli};
 
 fn main() {
     let cli = OcCli::parse();
-    let terminal = stdin_is_terminal();
-    let outcome = run(cli, &mut std::io::stdin(), terminal);
-    let code = finish(outcome, &mut std::io::stdout(), &mut std::io::stderr());
-    std::process::exit(code);
+    // Unlocked handles: the spinner draws on stderr from its own thread, so holding the stderr
+    // lock here would stall it.
+    let (mut stdin, mut stdout, mut stderr) =
+        (std::io::stdin(), std::io::stdout(), std::io::stderr());
+    let io = Io {
+        stdin_is_terminal: stdin.is_terminal(),
+        stderr_is_terminal: stderr.is_terminal(),
+        stdin: &mut stdin,
+        stdout: &mut stdout,
+        stderr: &mut stderr,
+    };
+    std::process::exit(run(cli, io));
 }

@@ -1,61 +1,92 @@
-//! `oc` arguments and dispatch. Exit codes: 0 ok, 1 failure, 2 bad usage or input, 3 missing or
-//! wrong API key, 4 not found, 5 conflict.
-
-use std::io::{IsTerminal, Read, Write};
+//! `oc`'s arguments: the clap types and nothing else. Parsing turns argv into a typed command;
+//! input that cannot be right (a malformed `--env`, a missing `--`) is refused here with exit 2
+//! before anything is sent. No argument may carry a secret value or an API key: those come from
+//! stdin, the environment or the config file.
 
 use clap::{Args, Parser, Subcommand};
-use serde_json::{json, Map, Value};
+use clap_complete::Shell;
 
-use super::client::{ApiClient, ApiResponse, API_KEY_ENV, API_URL_ENV, DEFAULT_API_URL};
-use super::output::{object, table};
-
-pub const EXIT_USAGE: i32 = 2;
-pub const EXIT_AUTH: i32 = 3;
-pub const EXIT_NOT_FOUND: i32 = 4;
-pub const EXIT_CONFLICT: i32 = 5;
+use super::envs::{parse_env_pair, EnvPair};
 
 /// OpenSandbox CLI.
 #[derive(Debug, Parser)]
-#[command(name = "oc", version, about = "OpenSandbox CLI: projects, secrets and sandboxes", long_about = None)]
+#[command(
+    name = "oc",
+    version,
+    about = "OpenSandbox CLI: projects, secrets, sandboxes, checkpoints and events",
+    long_about = "OpenSandbox CLI. Connects to OPENSANDBOX_API_URL (or --api-url, or api_url in \
+~/.config/opensandbox/config.toml, default http://127.0.0.1:8080) with the key in \
+OPENSANDBOX_API_KEY or api_key in the config file. Exit codes: 0 ok, 1 failure, 2 bad usage or \
+input, 3 missing or wrong API key, 4 not found, 5 conflict; `oc exec` exits with the command's code."
+)]
 pub struct OcCli {
     /// Print the API's JSON instead of tables
     #[arg(long, global = true)]
-    json: bool,
-    /// API base URL (or OPENSANDBOX_API_URL)
-    #[arg(long, global = true, env = API_URL_ENV, default_value = DEFAULT_API_URL)]
-    api_url: String,
+    pub(crate) json: bool,
+    /// API base URL (overrides OPENSANDBOX_API_URL and the config file)
+    #[arg(long, global = true, value_name = "URL")]
+    pub(crate) api_url: Option<String>,
     #[command(subcommand)]
-    command: OcCommand,
+    pub(crate) command: OcCommand,
 }
 
 #[derive(Debug, Subcommand)]
-enum OcCommand {
+pub(crate) enum OcCommand {
     /// Manage projects
     #[command(subcommand)]
     Project(ProjectCommand),
-    /// Manage a project's secrets (values are read from stdin, never from arguments)
+    /// Manage a project's secrets (values from stdin or a hidden prompt, never from arguments)
     #[command(subcommand)]
     Secret(SecretCommand),
+    /// Create a sandbox in a project and print its id
+    Create(CreateArgs),
+    /// List, inspect and kill sandboxes
+    #[command(subcommand)]
+    Sandbox(SandboxCommand),
+    /// Run a command in a sandbox; prints its output and exits with its exit code
+    Exec(ExecArgs),
+    /// Checkpoint a sandbox or list its checkpoints
+    #[command(subcommand)]
+    Checkpoint(CheckpointCommand),
+    /// Restore a sandbox in place from one of its checkpoints (same tokens, current values)
+    Restore {
+        /// The sandbox id (sbx_…)
+        sandbox: String,
+        /// The checkpoint id (chk_…)
+        checkpoint: String,
+    },
+    /// Start a new sandbox from a checkpoint (fresh sealed tokens) and print its id
+    Fork(ForkArgs),
+    /// Register or list golden snapshots
+    #[command(subcommand)]
+    Snapshot(SnapshotCommand),
+    /// Print your org's events, one `subject  json` line each
+    Events(EventsArgs),
+    /// Print a shell completion script (e.g. `oc completions bash > /etc/bash_completion.d/oc`)
+    Completions {
+        /// bash, zsh, fish, elvish or powershell
+        shell: Shell,
+    },
 }
 
 #[derive(Debug, Args)]
-struct ProjectFields {
+pub(crate) struct ProjectFields {
     /// Allowed egress host pattern (repeatable): host, *.suffix, optional :port
     #[arg(long = "allow")]
-    allow: Vec<String>,
+    pub(crate) allow: Vec<String>,
     /// CPUs per sandbox
     #[arg(long)]
-    cpu: Option<u32>,
+    pub(crate) cpu: Option<u32>,
     /// Memory per sandbox in MiB
     #[arg(long)]
-    memory_mb: Option<u32>,
+    pub(crate) memory_mb: Option<u32>,
     /// Sandbox timeout in seconds
     #[arg(long)]
-    timeout_sec: Option<u32>,
+    pub(crate) timeout_sec: Option<u32>,
 }
 
 #[derive(Debug, Subcommand)]
-enum ProjectCommand {
+pub(crate) enum ProjectCommand {
     /// Create a project
     Create {
         name: String,
@@ -79,8 +110,9 @@ enum ProjectCommand {
 }
 
 #[derive(Debug, Subcommand)]
-enum SecretCommand {
-    /// Set a secret; the value is read from stdin (e.g. `printf %s "$KEY" | oc secret set web API_KEY`)
+pub(crate) enum SecretCommand {
+    /// Set a secret; the value comes from stdin (`printf %s "$KEY" | oc secret set web API_KEY`)
+    /// or, on a terminal, from a hidden prompt — never from an argument
     Set {
         project: String,
         name: String,
@@ -94,229 +126,104 @@ enum SecretCommand {
     Delete { project: String, name: String },
 }
 
-/// A command's failure: message and exit code.
-#[derive(Debug)]
-pub struct Failure {
-    pub message: String,
-    pub code: i32,
+#[derive(Debug, Args)]
+pub(crate) struct CreateArgs {
+    /// The project (name or id) whose secrets and limits the sandbox gets
+    #[arg(long)]
+    pub(crate) project: String,
+    /// Template (image) to boot; default: the project's
+    #[arg(long)]
+    pub(crate) template: Option<String>,
+    /// Boot from this golden snapshot (see `oc snapshot list`)
+    #[arg(long, value_name = "NAME")]
+    pub(crate) snapshot: Option<String>,
+    /// Plain environment variable NAME=VALUE (repeatable); not a secret: use `oc secret set`
+    #[arg(long = "env", value_name = "NAME=VALUE", value_parser = parse_env_pair)]
+    pub(crate) envs: Vec<EnvPair>,
+    /// CPUs; default: the project's
+    #[arg(long)]
+    pub(crate) cpu: Option<u32>,
+    /// Memory in MiB; default: the project's
+    #[arg(long)]
+    pub(crate) memory_mb: Option<u32>,
+    /// Lifetime in seconds; default: the project's
+    #[arg(long)]
+    pub(crate) timeout_sec: Option<u32>,
+    /// Send this Idempotency-Key: repeating the command with the same key returns the same
+    /// sandbox instead of creating a second one
+    #[arg(long, value_name = "KEY")]
+    pub(crate) idempotency_key: Option<String>,
 }
 
-fn usage(message: impl Into<String>) -> Failure {
-    Failure {
-        message: message.into(),
-        code: EXIT_USAGE,
-    }
+#[derive(Debug, Subcommand)]
+pub(crate) enum SandboxCommand {
+    /// List your sandboxes, newest first
+    List,
+    /// Show one sandbox
+    Get { sandbox: String },
+    /// Destroy a sandbox
+    Kill { sandbox: String },
+    /// Show where a sandbox may connect and which secret may go where
+    AllowedHosts { sandbox: String },
 }
 
-fn encode(segment: &str) -> String {
-    segment
-        .bytes()
-        .map(|byte| match byte {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' => {
-                (byte as char).to_string()
-            }
-            other => format!("%{other:02X}"),
-        })
-        .collect()
+#[derive(Debug, Args)]
+pub(crate) struct ExecArgs {
+    /// The sandbox id (sbx_…)
+    pub(crate) sandbox: String,
+    /// Extra environment variable NAME=VALUE for this command (repeatable)
+    #[arg(long = "env", value_name = "NAME=VALUE", value_parser = parse_env_pair)]
+    pub(crate) envs: Vec<EnvPair>,
+    /// Working directory inside the sandbox
+    #[arg(long, value_name = "DIR")]
+    pub(crate) cwd: Option<String>,
+    /// Kill the command after this many seconds
+    #[arg(long)]
+    pub(crate) timeout_sec: Option<u32>,
+    /// The command and its arguments, after `--`
+    #[arg(last = true, required = true, value_name = "CMD")]
+    pub(crate) cmd: Vec<String>,
 }
 
-fn expect(response: ApiResponse, ok: &[u16]) -> Result<Value, Failure> {
-    if ok.contains(&response.status) {
-        return Ok(response.body);
-    }
-    let sentence = response.body["error"]
-        .as_str()
-        .map(str::to_owned)
-        .unwrap_or_else(|| format!("the API answered {}", response.status));
-    let code = response.body["code"].as_str().unwrap_or("unknown");
-    let exit = match response.status {
-        400 | 413 | 422 => EXIT_USAGE,
-        401 | 403 => EXIT_AUTH,
-        404 => EXIT_NOT_FOUND,
-        409 => EXIT_CONFLICT,
-        _ => 1,
-    };
-    let hint = if response.status == 401 {
-        format!("; export {API_KEY_ENV}=<key> (create one with `osbd admin create-org`)")
-    } else {
-        String::new()
-    };
-    Err(Failure {
-        message: format!("{sentence} ({code}){hint}"),
-        code: exit,
-    })
+#[derive(Debug, Subcommand)]
+pub(crate) enum CheckpointCommand {
+    /// Checkpoint a running sandbox and print the checkpoint id
+    Create { sandbox: String },
+    /// List a sandbox's checkpoints
+    List { sandbox: String },
 }
 
-fn fields_json(fields: &ProjectFields, map: &mut Map<String, Value>) {
-    if !fields.allow.is_empty() {
-        map.insert("egressAllowlist".into(), json!(fields.allow));
-    }
-    if let Some(cpu) = fields.cpu {
-        map.insert("cpuCount".into(), json!(cpu));
-    }
-    if let Some(memory) = fields.memory_mb {
-        map.insert("memoryMB".into(), json!(memory));
-    }
-    if let Some(timeout) = fields.timeout_sec {
-        map.insert("timeoutSec".into(), json!(timeout));
-    }
+#[derive(Debug, Args)]
+pub(crate) struct ForkArgs {
+    /// The checkpoint id (chk_…)
+    pub(crate) checkpoint: String,
+    /// The project of the new sandbox; default: the parent's
+    #[arg(long)]
+    pub(crate) project: Option<String>,
+    /// Plain environment variable NAME=VALUE for the new sandbox (repeatable)
+    #[arg(long = "env", value_name = "NAME=VALUE", value_parser = parse_env_pair)]
+    pub(crate) envs: Vec<EnvPair>,
 }
 
-const PROJECT_FIELDS: &[&str] = &[
-    "id",
-    "name",
-    "egressAllowlist",
-    "cpuCount",
-    "memoryMB",
-    "timeoutSec",
-    "createdAt",
-];
-
-/// Runs a parsed command; `stdin` supplies secret values. Returns what to print on stdout.
-pub fn run(cli: OcCli, stdin: &mut dyn Read, stdin_is_terminal: bool) -> Result<String, Failure> {
-    let key = std::env::var(API_KEY_ENV)
-        .ok()
-        .filter(|key| !key.is_empty());
-    let client = ApiClient::new(&cli.api_url, key);
-    let call = |method: &str, path: &str, body: Option<&Value>| {
-        client.call(method, path, body).map_err(|error| Failure {
-            message: error.to_string(),
-            code: 1,
-        })
-    };
-    let (value, human) = match cli.command {
-        OcCommand::Project(ProjectCommand::Create { name, fields }) => {
-            let mut map = Map::new();
-            map.insert("name".into(), json!(name));
-            fields_json(&fields, &mut map);
-            let value = expect(
-                call("POST", "/projects", Some(&Value::Object(map)))?,
-                &[201],
-            )?;
-            let human = object(&value, PROJECT_FIELDS);
-            (value, human)
-        }
-        OcCommand::Project(ProjectCommand::List) => {
-            let value = expect(call("GET", "/projects", None)?, &[200])?;
-            let human = table(
-                &value,
-                &["name", "id", "egressAllowlist", "cpuCount", "memoryMB"],
-            );
-            (value, human)
-        }
-        OcCommand::Project(ProjectCommand::Get { project }) => {
-            let value = expect(
-                call("GET", &format!("/projects/{}", encode(&project)), None)?,
-                &[200],
-            )?;
-            let human = object(&value, PROJECT_FIELDS);
-            (value, human)
-        }
-        OcCommand::Project(ProjectCommand::Update {
-            project,
-            fields,
-            clear_allowlist,
-        }) => {
-            let mut map = Map::new();
-            fields_json(&fields, &mut map);
-            if clear_allowlist {
-                map.insert("egressAllowlist".into(), json!([]));
-            }
-            if map.is_empty() {
-                return Err(usage("nothing to update: give --allow, --clear-allowlist, --cpu, --memory-mb or --timeout-sec"));
-            }
-            let path = format!("/projects/{}", encode(&project));
-            let value = expect(call("PATCH", &path, Some(&Value::Object(map)))?, &[200])?;
-            let human = object(&value, PROJECT_FIELDS);
-            (value, human)
-        }
-        OcCommand::Project(ProjectCommand::Delete { project }) => {
-            expect(
-                call("DELETE", &format!("/projects/{}", encode(&project)), None)?,
-                &[204],
-            )?;
-            (
-                json!({ "deleted": project }),
-                format!("deleted project {project}\n"),
-            )
-        }
-        OcCommand::Secret(SecretCommand::Set {
-            project,
-            name,
-            allowed_hosts,
-        }) => {
-            if stdin_is_terminal {
-                return Err(usage(format!(
-                    "oc reads the secret value from stdin, not from the terminal or an argument: printf %s \"$VALUE\" | oc secret set {project} {name}"
-                )));
-            }
-            let mut value = String::new();
-            stdin
-                .read_to_string(&mut value)
-                .map_err(|error| usage(format!("cannot read the value from stdin: {error}")))?;
-            // A single trailing newline comes from `echo`; the value itself keeps its bytes.
-            if value.ends_with('\n') {
-                value.pop();
-                if value.ends_with('\r') {
-                    value.pop();
-                }
-            }
-            let mut body = json!({ "value": value });
-            drop(value);
-            if !allowed_hosts.is_empty() {
-                body["allowedHosts"] = json!(allowed_hosts);
-            }
-            let path = format!("/projects/{}/secrets/{}", encode(&project), encode(&name));
-            let response = call("PUT", &path, Some(&body));
-            body["value"] = Value::Null;
-            let value = expect(response?, &[200, 201])?;
-            let human = format!(
-                "secret {} set (version {})\n",
-                value["name"].as_str().unwrap_or(&name),
-                value["version"]
-            );
-            (value, human)
-        }
-        OcCommand::Secret(SecretCommand::List { project }) => {
-            let path = format!("/projects/{}/secrets", encode(&project));
-            let value = expect(call("GET", &path, None)?, &[200])?;
-            let human = table(&value, &["name", "version", "allowedHosts", "updatedAt"]);
-            (value, human)
-        }
-        OcCommand::Secret(SecretCommand::Delete { project, name }) => {
-            let path = format!("/projects/{}/secrets/{}", encode(&project), encode(&name));
-            expect(call("DELETE", &path, None)?, &[204])?;
-            (
-                json!({ "deleted": name }),
-                format!("deleted secret {name}\n"),
-            )
-        }
-    };
-    if cli.json {
-        Ok(format!(
-            "{}\n",
-            serde_json::to_string_pretty(&value).unwrap_or_default()
-        ))
-    } else {
-        Ok(human)
-    }
+#[derive(Debug, Subcommand)]
+pub(crate) enum SnapshotCommand {
+    /// Checkpoint a sandbox and register it as a golden snapshot named NAME
+    Create {
+        name: String,
+        /// The sandbox to snapshot (sbx_…)
+        #[arg(long)]
+        sandbox: String,
+    },
+    /// List golden snapshots
+    List,
 }
 
-/// Whether stdin is a terminal (the binary passes this in so tests can decide).
-pub fn stdin_is_terminal() -> bool {
-    std::io::stdin().is_terminal()
-}
-
-/// Writes the outcome and returns the exit code.
-pub fn finish(outcome: Result<String, Failure>, out: &mut dyn Write, err: &mut dyn Write) -> i32 {
-    match outcome {
-        Ok(text) => {
-            let _ = out.write_all(text.as_bytes());
-            0
-        }
-        Err(failure) => {
-            let _ = writeln!(err, "error: {}", failure.message);
-            failure.code
-        }
-    }
+#[derive(Debug, Args)]
+pub(crate) struct EventsArgs {
+    /// Keep printing events until interrupted (default: print what arrives within about a second)
+    #[arg(long, short)]
+    pub(crate) follow: bool,
+    /// Only subjects matching this pattern (e.g. `osb.sandbox.*.created`, `osb.sandbox.>`)
+    #[arg(long, value_name = "PATTERN")]
+    pub(crate) subject: Option<String>,
 }

@@ -18,6 +18,10 @@ fn oc(gateway: &RunningGateway, args: &[&str], stdin: Option<&str>, key: Option<
             format!("http://127.0.0.1:{}", gateway.port),
         )
         .env_remove("OPENSANDBOX_API_KEY")
+        .env(
+            "OPENSANDBOX_CONFIG",
+            "/nonexistent/opensandbox-test/config.toml",
+        )
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
@@ -144,12 +148,18 @@ fn an_unreachable_api_is_explained() {
         .args(["project", "list"])
         .env("OPENSANDBOX_API_URL", "http://127.0.0.1:9")
         .env("OPENSANDBOX_API_KEY", "osk_x")
+        .env(
+            "OPENSANDBOX_CONFIG",
+            "/nonexistent/opensandbox-test/config.toml",
+        )
         .output()
         .expect("oc runs");
     assert_eq!(output.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
-        stderr.contains("cannot reach the API") && stderr.contains("osbd gateway"),
+        stderr.contains("cannot reach the API at http://127.0.0.1:9")
+            && stderr.contains("osbd up")
+            && stderr.contains("OPENSANDBOX_API_URL"),
         "{stderr}"
     );
 }

@@ -1,9 +1,10 @@
-//! Human output: aligned tables for lists, `key: value` lines for one object. `--json` bypasses
-//! this and prints the API's JSON unchanged.
+//! Human output: aligned tables for lists, `field: value` lines for one object. `--json` bypasses
+//! this and prints the API's JSON unchanged. Rendering must never invent or reorder data: it only
+//! picks the named fields of what the API returned.
 
 use serde_json::Value;
 
-fn cell(value: &Value) -> String {
+pub(crate) fn cell(value: &Value) -> String {
     match value {
         Value::Null => "-".to_owned(),
         Value::String(text) => text.clone(),
