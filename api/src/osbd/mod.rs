@@ -7,7 +7,6 @@
 mod admin;
 mod certs;
 mod cli;
-mod cli_config;
 mod context;
 mod gateway;
 mod init;

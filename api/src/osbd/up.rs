@@ -12,11 +12,11 @@ use std::time::Duration;
 
 use osb_vault::Vault;
 
-use super::cli_config;
 use super::context::{ensure_data_dir, keyring_config, open_store, CommandError};
 use super::node_env::{default_capacity, proxy_options, shutdown_signal};
 use crate::gateway::ApiKey;
 use crate::grpc::{pki, GrpcSecurity, GrpcSecurityConfig};
+use crate::oc::CliConfig;
 use crate::platform::{ControlNode, ControlNodeConfig};
 use crate::settings::Settings;
 use crate::worker::{WorkerNode, WorkerNodeConfig};
@@ -149,7 +149,7 @@ async fn bootstrap_cli(
     state: &crate::gateway::AppState,
     api_url: &str,
 ) -> Result<String, CommandError> {
-    let Some(path) = cli_config::default_path() else {
+    let Some(path) = CliConfig::default_path() else {
         return Ok("not written (no home directory); use OPENSANDBOX_API_KEY".into());
     };
     if path.exists() {
@@ -164,7 +164,12 @@ async fn bootstrap_cli(
     store
         .insert_api_key(org.id, "osbd-up", &key.hash(), &key.display_prefix())
         .await?;
-    cli_config::write_new(&path, api_url, key.expose())?;
+    let written = CliConfig::write_new(&path, api_url, key.expose())
+        .map_err(|error| CommandError::Failed(format!("the CLI config: {error}")))?;
+    if !written {
+        // Another process wrote one first: it wins, and this key stays unused.
+        return Ok(format!("{} (existing, left as is)", path.display()));
+    }
     Ok(format!(
         "{} (org {DEFAULT_ORG}, new API key)",
         path.display()
