@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod cluster;
+mod full_chain;
 mod gateway;
 mod grpc_mtls;
 mod oc_cli;
