@@ -8,6 +8,7 @@
 mod allowlist_push;
 mod error;
 mod events;
+mod in_flight;
 mod links;
 mod metrics;
 mod plane;

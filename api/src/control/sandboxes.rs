@@ -15,6 +15,7 @@ use serde_json::json;
 
 use super::error::ControlError;
 use super::events::publish_sandbox_event;
+use super::in_flight::InFlight;
 use super::metrics::ControlMetrics;
 use super::plane::ControlPlane;
 use super::sagas::params::{BootFrom, CreateParams, SandboxParams};
@@ -40,6 +41,7 @@ pub struct SandboxService {
     snapshot: SagaDefinition<ControlPlane>,
     restore: SagaDefinition<ControlPlane>,
     metrics: ControlMetrics,
+    in_flight: InFlight,
     /// Failpoint: abort the process when the executor's `stop_after` hook fires (a kill -9 at
     /// that exact point), for crash tests of whole processes. Never set in production.
     abort_on_stop: bool,
@@ -69,6 +71,7 @@ impl SandboxService {
             snapshot: sagas::snapshot_saga()?,
             restore: sagas::restore_saga()?,
             metrics: ControlMetrics::default(),
+            in_flight: InFlight::default(),
             abort_on_stop: false,
         })
     }
@@ -131,6 +134,9 @@ impl SandboxService {
             Err(StoreError::NotFound(_)) => {}
             Err(other) => return Err(other.into()),
         }
+        let Some(_driving) = self.in_flight.enter(saga) else {
+            return Ok((self.wait_for_creation(org, sandbox).await?, false));
+        };
         let outcome = match self
             .executor
             .start(&self.create, &self.plane, saga, value)
@@ -455,6 +461,10 @@ impl SandboxService {
                     continue;
                 }
             };
+            // A saga this process is driving (a request still running it) is not a leftover.
+            let Some(_driving) = self.in_flight.enter(saga.id) else {
+                continue;
+            };
             match self.executor.resume(definition, &self.plane, saga.id).await {
                 Ok(outcome) => {
                     if saga.kind == CREATE_SAGA {
@@ -500,9 +510,11 @@ impl SandboxService {
     ) -> Result<BTreeMap<String, serde_json::Value>, ControlError> {
         let value = serde_json::to_value(params)
             .map_err(|error| ControlError::Failed(error.to_string()))?;
+        let saga = SagaId::new();
+        let _driving = self.in_flight.enter(saga);
         match self
             .executor
-            .start(definition, &self.plane, SagaId::new(), value)
+            .start(definition, &self.plane, saga, value)
             .await?
         {
             SagaOutcome::Completed { outputs, .. } => Ok(outputs),

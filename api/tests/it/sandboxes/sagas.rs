@@ -430,3 +430,33 @@ async fn a_crashed_control_planes_create_is_taken_over() {
     census_is_empty(&platform).await.unwrap();
     platform.stop().await;
 }
+
+/// The resume loop never drives a saga its own process is still running: while a create is in
+/// flight, `resume_unfinished` (called as fast as it can) finds nothing to take, and the
+/// sandbox ends up running exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_resume_loop_leaves_in_flight_sagas_alone() {
+    let platform = start_platform(PlatformOptions::new("osbs4", 6)).await;
+    platform.project_with_key("demo").await;
+    let project = project_id(&platform).await;
+    let service = platform.control.as_ref().unwrap().service().clone();
+    let params = create_params(&platform, project);
+    let sandbox = params.sandbox_id;
+    let creating = {
+        let service = service.clone();
+        tokio::spawn(async move { service.create(params).await })
+    };
+    let mut taken = 0;
+    while !creating.is_finished() {
+        taken += service.resume_unfinished().await.unwrap();
+    }
+    let row = creating.await.unwrap().unwrap();
+    assert_eq!(row.status, SandboxStatus::Running);
+    assert_eq!(taken, 0, "the resume loop drove an in-flight saga");
+    let census = osb_vm::netns::census_worker(&platform.prefixes[0].0, &platform.prefixes[0].1)
+        .await
+        .unwrap();
+    assert_eq!(census.netns, 1, "{census:?}");
+    service.destroy(platform.org, sandbox).await.unwrap();
+    platform.stop().await;
+}
