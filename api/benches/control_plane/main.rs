@@ -116,64 +116,27 @@ struct Variant {
     destroy: Samples,
 }
 
-async fn bench_create(platform: &BenchPlatform, count: usize) {
-    let control = platform.control();
-    let service = control.service();
-    let project = platform
-        .store
-        .find_project_by_name(platform.org, "bench")
-        .await
-        .expect("project lookup")
-        .expect("project bench exists")
-        .id;
-    let mut client = service
-        .plane()
-        .links
-        .client(WORKER)
-        .await
-        .expect("a link to the worker");
-    let (mut bare, mut bare_registered, mut saga) =
-        (Variant::default(), Variant::default(), Variant::default());
-    let mut saga_ids = Vec::new();
-    for round in 0..WARM_UP + count {
-        let measured = round >= WARM_UP;
+type WorkerClient = wire::worker_client::WorkerClient<tonic::transport::Channel>;
 
-        // Baseline: the worker's CreateSandbox alone, then DestroySandbox.
-        let sandbox = SandboxId::new();
-        let started = Instant::now();
-        client
-            .create_sandbox(wire::CreateSandboxRequest {
-                idempotency_key: format!("{sandbox}:bench:do"),
-                spec: Some(spec(sandbox, project, &fresh_token())),
-            })
-            .await
-            .expect("CreateSandbox");
-        let created = started.elapsed();
-        let started = Instant::now();
-        client
-            .destroy_sandbox(wire::DestroySandboxRequest {
-                idempotency_key: format!("{sandbox}:bench:undo"),
-                sandbox_id: sandbox.to_string(),
-            })
-            .await
-            .expect("DestroySandbox");
-        if measured {
-            bare.create.push(created);
-            bare.destroy.push(started.elapsed());
-        }
-
-        // The worker work of a create: CreateSandbox + RegisterSession (one secret).
-        let sandbox = SandboxId::new();
-        let token = fresh_token();
-        let started = Instant::now();
-        let booted = client
-            .create_sandbox(wire::CreateSandboxRequest {
-                idempotency_key: format!("{sandbox}:bench:do"),
-                spec: Some(spec(sandbox, project, &token)),
-            })
-            .await
-            .expect("CreateSandbox")
-            .into_inner();
+/// The bare worker calls of one create (and the destroy after): `CreateSandbox`, plus
+/// `RegisterSession` with one secret when `register` is set. Returns (create, destroy).
+async fn bare_create(
+    client: &mut WorkerClient,
+    project: ProjectId,
+    register: bool,
+) -> (Duration, Duration) {
+    let sandbox = SandboxId::new();
+    let token = fresh_token();
+    let started = Instant::now();
+    let booted = client
+        .create_sandbox(wire::CreateSandboxRequest {
+            idempotency_key: format!("{sandbox}:bench:do"),
+            spec: Some(spec(sandbox, project, &token)),
+        })
+        .await
+        .expect("CreateSandbox")
+        .into_inner();
+    if register {
         client
             .register_session(wire::RegisterSessionRequest {
                 idempotency_key: format!("{sandbox}:bench-session:do"),
@@ -190,49 +153,90 @@ async fn bench_create(platform: &BenchPlatform, count: usize) {
             })
             .await
             .expect("RegisterSession");
-        let created = started.elapsed();
-        let started = Instant::now();
-        client
-            .destroy_sandbox(wire::DestroySandboxRequest {
-                idempotency_key: format!("{sandbox}:bench:undo"),
-                sandbox_id: sandbox.to_string(),
-            })
-            .await
-            .expect("DestroySandbox");
-        if measured {
-            bare_registered.create.push(created);
-            bare_registered.destroy.push(started.elapsed());
-        }
+    }
+    let created = started.elapsed();
+    let started = Instant::now();
+    client
+        .destroy_sandbox(wire::DestroySandboxRequest {
+            idempotency_key: format!("{sandbox}:bench:undo"),
+            sandbox_id: sandbox.to_string(),
+        })
+        .await
+        .expect("DestroySandbox");
+    (created, started.elapsed())
+}
 
-        // The create saga end to end, then the destroy saga.
-        let sandbox = SandboxId::new();
-        let params = CreateParams {
-            sandbox_id: sandbox,
-            org_id: platform.org,
-            project_id: Some(project),
-            project_name: Some("bench".to_owned()),
-            template: "host-system".to_owned(),
-            cpu_count: 1,
-            memory_mb: 512,
-            timeout_sec: 300,
-            envs: Default::default(),
-            boot: BootFrom::Fresh,
-        };
-        let started = Instant::now();
-        let record = service.create(params).await.expect("the create saga");
-        let created = started.elapsed();
-        assert_eq!(record.status, osb_store::SandboxStatus::Running);
-        let started = Instant::now();
-        service
-            .destroy(platform.org, sandbox)
-            .await
-            .expect("the destroy saga");
-        if measured {
-            saga.create.push(created);
-            saga.destroy.push(started.elapsed());
-            saga_ids.push(SandboxService::create_saga_id(sandbox));
+/// The create saga end to end, then the destroy saga. Returns (create, destroy, sandbox).
+async fn saga_create(
+    platform: &BenchPlatform,
+    project: ProjectId,
+) -> (Duration, Duration, SandboxId) {
+    let service = platform.control().service();
+    let sandbox = SandboxId::new();
+    let params = CreateParams {
+        sandbox_id: sandbox,
+        org_id: platform.org,
+        project_id: Some(project),
+        project_name: Some("bench".to_owned()),
+        template: "host-system".to_owned(),
+        cpu_count: 1,
+        memory_mb: 512,
+        timeout_sec: 300,
+        envs: Default::default(),
+        boot: BootFrom::Fresh,
+    };
+    let started = Instant::now();
+    let record = service.create(params).await.expect("the create saga");
+    let created = started.elapsed();
+    assert_eq!(record.status, osb_store::SandboxStatus::Running);
+    let started = Instant::now();
+    service
+        .destroy(platform.org, sandbox)
+        .await
+        .expect("the destroy saga");
+    (created, started.elapsed(), sandbox)
+}
+
+async fn bench_create(platform: &BenchPlatform, count: usize) {
+    let project = platform
+        .store
+        .find_project_by_name(platform.org, "bench")
+        .await
+        .expect("project lookup")
+        .expect("project bench exists")
+        .id;
+    let mut client = platform
+        .control()
+        .service()
+        .plane()
+        .links
+        .client(WORKER)
+        .await
+        .expect("a link to the worker");
+    let mut variants: [Variant; 3] = Default::default();
+    let mut saga_ids = Vec::new();
+    for round in 0..WARM_UP + count {
+        // Rotate the order so no variant always runs right after another's destroy.
+        for offset in 0..3 {
+            let variant = (round + offset) % 3;
+            let (created, destroyed) = match variant {
+                0 => bare_create(&mut client, project, false).await,
+                1 => bare_create(&mut client, project, true).await,
+                _ => {
+                    let (created, destroyed, sandbox) = saga_create(platform, project).await;
+                    if round >= WARM_UP {
+                        saga_ids.push(SandboxService::create_saga_id(sandbox));
+                    }
+                    (created, destroyed)
+                }
+            };
+            if round >= WARM_UP {
+                variants[variant].create.push(created);
+                variants[variant].destroy.push(destroyed);
+            }
         }
     }
+    let [bare, bare_registered, saga] = variants;
 
     // One autocommitted Postgres write, the unit of the saga log's cost.
     let mut write = Samples::default();
@@ -396,18 +400,12 @@ async fn bench_secret_update(platform: &BenchPlatform, initial: &str, count: usi
     let mut after_put = Samples::default();
     for round in 0..WARM_UP + count {
         let measured = round >= WARM_UP;
-        let idle_value = format!("bench-idle-{round}-{}", uuid::Uuid::new_v4().simple());
-        let started = Instant::now();
-        let (status, body) = platform
-            .call(
-                "PUT",
-                "/api/projects/idle/secrets/ANTHROPIC_API_KEY",
-                Some(json!({ "value": idle_value })),
-            )
-            .await;
-        let idle_elapsed = started.elapsed();
-        assert_eq!(status, 200, "{body}");
-
+        // Alternate which PUT goes first, so neither always follows the pause.
+        let idle_first = round % 2 == 0;
+        let mut idle_elapsed = Duration::ZERO;
+        if idle_first {
+            idle_elapsed = put_idle(platform, round).await;
+        }
         let value = format!("bench-rotated-{round}-{}", uuid::Uuid::new_v4().simple());
         platform.origin.set_real_key(&value);
         let from = seen.lock().expect("origin log").len();
@@ -433,6 +431,9 @@ async fn bench_secret_update(platform: &BenchPlatform, initial: &str, count: usi
             .join()
             .expect("watcher thread")
             .expect("the origin received the new value within 10 s");
+        if !idle_first {
+            idle_elapsed = put_idle(platform, round).await;
+        }
         if measured {
             put_only.push(idle_elapsed);
             fan_out.push(put_elapsed);
@@ -463,11 +464,31 @@ async fn bench_secret_update(platform: &BenchPlatform, initial: &str, count: usi
         &visible,
         Some(&put_only),
     );
-    print_row("  of which after the PUT returned", &after_put, None);
+    print_row(
+        "  of which after the PUT returned (0: before its response)",
+        &after_put,
+        None,
+    );
     let (status, body) = platform
         .call("DELETE", &format!("/api/sandboxes/{sandbox}"), None)
         .await;
     assert!(status == 200 || status == 204, "sandbox delete: {body}");
+}
+
+/// A PUT of the secret of the project without sandboxes (the write without fan-out).
+async fn put_idle(platform: &BenchPlatform, round: usize) -> Duration {
+    let value = format!("bench-idle-{round}-{}", uuid::Uuid::new_v4().simple());
+    let started = Instant::now();
+    let (status, body) = platform
+        .call(
+            "PUT",
+            "/api/projects/idle/secrets/ANTHROPIC_API_KEY",
+            Some(json!({ "value": value })),
+        )
+        .await;
+    let elapsed = started.elapsed();
+    assert_eq!(status, 200, "{body}");
+    elapsed
 }
 
 /// Polls the origin's log from index `from` every 100 µs until `value` shows up; returns when.
