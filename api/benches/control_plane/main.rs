@@ -203,8 +203,8 @@ async fn saga_create(
     let created = started.elapsed();
     assert_eq!(record.status, osb_store::SandboxStatus::Running);
     let started = Instant::now();
-    // The control plane's periodic resume loop re-claims its own in-flight sagas and may run
-    // this destroy concurrently (see docs/benchmarks.md); its loser fails with a conflict.
+    // Before 4fa4c3b the control plane's resume loop re-claimed its own in-flight sagas and
+    // could run this destroy concurrently; the loser failed with a conflict. Kept as a guard.
     let mut attempts = 0;
     loop {
         match service.destroy(platform.org, sandbox).await {
