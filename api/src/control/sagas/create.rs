@@ -160,12 +160,16 @@ impl SagaStep<ControlPlane> for PlaceOnWorker {
                     memory_mb: u64::from(p.memory_mb),
                 };
                 // A control plane that just started has not heard every worker's heartbeat
-                // yet: give "no worker" a few seconds before refusing.
+                // yet, and room freed by a destroy shows in the worker's next heartbeat: give
+                // "no worker" / "no room" a few seconds before refusing.
                 let mut attempts = 0;
                 loop {
                     match placement.place(request) {
                         Ok((_, name, _)) => break name,
-                        Err(osb_placement::PlacementError::NoLiveWorker) if attempts < 15 => {
+                        Err(
+                            osb_placement::PlacementError::NoLiveWorker
+                            | osb_placement::PlacementError::NoCapacity { .. },
+                        ) if attempts < 15 => {
                             attempts += 1;
                             tokio::time::sleep(std::time::Duration::from_millis(200)).await;
                         }
