@@ -70,6 +70,12 @@ impl Worker for EchoBenchWorker {
     ) -> Result<Response<wire::UpdateEgressAllowlistResponse>, Status> {
         unimplemented()
     }
+    async fn list_sandboxes(
+        &self,
+        _: Request<wire::ListSandboxesRequest>,
+    ) -> Result<Response<wire::ListSandboxesResponse>, Status> {
+        unimplemented()
+    }
     async fn restore(
         &self,
         _: Request<wire::RestoreRequest>,

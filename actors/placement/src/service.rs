@@ -157,11 +157,14 @@ impl PlacementService {
         let now_ms = elapsed_ms(self.epoch);
         let mut core = self.core.lock().ok()?;
         core.expire(now_ms);
+        // A restarted worker heartbeats under a new id while its old id is not yet lost: the
+        // freshest heartbeat is the process that runs now.
         let found = core
             .workers()
-            .find(|view| {
+            .filter(|view| {
                 view.heartbeat.name == name && view.status == crate::core::WorkerStatus::Live
             })
+            .max_by_key(|view| view.last_seen_ms)
             .map(|view| (view.heartbeat.worker_id, view.heartbeat.grpc_addr.clone()));
         found
     }

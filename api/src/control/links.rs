@@ -20,7 +20,9 @@ use crate::grpc::{connect_worker, GrpcSecurity};
 pub struct WorkerLinks {
     security: GrpcSecurity,
     placement: Option<PlacementService>,
-    clients: Mutex<HashMap<String, WorkerClient<Channel>>>,
+    /// Worker name → (address dialled, client). A worker that restarts on another address is
+    /// redialled.
+    clients: Mutex<HashMap<String, (String, WorkerClient<Channel>)>>,
 }
 
 impl WorkerLinks {
@@ -42,9 +44,10 @@ impl WorkerLinks {
         }
     }
 
-    /// Registers (or replaces) a connected worker.
+    /// Registers (or replaces) a connected worker (fixed links: no address to follow).
     pub fn insert(&self, worker: &str, client: WorkerClient<Channel>) {
-        self.lock().insert(worker.to_owned(), client);
+        self.lock()
+            .insert(worker.to_owned(), (String::new(), client));
     }
 
     /// Forgets a worker's connection (after a transport failure, or when it is lost).
@@ -52,24 +55,31 @@ impl WorkerLinks {
         self.lock().remove(worker);
     }
 
-    /// The client for `worker`, dialling it if needed. The error is a sentence for users.
+    /// The client for `worker`, dialling it if needed (or again, when its heartbeats name a
+    /// new address). The error is a sentence for users.
     pub async fn client(&self, worker: &str) -> Result<WorkerClient<Channel>, String> {
-        if let Some(client) = self.lock().get(worker).cloned() {
-            return Ok(client);
-        }
-        let placement = self
-            .placement
-            .as_ref()
-            .ok_or_else(|| format!("no connection to worker {worker}"))?;
+        let Some(placement) = self.placement.as_ref() else {
+            return self
+                .lock()
+                .get(worker)
+                .map(|(_, client)| client.clone())
+                .ok_or_else(|| format!("no connection to worker {worker}"));
+        };
         let (_, address) = placement.live_worker_named(worker).ok_or_else(|| {
             format!(
                 "worker {worker} is not live (no recent heartbeat); its sandboxes are unreachable"
             )
         })?;
+        if let Some((dialled, client)) = self.lock().get(worker) {
+            if *dialled == address {
+                return Ok(client.clone());
+            }
+        }
         let connection = connect_worker(&address, &self.security, Some(worker))
             .await
             .map_err(|error| format!("cannot reach worker {worker} at {address}: {error}"))?;
-        self.insert(worker, connection.client.clone());
+        self.lock()
+            .insert(worker.to_owned(), (address, connection.client.clone()));
         Ok(connection.client)
     }
 
@@ -86,7 +96,7 @@ impl WorkerLinks {
         self.placement.as_ref()
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, WorkerClient<Channel>>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, (String, WorkerClient<Channel>)>> {
         self.clients
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)

@@ -256,7 +256,13 @@ async fn report_lost_workers(
         };
         let plane = service.plane();
         plane.links.forget(&name);
-        tracing::warn!(worker = %name, "worker lost: no heartbeat");
+        // A worker that restarted heartbeats under a new id with the same name: only the
+        // sandboxes it no longer holds are gone.
+        let held = match placement.live_worker_named(&name) {
+            Some((live, _)) if live != id => held_by(plane, &name).await,
+            _ => None,
+        };
+        tracing::warn!(worker = %name, restarted = held.is_some(), "worker lost: no heartbeat");
         let Ok(sandboxes) = plane.store.list_active_sandboxes_on_worker(&name).await else {
             continue;
         };
@@ -265,8 +271,14 @@ async fn report_lost_workers(
                 // Its create saga fails on its own and unwinds.
                 continue;
             }
-            let reason =
-                format!("worker {name} was lost (no heartbeat); the sandbox is unreachable");
+            if held.as_ref().is_some_and(|held| held.contains(&sandbox.id)) {
+                continue;
+            }
+            let reason = if held.is_some() {
+                format!("worker {name} restarted; the sandbox did not survive it")
+            } else {
+                format!("worker {name} was lost (no heartbeat); the sandbox is unreachable")
+            };
             let _ = plane
                 .store
                 .transition_sandbox(
@@ -288,4 +300,23 @@ async fn report_lost_workers(
             .await;
         }
     }
+}
+
+/// The sandboxes a live worker holds now, or `None` when it cannot say.
+async fn held_by(
+    plane: &ControlPlane,
+    worker: &str,
+) -> Option<std::collections::HashSet<osb_proto::SandboxId>> {
+    let mut client = plane.links.client(worker).await.ok()?;
+    let held = client
+        .list_sandboxes(crate::grpc::proto::ListSandboxesRequest {})
+        .await
+        .ok()?
+        .into_inner();
+    Some(
+        held.sandbox_ids
+            .iter()
+            .filter_map(|id| id.parse().ok())
+            .collect(),
+    )
 }

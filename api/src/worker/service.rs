@@ -378,6 +378,19 @@ impl Worker for WorkerService {
         Ok(Response::new(wire::RemoveSecretResponse { existed }))
     }
 
+    async fn list_sandboxes(
+        &self,
+        _request: Request<wire::ListSandboxesRequest>,
+    ) -> Result<Response<wire::ListSandboxesResponse>, Status> {
+        let sandbox_ids = self
+            .usage
+            .sandboxes()
+            .into_iter()
+            .map(|id| id.to_string())
+            .collect();
+        Ok(Response::new(wire::ListSandboxesResponse { sandbox_ids }))
+    }
+
     async fn update_egress_allowlist(
         &self,
         request: Request<wire::UpdateEgressAllowlistRequest>,

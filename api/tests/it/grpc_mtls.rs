@@ -129,6 +129,12 @@ impl Worker for EchoTestWorker {
     ) -> Result<Response<wire::UpdateEgressAllowlistResponse>, Status> {
         unimplemented()
     }
+    async fn list_sandboxes(
+        &self,
+        _: Request<wire::ListSandboxesRequest>,
+    ) -> Result<Response<wire::ListSandboxesResponse>, Status> {
+        unimplemented()
+    }
     async fn restore(
         &self,
         _: Request<wire::RestoreRequest>,

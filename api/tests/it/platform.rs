@@ -60,6 +60,8 @@ pub(crate) struct Platform {
     pub store: Store,
     pub control: Option<ControlNode>,
     pub workers: Vec<WorkerNode>,
+    worker_configs: Vec<WorkerNodeConfig>,
+    bus: Arc<dyn Bus>,
     pub origin: LlmOrigin,
     pub canary: Canary,
     pub prefixes: Vec<(String, PathBuf)>,
@@ -94,6 +96,7 @@ pub(crate) async fn start_platform(options: PlatformOptions) -> Platform {
     let control_security =
         GrpcSecurity::load(&GrpcSecurityConfig::MutualTls(dev.control_tls())).unwrap();
     let mut workers = Vec::new();
+    let mut worker_configs = Vec::new();
     let mut prefixes = Vec::new();
     for index in 0..options.workers {
         let letter = char::from(b'a' + u8::try_from(index).unwrap());
@@ -117,40 +120,36 @@ pub(crate) async fn start_platform(options: PlatformOptions) -> Platform {
         let prefix = format!("{}{letter}", options.prefix);
         let data_dir = temp.path().join(&name);
         prefixes.push((prefix.clone(), data_dir.join("sandboxes")));
-        let node = WorkerNode::start(
-            WorkerNodeConfig {
-                name,
-                data_dir,
-                grpc_listen: SocketAddr::from(([127, 0, 0, 1], 0)),
-                advertise: None,
-                security,
-                netns_prefix: prefix,
-                address_pool: Some(
-                    format!("100.{}.{}.0/24", 64 + index, options.number)
-                        .parse()
-                        .unwrap(),
-                ),
-                proxy: ProxyOptions {
-                    resolve_overrides: HashMap::from([(
-                        LLM_HOST.to_owned(),
-                        IpAddr::V4(origin_ip),
-                    )]),
-                    extra_upstream_ca_pems: vec![origin.ca_pem.clone().into_bytes()],
-                    allow_loopback: true,
-                    allow_private: false,
-                    skip_system_roots: true,
-                },
-                capacity: Capacity {
-                    sandboxes: 64,
-                    cpu_count: 64,
-                    memory_mb: 64 * 1024,
-                },
-                heartbeat_every: Duration::from_millis(300),
+        let config = WorkerNodeConfig {
+            name,
+            data_dir,
+            grpc_listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            advertise: None,
+            security,
+            netns_prefix: prefix,
+            address_pool: Some(
+                format!("100.{}.{}.0/24", 64 + index, options.number)
+                    .parse()
+                    .unwrap(),
+            ),
+            proxy: ProxyOptions {
+                resolve_overrides: HashMap::from([(LLM_HOST.to_owned(), IpAddr::V4(origin_ip))]),
+                extra_upstream_ca_pems: vec![origin.ca_pem.clone().into_bytes()],
+                allow_loopback: true,
+                allow_private: false,
+                skip_system_roots: true,
             },
-            bus.clone(),
-        )
-        .await
-        .expect("worker starts (root, nftables)");
+            capacity: Capacity {
+                sandboxes: 64,
+                cpu_count: 64,
+                memory_mb: 64 * 1024,
+            },
+            heartbeat_every: Duration::from_millis(300),
+        };
+        let node = WorkerNode::start(config.clone(), bus.clone())
+            .await
+            .expect("worker starts (root, nftables)");
+        worker_configs.push(config);
         workers.push(node);
     }
 
@@ -184,6 +183,8 @@ pub(crate) async fn start_platform(options: PlatformOptions) -> Platform {
         store,
         control: Some(control),
         workers,
+        worker_configs,
+        bus,
         origin,
         canary,
         prefixes,
@@ -283,6 +284,17 @@ impl Platform {
         let (body, code) = stdout.rsplit_once('\n').unwrap_or(("", stdout.as_str()));
         assert!(!code.is_empty(), "curl printed nothing: {stderr}");
         (code.trim().to_owned(), body.to_owned())
+    }
+
+    /// Restarts worker `index` as a new process would: same name, prefix, pool and data dir,
+    /// a new worker id; its sandboxes do not survive (it reaps its prefix at start).
+    pub(crate) async fn restart_worker(&mut self, index: usize) {
+        let old = self.workers.remove(index);
+        old.shutdown().await;
+        let node = WorkerNode::start(self.worker_configs[index].clone(), self.bus.clone())
+            .await
+            .expect("worker restarts");
+        self.workers.insert(index, node);
     }
 
     /// Stops the control plane and the workers (destroying their sandboxes).

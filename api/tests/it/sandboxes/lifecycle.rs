@@ -292,3 +292,46 @@ async fn a_sandbox_past_its_timeout_is_destroyed() {
     }
     platform.stop().await;
 }
+
+/// A worker that restarts comes back under the same name with a new id and none of its old
+/// sandboxes: the control plane reports exactly those (failed, "restarted") and keeps the ones
+/// created on the new process running; new sandboxes reach the new process at once.
+#[tokio::test]
+async fn a_restarted_worker_fails_only_the_sandboxes_it_lost() {
+    let mut platform = start_platform(PlatformOptions::new("osbl3", 7)).await;
+    platform.project_with_key("demo").await;
+    let create = async |platform: &crate::platform::Platform| {
+        let (status, sandbox) = platform
+            .call("POST", "/api/sandboxes", Some(json!({ "project": "demo" })))
+            .await;
+        assert_eq!(status, 201, "{sandbox}");
+        sandbox["sandboxID"].as_str().unwrap().to_owned()
+    };
+    let before = create(&platform).await;
+    platform.restart_worker(0).await;
+    let after = create(&platform).await;
+    let (code, _) = platform.curl_origin(&after).await;
+    assert_eq!(code, "200");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let (_, old) = platform
+            .call("GET", &format!("/api/sandboxes/{before}"), None)
+            .await;
+        if old["status"] == "failed" {
+            assert!(
+                old["failureReason"].as_str().unwrap().contains("restarted"),
+                "{old}"
+            );
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "still {old}");
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
+    let (_, new) = platform
+        .call("GET", &format!("/api/sandboxes/{after}"), None)
+        .await;
+    assert_eq!(new["status"], "running", "{new}");
+    let (code, _) = platform.curl_origin(&after).await;
+    assert_eq!(code, "200");
+    platform.stop().await;
+}
