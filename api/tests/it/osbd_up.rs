@@ -145,6 +145,19 @@ async fn osbd_up_runs_the_chain_and_ctrl_c_destroys_its_sandboxes() {
     .await;
     assert_eq!(status, 200, "{out}");
     assert_eq!(out["stdout"], "200", "{out}");
+    // Concurrent creates on the embedded database: its writers wait for each other.
+    let concurrent = futures_util::future::join_all((0..3).map(|_| {
+        call(
+            "POST",
+            "/api/sandboxes".into(),
+            Some(json!({ "project": "demo", "memoryMB": 256 })),
+        )
+    }))
+    .await;
+    for (status, sandbox) in &concurrent {
+        assert_eq!(*status, 201, "{sandbox}");
+        assert_eq!(sandbox["status"], "running", "{sandbox}");
+    }
     // A checkpoint on the embedded database too.
     let (status, checkpoint) = call("POST", format!("/api/sandboxes/{id}/checkpoints"), None).await;
     assert_eq!(status, 201, "{checkpoint}");
