@@ -100,11 +100,18 @@ async fn events(
         .streaming(stream))
 }
 
+/// Forwards one subscription into the stream's channel; ends (dropping the subscription) as
+/// soon as the client goes away, even on a subject where nothing is published.
 async fn pump(subscription: &mut Subscription, sender: tokio::sync::mpsc::Sender<Delivered>) {
-    while let Some(message) = subscription.next().await {
-        if sender.send(message).await.is_err() {
-            // The client went away.
-            return;
+    loop {
+        tokio::select! {
+            message = subscription.next() => {
+                let Some(message) = message else { return };
+                if sender.send(message).await.is_err() {
+                    return;
+                }
+            }
+            () = sender.closed() => return,
         }
     }
 }
