@@ -309,7 +309,18 @@ impl Worker for WorkerService {
                 egress_allowlist,
                 secrets,
             })
-            .map_err(registry_status)?;
+            .map_err(|error| match error {
+                // Development sandboxes are plain host processes: they all come from
+                // 127.0.0.1, so the proxy can tell only one of them apart.
+                RegistryError::AddressInUse { owner, .. }
+                    if self.runtime.isolation() == osb_vm::Isolation::DevelopmentCooperative =>
+                {
+                    Status::failed_precondition(format!(
+                        "the development runtime (no root) runs one sandbox at a time and {owner} is running; destroy it first, or run osbd as root for isolated sandboxes"
+                    ))
+                }
+                other => registry_status(other),
+            })?;
         for (name, version) in versions {
             self.versions.set(id, &name, version);
         }

@@ -349,3 +349,63 @@ async fn control_plane_drives_a_sandbox_and_its_secrets_over_mutual_tls() {
     assert!(census.is_empty(), "nothing left behind: {census:?}");
     server.shutdown().await.unwrap();
 }
+
+/// On the development runtime every sandbox is a host process coming from 127.0.0.1, so the
+/// proxy can tell only one apart: a second sandbox with secrets is refused with a sentence that
+/// says why and what to do, and the first one keeps working.
+#[tokio::test]
+async fn the_development_runtime_refuses_a_second_session_clearly() {
+    use osb_api::grpc::proto::worker_server::Worker;
+
+    let temp = tempfile::tempdir().unwrap();
+    let mut proxy_config = ProxyConfig::new(temp.path().join("proxy"));
+    proxy_config.explicit_listen = SocketAddr::from(([127, 0, 0, 1], 0));
+    proxy_config.transparent_listen = None;
+    let proxy = Arc::new(
+        SealingProxy::start(proxy_config, Arc::new(NullSink))
+            .await
+            .unwrap(),
+    );
+    let runtime: Arc<dyn Runtime> =
+        Arc::new(osb_vm::DevelopmentRuntime::new(&temp.path().join("dev")).unwrap());
+    let service = WorkerService::new(
+        runtime,
+        proxy.clone(),
+        WorkerServiceConfig {
+            proxy_endpoints: ProxyEndpoints {
+                transparent_port: proxy.explicit_addr().port(),
+                explicit_port: proxy.explicit_addr().port(),
+            },
+        },
+    );
+    let session = |sandbox: SandboxId| wire::RegisterSessionRequest {
+        idempotency_key: format!("{sandbox}:register"),
+        sandbox_id: sandbox.to_string(),
+        source_address: "127.0.0.1".into(),
+        secrets: vec![wire::SecretMaterial {
+            name: "API_KEY".into(),
+            sealed_token: SealedToken::from_random_bytes(*uuid::Uuid::new_v4().as_bytes())
+                .to_string(),
+            value: b"dev-value".to_vec(),
+            allowed_hosts: vec![],
+            version: 1,
+        }],
+        egress_allowlist: vec![HOST.into()],
+    };
+    let first = SandboxId::new();
+    service
+        .register_session(tonic::Request::new(session(first)))
+        .await
+        .unwrap();
+    let refused = service
+        .register_session(tonic::Request::new(session(SandboxId::new())))
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), tonic::Code::FailedPrecondition);
+    assert!(
+        refused.message().contains("one sandbox at a time") && refused.message().contains("root"),
+        "{}",
+        refused.message()
+    );
+    assert!(proxy.registry().session_of(first).is_some());
+}
