@@ -372,11 +372,48 @@ impl SandboxService {
         id: SandboxId,
         call: ExecCall,
     ) -> Result<wire::ExecResponse, ControlError> {
+        let (worker, mut client, request) = self.exec_target(org, id, call).await?;
+        client
+            .exec(request)
+            .await
+            .map(tonic::Response::into_inner)
+            .map_err(|status| self.exec_failed(id, &worker, status))
+    }
+
+    /// Runs a command and hands back its output as the worker streams it; the last chunk
+    /// carries the exit code.
+    pub async fn exec_stream(
+        &self,
+        org: OrgId,
+        id: SandboxId,
+        call: ExecCall,
+    ) -> Result<tonic::Streaming<wire::ExecChunk>, ControlError> {
+        let (worker, mut client, request) = self.exec_target(org, id, call).await?;
+        client
+            .exec_stream(request)
+            .await
+            .map(tonic::Response::into_inner)
+            .map_err(|status| self.exec_failed(id, &worker, status))
+    }
+
+    async fn exec_target(
+        &self,
+        org: OrgId,
+        id: SandboxId,
+        call: ExecCall,
+    ) -> Result<
+        (
+            String,
+            crate::grpc::proto::worker_client::WorkerClient<tonic::transport::Channel>,
+            wire::ExecRequest,
+        ),
+        ControlError,
+    > {
         let row = self.require_running(org, id).await?;
         let worker = row
             .worker_id
             .ok_or_else(|| ControlError::Conflict(format!("sandbox {id} has no worker")))?;
-        let mut client = self
+        let client = self
             .plane
             .links
             .client(&worker)
@@ -390,25 +427,25 @@ impl SandboxService {
             timeout_sec: call.timeout_sec.unwrap_or(0),
             max_output_bytes: 0,
         };
-        client
-            .exec(request)
-            .await
-            .map(tonic::Response::into_inner)
-            .map_err(|status| match status.code() {
-                tonic::Code::NotFound => ControlError::Conflict(format!(
-                    "sandbox {id} is not on its worker any more (the worker restarted?); delete it and create another"
-                )),
-                tonic::Code::InvalidArgument => ControlError::Invalid(status.message().to_owned()),
-                _ => {
-                    if status.code() == tonic::Code::Unavailable {
-                        self.plane.links.forget(&worker);
-                    }
-                    ControlError::Unavailable(format!(
-                        "worker {worker} could not run the command: {}",
-                        status.message()
-                    ))
+        Ok((worker, client, request))
+    }
+
+    fn exec_failed(&self, id: SandboxId, worker: &str, status: tonic::Status) -> ControlError {
+        match status.code() {
+            tonic::Code::NotFound => ControlError::Conflict(format!(
+                "sandbox {id} is not on its worker any more (the worker restarted?); delete it and create another"
+            )),
+            tonic::Code::InvalidArgument => ControlError::Invalid(status.message().to_owned()),
+            _ => {
+                if status.code() == tonic::Code::Unavailable {
+                    self.plane.links.forget(worker);
                 }
-            })
+                ControlError::Unavailable(format!(
+                    "worker {worker} could not run the command: {}",
+                    status.message()
+                ))
+            }
+        }
     }
 
     /// Destroys every running sandbox whose `timeoutSec` has run out since it was created.

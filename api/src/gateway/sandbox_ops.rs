@@ -24,6 +24,7 @@ pub const EXEC_TIMEOUT_RANGE: (u32, u32) = (1, 3600);
 pub fn routes(config: &mut web::ServiceConfig) {
     config
         .route("/sandboxes/{id}/exec", web::post().to(exec))
+        .route("/sandboxes/{id}/exec/stream", web::post().to(exec_stream))
         .route("/sandboxes/{id}/checkpoints", web::post().to(checkpoint))
         .route("/sandboxes/{id}/checkpoints", web::get().to(checkpoints))
         .route("/sandboxes/{id}/restore", web::post().to(restore))
@@ -106,6 +107,59 @@ async fn exec(
         stderr_truncated: output.stderr_truncated,
         timed_out: output.timed_out,
     }))
+}
+
+/// `POST /sandboxes/{id}/exec/stream`: the command's output as it happens, one JSON object per
+/// line (`{"stdout": base64}`, `{"stderr": base64}`), ending with `{"exitCode", "timedOut"}` — or
+/// with `{"error", "code"}` when the worker stream broke off.
+async fn exec_stream(
+    state: web::Data<AppState>,
+    caller: Caller,
+    path: web::Path<String>,
+    body: web::Json<ExecBody>,
+) -> Result<HttpResponse, ApiError> {
+    use base64::Engine;
+    use osb_proto::grpc::exec_chunk::Chunk;
+
+    let id = sandbox_id(&path)?;
+    let call = exec_call(body.into_inner())?;
+    state.store.get_sandbox(caller.org_id, id).await?;
+    let chunks = control(&state)?
+        .exec_stream(caller.org_id, id, call)
+        .await?;
+    let lines = futures_util::stream::unfold(Some(chunks), |chunks| async move {
+        let mut chunks = chunks?;
+        let encode = |bytes: &[u8]| base64::engine::general_purpose::STANDARD.encode(bytes);
+        let (line, more) = match chunks.message().await {
+            Ok(Some(message)) => match message.chunk {
+                Some(Chunk::Stdout(bytes)) => {
+                    (serde_json::json!({ "stdout": encode(&bytes) }), true)
+                }
+                Some(Chunk::Stderr(bytes)) => {
+                    (serde_json::json!({ "stderr": encode(&bytes) }), true)
+                }
+                Some(Chunk::Exit(exit)) => (
+                    serde_json::json!({ "exitCode": exit.exit_code, "timedOut": exit.timed_out }),
+                    false,
+                ),
+                None => (serde_json::json!({}), true),
+            },
+            Ok(None) => return None,
+            Err(status) => (
+                serde_json::json!({
+                    "error": format!("the worker's output stream broke off: {}", status.message()),
+                    "code": "unavailable",
+                }),
+                false,
+            ),
+        };
+        let bytes = bytes::Bytes::from(format!("{line}\n"));
+        Some((Ok::<_, actix_web::Error>(bytes), more.then_some(chunks)))
+    });
+    Ok(HttpResponse::Ok()
+        .content_type("application/x-ndjson")
+        .insert_header(("cache-control", "no-cache"))
+        .streaming(lines))
 }
 
 async fn checkpoint(

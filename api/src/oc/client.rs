@@ -182,6 +182,33 @@ impl ApiClient {
         Ok(Err(ApiResponse { status, body }))
     }
 
+    /// Sends `POST path` with a JSON body and, on 200, hands back the body reader (newline-
+    /// delimited JSON as the server produces it); otherwise the refusal as an [`ApiResponse`].
+    pub fn stream_post(
+        &self,
+        path: &str,
+        body: &Value,
+        timeout: Duration,
+    ) -> Result<Result<Box<dyn Read + Send>, ApiResponse>, Unreachable> {
+        let url = format!("{}/api{path}", self.base);
+        let mut response = self
+            .with_key(self.agent.post(&url))
+            .header("Accept", "application/x-ndjson")
+            .config()
+            .timeout_global(Some(timeout))
+            .build()
+            .content_type("application/json")
+            .send(body.to_string())
+            .map_err(|error| self.unreachable(error, timeout))?;
+        let status = response.status().as_u16();
+        if status == 200 {
+            return Ok(Ok(Box::new(response.into_body().into_reader())));
+        }
+        let text = response.body_mut().read_to_string().unwrap_or_default();
+        let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
+        Ok(Err(ApiResponse { status, body }))
+    }
+
     fn unreachable(&self, error: ureq::Error, timeout: Duration) -> Unreachable {
         match error {
             ureq::Error::Timeout(ureq::Timeout::Connect) => Unreachable::Connect {

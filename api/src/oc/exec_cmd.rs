@@ -1,7 +1,8 @@
 //! `oc exec ID [--env K=V]… [--cwd D] [--timeout-sec N] -- CMD…`: runs a command in a sandbox,
-//! writes its stdout to stdout and its stderr to stderr byte for byte, and exits with its exit
-//! code (124 when it timed out, 128+N when killed by signal N, as the worker reports). With
-//! `--json` it prints the API's answer instead and still exits with the command's code. Notes of
+//! writes its stdout to stdout and its stderr to stderr byte for byte **as they happen** (the
+//! streaming exec route), and exits with its exit code (124 when it timed out, 128+N when killed
+//! by signal N, as the worker reports). With `--json` it waits for the whole result and prints
+//! the API's answer instead, still exiting with the command's code. Notes of
 //! its own (truncation, time-out) go to stderr after the command's output, prefixed `oc:`, and
 //! must never be mixed into the command's stdout.
 
@@ -12,7 +13,7 @@ use serde_json::{json, Value};
 use super::cli::ExecArgs;
 use super::client::CallOptions;
 use super::envs::env_object;
-use super::failure::{Failure, EXIT_FAILURE};
+use super::failure::{expect, Failure, Hints, EXIT_FAILURE};
 use super::run::{encode, Call, Ctx, Done};
 
 /// The wait when `--timeout-sec` is not given (the worker applies its own default).
@@ -37,6 +38,9 @@ pub(crate) fn run(args: ExecArgs, ctx: &mut Ctx<'_>) -> Result<Done, Failure> {
         .map(|seconds| Duration::from_secs(u64::from(seconds)))
         .unwrap_or(DEFAULT_EXEC_WAIT)
         + EXEC_MARGIN;
+    if !ctx.json {
+        return stream(&args, &body, wait, ctx);
+    }
     let path = format!("/sandboxes/{}/exec", encode(&args.sandbox));
     let call = Call::new("POST", path, &[200])
         .body(body)
@@ -65,17 +69,83 @@ pub(crate) fn run(args: ExecArgs, ctx: &mut Ctx<'_>) -> Result<Done, Failure> {
         }
     }
     if result["timedOut"].as_bool() == Some(true) {
-        let limit = args
-            .timeout_sec
-            .map(|seconds| format!("after {seconds} s"))
-            .unwrap_or_else(|| "at the sandbox's default limit".to_owned());
-        let _ = writeln!(
-            ctx.err,
-            "oc: the command timed out {limit} and was killed; give more with --timeout-sec"
-        );
+        timed_out_note(&args, ctx);
     }
     let _ = ctx.err.flush();
     Ok(Done::Exit(code))
+}
+
+/// Streams the command's output: each chunk is written the moment it arrives.
+fn stream(
+    args: &ExecArgs,
+    body: &Value,
+    wait: Duration,
+    ctx: &mut Ctx<'_>,
+) -> Result<Done, Failure> {
+    use base64::Engine;
+    use std::io::BufRead;
+
+    ctx.require_key()?;
+    let path = format!("/sandboxes/{}/exec/stream", encode(&args.sandbox));
+    let reader = match ctx
+        .api
+        .stream_post(&path, body, wait)
+        .map_err(|error| ctx.unreachable(error))?
+    {
+        Ok(reader) => reader,
+        Err(refusal) => {
+            let hints = Hints {
+                list_with: "oc sandbox list",
+                key_source: &ctx.connection.key_source,
+            };
+            return Err(expect(refusal, &[200], hints)
+                .err()
+                .unwrap_or_else(|| Failure::new("the exec was refused", EXIT_FAILURE)));
+        }
+    };
+    let decode = |text: &str| base64::engine::general_purpose::STANDARD.decode(text).ok();
+    for line in std::io::BufReader::new(reader).lines() {
+        let line = line.map_err(|error| {
+            Failure::new(
+                format!("the command's output stream broke off: {error}"),
+                EXIT_FAILURE,
+            )
+        })?;
+        let Ok(chunk) = serde_json::from_str::<Value>(&line) else {
+            continue;
+        };
+        if let Some(bytes) = chunk["stdout"].as_str().and_then(decode) {
+            ctx.out
+                .write_all(&bytes)
+                .and_then(|()| ctx.out.flush())
+                .map_err(output_failed)?;
+        } else if let Some(bytes) = chunk["stderr"].as_str().and_then(decode) {
+            let _ = ctx.err.write_all(&bytes);
+            let _ = ctx.err.flush();
+        } else if let Some(error) = chunk["error"].as_str() {
+            return Err(Failure::new(error.to_owned(), EXIT_FAILURE));
+        } else if chunk.get("exitCode").is_some() {
+            if chunk["timedOut"].as_bool() == Some(true) {
+                timed_out_note(args, ctx);
+            }
+            return Ok(Done::Exit(exit_code(&chunk)));
+        }
+    }
+    Err(Failure::new(
+        "the command's output stream ended without an exit code; the worker may have gone away",
+        EXIT_FAILURE,
+    ))
+}
+
+fn timed_out_note(args: &ExecArgs, ctx: &mut Ctx<'_>) {
+    let limit = args
+        .timeout_sec
+        .map(|seconds| format!("after {seconds} s"))
+        .unwrap_or_else(|| "at the sandbox's default limit".to_owned());
+    let _ = writeln!(
+        ctx.err,
+        "oc: the command timed out {limit} and was killed; give more with --timeout-sec"
+    );
 }
 
 /// The command's exit code as a process exit code (0–255; anything else becomes 1).

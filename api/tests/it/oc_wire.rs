@@ -30,6 +30,25 @@ fn contract(request: &Recorded) -> Reply {
         ("GET", "/api/sandboxes") => Reply::json(200, json!([sandbox("sbx_1", "running")])),
         ("GET", "/api/sandboxes/sbx_1") => Reply::json(200, sandbox("sbx_1", "running")),
         ("DELETE", "/api/sandboxes/sbx_1") => Reply::json(200, sandbox("sbx_1", "destroyed")),
+        ("POST", "/api/sandboxes/sbx_1/exec/stream") => {
+            use base64::Engine;
+            let body: Value = serde_json::from_str(&request.body).unwrap_or_default();
+            let code = if body["cmd"][2] == "exit 7" { 7 } else { 0 };
+            let b64 = |text: &str| base64::engine::general_purpose::STANDARD.encode(text);
+            let lines = [
+                json!({"stdout": b64("out \u{e9}\n")}),
+                json!({"stderr": b64("err line\n")}),
+                json!({"stdout": b64("  spaced\n")}),
+                json!({"exitCode": code, "timedOut": false}),
+            ];
+            Reply {
+                status: 200,
+                content_type: "application/x-ndjson",
+                body: lines.iter().map(|line| format!("{line}\n")).collect(),
+                hold: Duration::ZERO,
+                delay: Duration::ZERO,
+            }
+        }
         ("POST", "/api/sandboxes/sbx_1/exec") => {
             let body: Value = serde_json::from_str(&request.body).unwrap_or_default();
             let code = if body["cmd"][2] == "exit 7" { 7 } else { 0 };
@@ -149,16 +168,19 @@ fn exec_prints_output_verbatim_and_exits_with_the_commands_code() {
         "{}",
         stderr_of(&ran)
     );
-    assert!(stderr_of(&ran).contains("oc: the command's stderr was truncated"));
+    assert_eq!(stub.requests()[0].path, "/api/sandboxes/sbx_1/exec/stream");
     assert_eq!(
         stub.requests()[0].json(),
         json!({"cmd": ["sh", "-c", "exit 7"], "env": {"A": "1"}, "cwd": "/tmp", "timeoutSec": 5})
     );
 
+    // --json waits for the whole result and keeps the worker's truncation flags.
     let ran = oc_run(&["--json", "exec", "sbx_1", "--", "true"], &env(&stub));
     assert_eq!(ran.status.code(), Some(0));
     let printed: Value = serde_json::from_slice(&ran.stdout).expect("--json prints JSON");
     assert_eq!(printed["stdout"], "out \u{e9}\n  spaced\n");
+    assert_eq!(printed["stderrTruncated"], true);
+    assert_eq!(stub.requests()[1].path, "/api/sandboxes/sbx_1/exec");
     assert_eq!(stub.requests()[1].json(), json!({"cmd": ["true"]}));
 
     let missing = oc_run(&["exec", "sbx_nope", "--", "true"], &env(&stub));

@@ -234,6 +234,21 @@ pub const OPERATIONS: &[Operation] = &[
     },
     Operation {
         method: "post",
+        path: "/api/sandboxes/{id}/exec/stream",
+        id: "execInSandboxStreaming",
+        tag: "sandboxes",
+        summary: "Run a command and stream its output as it happens: one JSON object per line, {\"stdout\": base64} / {\"stderr\": base64}, then {\"exitCode\", \"timedOut\"} (or {\"error\", \"code\"} if the worker went away)",
+        access: Access::ApiKey,
+        request: Some(("ExecRequest", true)),
+        success: &[(
+            200,
+            "newline-delimited JSON chunks",
+            Body::Text("application/x-ndjson", "exec chunks"),
+        )],
+        errors: &[400, 404, 409, 413, 422, 500, 503],
+    },
+    Operation {
+        method: "post",
         path: "/api/sandboxes/{id}/checkpoints",
         id: "createCheckpoint",
         tag: "checkpoints",

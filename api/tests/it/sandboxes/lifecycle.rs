@@ -335,3 +335,62 @@ async fn a_restarted_worker_fails_only_the_sandboxes_it_lost() {
     assert_eq!(code, "200");
     platform.stop().await;
 }
+
+/// `POST /exec/stream` hands output over while the command still runs: the first line arrives,
+/// and a second exec sees the first command still running, before its last line and exit code.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exec_streams_output_while_the_command_runs() {
+    use base64::Engine;
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+
+    let platform = start_platform(PlatformOptions::new("osbl4", 8)).await;
+    platform.project_with_key("demo").await;
+    let (status, sandbox) = platform
+        .call("POST", "/api/sandboxes", Some(json!({ "project": "demo" })))
+        .await;
+    assert_eq!(status, 201, "{sandbox}");
+    let id = sandbox["sandboxID"].as_str().unwrap().to_owned();
+
+    let body = json!({ "cmd": ["sh", "-c", "echo first; sleep 30 & echo $! > /tmp/sleeper; wait; echo second"] })
+        .to_string();
+    let authority = platform.api_url.trim_start_matches("http://").to_owned();
+    let mut stream = tokio::net::TcpStream::connect(&authority).await.unwrap();
+    let request = format!(
+        "POST /api/sandboxes/{id}/exec/stream HTTP/1.1\r\nHost: {authority}\r\nX-API-Key: {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        platform.api_key,
+        body.len()
+    );
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut lines = BufReader::new(stream).lines();
+    let decode = |line: &str| {
+        let chunk: serde_json::Value = serde_json::from_str(line).ok()?;
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(chunk["stdout"].as_str()?)
+            .ok()?;
+        Some(String::from_utf8_lossy(&bytes).into_owned())
+    };
+    // Headers, then chunked framing lines interleaved with the JSON lines.
+    let mut first = None;
+    while let Some(line) = lines.next_line().await.unwrap() {
+        if let Some(text) = decode(&line) {
+            first = Some(text);
+            break;
+        }
+    }
+    assert_eq!(first.as_deref(), Some("first\n"));
+    // The command is still running: end it from a second exec.
+    let (code, _, stderr) = platform.sh(&id, "kill $(cat /tmp/sleeper)").await;
+    assert_eq!(code, 0, "the sleeper was still running: {stderr}");
+    let mut rest = String::new();
+    while let Some(line) = lines.next_line().await.unwrap() {
+        if let Some(text) = decode(&line) {
+            rest.push_str(&text);
+        }
+        if line.contains("exitCode") {
+            assert!(line.contains("\"exitCode\":0"), "{line}");
+            break;
+        }
+    }
+    assert_eq!(rest, "second\n");
+    platform.stop().await;
+}
