@@ -124,6 +124,31 @@ struct Sizes {
     timeout_sec: u32,
 }
 
+impl Sizes {
+    /// The create saga's parameters for a new sandbox of these sizes.
+    fn into_params(
+        self,
+        sandbox_id: SandboxId,
+        org_id: OrgId,
+        project: Option<ProjectRecord>,
+        envs: BTreeMap<String, String>,
+        boot: BootFrom,
+    ) -> CreateParams {
+        CreateParams {
+            sandbox_id,
+            org_id,
+            project_id: project.as_ref().map(|p| p.id),
+            project_name: project.map(|p| p.name),
+            template: self.template,
+            cpu_count: self.cpu_count,
+            memory_mb: self.memory_mb,
+            timeout_sec: self.timeout_sec,
+            envs,
+            boot,
+        }
+    }
+}
+
 fn sizes(
     project: Option<&ProjectRecord>,
     template: Option<String>,
@@ -199,18 +224,7 @@ async fn create(
         }
         None => BootFrom::Fresh,
     };
-    let params = CreateParams {
-        sandbox_id,
-        org_id: caller.org_id,
-        project_id: project.as_ref().map(|p| p.id),
-        project_name: project.map(|p| p.name),
-        template: sizes.template,
-        cpu_count: sizes.cpu_count,
-        memory_mb: sizes.memory_mb,
-        timeout_sec: sizes.timeout_sec,
-        envs,
-        boot,
-    };
+    let params = sizes.into_params(sandbox_id, caller.org_id, project, envs, boot);
     respond_created(control, params).await
 }
 
@@ -289,21 +303,11 @@ async fn fork_with(
         parent.as_ref().map(|p| p.memory_mb),
         parent.as_ref().map(|p| p.timeout_sec),
     )?;
-    let params = CreateParams {
-        sandbox_id,
-        org_id: caller.org_id,
-        project_id: project.as_ref().map(|p| p.id),
-        project_name: project.map(|p| p.name),
-        template: sizes.template,
-        cpu_count: sizes.cpu_count,
-        memory_mb: sizes.memory_mb,
-        timeout_sec: sizes.timeout_sec,
-        envs,
-        boot: BootFrom::Checkpoint {
-            checkpoint_id: source.id,
-            worker: source.worker,
-        },
+    let boot = BootFrom::Checkpoint {
+        checkpoint_id: source.id,
+        worker: source.worker,
     };
+    let params = sizes.into_params(sandbox_id, caller.org_id, project, envs, boot);
     respond_created(control, params).await
 }
 
