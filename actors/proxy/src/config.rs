@@ -46,6 +46,9 @@ pub struct ProxyConfig {
     pub upstream_idle_timeout: Duration,
     /// Most idle HTTP/1.1 upstream connections kept per sandbox and target.
     pub upstream_max_idle_per_host: usize,
+    /// Data-plane lanes (threads with a runtime each; a connection lives on one): default one
+    /// per CPU. 0 serves connections on the caller's runtime.
+    pub lanes: usize,
 }
 
 impl ProxyConfig {
@@ -68,6 +71,7 @@ impl ProxyConfig {
             connect_timeout: Duration::from_secs(10),
             upstream_idle_timeout: Duration::from_secs(30),
             upstream_max_idle_per_host: 128,
+            lanes: std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get),
         }
     }
 }

@@ -47,6 +47,8 @@ pub struct Shared {
     pub sink: Arc<dyn EventSink>,
     pub max_buffered_body: usize,
     pub oversized_body: OversizedBody,
+    /// Where accepted connections are served (see `lanes`).
+    pub(crate) lanes: crate::lanes::Lanes,
 }
 
 /// One downstream connection (TCP or TLS inside a tunnel).
@@ -262,6 +264,7 @@ pub async fn handle(
         sandbox_id: session.sandbox_id,
         target: target.clone(),
         offer_http2: connection.client_http2,
+        lane: crate::lanes::current_lane(),
     };
     if let Some(length) = exact_length {
         headers.insert(header::CONTENT_LENGTH, HeaderValue::from(length));

@@ -46,6 +46,34 @@ enum TlsTarget {
     Transparent { port: u16, original_ip: IpAddr },
 }
 
+/// Serves an accepted connection on a lane (its socket moves to the lane's reactor), or on this
+/// runtime when there are no lanes or the socket cannot move.
+fn on_a_lane<F, Fut>(shared: &Arc<Shared>, stream: TcpStream, serve: F)
+where
+    F: FnOnce(Arc<Shared>, TcpStream) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let lane_shared = Arc::clone(shared);
+    let std_stream = match stream.into_std() {
+        Ok(std_stream) => std_stream,
+        Err(error) => {
+            tracing::warn!(%error, "an accepted connection could not be handed to a lane");
+            return;
+        }
+    };
+    let job: crate::lanes::LaneJob = Box::new(move || {
+        Box::pin(async move {
+            match TcpStream::from_std(std_stream) {
+                Ok(stream) => serve(lane_shared, stream).await,
+                Err(error) => tracing::warn!(%error, "a lane could not adopt a connection"),
+            }
+        })
+    });
+    if let Err(job) = shared.lanes.dispatch(job) {
+        tokio::spawn(job());
+    }
+}
+
 /// Accepts until `shutdown` turns true.
 pub async fn run_explicit(
     listener: TcpListener,
@@ -58,7 +86,7 @@ pub async fn run_explicit(
             accepted = listener.accept() => match accepted {
                 Ok((stream, peer)) => {
                     let _ = stream.set_nodelay(true);
-                    tokio::spawn(serve_explicit(Arc::clone(&shared), stream, peer));
+                    on_a_lane(&shared, stream, move |shared, stream| serve_explicit(shared, stream, peer));
                 }
                 Err(error) => tracing::warn!(%error, "explicit listener accept failed"),
             },
@@ -79,7 +107,8 @@ pub async fn run_transparent(
             accepted = listener.accept() => match accepted {
                 Ok((stream, peer)) => {
                     let _ = stream.set_nodelay(true);
-                    tokio::spawn(serve_transparent(Arc::clone(&shared), stream, peer, Arc::clone(&original)));
+                    let original = Arc::clone(&original);
+                    on_a_lane(&shared, stream, move |shared, stream| serve_transparent(shared, stream, peer, original));
                 }
                 Err(error) => tracing::warn!(%error, "transparent listener accept failed"),
             },

@@ -30,6 +30,8 @@ pub struct PoolKey {
     pub target: Target,
     /// Whether HTTP/2 is offered upstream (it mirrors the client leg).
     pub offer_http2: bool,
+    /// The data-plane lane whose thread drives the connection (see `lanes`).
+    pub lane: usize,
 }
 
 #[derive(Debug)]

@@ -121,6 +121,10 @@ impl SealingProxy {
             sink,
             max_buffered_body: config.max_buffered_body,
             oversized_body: config.oversized_body,
+            lanes: crate::lanes::Lanes::start(config.lanes).map_err(|source| ProxyError::Bind {
+                address: config.explicit_listen,
+                source,
+            })?,
         });
         let (shutdown, shutdown_rx) = watch::channel(false);
         let explicit = bind(config.explicit_listen).await?;

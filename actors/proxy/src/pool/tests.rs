@@ -24,6 +24,7 @@ fn key(sandbox_id: SandboxId, host: &str) -> PoolKey {
             port: 443,
         },
         offer_http2: false,
+        lane: crate::lanes::NO_LANE,
     }
 }
 

@@ -7,7 +7,7 @@ use http::Request;
 
 use crate::support::client::{body, Client};
 use crate::support::closing_origin::{start_closing_origin, ClosingOrigin};
-use crate::support::harness::{sandbox_ip, token, Harness};
+use crate::support::harness::{sandbox_ip, token, Harness, Options};
 
 const KEY: &str = "keep-alive-test-secret-value";
 
@@ -88,7 +88,13 @@ async fn request_with_a_body_on_a_closed_keep_alive_connection_is_not_replayed()
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn client_connections_of_one_sandbox_share_upstream_connections_but_sandboxes_do_not() {
-    let h = Harness::start().await;
+    // One lane: pooled upstream connections are shared within a lane, and this test is about
+    // sharing across client connections, not about how connections spread over lanes.
+    let h = Harness::start_with(Options {
+        lanes: Some(1),
+        ..Options::default()
+    })
+    .await;
     let allow = vec![h.at("api.example.test")];
     let first_sandbox = h.sandbox(2, &allow, &[("API_KEY", 1, KEY, &[])]);
     let second_sandbox = h.sandbox(3, &allow, &[("API_KEY", 2, KEY, &[])]);

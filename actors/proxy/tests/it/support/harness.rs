@@ -86,6 +86,8 @@ pub struct Options {
     pub oversized_body: OversizedBody,
     /// The transparent listener's injected original destination is the origin's plain-HTTP port.
     pub transparent_to_plain: bool,
+    /// Data-plane lanes (default: the proxy's default, one per CPU).
+    pub lanes: Option<usize>,
 }
 
 impl Default for Options {
@@ -95,6 +97,7 @@ impl Default for Options {
             max_buffered_body: 1024 * 1024,
             oversized_body: OversizedBody::Refuse,
             transparent_to_plain: false,
+            lanes: None,
         }
     }
 }
@@ -125,6 +128,9 @@ impl Harness {
         };
         config.max_buffered_body = options.max_buffered_body;
         config.oversized_body = options.oversized_body;
+        if let Some(lanes) = options.lanes {
+            config.lanes = lanes;
+        }
         config.use_system_roots = false;
         config.extra_upstream_ca_pems = vec![origin.ca_pem.clone().into_bytes()];
         for host in HOSTS {
