@@ -207,21 +207,31 @@ pub fn create(plan: &CgroupPlan) -> Result<(), RuntimeError> {
     Ok(())
 }
 
+/// How long a checkpoint waits for a sandbox's processes to freeze, and how often it looks.
+const FREEZE_TIMEOUT: Duration = Duration::from_secs(10);
+const FREEZE_POLL: Duration = Duration::from_millis(5);
+
 /// Freezes the sandbox's processes and waits until the kernel reports them frozen.
 pub async fn freeze(freezer: &Freezer) -> Result<(), RuntimeError> {
     std::fs::write(&freezer.control, freezer.freeze)
         .map_err(|e| RuntimeError::io(format!("freezing {}", freezer.control.display()), e))?;
-    for _attempt in 0..400 {
+    // A busy sandbox on a loaded host can take seconds to reach a frozen state (seen in CI
+    // with many sandboxes running at once); 10 s bounds it without failing for load alone.
+    let attempts = FREEZE_TIMEOUT.as_millis() / FREEZE_POLL.as_millis();
+    for _attempt in 0..attempts {
         let state = std::fs::read_to_string(&freezer.state).unwrap_or_default();
         if state.contains(freezer.frozen_marker) {
             return Ok(());
         }
-        tokio::time::sleep(Duration::from_millis(5)).await;
+        tokio::time::sleep(FREEZE_POLL).await;
     }
     thaw(freezer);
     Err(RuntimeError::Setup {
         step: "freezing the sandbox for a checkpoint",
-        detail: "its processes did not freeze within 2 s; retry the checkpoint".into(),
+        detail: format!(
+            "its processes did not freeze within {} s; retry the checkpoint",
+            FREEZE_TIMEOUT.as_secs()
+        ),
     })
 }
 
