@@ -30,5 +30,6 @@ pub use nats::{NatsBus, EVENTS_STREAM, EVENTS_STREAM_SUBJECTS};
 pub use pattern::{matches, validate_pattern, validate_subject, PatternError};
 pub use subject::{
     command, command_for, project_event, saga_progress, sandbox_event, worker_event,
-    worker_heartbeat, SagaOutcome, Subject, SubjectError, ALL_EVENTS, ALL_WORKER_HEARTBEATS,
+    worker_heartbeat, SagaOutcome, Subject, SubjectError, ALL_EVENTS, ALL_PROJECT_EVENTS,
+    ALL_SANDBOX_EVENTS, ALL_WORKER_HEARTBEATS, PROJECT_EVENTS_PREFIX, SANDBOX_EVENTS_PREFIX,
 };

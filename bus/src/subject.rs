@@ -128,6 +128,16 @@ pub fn worker_event(worker: WorkerId, event: &str) -> Result<Subject, SubjectErr
     )))
 }
 
+/// Every sandbox event (`osb.sandbox.<id>.<event>`), and the prefix a narrower pattern of them
+/// starts with.
+pub const ALL_SANDBOX_EVENTS: &str = "osb.sandbox.>";
+pub const SANDBOX_EVENTS_PREFIX: &str = "osb.sandbox.";
+
+/// Every project event (`osb.project.<id>.<event>`), and the prefix a narrower pattern of them
+/// starts with.
+pub const ALL_PROJECT_EVENTS: &str = "osb.project.>";
+pub const PROJECT_EVENTS_PREFIX: &str = "osb.project.";
+
 /// Every worker's heartbeats (for placement's subscription).
 pub const ALL_WORKER_HEARTBEATS: &str = "osb.worker.*.heartbeat";
 

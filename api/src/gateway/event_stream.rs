@@ -11,7 +11,10 @@ use std::time::Duration;
 
 use actix_web::{web, HttpResponse};
 use bytes::Bytes;
-use osb_bus::{validate_pattern, Delivered, Subscription};
+use osb_bus::{
+    validate_pattern, Delivered, Subscription, ALL_PROJECT_EVENTS, ALL_SANDBOX_EVENTS,
+    PROJECT_EVENTS_PREFIX, SANDBOX_EVENTS_PREFIX,
+};
 use osb_proto::{ErrorCode, OrgId, SandboxId};
 use osb_store::Store;
 use serde::Deserialize;
@@ -21,7 +24,7 @@ use super::error::ApiError;
 use super::state::AppState;
 
 /// Event families a caller may follow.
-const ROOTS: [&str; 2] = ["osb.sandbox.", "osb.project."];
+const ROOTS: [&str; 2] = [SANDBOX_EVENTS_PREFIX, PROJECT_EVENTS_PREFIX];
 const PING_EVERY: Duration = Duration::from_secs(15);
 
 pub fn routes(config: &mut web::ServiceConfig) {
@@ -36,7 +39,7 @@ struct EventQuery {
 
 fn patterns(query: &EventQuery) -> Result<Vec<String>, ApiError> {
     let Some(pattern) = query.subject.as_deref() else {
-        return Ok(vec!["osb.sandbox.>".into(), "osb.project.>".into()]);
+        return Ok(vec![ALL_SANDBOX_EVENTS.into(), ALL_PROJECT_EVENTS.into()]);
     };
     validate_pattern(pattern)
         .map_err(|error| ApiError::invalid(format!("subject is not a valid pattern: {error}")))?;

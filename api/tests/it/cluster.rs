@@ -5,10 +5,8 @@
 //! replaced by a fresh one that finishes the saga with no orphan; and a subscriber to `>` on
 //! NATS for the whole run never sees the secret value.
 
-use std::io::{BufRead, BufReader};
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -18,50 +16,17 @@ use serde_json::{json, Value};
 
 use crate::platform::reqwest_lite::Client;
 use crate::platform::LLM_HOST;
-use crate::support::{free_port, Reap};
+use crate::support::{free_port, spawn_osbd, Osbd, Reap};
 use crate::{osbd, text};
 
 const PREFIX: &str = "osbk1";
 const NATS: &str = "nats://127.0.0.1:4222";
 
-struct Process(Child);
-
-impl Drop for Process {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// Spawns `osbd` with exactly `env` (plus NATS) and waits for a stdout line starting with
-/// `ready`; returns the process and that line.
-fn spawn_ready(args: &[&str], env: &[(String, String)]) -> (Process, String) {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_osbd"));
-    command.args(args);
-    for (name, _) in std::env::vars() {
-        if name.starts_with("OPENSANDBOX_") || name == "DATABASE_URL" || name == "NATS_URL" {
-            command.env_remove(name);
-        }
-    }
-    command
-        .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-        .env("NATS_URL", NATS)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null());
-    let mut child = command.spawn().expect("osbd starts");
-    let stdout = child.stdout.take().unwrap();
-    let (sender, receiver) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if line.starts_with("ready") {
-                let _ = sender.send(line);
-            }
-        }
-    });
-    let line = receiver
-        .recv_timeout(Duration::from_secs(60))
-        .unwrap_or_else(|_| panic!("osbd {args:?} did not become ready"));
-    (Process(child), line)
+/// `osbd` with `env` plus the NATS URL the distributed roles need.
+fn spawn_ready(args: &[&str], env: &[(String, String)]) -> Osbd {
+    let mut env = env.to_vec();
+    env.push(("NATS_URL".to_owned(), NATS.to_owned()));
+    spawn_osbd(args, &env)
 }
 
 fn tls_env(ca: &Path, certs: &pki::CertPaths) -> Vec<(String, String)> {
@@ -145,7 +110,7 @@ async fn two_workers_one_control_plane_over_nats() {
         let data_dir = temp.path().join(name);
         reaps.push((prefix.clone(), data_dir.join("sandboxes")));
         let pool = format!("100.90.{index}.0/24");
-        let (process, _) = spawn_ready(
+        let process = spawn_ready(
             &[
                 "worker",
                 "--listen",
@@ -168,7 +133,7 @@ async fn two_workers_one_control_plane_over_nats() {
     control_env.push(("OPENSANDBOX_SAGA_LEASE_SECS".into(), "3".into()));
     let port = free_port();
     let listen = format!("127.0.0.1:{port}");
-    let (control, _) = spawn_ready(&["control", "--listen", &listen], &control_env);
+    let control = spawn_ready(&["control", "--listen", &listen], &control_env);
     let api = format!("http://{listen}");
     let call = |method: &'static str, path: String, body: Option<Value>| {
         let (api, key) = (api.clone(), api_key.clone());
@@ -258,7 +223,7 @@ async fn two_workers_one_control_plane_over_nats() {
         "OPENSANDBOX_FAILPOINT".into(),
         "crash_after:boot_sandbox".into(),
     ));
-    let (mut crashing, _) = spawn_ready(&["control", "--listen", &listen], &crashing_env);
+    let mut crashing = spawn_ready(&["control", "--listen", &listen], &crashing_env);
     let request = Client
         .try_call(
             &api,
@@ -272,9 +237,9 @@ async fn two_workers_one_control_plane_over_nats() {
         request.is_none(),
         "the aborted control plane answered: {request:?}"
     );
-    let status = crashing.0.wait().unwrap();
+    let status = crashing.child.wait().unwrap();
     assert!(!status.success(), "the failpoint aborted the process");
-    let (_restarted, _) = spawn_ready(&["control", "--listen", &listen], &control_env);
+    let _restarted = spawn_ready(&["control", "--listen", &listen], &control_env);
     let deadline = Instant::now() + Duration::from_secs(40);
     let resolved = loop {
         let (_, list) = call("GET", "/api/sandboxes".into(), None).await;

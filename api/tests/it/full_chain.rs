@@ -7,17 +7,16 @@
 //! sandbox's files, osbd's logs (debug level), every NATS message, every database row and every
 //! checkpoint file.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use osb_testkit::{Canary, LlmOrigin, TestDatabase};
 
 use crate::platform::LLM_HOST;
-use crate::support::{free_port, Reap};
+use crate::support::{env_of, free_port, spawn_osbd, Reap};
 use crate::{osbd, text};
 
 const PREFIX: &str = "osbfc1";
@@ -146,61 +145,37 @@ async fn full_chain_over_nats_with_osbd_up_and_oc() {
 
     let master = text(&osbd(&["keys", "generate"], &[])).0.trim().to_owned();
     let port = free_port();
-    let mut command = Command::new(env!("CARGO_BIN_EXE_osbd"));
-    for (name, _) in std::env::vars() {
-        if name.starts_with("OPENSANDBOX_") || name == "DATABASE_URL" || name == "NATS_URL" {
-            command.env_remove(name);
-        }
-    }
-    let mut up = command
-        .args([
+    let listen = format!("127.0.0.1:{port}");
+    let env = env_of(&[
+        ("DATABASE_URL", database.url()),
+        ("NATS_URL", "nats://127.0.0.1:4222"),
+        ("OPENSANDBOX_SECRET_ENCRYPTION_KEY", &master),
+        ("OPENSANDBOX_DATA_DIR", &data_dir.display().to_string()),
+        ("OPENSANDBOX_CONFIG", &config.display().to_string()),
+        (
+            "OPENSANDBOX_PROXY_RESOLVE",
+            &format!("{LLM_HOST}={origin_ip}"),
+        ),
+        (
+            "OPENSANDBOX_PROXY_EXTRA_CA",
+            &origin_ca.display().to_string(),
+        ),
+        ("OPENSANDBOX_PROXY_ALLOW_LOOPBACK", "1"),
+        ("OSB_LOG", "debug"),
+    ]);
+    let mut up = spawn_osbd(
+        &[
             "up",
             "--listen",
-            &format!("127.0.0.1:{port}"),
+            &listen,
             "--prefix",
             PREFIX,
             "--pool",
             "100.70.202.0/24",
-        ])
-        .env("DATABASE_URL", database.url())
-        .env("NATS_URL", "nats://127.0.0.1:4222")
-        .env("OPENSANDBOX_SECRET_ENCRYPTION_KEY", &master)
-        .env("OPENSANDBOX_DATA_DIR", &data_dir)
-        .env("OPENSANDBOX_CONFIG", &config)
-        .env(
-            "OPENSANDBOX_PROXY_RESOLVE",
-            format!("{LLM_HOST}={origin_ip}"),
-        )
-        .env("OPENSANDBOX_PROXY_EXTRA_CA", &origin_ca)
-        .env("OPENSANDBOX_PROXY_ALLOW_LOOPBACK", "1")
-        .env("OSB_LOG", "debug")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("osbd up starts");
-    let logs = Arc::new(Mutex::new(String::new()));
-    let log_sink = logs.clone();
-    let stderr = up.stderr.take().unwrap();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            log_sink.lock().unwrap().push_str(&line);
-        }
-    });
-    let stdout = up.stdout.take().unwrap();
-    let (ready, banner) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let mut all = String::new();
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            all.push_str(&line);
-            all.push('\n');
-            if line.starts_with("ready ") {
-                let _ = ready.send(all.clone());
-            }
-        }
-    });
-    let banner = banner
-        .recv_timeout(Duration::from_secs(90))
-        .expect("osbd up is ready");
+        ],
+        &env,
+    );
+    let banner = up.banner.clone();
     assert!(banner.contains("NATS"), "{banner}");
 
     let oc = Oc {
@@ -300,13 +275,7 @@ async fn full_chain_over_nats_with_osbd_up_and_oc() {
     for sandbox in [&id, &fork, &booted] {
         oc.ok(&["sandbox", "kill", sandbox], None);
     }
-    let pid = up.id().to_string();
-    assert!(Command::new("kill")
-        .args(["-INT", &pid])
-        .status()
-        .unwrap()
-        .success());
-    assert!(up.wait().unwrap().success());
+    assert!(up.stop("INT"), "osbd up exits cleanly on Ctrl-C");
     let census = osb_vm::netns::census_worker(PREFIX, &sandboxes_dir)
         .await
         .unwrap();
@@ -314,7 +283,7 @@ async fn full_chain_over_nats_with_osbd_up_and_oc() {
 
     nats.abort();
     let printed = oc.printed.lock().unwrap().clone();
-    let logs = logs.lock().unwrap().clone();
+    let logs = up.logs.lock().unwrap().clone();
     let nats_bytes = seen_on_nats.lock().unwrap().clone();
     for secret in [&canary, &rotated] {
         secret.assert_absent("everything oc printed", &printed);

@@ -4,18 +4,15 @@
 //! → secret → sandbox → curl through the proxy), and Ctrl-C (SIGINT) destroys its sandboxes:
 //! no namespace, veth or nftables table is left and the rows say `destroyed`.
 
-use std::io::{BufRead, BufReader};
 use std::net::{Ipv4Addr, SocketAddr};
 use std::os::unix::fs::PermissionsExt;
-use std::process::{Command, Stdio};
-use std::time::Duration;
 
 use osb_testkit::{Canary, LlmOrigin};
 use serde_json::json;
 
 use crate::platform::reqwest_lite::Client;
 use crate::platform::LLM_HOST;
-use crate::support::{free_port, Reap};
+use crate::support::{env_of, free_port, spawn_osbd, Reap};
 
 const PREFIX: &str = "osbup1";
 
@@ -38,63 +35,33 @@ async fn osbd_up_runs_the_chain_and_ctrl_c_destroys_its_sandboxes() {
     let _reap = Reap(vec![(PREFIX.to_owned(), sandboxes_dir.clone())]);
 
     let port = free_port();
-    let logs = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
-    let up = |extra_ca: &std::path::Path| {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_osbd"));
-        for (name, _) in std::env::vars() {
-            if name.starts_with("OPENSANDBOX_") || name == "DATABASE_URL" || name == "NATS_URL" {
-                command.env_remove(name);
-            }
-        }
-        let mut child = command
-            .args([
-                "up",
-                "--listen",
-                &format!("127.0.0.1:{port}"),
-                "--prefix",
-                PREFIX,
-                "--pool",
-                "100.70.201.0/24",
-            ])
-            .env("OPENSANDBOX_DATA_DIR", &data_dir)
-            .env("OPENSANDBOX_CONFIG", &config)
-            .env(
-                "OPENSANDBOX_PROXY_RESOLVE",
-                format!("{LLM_HOST}={origin_ip}"),
-            )
-            .env("OPENSANDBOX_PROXY_EXTRA_CA", extra_ca)
-            .env("OPENSANDBOX_PROXY_ALLOW_LOOPBACK", "1")
-            // Every log line, at the most verbose level, is searched for the canary.
-            .env("OSB_LOG", "debug")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("osbd up starts");
-        let stdout = child.stdout.take().unwrap();
-        let stderr = child.stderr.take().unwrap();
-        let logs = logs.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                logs.lock().unwrap().push_str(&line);
-            }
-        });
-        let (sender, receiver) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let mut all = String::new();
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                all.push_str(&line);
-                all.push('\n');
-                if line.starts_with("ready ") {
-                    let _ = sender.send(all.clone());
-                }
-            }
-        });
-        let banner = receiver
-            .recv_timeout(Duration::from_secs(90))
-            .expect("osbd up became ready");
-        (child, banner)
-    };
-    let (mut child, banner) = up(&origin_ca);
+    let listen = format!("127.0.0.1:{port}");
+    let env = env_of(&[
+        ("OPENSANDBOX_DATA_DIR", &data_dir.display().to_string()),
+        ("OPENSANDBOX_CONFIG", &config.display().to_string()),
+        (
+            "OPENSANDBOX_PROXY_RESOLVE",
+            &format!("{LLM_HOST}={origin_ip}"),
+        ),
+        (
+            "OPENSANDBOX_PROXY_EXTRA_CA",
+            &origin_ca.display().to_string(),
+        ),
+        ("OPENSANDBOX_PROXY_ALLOW_LOOPBACK", "1"),
+        // Every log line, at the most verbose level, is searched for the canary.
+        ("OSB_LOG", "debug"),
+    ]);
+    let args = [
+        "up",
+        "--listen",
+        &listen,
+        "--prefix",
+        PREFIX,
+        "--pool",
+        "100.70.201.0/24",
+    ];
+    let mut up = spawn_osbd(&args, &env);
+    let banner = up.banner.clone();
     assert!(banner.contains("in-process"), "{banner}");
     assert!(banner.contains("embedded SQLite"), "{banner}");
     assert!(banner.contains("netns runtime"), "{banner}");
@@ -163,17 +130,8 @@ async fn osbd_up_runs_the_chain_and_ctrl_c_destroys_its_sandboxes() {
     assert_eq!(status, 201, "{checkpoint}");
 
     // Ctrl-C: the sandbox is destroyed, nothing is left on the host.
-    let pid = child.id().to_string();
-    assert!(Command::new("kill")
-        .args(["-INT", &pid])
-        .status()
-        .unwrap()
-        .success());
-    let status = child.wait().unwrap();
-    assert!(
-        status.success(),
-        "osbd up exits cleanly on Ctrl-C: {status:?}"
-    );
+    assert!(up.stop("INT"), "osbd up exits cleanly on Ctrl-C");
+    let mut logs = up.logs.lock().unwrap().clone();
     let census = osb_vm::netns::census_worker(PREFIX, &sandboxes_dir)
         .await
         .unwrap();
@@ -190,20 +148,18 @@ async fn osbd_up_runs_the_chain_and_ctrl_c_destroys_its_sandboxes() {
     canary.assert_absent("the embedded database", &rows);
 
     // A second start reuses the data and leaves the existing CLI config alone.
-    let (mut again, banner) = up(&origin_ca);
-    assert!(banner.contains("existing, left as is"), "{banner}");
+    let mut again = spawn_osbd(&args, &env);
+    assert!(
+        again.banner.contains("existing, left as is"),
+        "{}",
+        again.banner
+    );
     assert_eq!(std::fs::read_to_string(&config).unwrap(), text);
     let (status, projects) = call("GET", "/api/projects".into(), None).await;
     assert_eq!(status, 200);
     assert_eq!(projects[0]["name"], "demo");
-    let pid = again.id().to_string();
-    assert!(Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .unwrap()
-        .success());
-    assert!(again.wait().unwrap().success());
-    let logs = logs.lock().unwrap().clone();
+    assert!(again.stop("TERM"), "osbd up exits cleanly on SIGTERM");
+    logs.push_str(&again.logs.lock().unwrap());
     assert!(
         logs.contains("DEBUG") || logs.contains("INFO"),
         "logs were captured"
