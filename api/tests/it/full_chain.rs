@@ -294,4 +294,10 @@ async fn full_chain_over_nats_with_osbd_up_and_oc() {
         );
     }
     assert!(!nats_bytes.is_empty());
+    // Events and logs name secrets and hosts, never the sandbox's tokens (DESIGN.md §6.7).
+    assert!(!logs.contains(&token), "a sealed token reached osbd's logs");
+    assert!(
+        !String::from_utf8_lossy(&nats_bytes).contains(&token),
+        "a sealed token crossed NATS"
+    );
 }
