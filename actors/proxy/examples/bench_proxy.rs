@@ -3,12 +3,16 @@
 //! maps `OSB_BENCH_TOKEN` to `OSB_BENCH_SECRET`; loopback upstreams are allowed (bench switch).
 //!
 //! ```text
-//! bench_proxy --listen 127.0.0.1:18090 --data-dir /tmp/osb-proxy-bench [--workers 2] [--init-ca]
+//! bench_proxy --listen 127.0.0.1:18090 --data-dir /tmp/osb-proxy-bench [--workers 2] [--lanes N] [--init-ca]
 //! env: OSB_BENCH_ORIGIN=localhost:18443 OSB_BENCH_ORIGIN_CA=… OSB_BENCH_TOKEN=… OSB_BENCH_SECRET=…
 //! ```
 //! `--init-ca` creates (or checks) the CA in the data dir, prints its path and exits. On SIGTERM or
 //! Ctrl-C the proxy prints its Prometheus counters to stderr, so a run shows how many tokens it
 //! substituted (the bench's own "/echo" check sees the token again, because responses are scrubbed).
+
+// The allocator of osbd, so these figures are the product's (ADR 0107).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
@@ -71,6 +75,9 @@ fn main() -> Result<(), String> {
         IpAddr::V4(Ipv4Addr::LOCALHOST),
     );
     config.oversized_body = OversizedBody::Rechunk;
+    if let Some(lanes) = argument("--lanes") {
+        config.lanes = lanes.parse().map_err(|e| format!("--lanes: {e}"))?;
+    }
 
     let workers: usize = argument("--workers")
         .unwrap_or_else(|| "2".into())

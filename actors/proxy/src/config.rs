@@ -49,6 +49,9 @@ pub struct ProxyConfig {
     /// Data-plane lanes (threads with a runtime each; a connection lives on one): default one
     /// per CPU. 0 serves connections on the caller's runtime.
     pub lanes: usize,
+    /// Serve simple HTTP/1.1 requests on the express lane (ADR 0107); everything else, and every
+    /// request when this is off, goes through hyper.
+    pub express: bool,
 }
 
 impl ProxyConfig {
@@ -72,6 +75,7 @@ impl ProxyConfig {
             upstream_idle_timeout: Duration::from_secs(30),
             upstream_max_idle_per_host: 128,
             lanes: std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get),
+            express: true,
         }
     }
 }

@@ -47,6 +47,8 @@ pub struct Shared {
     pub sink: Arc<dyn EventSink>,
     pub max_buffered_body: usize,
     pub oversized_body: OversizedBody,
+    /// Whether simple HTTP/1.1 requests take the express lane (ADR 0107).
+    pub express: bool,
     /// Where accepted connections are served (see `lanes`).
     pub(crate) lanes: crate::lanes::Lanes,
 }
@@ -85,6 +87,12 @@ pub struct BlockFacts<'a> {
 
 /// Counts, logs and reports a refusal, and builds the answer.
 pub fn refuse(shared: &Shared, facts: BlockFacts<'_>, refusal: Refusal) -> Response<ProxyBody> {
+    report_refusal(shared, facts, &refusal);
+    refusal_response(&refusal)
+}
+
+/// Counts, logs and reports a refusal (an `egress_blocked` event).
+pub fn report_refusal(shared: &Shared, facts: BlockFacts<'_>, refusal: &Refusal) {
     shared.metrics.blocked(refusal.code);
     tracing::info!(
         source_ip = %facts.source_ip,
@@ -103,10 +111,10 @@ pub fn refuse(shared: &Shared, facts: BlockFacts<'_>, refusal: Refusal) -> Respo
         secret: refusal.secret.clone(),
         reason: refusal.message.clone(),
     });
-    refusal_response(&refusal)
 }
 
-fn authority_for(target: &Target) -> String {
+/// The `host[:port]` of a target, as a `Host` header names it.
+pub fn authority_for(target: &Target) -> String {
     let host = if target.host.contains(':') {
         format!("[{}]", target.host)
     } else {

@@ -15,6 +15,7 @@ pub mod ca;
 pub mod cert_cache;
 pub mod config;
 pub mod events;
+pub mod express;
 pub mod forward;
 pub mod handler;
 mod lanes;

@@ -27,7 +27,7 @@ use crate::policy::{parse_authority, Scheme, Target};
 use crate::refusal::Refusal;
 
 /// A client that has not sent a complete request head by then is disconnected (slowloris).
-const HEADER_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+pub(crate) const HEADER_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
 fn downstream_http1() -> http1::Builder {
     let mut builder = http1::Builder::new();
@@ -295,13 +295,41 @@ where
     };
     let alpn = tls.get_ref().1.alpn_protocol().map(<[u8]>::to_vec);
     let client_http2 = alpn.as_deref() == Some(b"h2");
-    let connection = new_connection(shared, source_ip, sni_to_check, client_http2);
+    if shared.express && !client_http2 {
+        let client = crate::express::ExpressClient {
+            shared,
+            source_ip,
+            target,
+            sni: sni_to_check,
+            alpn,
+        };
+        client.serve(tls).await;
+        return;
+    }
+    serve_hyper(shared, tls, source_ip, target, sni_to_check, alpn).await;
+}
+
+/// Serves a decrypted client connection with hyper: HTTP/2 or HTTP/1.1 as ALPN named it, sniffed
+/// when the client negotiated none. The express lane hands connections here too, with the bytes
+/// it already read put back in front.
+pub(crate) async fn serve_hyper<IO>(
+    shared: Arc<Shared>,
+    io: IO,
+    source_ip: IpAddr,
+    target: Target,
+    sni: Option<String>,
+    alpn: Option<Vec<u8>>,
+) where
+    IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let client_http2 = alpn.as_deref() == Some(b"h2");
+    let connection = new_connection(shared, source_ip, sni, client_http2);
     let service = service_fn(move |request| {
         let connection = Arc::clone(&connection);
         let target = target.clone();
         async move { Ok::<_, Infallible>(handle(connection, target, request).await) }
     });
-    let io = TokioIo::new(tls);
+    let io = TokioIo::new(io);
     // ALPN already named the protocol; only a client that negotiated none is sniffed.
     let served: Result<(), Box<dyn std::error::Error + Send + Sync>> = match alpn.as_deref() {
         Some(b"h2") => http2::Builder::new(TokioExecutor::new())

@@ -3,8 +3,8 @@
 //! that sandbox — never across sandboxes: a request carrying one sandbox's secrets only travels on
 //! a connection that the same sandbox's requests opened. An HTTP/1.1 connection returns to the
 //! pool only once its response body has been read to the end (so no request waits behind another
-//! client's download); idle connections expire, and the connections of a sandbox whose session is
-//! gone are dropped by [`UpstreamPools::prune`].
+//! client's download), and so does a raw connection of the express lane. Idle connections expire,
+//! and the connections of a sandbox whose session is gone are dropped by [`UpstreamPools::prune`].
 
 use std::collections::HashMap;
 use std::pin::Pin;
@@ -19,6 +19,7 @@ use hyper::client::conn::{http1, http2};
 use osb_proto::SandboxId;
 
 use crate::body::{BodyError, ProxyBody};
+use crate::express::upstream::ExpressUpstream;
 use crate::policy::Target;
 use crate::refusal::Refusal;
 use crate::upstream::{UpstreamConnector, UpstreamSender};
@@ -46,15 +47,27 @@ struct SharedHttp2 {
     sender: http2::SendRequest<ProxyBody>,
 }
 
+#[derive(Debug)]
+struct IdleExpress {
+    since: Instant,
+    upstream: ExpressUpstream,
+}
+
 #[derive(Debug, Default)]
 struct PoolEntry {
     idle_http1: Vec<IdleSender>,
     http2: Option<SharedHttp2>,
+    /// Idle raw connections of the express lane (see `express`).
+    idle_express: Vec<IdleExpress>,
 }
 
 impl PoolEntry {
     fn is_empty(&self) -> bool {
-        self.idle_http1.is_empty() && self.http2.is_none()
+        self.idle_http1.is_empty() && self.http2.is_none() && self.idle_express.is_empty()
+    }
+
+    fn len(&self) -> usize {
+        self.idle_http1.len() + usize::from(self.http2.is_some()) + self.idle_express.len()
     }
 }
 
@@ -171,6 +184,45 @@ impl UpstreamPools {
         }
     }
 
+    /// The most recently idled express connection for `key` that is still quiet (nothing to
+    /// read: not closed by the upstream) and not expired.
+    pub fn take_express(&self, key: &PoolKey) -> Option<ExpressUpstream> {
+        let now = Instant::now();
+        let mut entries = self.lock();
+        let entry = entries.get_mut(key)?;
+        while let Some(idle) = entry.idle_express.pop() {
+            let mut idle = idle;
+            if now.duration_since(idle.since) < self.idle_timeout && idle.upstream.is_quiet() {
+                return Some(idle.upstream);
+            }
+        }
+        None
+    }
+
+    /// Gives an express connection back once its exchange is complete.
+    pub fn release_express(&self, key: &PoolKey, upstream: ExpressUpstream) {
+        let mut entries = self.lock();
+        if let Some(entry) = entries.get_mut(key) {
+            if entry.idle_express.len() < self.max_idle_per_key {
+                entry.idle_express.push(IdleExpress {
+                    since: Instant::now(),
+                    upstream,
+                });
+            }
+            return;
+        }
+        entries.insert(
+            key.clone(),
+            PoolEntry {
+                idle_express: vec![IdleExpress {
+                    since: Instant::now(),
+                    upstream,
+                }],
+                ..PoolEntry::default()
+            },
+        );
+    }
+
     /// Drops expired and closed connections, and every connection of a sandbox for which
     /// `is_live` says no (its session is gone). Returns how many connections were dropped.
     pub fn prune(&self, now: Instant, is_live: impl Fn(SandboxId) -> bool) -> usize {
@@ -178,14 +230,17 @@ impl UpstreamPools {
         let mut entries = self.lock();
         entries.retain(|key, entry| {
             if !is_live(key.sandbox_id) {
-                dropped += entry.idle_http1.len() + usize::from(entry.http2.is_some());
+                dropped += entry.len();
                 return false;
             }
-            let before = entry.idle_http1.len();
+            let before = entry.idle_http1.len() + entry.idle_express.len();
             entry.idle_http1.retain(|idle| {
                 !idle.sender.is_closed() && now.duration_since(idle.since) < self.idle_timeout
             });
-            dropped += before - entry.idle_http1.len();
+            entry.idle_express.retain_mut(|idle| {
+                idle.upstream.is_quiet() && now.duration_since(idle.since) < self.idle_timeout
+            });
+            dropped += before - entry.idle_http1.len() - entry.idle_express.len();
             let stale_http2 = entry.http2.as_ref().is_some_and(|shared| {
                 shared.sender.is_closed()
                     || now.duration_since(shared.last_used) >= self.idle_timeout
@@ -204,7 +259,7 @@ impl UpstreamPools {
         self.lock()
             .iter()
             .filter(|(key, _)| key.sandbox_id == sandbox_id)
-            .map(|(_, entry)| entry.idle_http1.len() + usize::from(entry.http2.is_some()))
+            .map(|(_, entry)| entry.len())
             .sum()
     }
 

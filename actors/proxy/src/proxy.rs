@@ -121,6 +121,7 @@ impl SealingProxy {
             sink,
             max_buffered_body: config.max_buffered_body,
             oversized_body: config.oversized_body,
+            express: config.express,
             lanes: crate::lanes::Lanes::start(config.lanes).map_err(|source| ProxyError::Bind {
                 address: config.explicit_listen,
                 source,

@@ -18,7 +18,7 @@ use crate::scrubber::ScrubTable;
 use crate::session::Session;
 
 /// Headers that describe one hop and never travel to the upstream as they are.
-const HOP_BY_HOP: [&str; 11] = [
+pub(crate) const HOP_BY_HOP: [&str; 11] = [
     "connection",
     "proxy-connection",
     "keep-alive",
@@ -92,33 +92,60 @@ pub fn substitute_header_value(
     value: &HeaderValue,
     resolver: &mut RequestSubstitution,
 ) -> Result<HeaderValue, Refusal> {
-    let bytes = value.as_bytes();
-    if name == header::AUTHORIZATION
-        && bytes.len() > 6
-        && bytes[..6].eq_ignore_ascii_case(b"basic ")
-    {
+    match substitute_value_bytes(name == header::AUTHORIZATION, value.as_bytes(), resolver)? {
+        None => Ok(value.clone()),
+        Some(replaced) => sensitive_value(&replaced),
+    }
+}
+
+/// Substitutes tokens in the bytes of one header value (`Authorization: Basic` credentials are
+/// decoded, substituted and re-encoded). `None` when nothing was replaced; a replacement holds
+/// secret values and is zeroized when dropped. Callers must check the result with
+/// [`check_header_value`] before sending it.
+pub fn substitute_value_bytes(
+    is_authorization: bool,
+    bytes: &[u8],
+    resolver: &mut RequestSubstitution,
+) -> Result<Option<Zeroizing<Vec<u8>>>, Refusal> {
+    if is_authorization && bytes.len() > 6 && bytes[..6].eq_ignore_ascii_case(b"basic ") {
         if let Ok(decoded) = STANDARD.decode(bytes[6..].trim_ascii()) {
             let decoded = Zeroizing::new(decoded);
             if memchr::memmem::find(&decoded, SEALED_TOKEN_PREFIX.as_bytes()).is_some() {
                 let replaced = Zeroizing::new(substitute_all(&decoded, resolver)?.into_owned());
                 let encoded =
                     Zeroizing::new(format!("Basic {}", STANDARD.encode(replaced.as_slice())));
-                return sensitive_value(encoded.as_bytes());
+                return Ok(Some(Zeroizing::new(encoded.as_bytes().to_vec())));
             }
         }
     }
     match substitute_all(bytes, resolver)? {
-        Cow::Borrowed(_) => Ok(value.clone()),
-        Cow::Owned(replaced) => sensitive_value(&Zeroizing::new(replaced)),
+        Cow::Borrowed(_) => Ok(None),
+        Cow::Owned(replaced) => Ok(Some(Zeroizing::new(replaced))),
     }
 }
 
+/// Refuses a substituted header value with bytes HTTP does not allow in a header (control
+/// characters other than tab, DEL), which a secret value could otherwise smuggle in.
+pub fn check_header_value(bytes: &[u8]) -> Result<(), Refusal> {
+    if bytes
+        .iter()
+        .all(|&b| (b >= 0x20 && b != 0x7f) || b == b'\t')
+    {
+        Ok(())
+    } else {
+        Err(invalid_value())
+    }
+}
+
+fn invalid_value() -> Refusal {
+    Refusal::bad_request(
+        "a secret value contains characters that are not allowed in an http header",
+    )
+}
+
 fn sensitive_value(bytes: &[u8]) -> Result<HeaderValue, Refusal> {
-    let mut value = HeaderValue::from_bytes(bytes).map_err(|_| {
-        Refusal::bad_request(
-            "a secret value contains characters that are not allowed in an http header",
-        )
-    })?;
+    check_header_value(bytes)?;
+    let mut value = HeaderValue::from_bytes(bytes).map_err(|_| invalid_value())?;
     value.set_sensitive(true);
     Ok(value)
 }

@@ -14,6 +14,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use rustls::pki_types::ServerName;
 use rustls::{ClientConfig, RootCertStore};
 use tokio::net::TcpStream;
+use tokio_rustls::client::TlsStream;
 use tokio_rustls::TlsConnector;
 
 use crate::body::ProxyBody;
@@ -244,45 +245,60 @@ impl UpstreamConnector {
         Ok(allowed)
     }
 
+    /// Opens a TCP connection to an address the policy allows.
+    async fn dial_tcp(&self, target: &Target) -> Result<TcpStream, Refusal> {
+        let addresses = self.resolve(target).await?;
+        let mut last_error = String::from("no address");
+        for address in addresses {
+            match tokio::time::timeout(self.connect_timeout, TcpStream::connect(address)).await {
+                Ok(Ok(tcp)) => {
+                    let _ = tcp.set_nodelay(true);
+                    return Ok(tcp);
+                }
+                Ok(Err(error)) => last_error = format!("connect to {address} failed: {error}"),
+                Err(_) => last_error = format!("connect to {address} timed out"),
+            }
+        }
+        Err(Refusal::upstream_failure(&target.host, &last_error))
+    }
+
+    /// Opens a verified TLS connection to an `https` target, offering `h2` only when asked.
+    pub async fn dial_tls(
+        &self,
+        target: &Target,
+        offer_http2: bool,
+    ) -> Result<TlsStream<TcpStream>, Refusal> {
+        let tcp = self.dial_tcp(target).await?;
+        let failure = |reason: String| Refusal::upstream_failure(&target.host, &reason);
+        let server_name = ServerName::try_from(target.host.clone())
+            .map_err(|_| failure("host is not a valid tls server name".into()))?;
+        let connector = if offer_http2 {
+            &self.tls_http2
+        } else {
+            &self.tls_http1
+        };
+        tokio::time::timeout(self.connect_timeout, connector.connect(server_name, tcp))
+            .await
+            .map_err(|_| failure("tls handshake timed out".into()))?
+            .map_err(|error| failure(format!("tls handshake failed: {error}")))
+    }
+
     /// Opens a connection and performs the HTTP handshake. `offer_http2` mirrors the client leg.
     pub async fn connect(
         &self,
         target: &Target,
         offer_http2: bool,
     ) -> Result<UpstreamSender, Refusal> {
-        let addresses = self.resolve(target).await?;
-        let failure = |reason: String| Refusal::upstream_failure(&target.host, &reason);
-        let mut last_error = String::from("no address");
-        let mut stream = None;
-        for address in addresses {
-            match tokio::time::timeout(self.connect_timeout, TcpStream::connect(address)).await {
-                Ok(Ok(tcp)) => {
-                    stream = Some(tcp);
-                    break;
-                }
-                Ok(Err(error)) => last_error = format!("connect to {address} failed: {error}"),
-                Err(_) => last_error = format!("connect to {address} timed out"),
-            }
-        }
-        let tcp = stream.ok_or_else(|| failure(last_error))?;
-        let _ = tcp.set_nodelay(true);
         match target.scheme {
-            Scheme::Http => handshake_http1(TokioIo::new(tcp), &target.host).await,
+            Scheme::Http => {
+                let tcp = self.dial_tcp(target).await?;
+                handshake_http1(TokioIo::new(tcp), &target.host).await
+            }
             Scheme::Https => {
-                let server_name = ServerName::try_from(target.host.clone())
-                    .map_err(|_| failure("host is not a valid tls server name".into()))?;
-                let connector = if offer_http2 {
-                    &self.tls_http2
-                } else {
-                    &self.tls_http1
-                };
-                let tls =
-                    tokio::time::timeout(self.connect_timeout, connector.connect(server_name, tcp))
-                        .await
-                        .map_err(|_| failure("tls handshake timed out".into()))?
-                        .map_err(|error| failure(format!("tls handshake failed: {error}")))?;
+                let tls = self.dial_tls(target, offer_http2).await?;
                 let negotiated_http2 = tls.get_ref().1.alpn_protocol() == Some(b"h2");
                 if negotiated_http2 {
+                    let failure = |reason: String| Refusal::upstream_failure(&target.host, &reason);
                     let (sender, connection) =
                         http2::handshake(TokioExecutor::new(), TokioIo::new(tls))
                             .await

@@ -13,6 +13,7 @@ mod support {
 
 mod actor;
 mod canary;
+mod express;
 mod keep_alive;
 mod original_dst;
 mod protocols;

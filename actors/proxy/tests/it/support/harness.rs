@@ -88,6 +88,8 @@ pub struct Options {
     pub transparent_to_plain: bool,
     /// Data-plane lanes (default: the proxy's default, one per CPU).
     pub lanes: Option<usize>,
+    /// Serve simple HTTP/1.1 requests on the express lane (the proxy's default: on).
+    pub express: bool,
 }
 
 impl Default for Options {
@@ -98,6 +100,7 @@ impl Default for Options {
             oversized_body: OversizedBody::Refuse,
             transparent_to_plain: false,
             lanes: None,
+            express: true,
         }
     }
 }
@@ -131,6 +134,7 @@ impl Harness {
         if let Some(lanes) = options.lanes {
             config.lanes = lanes;
         }
+        config.express = options.express;
         config.use_system_roots = false;
         config.extra_upstream_ca_pems = vec![origin.ca_pem.clone().into_bytes()];
         for host in HOSTS {

@@ -1,0 +1,587 @@
+//! The express lane (ADR 0107): serves simple HTTP/1.1 requests of a decrypted client connection
+//! in one task, without hyper — parse the head, apply the same policy decisions and token
+//! substitution as [`crate::handler`], write the rewritten request on a pooled raw upstream
+//! connection, and relay the response with echoed values scrubbed. Profiling showed hyper's two
+//! connection state machines, the task hop to the upstream connection and their allocations
+//! costing more CPU than the TLS and the policy together.
+//!
+//! The lane serves only requests it fully understands (see [`request::parse`]); the first one it
+//! does not — an upgrade, `Expect`, chunked or oversized body, HTTP/2, anything malformed — hands
+//! the connection, with the bytes already read put back in front, to hyper for the rest of its
+//! life. It must never forward a request the policy refused, never reuse an upstream connection
+//! across sandboxes, and never log a value or a token.
+
+pub mod chunked;
+mod prefixed;
+pub mod request;
+pub mod response;
+pub mod upstream;
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use bytes::{Buf, BytesMut};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::time::Instant;
+
+use crate::events::ProxyEvent;
+use crate::handler::{authority_for, report_refusal, BlockFacts, Shared};
+use crate::policy::{RequestSubstitution, Target};
+use crate::pool::PoolKey;
+use crate::refusal::Refusal;
+use crate::rewrite::redact_path;
+use crate::scrubber::{ScrubTable, StreamScrubber};
+use crate::session::Session;
+use chunked::{encode_chunk, ChunkedDecoder, LAST_CHUNK};
+use request::{Parsed, RequestHead};
+use response::{ClientFraming, Framing, ResponseHead};
+use upstream::ExpressUpstream;
+
+/// Spare room kept in a read buffer before each read.
+const READ_CHUNK: usize = 16 * 1024;
+
+/// A response being relayed: its head, the scrub table, whether the client asked to close, and
+/// the pool key its upstream connection returns to.
+type Relayed<'a> = (&'a ResponseHead, Option<&'a ScrubTable>, bool, &'a PoolKey);
+
+/// Whether the client connection stays open after an exchange.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Flow {
+    KeepAlive,
+    Close,
+}
+
+/// One decrypted client connection and what is known about it.
+#[derive(Debug)]
+pub(crate) struct ExpressClient {
+    pub shared: Arc<Shared>,
+    pub source_ip: IpAddr,
+    pub target: Target,
+    /// SNI to check against the target (explicit CONNECT only).
+    pub sni: Option<String>,
+    /// The ALPN protocol negotiated (`http/1.1` or none).
+    pub alpn: Option<Vec<u8>>,
+}
+
+/// Why an upstream exchange failed.
+#[derive(Debug)]
+enum UpstreamError {
+    /// The connection was gone before any byte of a response arrived (a retry may be safe).
+    Lost(String),
+    /// Anything else: the request may have been processed.
+    Failed(String),
+}
+
+impl UpstreamError {
+    fn reason(&self) -> &str {
+        match self {
+            UpstreamError::Lost(reason) | UpstreamError::Failed(reason) => reason,
+        }
+    }
+}
+
+fn is_lost(error: &std::io::Error) -> bool {
+    matches!(
+        error.kind(),
+        std::io::ErrorKind::ConnectionReset
+            | std::io::ErrorKind::ConnectionAborted
+            | std::io::ErrorKind::BrokenPipe
+            | std::io::ErrorKind::UnexpectedEof
+    )
+}
+
+async fn read_more<S: AsyncRead + Unpin>(
+    io: &mut S,
+    buffer: &mut BytesMut,
+) -> std::io::Result<usize> {
+    if buffer.capacity() - buffer.len() < READ_CHUNK / 4 {
+        buffer.reserve(READ_CHUNK);
+    }
+    io.read_buf(buffer).await
+}
+
+fn refusal_bytes(refusal: &Refusal, close: bool) -> Vec<u8> {
+    let body = refusal.body();
+    let reason = http::StatusCode::from_u16(refusal.status())
+        .ok()
+        .and_then(|status| status.canonical_reason())
+        .unwrap_or("");
+    let mut out = format!(
+        "HTTP/1.1 {} {reason}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n{}\r\n",
+        refusal.status(),
+        body.len(),
+        if close { "connection: close\r\n" } else { "" }
+    )
+    .into_bytes();
+    out.extend_from_slice(&body);
+    out
+}
+
+impl ExpressClient {
+    /// Serves the connection until it closes, or hands it to hyper.
+    pub async fn serve<S>(self, mut client: S)
+    where
+        S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        let mut buffer = BytesMut::with_capacity(READ_CHUNK);
+        loop {
+            let deadline = Instant::now() + crate::listener::HEADER_READ_TIMEOUT;
+            let head = loop {
+                match request::parse(&buffer, self.shared.max_buffered_body) {
+                    Parsed::Express(head) => break head,
+                    Parsed::Hyper => return self.hand_to_hyper(client, buffer).await,
+                    Parsed::Partial => {}
+                }
+                match tokio::time::timeout_at(deadline, read_more(&mut client, &mut buffer)).await {
+                    Ok(Ok(0)) | Ok(Err(_)) => return,
+                    Ok(Ok(_)) => {}
+                    Err(_) => {
+                        tracing::debug!(source_ip = %self.source_ip, "request head timed out");
+                        return;
+                    }
+                }
+            };
+            while buffer.len() < head.total_len() {
+                match read_more(&mut client, &mut buffer).await {
+                    Ok(0) | Err(_) => return,
+                    Ok(_) => {}
+                }
+            }
+            let flow = self
+                .exchange(&mut client, &buffer[..head.total_len()], &head)
+                .await;
+            buffer.advance(head.total_len());
+            if flow == Flow::Close || head.close {
+                let _ = client.shutdown().await;
+                return;
+            }
+        }
+    }
+
+    async fn hand_to_hyper<S>(self, client: S, buffer: BytesMut)
+    where
+        S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        let io = prefixed::Prefixed::new(buffer.freeze(), client);
+        crate::listener::serve_hyper(
+            self.shared,
+            io,
+            self.source_ip,
+            self.target,
+            self.sni,
+            self.alpn,
+        )
+        .await;
+    }
+
+    async fn answer_refusal<S>(
+        &self,
+        client: &mut S,
+        facts: BlockFacts<'_>,
+        refusal: Refusal,
+        close: bool,
+    ) -> Flow
+    where
+        S: AsyncWrite + Unpin,
+    {
+        report_refusal(&self.shared, facts, &refusal);
+        if client
+            .write_all(&refusal_bytes(&refusal, close))
+            .await
+            .is_err()
+            || client.flush().await.is_err()
+        {
+            return Flow::Close;
+        }
+        Flow::KeepAlive
+    }
+
+    /// One request (head and body in `request`), start to finish.
+    async fn exchange<S>(&self, client: &mut S, request: &[u8], head: &RequestHead) -> Flow
+    where
+        S: AsyncWrite + Unpin,
+    {
+        let shared = &self.shared;
+        shared.metrics.request();
+        let method = String::from_utf8_lossy(&request[head.method.clone()]);
+        let path = String::from_utf8_lossy(&request[head.path.clone()]);
+        let raw_path = path.split('?').next().unwrap_or("/");
+        let session = match shared
+            .policy
+            .check_source(self.source_ip, shared.registry.lookup(self.source_ip))
+        {
+            Ok(session) => session,
+            Err(refusal) => {
+                let path = redact_path(raw_path, None);
+                let facts = self.facts(None, &method, &path);
+                return self
+                    .answer_refusal(client, facts, refusal, head.close)
+                    .await;
+            }
+        };
+        let claimed = head
+            .host
+            .clone()
+            .map(|range| String::from_utf8_lossy(&request[range]).into_owned());
+        let checked = shared
+            .policy
+            .check_authority(&self.target, claimed.as_deref(), self.sni.as_deref())
+            .and_then(|()| {
+                shared
+                    .policy
+                    .check_egress(&session, &self.target.host, self.target.port)
+            });
+        let mut resolver =
+            RequestSubstitution::new(shared.policy, Arc::clone(&session), self.target.clone());
+        let authority = claimed.unwrap_or_else(|| authority_for(&self.target));
+        let wire = checked
+            .and_then(|()| request::upstream_request(request, head, &authority, &mut resolver));
+        let wire = match wire {
+            Ok(wire) => wire,
+            Err(refusal) => {
+                let path = redact_path(raw_path, Some(&session));
+                let facts = self.facts(Some(&session), &method, &path);
+                return self
+                    .answer_refusal(client, facts, refusal, head.close)
+                    .await;
+            }
+        };
+        shared.metrics.substituted(resolver.substitutions());
+        if !resolver.used().is_empty() {
+            shared.sink.emit(ProxyEvent::SecretUsed {
+                sandbox_id: session.sandbox_id,
+                secret_names: resolver.used().iter().cloned().collect(),
+                host: self.target.host.clone(),
+                method: method.clone().into_owned(),
+                path: redact_path(raw_path, Some(&session)),
+            });
+        }
+        let key = PoolKey {
+            sandbox_id: session.sandbox_id,
+            target: self.target.clone(),
+            offer_http2: false,
+            lane: crate::lanes::current_lane(),
+        };
+        let request_was_head = method == "HEAD";
+        let replayable = head.content_length.is_none()
+            && http::Method::from_bytes(method.as_bytes()).is_ok_and(|m| m.is_idempotent());
+        let sent = self.send(&key, &wire, request_was_head, replayable).await;
+        drop(wire);
+        let (upstream, response) = match sent {
+            Ok(sent) => sent,
+            Err(refusal) => {
+                let path = redact_path(raw_path, Some(&session));
+                let facts = self.facts(Some(&session), &method, &path);
+                return self
+                    .answer_refusal(client, facts, refusal, head.close)
+                    .await;
+            }
+        };
+        let table = session.scrub_table().cloned();
+        self.relay(client, upstream, &response, table, &key, head.close)
+            .await
+    }
+
+    fn facts<'a>(
+        &'a self,
+        session: Option<&'a Session>,
+        method: &'a str,
+        path: &'a str,
+    ) -> BlockFacts<'a> {
+        BlockFacts {
+            source_ip: self.source_ip,
+            session,
+            host: Some(&self.target.host),
+            method: Some(method),
+            path: Some(path),
+        }
+    }
+
+    /// Sends the request on a pooled (or new) connection and reads the response head; retries
+    /// once on a new connection when a reused one turns out closed and the request may be
+    /// replayed (idempotent, no body — RFC 9110 §9.2.2).
+    async fn send(
+        &self,
+        key: &PoolKey,
+        wire: &[u8],
+        request_was_head: bool,
+        replayable: bool,
+    ) -> Result<(ExpressUpstream, ResponseHead), Refusal> {
+        let host = &self.target.host;
+        let failure = |error: UpstreamError| {
+            Refusal::upstream_failure(host, &format!("request failed: {}", error.reason()))
+        };
+        if let Some(mut upstream) = self.shared.pools.take_express(key) {
+            match round_trip(&mut upstream, wire, request_was_head).await {
+                Ok(response) => return Ok((upstream, response)),
+                Err(UpstreamError::Lost(reason)) if replayable => {
+                    tracing::debug!(host = %host, %reason, "reused upstream connection was lost; retrying on a new one");
+                }
+                Err(error) => return Err(failure(error)),
+            }
+        }
+        let mut upstream = ExpressUpstream::dial(&self.shared.connector, &self.target).await?;
+        let response = round_trip(&mut upstream, wire, request_was_head)
+            .await
+            .map_err(failure)?;
+        Ok((upstream, response))
+    }
+
+    /// Relays the response to the client and, when the upstream connection is clean afterwards,
+    /// gives it back to the pool.
+    async fn relay<S>(
+        &self,
+        client: &mut S,
+        mut upstream: ExpressUpstream,
+        response: &ResponseHead,
+        table: Option<ScrubTable>,
+        key: &PoolKey,
+        client_close: bool,
+    ) -> Flow
+    where
+        S: AsyncWrite + Unpin,
+    {
+        let cap = self.shared.max_buffered_body;
+        let mut out = Vec::with_capacity(response.head_len + 512);
+        let outcome = match response.framing {
+            Framing::Bodiless => {
+                response::client_head(
+                    &upstream.buffer,
+                    response,
+                    table.as_ref(),
+                    ClientFraming::Bodiless,
+                    client_close,
+                    &mut out,
+                );
+                upstream.buffer.advance(response.head_len);
+                self.give_back(key, upstream, response);
+                write_out(client, &out).await
+            }
+            Framing::Length(length) if length <= cap as u64 => {
+                let length = length as usize;
+                let frame = (response, table.as_ref(), client_close, key);
+                self.relay_buffered(client, upstream, frame, length, out)
+                    .await
+            }
+            framing => {
+                let frame = (response, table.as_ref(), client_close, key);
+                self.relay_streamed(client, upstream, frame, framing, out)
+                    .await
+            }
+        };
+        match outcome {
+            Ok(()) => Flow::KeepAlive,
+            Err(error) => {
+                tracing::debug!(host = %self.target.host, reason = error.reason(), "response relay ended early");
+                Flow::Close
+            }
+        }
+    }
+
+    /// Returns a connection to the pool when its response was read exactly to the end and the
+    /// upstream did not ask to close it. Called before the last write to the client, so the
+    /// connection is available by the time the client sees the end of the response.
+    fn give_back(&self, key: &PoolKey, upstream: ExpressUpstream, response: &ResponseHead) {
+        if !response.close && upstream.buffer.is_empty() {
+            self.shared.pools.release_express(key, upstream);
+        }
+    }
+
+    async fn relay_buffered<S>(
+        &self,
+        client: &mut S,
+        mut upstream: ExpressUpstream,
+        (response, table, client_close, key): Relayed<'_>,
+        length: usize,
+        mut out: Vec<u8>,
+    ) -> Result<(), UpstreamError>
+    where
+        S: AsyncWrite + Unpin,
+    {
+        let end = response.head_len + length;
+        while upstream.buffer.len() < end {
+            match read_more(&mut upstream.tls, &mut upstream.buffer).await {
+                Ok(0) => return Err(UpstreamError::Failed("upstream closed mid-body".into())),
+                Ok(_) => {}
+                Err(error) => return Err(UpstreamError::Failed(error.to_string())),
+            }
+        }
+        let body = &upstream.buffer[response.head_len..end];
+        let scrubbed = table.and_then(|table| table.scrub_all(body));
+        if scrubbed.is_some() {
+            self.shared.metrics.scrubbed();
+        }
+        let body = scrubbed.as_deref().unwrap_or(body);
+        response::client_head(
+            &upstream.buffer,
+            response,
+            table,
+            ClientFraming::Length(body.len()),
+            client_close,
+            &mut out,
+        );
+        out.extend_from_slice(body);
+        upstream.buffer.advance(end);
+        self.give_back(key, upstream, response);
+        write_out(client, &out).await
+    }
+
+    async fn relay_streamed<S>(
+        &self,
+        client: &mut S,
+        mut upstream: ExpressUpstream,
+        (response, table, client_close, key): Relayed<'_>,
+        framing: Framing,
+        mut out: Vec<u8>,
+    ) -> Result<(), UpstreamError>
+    where
+        S: AsyncWrite + Unpin,
+    {
+        // Without a scrub table a known length passes through as it is; otherwise the body
+        // changes length and is re-framed as chunks.
+        let plain_length = match framing {
+            Framing::Length(length) if table.is_none() => Some(length),
+            _ => None,
+        };
+        let client_framing = match plain_length {
+            Some(length) => ClientFraming::Length(length as usize),
+            None => ClientFraming::Chunked,
+        };
+        response::client_head(
+            &upstream.buffer,
+            response,
+            table,
+            client_framing,
+            client_close,
+            &mut out,
+        );
+        upstream.buffer.advance(response.head_len);
+        write_out(client, &out).await?;
+        let mut scrubber = table.cloned().map(StreamScrubber::new);
+        let mut decoder = (framing == Framing::Chunked).then(ChunkedDecoder::new);
+        let mut remaining = match framing {
+            Framing::Length(length) => length,
+            _ => u64::MAX,
+        };
+        let mut decoded = BytesMut::new();
+        loop {
+            // Take what the buffer holds of the body.
+            match &mut decoder {
+                Some(decoder) => decoder
+                    .decode(&mut upstream.buffer, &mut decoded)
+                    .map_err(|error| UpstreamError::Failed(error.to_string()))?,
+                None => {
+                    let take = (upstream.buffer.len() as u64).min(remaining) as usize;
+                    decoded.extend_from_slice(&upstream.buffer[..take]);
+                    upstream.buffer.advance(take);
+                    remaining -= take as u64;
+                }
+            }
+            let finished = match (&decoder, framing) {
+                (Some(decoder), _) => decoder.is_done(),
+                (None, Framing::Length(_)) => remaining == 0,
+                _ => false,
+            };
+            out.clear();
+            if !decoded.is_empty() {
+                let data = decoded.split().freeze();
+                let data = match &mut scrubber {
+                    Some(scrubber) => scrubber.feed(data),
+                    None => data,
+                };
+                match plain_length {
+                    Some(_) => out.extend_from_slice(&data),
+                    None => encode_chunk(&data, &mut out),
+                }
+            }
+            if finished {
+                if let Some(scrubber) = &mut scrubber {
+                    encode_chunk(&scrubber.finish(), &mut out);
+                }
+                if plain_length.is_none() {
+                    out.extend_from_slice(LAST_CHUNK);
+                }
+                self.give_back(key, upstream, response);
+                return write_out(client, &out).await;
+            }
+            write_out(client, &out).await?;
+            match read_more(&mut upstream.tls, &mut upstream.buffer).await {
+                Ok(0) if framing == Framing::UntilClose => {
+                    out.clear();
+                    if let Some(scrubber) = &mut scrubber {
+                        encode_chunk(&scrubber.finish(), &mut out);
+                    }
+                    out.extend_from_slice(LAST_CHUNK);
+                    // The close ended the body; `response.close` keeps the connection out of the pool.
+                    return write_out(client, &out).await;
+                }
+                Ok(0) => return Err(UpstreamError::Failed("upstream closed mid-body".into())),
+                Ok(_) => {}
+                Err(error) => return Err(UpstreamError::Failed(error.to_string())),
+            }
+        }
+    }
+}
+
+async fn write_out<S: AsyncWrite + Unpin>(client: &mut S, out: &[u8]) -> Result<(), UpstreamError> {
+    if out.is_empty() {
+        return Ok(());
+    }
+    client
+        .write_all(out)
+        .await
+        .map_err(|error| UpstreamError::Failed(format!("client write failed: {error}")))?;
+    client
+        .flush()
+        .await
+        .map_err(|error| UpstreamError::Failed(format!("client write failed: {error}")))
+}
+
+/// Writes the request and reads the final response head (interim 1xx heads are skipped).
+async fn round_trip(
+    upstream: &mut ExpressUpstream,
+    wire: &[u8],
+    request_was_head: bool,
+) -> Result<ResponseHead, UpstreamError> {
+    let written = async {
+        upstream.tls.write_all(wire).await?;
+        upstream.tls.flush().await
+    }
+    .await;
+    if let Err(error) = written {
+        return Err(if is_lost(&error) {
+            UpstreamError::Lost(error.to_string())
+        } else {
+            UpstreamError::Failed(error.to_string())
+        });
+    }
+    let mut received_any = false;
+    loop {
+        match response::parse(&upstream.buffer, request_was_head) {
+            Ok(response::Parsed::Final(head)) => return Ok(head),
+            Ok(response::Parsed::Interim(length)) => {
+                upstream.buffer.advance(length);
+                continue;
+            }
+            Ok(response::Parsed::Partial) => {}
+            Err(reason) => return Err(UpstreamError::Failed(reason)),
+        }
+        match read_more(&mut upstream.tls, &mut upstream.buffer).await {
+            Ok(0) if !received_any && upstream.buffer.is_empty() => {
+                return Err(UpstreamError::Lost(
+                    "connection closed before a response".into(),
+                ))
+            }
+            Ok(0) => {
+                return Err(UpstreamError::Failed(
+                    "connection closed mid-response".into(),
+                ))
+            }
+            Ok(_) => received_any = true,
+            Err(error) if !received_any && is_lost(&error) => {
+                return Err(UpstreamError::Lost(error.to_string()))
+            }
+            Err(error) => return Err(UpstreamError::Failed(error.to_string())),
+        }
+    }
+}

@@ -1,0 +1,199 @@
+//! The request side of the express lane: parses a request head with `httparse`, decides whether
+//! the request is simple enough for the lane (HTTP/1.1, origin-form, no `Transfer-Encoding`,
+//! `Expect`, `Upgrade`, `TE` or `Trailer`, at most one `Host` and one valid `Content-Length` that
+//! fits the body buffer, `Connection` naming only `keep-alive`/`close`), and writes the upstream
+//! request with every token substituted through the same policy resolver as the hyper path.
+//! Anything it does not fully understand goes back to hyper untouched: it must never guess.
+
+use std::ops::Range;
+
+use zeroize::Zeroizing;
+
+use crate::policy::RequestSubstitution;
+use crate::refusal::Refusal;
+use crate::replacer::substitute_all;
+use crate::rewrite::{check_header_value, substitute_path_and_query, substitute_value_bytes};
+
+/// Longest request head the lane reads before leaving the connection to hyper.
+pub const MAX_HEAD: usize = 64 * 1024;
+/// Most headers the lane parses before leaving the connection to hyper.
+const MAX_HEADERS: usize = 64;
+
+/// Headers whose presence leaves the request to hyper (framing, upgrades, expectations).
+const LEFT_TO_HYPER: [&str; 5] = ["transfer-encoding", "expect", "upgrade", "te", "trailer"];
+/// Hop-by-hop headers that are simply not forwarded.
+const DROPPED: [&str; 4] = [
+    "proxy-connection",
+    "keep-alive",
+    "proxy-authorization",
+    "proxy-authenticate",
+];
+
+/// A request head the lane will serve. Ranges index the connection's read buffer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestHead {
+    /// Length of the head including the blank line.
+    pub head_len: usize,
+    pub method: Range<usize>,
+    pub path: Range<usize>,
+    /// The `Host` header's value.
+    pub host: Option<Range<usize>>,
+    /// Headers that travel upstream (name, value), in order.
+    pub forwarded: Vec<(Range<usize>, Range<usize>)>,
+    /// The announced body length; `None` means no body.
+    pub content_length: Option<usize>,
+    /// The client asked to close the connection after this exchange.
+    pub close: bool,
+}
+
+impl RequestHead {
+    /// Head plus body.
+    pub fn total_len(&self) -> usize {
+        self.head_len + self.content_length.unwrap_or(0)
+    }
+}
+
+/// What the bytes read so far amount to.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Parsed {
+    /// More bytes are needed.
+    Partial,
+    /// A request the lane serves.
+    Express(RequestHead),
+    /// Something the lane leaves to hyper (which also answers malformed requests).
+    Hyper,
+}
+
+fn range_of(buffer: &[u8], part: &[u8]) -> Range<usize> {
+    let start = part.as_ptr() as usize - buffer.as_ptr() as usize;
+    start..start + part.len()
+}
+
+/// The comma-separated tokens of a `Connection` value, if it names only `keep-alive`/`close`:
+/// `Some(close)`.
+fn connection_close(value: &[u8]) -> Option<bool> {
+    let mut close = false;
+    for token in value.split(|&b| b == b',') {
+        let token = token.trim_ascii();
+        if token.eq_ignore_ascii_case(b"close") {
+            close = true;
+        } else if !(token.is_empty() || token.eq_ignore_ascii_case(b"keep-alive")) {
+            return None;
+        }
+    }
+    Some(close)
+}
+
+fn parse_length(value: &[u8]) -> Option<u64> {
+    if value.is_empty() || value.len() > 19 || !value.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    std::str::from_utf8(value).ok()?.parse().ok()
+}
+
+/// Parses the head at the start of `buffer` and classifies the request.
+pub fn parse(buffer: &[u8], max_body: usize) -> Parsed {
+    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    let mut request = httparse::Request::new(&mut headers);
+    let head_len = match request.parse(buffer) {
+        Ok(httparse::Status::Complete(length)) => length,
+        Ok(httparse::Status::Partial) if buffer.len() < MAX_HEAD => return Parsed::Partial,
+        _ => return Parsed::Hyper,
+    };
+    let (Some(method), Some(path), Some(1)) = (request.method, request.path, request.version)
+    else {
+        return Parsed::Hyper;
+    };
+    if method == "CONNECT" || !path.starts_with('/') {
+        return Parsed::Hyper;
+    }
+    let mut head = RequestHead {
+        head_len,
+        method: range_of(buffer, method.as_bytes()),
+        path: range_of(buffer, path.as_bytes()),
+        host: None,
+        forwarded: Vec::with_capacity(request.headers.len()),
+        content_length: None,
+        close: false,
+    };
+    for header in request.headers.iter() {
+        let name = header.name;
+        let value = header.value.trim_ascii();
+        let is = |known: &str| name.eq_ignore_ascii_case(known);
+        if is("host") {
+            if head.host.is_some() {
+                return Parsed::Hyper;
+            }
+            head.host = Some(range_of(buffer, value));
+        } else if is("content-length") {
+            let length = parse_length(value).and_then(|l| usize::try_from(l).ok());
+            match length {
+                Some(length) if head.content_length.is_none() && length <= max_body => {
+                    head.content_length = Some(length);
+                }
+                _ => return Parsed::Hyper,
+            }
+        } else if is("connection") {
+            match connection_close(value) {
+                Some(close) => head.close |= close,
+                None => return Parsed::Hyper,
+            }
+        } else if LEFT_TO_HYPER.iter().any(|known| is(known)) {
+            return Parsed::Hyper;
+        } else if !DROPPED.iter().any(|known| is(known)) {
+            head.forwarded
+                .push((range_of(buffer, name.as_bytes()), range_of(buffer, value)));
+        }
+    }
+    Parsed::Express(head)
+}
+
+/// Writes the upstream request for `head` (whose body is `buffer[head_len..total_len]`), with
+/// tokens substituted in the path and query, header values and body. The result holds secret
+/// values and is zeroized when dropped.
+pub fn upstream_request(
+    buffer: &[u8],
+    head: &RequestHead,
+    authority: &str,
+    resolver: &mut RequestSubstitution,
+) -> Result<Zeroizing<Vec<u8>>, Refusal> {
+    let path = std::str::from_utf8(&buffer[head.path.clone()])
+        .map_err(|_| Refusal::bad_request("the request target is not valid"))?;
+    let path = substitute_path_and_query(path, resolver)?;
+    let mut out = Zeroizing::new(Vec::with_capacity(head.total_len() + 256));
+    out.extend_from_slice(&buffer[head.method.clone()]);
+    out.push(b' ');
+    out.extend_from_slice(path.as_bytes());
+    out.extend_from_slice(b" HTTP/1.1\r\nhost: ");
+    out.extend_from_slice(authority.as_bytes());
+    out.extend_from_slice(b"\r\n");
+    for (name, value) in &head.forwarded {
+        let name = &buffer[name.clone()];
+        let value = &buffer[value.clone()];
+        out.extend_from_slice(name);
+        out.extend_from_slice(b": ");
+        let is_authorization = name.eq_ignore_ascii_case(b"authorization");
+        match substitute_value_bytes(is_authorization, value, resolver)? {
+            None => out.extend_from_slice(value),
+            Some(replaced) => {
+                check_header_value(&replaced)?;
+                out.extend_from_slice(&replaced);
+            }
+        }
+        out.extend_from_slice(b"\r\n");
+    }
+    if head.content_length.is_some() {
+        let body = substitute_all(&buffer[head.head_len..head.total_len()], resolver)?;
+        out.extend_from_slice(format!("content-length: {}\r\n\r\n", body.len()).as_bytes());
+        out.extend_from_slice(&body);
+        if let std::borrow::Cow::Owned(replaced) = body {
+            drop(Zeroizing::new(replaced));
+        }
+    } else {
+        out.extend_from_slice(b"\r\n");
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests;

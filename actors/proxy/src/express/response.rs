@@ -1,0 +1,217 @@
+//! The response side of the express lane: parses an upstream response head, decides how its
+//! body is framed (RFC 9112 §6.3: no body, `Content-Length`, chunked, or until close), and
+//! writes the head the sandbox sees — hop-by-hop headers dropped, echoed secret values scrubbed
+//! back into tokens, framing headers set by the lane. A response it cannot frame without
+//! guessing (conflicting lengths, an unexpected `101`) is an upstream failure, never forwarded.
+
+use std::ops::Range;
+
+use crate::rewrite::HOP_BY_HOP;
+use crate::scrubber::ScrubTable;
+
+const MAX_HEADERS: usize = 128;
+/// Longest upstream response head accepted.
+pub const MAX_HEAD: usize = 64 * 1024;
+
+/// How the upstream's body is delimited.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Framing {
+    /// No body (HEAD, 204, 304).
+    Bodiless,
+    Length(u64),
+    Chunked,
+    /// Until the upstream closes the connection.
+    UntilClose,
+}
+
+/// A final (non-1xx) response head. Ranges index the upstream read buffer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResponseHead {
+    pub head_len: usize,
+    pub status: u16,
+    /// Headers that travel to the sandbox (name, value), framing headers excluded.
+    pub forwarded: Vec<(Range<usize>, Range<usize>)>,
+    /// The upstream's `Content-Length` of a bodiless response (kept for HEAD and 304).
+    pub bodiless_length: Option<Range<usize>>,
+    pub framing: Framing,
+    /// The upstream connection cannot carry another request afterwards.
+    pub close: bool,
+}
+
+/// What the bytes read so far amount to.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Parsed {
+    Partial,
+    /// A 1xx interim response of this many bytes, to be skipped.
+    Interim(usize),
+    Final(ResponseHead),
+}
+
+fn range_of(buffer: &[u8], part: &[u8]) -> Range<usize> {
+    let start = part.as_ptr() as usize - buffer.as_ptr() as usize;
+    start..start + part.len()
+}
+
+fn tokens(value: &[u8]) -> impl Iterator<Item = &[u8]> {
+    value
+        .split(|&b| b == b',')
+        .map(<[u8]>::trim_ascii)
+        .filter(|token| !token.is_empty())
+}
+
+fn parse_length(value: &[u8]) -> Option<u64> {
+    if value.is_empty() || value.len() > 19 || !value.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    std::str::from_utf8(value).ok()?.parse().ok()
+}
+
+/// Parses the response head at the start of `buffer`. `Err` says why it cannot be forwarded.
+pub fn parse(buffer: &[u8], request_was_head: bool) -> Result<Parsed, String> {
+    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    let mut response = httparse::Response::new(&mut headers);
+    let head_len = match response.parse(buffer) {
+        Ok(httparse::Status::Complete(length)) => length,
+        Ok(httparse::Status::Partial) if buffer.len() < MAX_HEAD => return Ok(Parsed::Partial),
+        Ok(httparse::Status::Partial) => return Err("response head too large".into()),
+        Err(error) => return Err(format!("malformed response head: {error}")),
+    };
+    let status = response.code.unwrap_or(0);
+    if status == 101 {
+        return Err("unexpected 101 switching protocols".into());
+    }
+    if (100..200).contains(&status) {
+        return Ok(Parsed::Interim(head_len));
+    }
+    let mut close = response.version != Some(1);
+    let mut chunked = None;
+    let mut length: Option<u64> = None;
+    let mut length_range = None;
+    let mut listed: Vec<&[u8]> = Vec::new();
+    for header in response.headers.iter() {
+        let name = header.name;
+        let value = header.value.trim_ascii();
+        if name.eq_ignore_ascii_case("transfer-encoding") {
+            chunked = Some(
+                tokens(value)
+                    .last()
+                    .is_some_and(|t| t.eq_ignore_ascii_case(b"chunked")),
+            );
+        } else if name.eq_ignore_ascii_case("content-length") {
+            let parsed = parse_length(value).ok_or("invalid content-length")?;
+            if length.is_some_and(|known| known != parsed) {
+                return Err("conflicting content-length headers".into());
+            }
+            length = Some(parsed);
+            length_range = Some(range_of(buffer, value));
+        } else if name.eq_ignore_ascii_case("connection") {
+            for token in tokens(value) {
+                if token.eq_ignore_ascii_case(b"close") {
+                    close = true;
+                }
+                listed.push(token);
+            }
+        }
+    }
+    let framing = if request_was_head || status == 204 || status == 304 {
+        Framing::Bodiless
+    } else if let Some(chunked) = chunked {
+        // Transfer-Encoding wins over Content-Length; such a connection is not reused.
+        close |= length.is_some() || !chunked;
+        if chunked {
+            Framing::Chunked
+        } else {
+            Framing::UntilClose
+        }
+    } else if let Some(length) = length {
+        Framing::Length(length)
+    } else {
+        close = true;
+        Framing::UntilClose
+    };
+    let forwarded = response
+        .headers
+        .iter()
+        .filter(|header| {
+            let name = header.name;
+            !(HOP_BY_HOP
+                .iter()
+                .any(|hop| *hop != "host" && name.eq_ignore_ascii_case(hop))
+                || name.eq_ignore_ascii_case("content-length")
+                || listed
+                    .iter()
+                    .any(|token| name.as_bytes().eq_ignore_ascii_case(token)))
+        })
+        .map(|header| {
+            (
+                range_of(buffer, header.name.as_bytes()),
+                range_of(buffer, header.value.trim_ascii()),
+            )
+        })
+        .collect();
+    Ok(Parsed::Final(ResponseHead {
+        head_len,
+        status,
+        forwarded,
+        bodiless_length: (framing == Framing::Bodiless)
+            .then_some(length_range)
+            .flatten(),
+        framing,
+        close,
+    }))
+}
+
+/// How the sandbox's copy of the body is delimited.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClientFraming {
+    /// No body follows; the upstream's own `Content-Length` (if any) is kept.
+    Bodiless,
+    Length(usize),
+    Chunked,
+}
+
+/// Writes the head the sandbox sees.
+pub fn client_head(
+    upstream: &[u8],
+    head: &ResponseHead,
+    table: Option<&ScrubTable>,
+    framing: ClientFraming,
+    close: bool,
+    out: &mut Vec<u8>,
+) {
+    let reason = http::StatusCode::from_u16(head.status)
+        .ok()
+        .and_then(|status| status.canonical_reason())
+        .unwrap_or("");
+    out.extend_from_slice(format!("HTTP/1.1 {} {reason}\r\n", head.status).as_bytes());
+    for (name, value) in &head.forwarded {
+        out.extend_from_slice(&upstream[name.clone()]);
+        out.extend_from_slice(b": ");
+        let value = &upstream[value.clone()];
+        match table.and_then(|table| table.scrub_all(value)) {
+            Some(scrubbed) => out.extend_from_slice(&scrubbed),
+            None => out.extend_from_slice(value),
+        }
+        out.extend_from_slice(b"\r\n");
+    }
+    match framing {
+        ClientFraming::Bodiless => {
+            if let Some(length) = &head.bodiless_length {
+                out.extend_from_slice(b"content-length: ");
+                out.extend_from_slice(&upstream[length.clone()]);
+                out.extend_from_slice(b"\r\n");
+            }
+        }
+        ClientFraming::Length(length) => {
+            out.extend_from_slice(format!("content-length: {length}\r\n").as_bytes());
+        }
+        ClientFraming::Chunked => out.extend_from_slice(b"transfer-encoding: chunked\r\n"),
+    }
+    if close {
+        out.extend_from_slice(b"connection: close\r\n");
+    }
+    out.extend_from_slice(b"\r\n");
+}
+
+#[cfg(test)]
+mod tests;
