@@ -5,6 +5,7 @@
 //! request with every token substituted through the same policy resolver as the hyper path.
 //! Anything it does not fully understand goes back to hyper untouched: it must never guess.
 
+use std::mem::MaybeUninit;
 use std::ops::Range;
 
 use zeroize::Zeroizing;
@@ -93,9 +94,10 @@ fn parse_length(value: &[u8]) -> Option<u64> {
 
 /// Parses the head at the start of `buffer` and classifies the request.
 pub fn parse(buffer: &[u8], max_body: usize) -> Parsed {
-    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
-    let mut request = httparse::Request::new(&mut headers);
-    let head_len = match request.parse(buffer) {
+    // Uninitialised slots: zeroing 64 headers per request showed in the profile.
+    let mut headers = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS];
+    let mut request = httparse::Request::new(&mut []);
+    let head_len = match request.parse_with_uninit_headers(buffer, &mut headers) {
         Ok(httparse::Status::Complete(length)) => length,
         Ok(httparse::Status::Partial) if buffer.len() < MAX_HEAD => return Parsed::Partial,
         _ => return Parsed::Hyper,
