@@ -10,7 +10,7 @@ use http::Request;
 use http_body::Frame;
 use http_body_util::{BodyExt, StreamBody};
 
-use crate::support::client::{body, ClientBody};
+use crate::support::client::{body, Client, ClientBody};
 use crate::support::harness::{token, Harness, Options};
 use crate::support::origin::Received;
 
@@ -76,6 +76,20 @@ fn normalised(received: &Received) -> Seen {
     )
 }
 
+/// A proxy, the sandbox at 127.0.0.2 with one secret, and its HTTP/1.1 client tunnelled to the
+/// origin.
+async fn sandbox_with_client(options: Options) -> (Harness, String, Client) {
+    let h = Harness::start_with(options).await;
+    let authority = h.at("api.example.test");
+    h.sandbox(
+        2,
+        std::slice::from_ref(&authority),
+        &[("API_KEY", 1, KEY, &[])],
+    );
+    let client = h.client(2, "api.example.test", false).await;
+    (h, authority, client)
+}
+
 /// An answer with its lines sorted and the origin's port taken out (`/echo` reflects the request
 /// head in the order the origin received it, and each run has its own origin).
 fn normalised_answer(answer: &[u8]) -> Vec<String> {
@@ -95,18 +109,11 @@ fn normalised_answer(answer: &[u8]) -> Vec<String> {
 
 /// (status, answer lines) and what the origin saw, for one proxy configuration.
 async fn run(express: bool) -> (Vec<(u16, Vec<String>)>, Vec<Seen>) {
-    let h = Harness::start_with(Options {
+    let options = Options {
         express,
         ..Options::default()
-    })
-    .await;
-    let authority = h.at("api.example.test");
-    h.sandbox(
-        2,
-        std::slice::from_ref(&authority),
-        &[("API_KEY", 1, KEY, &[])],
-    );
-    let mut client = h.client(2, "api.example.test", false).await;
+    };
+    let (h, authority, mut client) = sandbox_with_client(options).await;
     let mut answers = Vec::new();
     for request in requests(&authority) {
         let (status, _, answer) = client.send(request).await;
@@ -151,14 +158,7 @@ async fn the_lane_and_hyper_send_and_answer_the_same() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_connection_moves_to_hyper_at_the_first_request_the_lane_leaves_and_keeps_working() {
-    let h = Harness::start().await;
-    let authority = h.at("api.example.test");
-    h.sandbox(
-        2,
-        std::slice::from_ref(&authority),
-        &[("API_KEY", 1, KEY, &[])],
-    );
-    let mut client = h.client(2, "api.example.test", false).await;
+    let (h, authority, mut client) = sandbox_with_client(Options::default()).await;
     let get = || {
         Request::get("/echo")
             .header("host", authority.as_str())
@@ -188,14 +188,7 @@ async fn a_connection_moves_to_hyper_at_the_first_request_the_lane_leaves_and_ke
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_refusal_on_the_lane_leaves_the_connection_usable_and_is_reported() {
-    let h = Harness::start().await;
-    let authority = h.at("api.example.test");
-    h.sandbox(
-        2,
-        std::slice::from_ref(&authority),
-        &[("API_KEY", 1, KEY, &[])],
-    );
-    let mut client = h.client(2, "api.example.test", false).await;
+    let (h, authority, mut client) = sandbox_with_client(Options::default()).await;
     let with = |t: String| {
         Request::get("/echo")
             .header("host", authority.as_str())
