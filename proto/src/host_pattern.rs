@@ -126,7 +126,7 @@ impl HostPattern {
 
     /// Whether the host is matched, ignoring the port.
     pub fn matches_host(&self, host: &str) -> bool {
-        let host = normalise_host(host);
+        let host = normalised_host(host);
         match &self.matcher {
             HostMatcher::Exact(name) => host == *name,
             HostMatcher::Subdomains(suffix) => {
@@ -141,13 +141,23 @@ impl HostPattern {
 
 /// Lowercases a host, strips one trailing dot and IPv6 brackets: the form patterns compare against.
 pub fn normalise_host(host: &str) -> String {
+    normalised_host(host).into_owned()
+}
+
+/// [`normalise_host`] without an allocation when the host is already in that form (the common
+/// case on the proxy's per-request path).
+pub fn normalised_host(host: &str) -> std::borrow::Cow<'_, str> {
     let trimmed = host.trim();
     let unbracketed = trimmed
         .strip_prefix('[')
         .and_then(|rest| rest.strip_suffix(']'))
         .unwrap_or(trimmed);
     let undotted = unbracketed.strip_suffix('.').unwrap_or(unbracketed);
-    undotted.to_ascii_lowercase()
+    if undotted.bytes().any(|b| b.is_ascii_uppercase()) {
+        std::borrow::Cow::Owned(undotted.to_ascii_lowercase())
+    } else {
+        std::borrow::Cow::Borrowed(undotted)
+    }
 }
 
 fn split_port(text: &str) -> Result<(&str, Option<u16>), ()> {

@@ -124,6 +124,7 @@ impl ExpressClient {
         S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
         let mut buffer = BytesMut::with_capacity(READ_CHUNK);
+        let mut key_slot = None;
         loop {
             let deadline = Instant::now() + crate::listener::HEADER_READ_TIMEOUT;
             let head = loop {
@@ -148,7 +149,12 @@ impl ExpressClient {
                 }
             }
             let flow = self
-                .exchange(&mut client, &buffer[..head.total_len()], &head)
+                .exchange(
+                    &mut client,
+                    &buffer[..head.total_len()],
+                    &head,
+                    &mut key_slot,
+                )
                 .await;
             buffer.advance(head.total_len());
             if flow == Flow::Close || head.close {
@@ -197,7 +203,13 @@ impl ExpressClient {
     }
 
     /// One request (head and body in `request`), start to finish.
-    async fn exchange<S>(&self, client: &mut S, request: &[u8], head: &RequestHead) -> Flow
+    async fn exchange<S>(
+        &self,
+        client: &mut S,
+        request: &[u8],
+        head: &RequestHead,
+        key_slot: &mut Option<PoolKey>,
+    ) -> Flow
     where
         S: AsyncWrite + Unpin,
     {
@@ -222,7 +234,7 @@ impl ExpressClient {
         let claimed = head
             .host
             .clone()
-            .map(|range| String::from_utf8_lossy(&request[range]).into_owned());
+            .map(|range| String::from_utf8_lossy(&request[range]));
         let checked = shared
             .policy
             .check_authority(&self.target, claimed.as_deref(), self.sni.as_deref())
@@ -233,7 +245,7 @@ impl ExpressClient {
             });
         let mut resolver =
             RequestSubstitution::new(shared.policy, Arc::clone(&session), self.target.clone());
-        let authority = claimed.unwrap_or_else(|| authority_for(&self.target));
+        let authority = claimed.unwrap_or_else(|| authority_for(&self.target).into());
         let wire = checked
             .and_then(|()| request::upstream_request(request, head, &authority, &mut resolver));
         let wire = match wire {
@@ -256,16 +268,25 @@ impl ExpressClient {
                 path: redact_path(raw_path, Some(&session)),
             });
         }
-        let key = PoolKey {
-            sandbox_id: session.sandbox_id,
-            target: self.target.clone(),
-            offer_http2: false,
-            lane: crate::lanes::current_lane(),
+        // Target and lane are fixed for the connection; the key changes only with the sandbox.
+        if key_slot
+            .as_ref()
+            .is_none_or(|key| key.sandbox_id != session.sandbox_id)
+        {
+            *key_slot = Some(PoolKey {
+                sandbox_id: session.sandbox_id,
+                target: self.target.clone(),
+                offer_http2: false,
+                lane: crate::lanes::current_lane(),
+            });
+        }
+        let Some(key) = key_slot.as_ref() else {
+            return Flow::Close;
         };
         let request_was_head = method == "HEAD";
         let replayable = head.content_length.is_none()
             && http::Method::from_bytes(method.as_bytes()).is_ok_and(|m| m.is_idempotent());
-        let sent = self.send(&key, &wire, request_was_head, replayable).await;
+        let sent = self.send(key, &wire, request_was_head, replayable).await;
         drop(wire);
         let (upstream, response) = match sent {
             Ok(sent) => sent,
@@ -278,7 +299,7 @@ impl ExpressClient {
             }
         };
         let table = session.scrub_table().cloned();
-        self.relay(client, upstream, &response, table, &key, head.close)
+        self.relay(client, upstream, &response, table, key, head.close)
             .await
     }
 

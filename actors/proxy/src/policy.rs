@@ -95,15 +95,15 @@ impl SealingPolicy {
         sni: Option<&str>,
     ) -> Result<(), Refusal> {
         if let Some(sni) = sni {
-            let sni = osb_proto::host_pattern::normalise_host(sni);
-            if sni != target.host {
+            let sni = osb_proto::host_pattern::normalised_host(sni);
+            if sni != target.host.as_str() {
                 return Err(Refusal::misdirected(&target.host, &sni));
             }
         }
         let Some(authority) = claimed_authority else {
             return Ok(());
         };
-        let Some((host, port)) = parse_authority(authority) else {
+        let Some((host, port)) = split_authority(authority) else {
             return Err(Refusal::bad_request(
                 "the Host header is not a valid host[:port]",
             ));
@@ -216,6 +216,11 @@ pub fn classify(address: IpAddr) -> AddressClass {
 
 /// Parses `host[:port]` / `[v6][:port]` into a normalised host and optional port.
 pub fn parse_authority(authority: &str) -> Option<(String, Option<u16>)> {
+    split_authority(authority).map(|(host, port)| (host.into_owned(), port))
+}
+
+/// [`parse_authority`], borrowing the host when it is already normalised.
+pub fn split_authority(authority: &str) -> Option<(std::borrow::Cow<'_, str>, Option<u16>)> {
     let authority = authority.trim();
     if authority.is_empty() || authority.contains(['@', '/', ' ', '?', '#']) {
         return None;
@@ -253,7 +258,7 @@ pub fn parse_authority(authority: &str) -> Option<(String, Option<u16>)> {
         }
         Some(_) => return None,
     };
-    Some((osb_proto::host_pattern::normalise_host(host), port))
+    Some((osb_proto::host_pattern::normalised_host(host), port))
 }
 
 /// The resolver used for one request: applies [`SealingPolicy::check_token`] to every token and
