@@ -5,6 +5,7 @@
 #   scripts/bench-proxy.sh                               # every route and test, kit defaults
 #   ROUTES="B0 B1t B2 P" DUR=5 scripts/bench-proxy.sh    # quicker: no mitmdump, 5 s per load run
 #   UPLOAD_MIB=256 UPLOAD_REPS=1 scripts/bench-proxy.sh  # the 256 MiB upload ratio of issue 3
+#   ROUNDS=3 TESTS=b ROUTES="B0 B1t P" DUR=6 scripts/bench-proxy.sh  # (b) three times, ratios listed
 #
 # It builds `actors/proxy/examples/bench_proxy.rs` in release mode, creates (or reuses) its CA in
 # PROXY_DATA, and runs the kit's bench.sh with PRODUCT_PROXY / PRODUCT_CMD / PRODUCT_CA so the kit
@@ -17,7 +18,7 @@
 #
 # Knobs: KIT [../shared/peer-bench], PROXY_PORT [18090], PROXY_DATA [/tmp/osb-proxy-bench],
 # PROXY_TARGET_DIR [/work/target-proxy], PROXY_BIN [built here] (run a given bench_proxy binary
-# instead, e.g. one built from an older commit for a before/after comparison), plus every knob of
+# instead, e.g. one built from an older commit for a before/after comparison), ROUNDS [1], plus every knob of
 # the kit (DUR, ROUTES, TESTS, …). The load average is printed before and after the run.
 set -euo pipefail
 
@@ -41,9 +42,30 @@ CA=$("$BIN" --init-ca --data-dir "$PROXY_DATA")
 echo "== proxy CA: $CA"
 
 # The kit picks its own cargo target dir; do not hand it ours.
-env -u CARGO_TARGET_DIR \
-  PRODUCT_PROXY="127.0.0.1:$PROXY_PORT" \
-  PRODUCT_CA="$CA" \
-  PRODUCT_CMD="exec '$BIN' --listen 127.0.0.1:$PROXY_PORT --data-dir '$PROXY_DATA'" \
-  "$KIT/bench.sh"
+run_kit() {
+  env -u CARGO_TARGET_DIR \
+    PRODUCT_PROXY="127.0.0.1:$PROXY_PORT" \
+    PRODUCT_CA="$CA" \
+    PRODUCT_CMD="exec '$BIN' --listen 127.0.0.1:$PROXY_PORT --data-dir '$PROXY_DATA'" \
+    "$KIT/bench.sh"
+}
+
+# ROUNDS=N repeats the whole kit run and ends with every round's ratio row per route, so a
+# figure is read as a range rather than one sample (single runs move by ±10 % on 2 shared vCPUs).
+ROUNDS=${ROUNDS:-1}
+[[ $ROUNDS =~ ^[1-9][0-9]*$ ]] || { echo "bench-proxy.sh: ROUNDS must be a positive integer" >&2; exit 1; }
+RUNS=()
+for ((round = 1; round <= ROUNDS; round++)); do
+  ((ROUNDS > 1)) && echo "== round $round of $ROUNDS"
+  run_kit
+  RUNS+=("$(ls -td "${WORK:-/tmp/osb-peers}"/runs/* | head -1)")
+done
 echo "== load average after the run: $(cut -d' ' -f1-3 /proc/loadavg)"
+if ((ROUNDS > 1)); then
+  echo "== ratios to B0 per round: (a) p50 | (a) p99 | (b) req/s | (c) conn/s | (c) p50 | (d) MiB/s"
+  for run in "${RUNS[@]}"; do
+    echo "-- $run"
+    # The first table headed "Ratios to B0" holds one row per route.
+    awk '/^Ratios to B0/ { on = 1; next } on && /^\| (B1|B1t|B2|B3|P) \|/ { print } on && /^Ratios to B2/ { exit }' "$run/results.md"
+  done
+fi
