@@ -44,6 +44,25 @@ const READ_CHUNK: usize = 16 * 1024;
 /// the pool key its upstream connection returns to.
 type Relayed<'a> = (&'a ResponseHead, Option<&'a ScrubTable>, bool, &'a PoolKey);
 
+/// What one connection remembers between its requests. Only facts that cannot change while the
+/// connection lives (its target, SNI and lane) go in here; session and policy are read anew for
+/// every request.
+#[derive(Debug, Default)]
+struct ConnectionMemo {
+    /// The pool key of the last request (valid while the source belongs to the same sandbox).
+    key: Option<PoolKey>,
+    /// The `Host` bytes (or none) that last passed the authority check.
+    authority_ok: Option<Option<Vec<u8>>>,
+}
+
+/// Request text for checks and events (valid UTF-8 borrowed, anything else replaced).
+fn text(bytes: &[u8]) -> std::borrow::Cow<'_, str> {
+    match std::str::from_utf8(bytes) {
+        Ok(text) => std::borrow::Cow::Borrowed(text),
+        Err(_) => String::from_utf8_lossy(bytes),
+    }
+}
+
 /// Whether the client connection stays open after an exchange.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Flow {
@@ -124,7 +143,7 @@ impl ExpressClient {
         S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
         let mut buffer = BytesMut::with_capacity(READ_CHUNK);
-        let mut key_slot = None;
+        let mut memo = ConnectionMemo::default();
         loop {
             let deadline = Instant::now() + crate::listener::HEADER_READ_TIMEOUT;
             let head = loop {
@@ -153,7 +172,7 @@ impl ExpressClient {
                     &mut client,
                     &buffer[..head.total_len()],
                     &head,
-                    &mut key_slot,
+                    &mut memo,
                 )
                 .await;
             buffer.advance(head.total_len());
@@ -208,15 +227,15 @@ impl ExpressClient {
         client: &mut S,
         request: &[u8],
         head: &RequestHead,
-        key_slot: &mut Option<PoolKey>,
+        memo: &mut ConnectionMemo,
     ) -> Flow
     where
         S: AsyncWrite + Unpin,
     {
         let shared = &self.shared;
         shared.metrics.request();
-        let method = String::from_utf8_lossy(&request[head.method.clone()]);
-        let path = String::from_utf8_lossy(&request[head.path.clone()]);
+        let method = text(&request[head.method.clone()]);
+        let path = text(&request[head.path.clone()]);
         let raw_path = path.split('?').next().unwrap_or("/");
         let session = match shared
             .policy
@@ -231,18 +250,24 @@ impl ExpressClient {
                     .await;
             }
         };
-        let claimed = head
-            .host
-            .clone()
-            .map(|range| String::from_utf8_lossy(&request[range]));
-        let checked = shared
-            .policy
-            .check_authority(&self.target, claimed.as_deref(), self.sni.as_deref())
-            .and_then(|()| {
+        let claimed_bytes = head.host.clone().map(|range| &request[range]);
+        let claimed = claimed_bytes.map(text);
+        // The target and SNI are fixed for the connection, so the authority check is a pure
+        // function of the Host bytes: a Host that already passed passes again.
+        let authority_checked =
+            if memo.authority_ok.as_ref().map(|ok| ok.as_deref()) == Some(claimed_bytes) {
+                Ok(())
+            } else {
                 shared
                     .policy
-                    .check_egress(&session, &self.target.host, self.target.port)
-            });
+                    .check_authority(&self.target, claimed.as_deref(), self.sni.as_deref())
+                    .inspect(|()| memo.authority_ok = Some(claimed_bytes.map(<[u8]>::to_vec)))
+            };
+        let checked = authority_checked.and_then(|()| {
+            shared
+                .policy
+                .check_egress(&session, &self.target.host, self.target.port)
+        });
         let mut resolver =
             RequestSubstitution::new(shared.policy, Arc::clone(&session), self.target.clone());
         let authority = claimed.unwrap_or_else(|| authority_for(&self.target).into());
@@ -269,16 +294,17 @@ impl ExpressClient {
             });
         }
         // Target and lane are fixed for the connection; the key changes only with the sandbox.
+        let key_slot = &mut memo.key;
         if key_slot
             .as_ref()
-            .is_none_or(|key| key.sandbox_id != session.sandbox_id)
+            .is_none_or(|key| key.sandbox_id() != session.sandbox_id)
         {
-            *key_slot = Some(PoolKey {
-                sandbox_id: session.sandbox_id,
-                target: self.target.clone(),
-                offer_http2: false,
-                lane: crate::lanes::current_lane(),
-            });
+            *key_slot = Some(PoolKey::new(
+                session.sandbox_id,
+                self.target.clone(),
+                false,
+                crate::lanes::current_lane(),
+            ));
         }
         let Some(key) = key_slot.as_ref() else {
             return Flow::Close;
@@ -327,7 +353,7 @@ impl ExpressClient {
         wire: &[u8],
         request_was_head: bool,
         replayable: bool,
-    ) -> Result<(ExpressUpstream, ResponseHead), Refusal> {
+    ) -> Result<(Box<ExpressUpstream>, ResponseHead), Refusal> {
         let host = &self.target.host;
         let failure = |error: UpstreamError| {
             Refusal::upstream_failure(host, &format!("request failed: {}", error.reason()))
@@ -353,7 +379,7 @@ impl ExpressClient {
     async fn relay<S>(
         &self,
         client: &mut S,
-        mut upstream: ExpressUpstream,
+        mut upstream: Box<ExpressUpstream>,
         response: &ResponseHead,
         table: Option<ScrubTable>,
         key: &PoolKey,
@@ -402,7 +428,7 @@ impl ExpressClient {
     /// Returns a connection to the pool when its response was read exactly to the end and the
     /// upstream did not ask to close it. Called before the last write to the client, so the
     /// connection is available by the time the client sees the end of the response.
-    fn give_back(&self, key: &PoolKey, upstream: ExpressUpstream, response: &ResponseHead) {
+    fn give_back(&self, key: &PoolKey, upstream: Box<ExpressUpstream>, response: &ResponseHead) {
         if !response.close && upstream.buffer.is_empty() {
             self.shared.pools.release_express(key, upstream);
         }
@@ -411,7 +437,7 @@ impl ExpressClient {
     async fn relay_buffered<S>(
         &self,
         client: &mut S,
-        mut upstream: ExpressUpstream,
+        mut upstream: Box<ExpressUpstream>,
         (response, table, client_close, key): Relayed<'_>,
         length: usize,
         mut out: Vec<u8>,
@@ -450,7 +476,7 @@ impl ExpressClient {
     async fn relay_streamed<S>(
         &self,
         client: &mut S,
-        mut upstream: ExpressUpstream,
+        mut upstream: Box<ExpressUpstream>,
         (response, table, client_close, key): Relayed<'_>,
         framing: Framing,
         mut out: Vec<u8>,

@@ -39,7 +39,7 @@ impl RequestShape {
             headers.remove(header::HOST);
             builder = builder.version(Version::HTTP_2).uri(format!(
                 "{}://{}{}",
-                key.target.scheme.as_str(),
+                key.target().scheme.as_str(),
                 self.authority,
                 self.path_and_query
             ));
@@ -96,7 +96,7 @@ pub async fn exchange(
 ) -> Result<Exchanged, ExchangeError> {
     let (mut sender, reused) = if outgoing.upgrade {
         let sender = connector
-            .connect(&key.target, false)
+            .connect(key.target(), false)
             .await
             .map_err(ExchangeError::Refused)?;
         (sender, false)
@@ -130,7 +130,7 @@ pub async fn exchange(
         (None, _) => return Err(ExchangeError::Failed(failure.error)),
     };
     tracing::debug!(
-        host = %key.target.host,
+        host = %key.target().host,
         error = %failure.error,
         "reused upstream connection was lost; retrying on a new one"
     );

@@ -268,12 +268,12 @@ pub async fn handle(
         }
     };
 
-    let key = PoolKey {
-        sandbox_id: session.sandbox_id,
-        target: target.clone(),
-        offer_http2: connection.client_http2,
-        lane: crate::lanes::current_lane(),
-    };
+    let key = PoolKey::new(
+        session.sandbox_id,
+        target.clone(),
+        connection.client_http2,
+        crate::lanes::current_lane(),
+    );
     if let Some(length) = exact_length {
         headers.insert(header::CONTENT_LENGTH, HeaderValue::from(length));
     }

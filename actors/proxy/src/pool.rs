@@ -25,14 +25,53 @@ use crate::refusal::Refusal;
 use crate::upstream::{UpstreamConnector, UpstreamSender};
 
 /// Which connections may carry a request: one sandbox, one target, one protocol offer.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PoolKey {
-    pub sandbox_id: SandboxId,
-    pub target: Target,
+    sandbox_id: SandboxId,
+    target: Target,
     /// Whether HTTP/2 is offered upstream (it mirrors the client leg).
-    pub offer_http2: bool,
+    offer_http2: bool,
     /// The data-plane lane whose thread drives the connection (see `lanes`).
-    pub lane: usize,
+    lane: usize,
+    /// Keyed SipHash of the fields above, computed once: a key is looked up on every request
+    /// (twice on the express lane), and hashing the target's host each time showed in the profile.
+    digest: u64,
+}
+
+impl PoolKey {
+    pub fn new(sandbox_id: SandboxId, target: Target, offer_http2: bool, lane: usize) -> Self {
+        static STATE: std::sync::OnceLock<std::hash::RandomState> = std::sync::OnceLock::new();
+        let digest = std::hash::BuildHasher::hash_one(
+            STATE.get_or_init(std::hash::RandomState::new),
+            (sandbox_id, &target, offer_http2, lane),
+        );
+        Self {
+            sandbox_id,
+            target,
+            offer_http2,
+            lane,
+            digest,
+        }
+    }
+
+    pub fn sandbox_id(&self) -> SandboxId {
+        self.sandbox_id
+    }
+
+    pub fn target(&self) -> &Target {
+        &self.target
+    }
+
+    pub fn offer_http2(&self) -> bool {
+        self.offer_http2
+    }
+}
+
+impl std::hash::Hash for PoolKey {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        // Equal keys have equal digests; `Eq` still compares every field.
+        state.write_u64(self.digest);
+    }
 }
 
 #[derive(Debug)]
@@ -50,7 +89,8 @@ struct SharedHttp2 {
 #[derive(Debug)]
 struct IdleExpress {
     since: Instant,
-    upstream: ExpressUpstream,
+    /// Boxed: a TLS connection is large, and it moves in and out of the pool on every request.
+    upstream: Box<ExpressUpstream>,
 }
 
 #[derive(Debug, Default)]
@@ -186,7 +226,7 @@ impl UpstreamPools {
 
     /// The most recently idled express connection for `key` that is still quiet (nothing to
     /// read: not closed by the upstream) and not expired.
-    pub fn take_express(&self, key: &PoolKey) -> Option<ExpressUpstream> {
+    pub fn take_express(&self, key: &PoolKey) -> Option<Box<ExpressUpstream>> {
         let now = Instant::now();
         let mut entries = self.lock();
         let entry = entries.get_mut(key)?;
@@ -200,7 +240,7 @@ impl UpstreamPools {
     }
 
     /// Gives an express connection back once its exchange is complete.
-    pub fn release_express(&self, key: &PoolKey, upstream: ExpressUpstream) {
+    pub fn release_express(&self, key: &PoolKey, upstream: Box<ExpressUpstream>) {
         let mut entries = self.lock();
         if let Some(entry) = entries.get_mut(key) {
             if entry.idle_express.len() < self.max_idle_per_key {

@@ -186,7 +186,9 @@ pub fn upstream_request(
     }
     if head.content_length.is_some() {
         let body = substitute_all(&buffer[head.head_len..head.total_len()], resolver)?;
-        out.extend_from_slice(format!("content-length: {}\r\n\r\n", body.len()).as_bytes());
+        out.extend_from_slice(b"content-length: ");
+        super::response::push_decimal(&mut out, body.len() as u64);
+        out.extend_from_slice(b"\r\n\r\n");
         out.extend_from_slice(&body);
         if let std::borrow::Cow::Owned(replaced) = body {
             drop(Zeroizing::new(replaced));

@@ -168,6 +168,21 @@ pub fn parse(buffer: &[u8], request_was_head: bool) -> Result<Parsed, String> {
     }))
 }
 
+/// Appends `value` in decimal (no `format!`: this runs for every response).
+pub fn push_decimal(out: &mut Vec<u8>, mut value: u64) {
+    let mut digits = [0u8; 20];
+    let mut start = digits.len();
+    loop {
+        start -= 1;
+        digits[start] = b'0' + (value % 10) as u8;
+        value /= 10;
+        if value == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&digits[start..]);
+}
+
 /// How the sandbox's copy of the body is delimited.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ClientFraming {
@@ -190,7 +205,11 @@ pub fn client_head(
         .ok()
         .and_then(|status| status.canonical_reason())
         .unwrap_or("");
-    out.extend_from_slice(format!("HTTP/1.1 {} {reason}\r\n", head.status).as_bytes());
+    out.extend_from_slice(b"HTTP/1.1 ");
+    push_decimal(out, u64::from(head.status));
+    out.push(b' ');
+    out.extend_from_slice(reason.as_bytes());
+    out.extend_from_slice(b"\r\n");
     for (name, value) in &head.forwarded {
         out.extend_from_slice(&upstream[name.clone()]);
         out.extend_from_slice(b": ");
@@ -210,7 +229,9 @@ pub fn client_head(
             }
         }
         ClientFraming::Length(length) => {
-            out.extend_from_slice(format!("content-length: {length}\r\n").as_bytes());
+            out.extend_from_slice(b"content-length: ");
+            push_decimal(out, length as u64);
+            out.extend_from_slice(b"\r\n");
         }
         ClientFraming::Chunked => out.extend_from_slice(b"transfer-encoding: chunked\r\n"),
     }

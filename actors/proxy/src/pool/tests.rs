@@ -16,16 +16,16 @@ use crate::body::full_body;
 use crate::policy::{Scheme, Target};
 
 fn key(sandbox_id: SandboxId, host: &str) -> PoolKey {
-    PoolKey {
+    PoolKey::new(
         sandbox_id,
-        target: Target {
+        Target {
             scheme: Scheme::Https,
             host: host.to_owned(),
             port: 443,
         },
-        offer_http2: false,
-        lane: crate::lanes::NO_LANE,
-    }
+        false,
+        crate::lanes::NO_LANE,
+    )
 }
 
 /// A ready sender whose peer end stays open while the returned stream lives.

@@ -139,3 +139,12 @@ fn the_client_head_drops_hop_by_hop_headers_and_scrubs_values() {
     );
     assert_eq!(out, b"HTTP/1.1 200 OK\r\ncontent-length: 9\r\n\r\n");
 }
+
+#[test]
+fn decimals_are_written_exactly() {
+    for value in [0u64, 7, 10, 200, 65_535, u64::MAX] {
+        let mut out = Vec::new();
+        push_decimal(&mut out, value);
+        assert_eq!(out, value.to_string().into_bytes());
+    }
+}
