@@ -18,7 +18,8 @@
 #
 # Knobs: KIT [../shared/peer-bench], PROXY_PORT [18090], PROXY_DATA [/tmp/osb-proxy-bench],
 # PROXY_TARGET_DIR [/work/target-proxy], PROXY_BIN [built here] (run a given bench_proxy binary
-# instead, e.g. one built from an older commit for a before/after comparison), ROUNDS [1], plus every knob of
+# instead, e.g. one built from an older commit for a before/after comparison), PROXY_ARGS (extra
+# bench_proxy arguments, e.g. "--lanes 1"), ROUNDS [1], plus every knob of
 # the kit (DUR, ROUTES, TESTS, …). The load average is printed before and after the run.
 set -euo pipefail
 
@@ -46,7 +47,7 @@ run_kit() {
   env -u CARGO_TARGET_DIR \
     PRODUCT_PROXY="127.0.0.1:$PROXY_PORT" \
     PRODUCT_CA="$CA" \
-    PRODUCT_CMD="exec '$BIN' --listen 127.0.0.1:$PROXY_PORT --data-dir '$PROXY_DATA'" \
+    PRODUCT_CMD="exec '$BIN' --listen 127.0.0.1:$PROXY_PORT --data-dir '$PROXY_DATA' ${PROXY_ARGS:-}" \
     "$KIT/bench.sh"
 }
 
