@@ -168,12 +168,7 @@ impl ExpressClient {
                 }
             }
             let flow = self
-                .exchange(
-                    &mut client,
-                    &buffer[..head.total_len()],
-                    &head,
-                    &mut memo,
-                )
+                .exchange(&mut client, &buffer[..head.total_len()], &head, &mut memo)
                 .await;
             buffer.advance(head.total_len());
             if flow == Flow::Close || head.close {
