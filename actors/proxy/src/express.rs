@@ -229,6 +229,7 @@ impl ExpressClient {
     {
         let shared = &self.shared;
         shared.metrics.request();
+        shared.metrics.express_request();
         let method = text(&request[head.method.clone()]);
         let path = text(&request[head.path.clone()]);
         let raw_path = path.split('?').next().unwrap_or("/");

@@ -24,6 +24,7 @@ const BLOCK_CODES: [ErrorCode; 10] = [
 #[derive(Debug, Default)]
 pub struct ProxyMetrics {
     requests: AtomicU64,
+    express_requests: AtomicU64,
     substitutions: AtomicU64,
     scrubbed_responses: AtomicU64,
     blocks: [AtomicU64; BLOCK_CODES.len() + 1],
@@ -35,6 +36,16 @@ pub struct ProxyMetrics {
 impl ProxyMetrics {
     pub fn request(&self) {
         self.requests.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A request served by the express lane (also counted by [`Self::request`]).
+    pub fn express_request(&self) {
+        self.express_requests.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Requests the express lane served since start.
+    pub fn express_requests(&self) -> u64 {
+        self.express_requests.load(Ordering::Relaxed)
     }
 
     pub fn substituted(&self, count: u64) {
@@ -102,6 +113,11 @@ impl ProxyMetrics {
             "osb_proxy_requests_total",
             "Requests handled by the sealing proxy.",
             self.requests(),
+        );
+        counter(
+            "osb_proxy_express_requests_total",
+            "Requests served by the express lane (the rest by hyper).",
+            self.express_requests(),
         );
         counter(
             "osb_proxy_substitutions_total",

@@ -1,5 +1,6 @@
 //! The canary: one known value used in every way a sandbox can use it (headers, Basic auth, path,
-//! body, HTTP/2, reflection, refusals). Afterwards the value must not appear in anything the
+//! body, HTTP/2 and HTTP/1.1 — so both front ends, hyper and the express lane — reflection,
+//! refusals). Afterwards the value must not appear in anything the
 //! sandbox side received, in captured logs (all crates at trace level), or in any event; and the
 //! token must not appear in logs or events either.
 
@@ -63,18 +64,37 @@ async fn the_canary_value_never_reaches_the_sandbox_logs_or_events() {
             h.url("other.example.test", "/echo"),
         ],
     ];
-    for args in &runs {
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        let out = h.curl(2, &args).await;
-        assert!(out.status == 200 || out.status == 403, "{out:?}");
+    // Every run twice: as curl negotiates (HTTP/2, hyper's front end) and with --http1.1 (the
+    // express lane, ADR 0107; chunked uploads move to hyper mid-connection).
+    for http1 in [false, true] {
+        for args in &runs {
+            let mut args: Vec<&str> = args.iter().map(String::as_str).collect();
+            if http1 && !args.contains(&"--http2") {
+                args.insert(0, "--http1.1");
+            }
+            let out = h.curl(2, &args).await;
+            assert!(out.status == 200 || out.status == 403, "{out:?}");
+        }
     }
-    let mut client = h.client(2, "api.example.test", true).await;
-    let request = Request::post(url("/echo"))
-        .header("x-api-key", t.as_str())
-        .body(body(format!("{t}{t}")))
-        .unwrap();
-    assert_eq!(client.send(request).await.0, 200);
+    for http2 in [true, false] {
+        let mut client = h.client(2, "api.example.test", http2).await;
+        let path = if http2 {
+            url("/echo")
+        } else {
+            "/echo".to_owned()
+        };
+        let request = Request::post(path)
+            .header("host", h.at("api.example.test"))
+            .header("x-api-key", t.as_str())
+            .body(body(format!("{t}{t}")))
+            .unwrap();
+        assert_eq!(client.send(request).await.0, 200);
+    }
 
+    assert!(
+        h.proxy.metrics().express_requests() > 0,
+        "the express lane carried part of the canary traffic"
+    );
     // The origin did get the value: the checks below are not vacuous.
     assert!(h
         .origin

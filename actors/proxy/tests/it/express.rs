@@ -120,6 +120,12 @@ async fn run(express: bool) -> (Vec<(u16, Vec<String>)>, Vec<Seen>) {
         answers.push((status, normalised_answer(&answer)));
     }
     let seen = h.origin.requests().iter().map(normalised).collect();
+    let served = h.proxy.metrics().express_requests();
+    assert_eq!(
+        served,
+        if express { answers.len() as u64 } else { 0 },
+        "the lane serves every one of these requests when it is on, none when it is off"
+    );
     (answers, seen)
 }
 
@@ -181,6 +187,11 @@ async fn a_connection_moves_to_hyper_at_the_first_request_the_lane_leaves_and_ke
     assert_eq!(client.send(get()).await.0, 200);
     let seen = h.origin.requests();
     assert_eq!(seen.len(), 3);
+    assert_eq!(
+        h.proxy.metrics().express_requests(),
+        1,
+        "only the first request is the lane's: the connection stays with hyper after the move"
+    );
     assert_eq!(seen[0].header("x-api-key").as_deref(), Some(KEY));
     assert_eq!(seen[1].body, format!("key={KEY}&more=1").into_bytes());
     assert_eq!(seen[2].header("x-api-key").as_deref(), Some(KEY));
