@@ -55,6 +55,20 @@ struct ConnectionMemo {
     authority_ok: Option<Option<Vec<u8>>>,
 }
 
+/// Where `part` (a slice of `buffer`, as `httparse` hands them out) sits in `buffer`.
+fn range_of(buffer: &[u8], part: &[u8]) -> std::ops::Range<usize> {
+    let start = part.as_ptr() as usize - buffer.as_ptr() as usize;
+    start..start + part.len()
+}
+
+/// A `Content-Length` value: digits only (no sign, no list, no spaces), at most 19 of them.
+fn parse_length(value: &[u8]) -> Option<u64> {
+    if value.is_empty() || value.len() > 19 || !value.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    std::str::from_utf8(value).ok()?.parse().ok()
+}
+
 /// Request text for checks and events (valid UTF-8 borrowed, anything else replaced).
 fn text(bytes: &[u8]) -> std::borrow::Cow<'_, str> {
     match std::str::from_utf8(bytes) {

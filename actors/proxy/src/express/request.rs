@@ -10,6 +10,7 @@ use std::ops::Range;
 
 use zeroize::Zeroizing;
 
+use super::{parse_length, range_of};
 use crate::policy::RequestSubstitution;
 use crate::refusal::Refusal;
 use crate::replacer::substitute_all;
@@ -65,11 +66,6 @@ pub enum Parsed {
     Hyper,
 }
 
-fn range_of(buffer: &[u8], part: &[u8]) -> Range<usize> {
-    let start = part.as_ptr() as usize - buffer.as_ptr() as usize;
-    start..start + part.len()
-}
-
 /// The comma-separated tokens of a `Connection` value, if it names only `keep-alive`/`close`:
 /// `Some(close)`.
 fn connection_close(value: &[u8]) -> Option<bool> {
@@ -83,13 +79,6 @@ fn connection_close(value: &[u8]) -> Option<bool> {
         }
     }
     Some(close)
-}
-
-fn parse_length(value: &[u8]) -> Option<u64> {
-    if value.is_empty() || value.len() > 19 || !value.iter().all(u8::is_ascii_digit) {
-        return None;
-    }
-    std::str::from_utf8(value).ok()?.parse().ok()
 }
 
 /// Parses the head at the start of `buffer` and classifies the request.

@@ -7,6 +7,7 @@
 use std::mem::MaybeUninit;
 use std::ops::Range;
 
+use super::{parse_length, range_of};
 use crate::rewrite::HOP_BY_HOP;
 use crate::scrubber::ScrubTable;
 
@@ -48,23 +49,11 @@ pub enum Parsed {
     Final(ResponseHead),
 }
 
-fn range_of(buffer: &[u8], part: &[u8]) -> Range<usize> {
-    let start = part.as_ptr() as usize - buffer.as_ptr() as usize;
-    start..start + part.len()
-}
-
 fn tokens(value: &[u8]) -> impl Iterator<Item = &[u8]> {
     value
         .split(|&b| b == b',')
         .map(<[u8]>::trim_ascii)
         .filter(|token| !token.is_empty())
-}
-
-fn parse_length(value: &[u8]) -> Option<u64> {
-    if value.is_empty() || value.len() > 19 || !value.iter().all(u8::is_ascii_digit) {
-        return None;
-    }
-    std::str::from_utf8(value).ok()?.parse().ok()
 }
 
 /// Parses the response head at the start of `buffer`. `Err` says why it cannot be forwarded.
