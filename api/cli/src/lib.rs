@@ -4,6 +4,11 @@
 //! kind of failure it was. A secret value is read from standard input only — never from an
 //! argument, which would land in shell history and process listings — and is never printed; the
 //! API key is never taken from an argument nor printed either.
+//!
+//! It is a client of the REST API only: it depends on no server crate (gateway, control,
+//! worker, gRPC, store, vault), so it builds fast and cannot reach around the API.
+
+#![forbid(unsafe_code)]
 
 mod cli;
 mod client;

@@ -1,9 +1,9 @@
-//! `oc`: parse, run, exit with the command's code. All logic lives in `osb_api::oc`.
+//! `oc`: parse, run, exit with the command's code. All logic lives in the `osb_cli` library.
 
 use std::io::IsTerminal;
 
 use clap::Parser;
-use osb_api::oc::{run, Io, OcCli};
+use osb_cli::{run, Io, OcCli};
 
 fn main() {
     let cli = OcCli::parse();

@@ -9,7 +9,7 @@ use osb_project::AllowlistPusher;
 use osb_proto::SandboxId;
 
 use super::links::WorkerLinks;
-use crate::grpc::proto::UpdateEgressAllowlistRequest;
+use osb_grpc::proto::UpdateEgressAllowlistRequest;
 
 /// Pushes allowlist changes to workers over gRPC.
 #[derive(Debug, Clone)]

@@ -4,6 +4,11 @@
 //!
 //! Nothing here logs a value; values exist only inside the gRPC request being sent to a
 //! worker's proxy. Saga parameters and outputs (persisted) hold names, ids and tokens only.
+//! It never imports actix-web (the REST gateway is `osb-gateway`, which reaches the control
+//! plane only through `SandboxService` and the types re-exported here); actix the actor
+//! framework is fine.
+
+#![forbid(unsafe_code)]
 
 mod allowlist_push;
 mod error;

@@ -12,8 +12,8 @@ use std::sync::{Arc, Mutex};
 use osb_placement::PlacementService;
 use tonic::transport::Channel;
 
-use crate::grpc::proto::worker_client::WorkerClient;
-use crate::grpc::{connect_worker, GrpcSecurity};
+use osb_grpc::proto::worker_client::WorkerClient;
+use osb_grpc::{connect_worker, GrpcSecurity};
 
 /// Connections to workers.
 #[derive(Debug)]

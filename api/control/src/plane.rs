@@ -13,7 +13,7 @@ use osb_vault::Vault;
 use tonic::transport::Channel;
 
 use super::links::WorkerLinks;
-use crate::grpc::proto::worker_client::WorkerClient;
+use osb_grpc::proto::worker_client::WorkerClient;
 
 /// The saga context.
 #[derive(Debug, Clone)]

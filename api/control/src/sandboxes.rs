@@ -20,7 +20,7 @@ use super::metrics::ControlMetrics;
 use super::plane::ControlPlane;
 use super::sagas::params::{BootFrom, CreateParams, SandboxParams};
 use super::sagas::{self, CHECKPOINT_SAGA, CREATE_SAGA, DESTROY_SAGA, RESTORE_SAGA, SNAPSHOT_SAGA};
-use crate::grpc::proto as wire;
+use osb_grpc::proto as wire;
 
 /// A command to run in a sandbox, as the API received it.
 #[derive(Debug, Clone, Default)]
@@ -404,7 +404,7 @@ impl SandboxService {
     ) -> Result<
         (
             String,
-            crate::grpc::proto::worker_client::WorkerClient<tonic::transport::Channel>,
+            osb_grpc::proto::worker_client::WorkerClient<tonic::transport::Channel>,
             wire::ExecRequest,
         ),
         ControlError,

@@ -12,7 +12,7 @@ use osb_vault::{SecretPush, SecretPusher};
 use tonic::Code;
 
 use super::links::WorkerLinks;
-use crate::grpc::proto::{HostList, RemoveSecretRequest, UpdateSecretValueRequest};
+use osb_grpc::proto::{HostList, RemoveSecretRequest, UpdateSecretValueRequest};
 
 /// Pushes secret updates to workers over gRPC.
 #[derive(Debug, Clone)]

@@ -2,6 +2,11 @@
 //! validates its request into typed values, calls the store or vault, and maps every failure to
 //! `{"error": "<sentence>", "code": "<snake_case>"}` with the right status. Handlers never echo
 //! a secret value, and a refused request changes nothing.
+//!
+//! It never imports tonic or the gRPC link: the control plane is reached through
+//! `osb_control::SandboxService` and the few types `osb-control` exports for it.
+
+#![forbid(unsafe_code)]
 
 mod api_keys;
 mod auth;

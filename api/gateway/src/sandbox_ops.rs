@@ -14,7 +14,7 @@ use super::sandbox_view::{CheckpointView, SandboxView, SnapshotView};
 use super::sandboxes::{checkpoint_id, control, sandbox_id};
 use super::state::AppState;
 use super::validate;
-use crate::control::ExecCall;
+use osb_control::ExecCall;
 
 /// Limits on an exec request.
 pub const MAX_EXEC_ARGS: usize = 4096;

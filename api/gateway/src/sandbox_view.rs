@@ -8,7 +8,7 @@ use osb_store::{CheckpointRecord, SandboxRecord, SnapshotRecord};
 use serde::{Deserialize, Serialize};
 
 use super::error::ApiError;
-use crate::control::ControlError;
+use osb_control::ControlError;
 
 /// Shown on sandboxes whose egress is not enforced by the network layer.
 pub const COOPERATIVE_WARNING: &str = "development runtime: egress control is cooperative (proxy variables only); do not run untrusted code here";

@@ -15,7 +15,7 @@ use super::events::{publish_secret_change, SecretChanged};
 use super::projects::resolve;
 use super::state::AppState;
 use super::validate;
-use crate::control::ControlMetrics;
+use osb_control::ControlMetrics;
 
 pub fn routes(config: &mut web::ServiceConfig) {
     config

@@ -7,7 +7,7 @@ use osb_bus::Bus;
 use osb_store::Store;
 use osb_vault::Vault;
 
-use crate::control::SandboxService;
+use osb_control::SandboxService;
 
 /// What handlers reach through `web::Data<AppState>`.
 #[derive(Debug, Clone)]

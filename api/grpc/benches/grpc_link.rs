@@ -6,10 +6,10 @@
 use std::sync::Arc;
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use osb_api::grpc::pki;
-use osb_api::grpc::proto::worker_server::Worker;
-use osb_api::grpc::proto::{self as wire};
-use osb_api::grpc::{
+use osb_grpc::pki;
+use osb_grpc::proto::worker_server::Worker;
+use osb_grpc::proto::{self as wire};
+use osb_grpc::{
     connect_worker, serve_worker, GrpcSecurity, GrpcSecurityConfig, WorkerServerHandle,
 };
 use tonic::{Request, Response, Status};

@@ -7,8 +7,8 @@ use std::io::Write;
 use osb_store::StoreError;
 
 use super::context::{open_migrated_store, CommandError};
-use crate::gateway::ApiKey;
 use crate::settings::Settings;
+use osb_gateway::ApiKey;
 
 /// Creates an org and its first API key.
 pub(crate) async fn create_org(

@@ -9,8 +9,8 @@ use std::path::{Path, PathBuf};
 use clap::{Subcommand, ValueEnum};
 
 use super::context::CommandError;
-use crate::grpc::pki::{self, PkiError};
-use crate::grpc::{PeerIdentity, PeerRole, TLS_CA_ENV, TLS_CERT_ENV, TLS_KEY_ENV};
+use osb_grpc::pki::{self, PkiError};
+use osb_grpc::{PeerIdentity, PeerRole, TLS_CA_ENV, TLS_CERT_ENV, TLS_KEY_ENV};
 
 /// `osbd certs …`
 #[derive(Debug, Subcommand)]

@@ -8,8 +8,8 @@ use std::net::SocketAddr;
 use actix_web::{web, App, HttpServer};
 
 use super::context::{open_vault, CommandError};
-use crate::gateway::{configure, AppState};
 use crate::settings::Settings;
+use osb_gateway::{configure, AppState};
 
 /// Serves until SIGINT/SIGTERM.
 pub(crate) async fn run(

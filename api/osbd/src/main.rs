@@ -1,8 +1,8 @@
-//! `osbd`: parse, run, map the outcome to an exit code. All logic lives in `osb_api::osbd`.
+//! `osbd`: parse, run, map the outcome to an exit code. All logic lives in the `osbd` library.
 
 use clap::Parser;
-use osb_api::osbd::{run, Cli};
-use osb_api::settings::Settings;
+use osbd::settings::Settings;
+use osbd::{run, Cli};
 
 // The data plane allocates per request; mimalloc halved the proxy's allocator time against glibc
 // malloc (ADR 0107), and the proxy bench uses the same allocator so its figures are osbd's.

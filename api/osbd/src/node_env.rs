@@ -10,7 +10,7 @@ use osb_placement::Capacity;
 use osb_proxy::parse_resolve_override;
 
 use super::context::CommandError;
-use crate::worker::ProxyOptions;
+use osb_worker::ProxyOptions;
 
 pub const PROXY_RESOLVE_ENV: &str = "OPENSANDBOX_PROXY_RESOLVE";
 pub const PROXY_EXTRA_CA_ENV: &str = "OPENSANDBOX_PROXY_EXTRA_CA";

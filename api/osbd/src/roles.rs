@@ -14,10 +14,10 @@ use osb_vault::Vault;
 use super::context::{keyring_config, open_store, CommandError};
 use super::node_env::{default_capacity, proxy_options, shutdown_signal};
 use super::up::{role_bus, serve_until_signal};
-use crate::grpc::{GrpcSecurity, PeerRole};
 use crate::platform::{ControlNode, ControlNodeConfig};
 use crate::settings::Settings;
-use crate::worker::{WorkerNode, WorkerNodeConfig};
+use osb_grpc::{GrpcSecurity, PeerRole};
+use osb_worker::{WorkerNode, WorkerNodeConfig};
 
 /// Crash tests arm a failpoint: `crash_after:<create step>` aborts the process right after that
 /// step's action ran, before it is logged — a kill -9 at the worst moment.

@@ -14,12 +14,12 @@ use osb_vault::Vault;
 
 use super::context::{ensure_data_dir, keyring_config, open_store, CommandError};
 use super::node_env::{default_capacity, proxy_options, shutdown_signal};
-use crate::gateway::ApiKey;
-use crate::grpc::{pki, GrpcSecurity, GrpcSecurityConfig};
-use crate::oc::CliConfig;
 use crate::platform::{ControlNode, ControlNodeConfig};
 use crate::settings::Settings;
-use crate::worker::{WorkerNode, WorkerNodeConfig};
+use osb_cli::CliConfig;
+use osb_gateway::ApiKey;
+use osb_grpc::{pki, GrpcSecurity, GrpcSecurityConfig};
+use osb_worker::{WorkerNode, WorkerNodeConfig};
 
 /// The org `osbd up` creates for the newcomer.
 pub const DEFAULT_ORG: &str = "default";
@@ -146,7 +146,7 @@ fn runtime_label(worker: &WorkerNode) -> &'static str {
 /// Makes sure the org `default` exists and the CLI config points here with a key of it.
 /// Returns a description of what was done.
 async fn bootstrap_cli(
-    state: &crate::gateway::AppState,
+    state: &osb_gateway::AppState,
     api_url: &str,
 ) -> Result<String, CommandError> {
     let Some(path) = CliConfig::default_path() else {

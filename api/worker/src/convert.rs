@@ -13,8 +13,8 @@ use osb_vm::{
 };
 use tonic::Status;
 
-use crate::grpc::parse_id;
-use crate::grpc::proto as wire;
+use osb_grpc::parse_id;
+use osb_grpc::proto as wire;
 
 /// Default memory when the spec leaves it at 0.
 const DEFAULT_MEMORY_MB: u32 = 512;

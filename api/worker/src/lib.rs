@@ -5,7 +5,11 @@
 //!
 //! It must never log a request (values travel in them), never keep a value anywhere but the
 //! proxy session, and never act for a caller that is not a control plane (enforced by mutual
-//! TLS in `grpc::serve_worker`; a plaintext server is loopback-only by construction).
+//! TLS in `osb_grpc::serve_worker`; a plaintext server is loopback-only by construction). It
+//! never touches the store: it depends on no database crate, and what it knows of sandboxes
+//! comes from the runtime and the control plane's requests.
+
+#![forbid(unsafe_code)]
 
 mod checkpoint_keys;
 mod convert;

@@ -22,7 +22,7 @@ use tokio::task::JoinHandle;
 use super::events::forward_events;
 use super::holdings::Holdings;
 use super::service::{WorkerService, WorkerServiceConfig};
-use crate::grpc::{serve_worker, GrpcSecurity, WorkerServerHandle};
+use osb_grpc::{serve_worker, GrpcSecurity, WorkerServerHandle};
 
 /// Operator settings of the proxy (private upstreams, extra trust) — DESIGN.md §8.
 #[derive(Debug, Clone, Default)]

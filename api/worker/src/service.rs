@@ -18,9 +18,9 @@ use super::convert::{
 };
 use super::holdings::Holdings;
 use super::versions::SecretVersions;
-use crate::grpc::parse_id;
-use crate::grpc::proto::worker_server::Worker;
-use crate::grpc::proto::{self as wire};
+use osb_grpc::parse_id;
+use osb_grpc::proto::worker_server::Worker;
+use osb_grpc::proto::{self as wire};
 
 /// Exec limits the worker applies whatever the caller asks.
 const DEFAULT_EXEC_TIMEOUT: Duration = Duration::from_secs(60);

@@ -12,9 +12,9 @@ use osb_store::{CheckpointRecord, SandboxStatus, SnapshotRecord, StoreError};
 use serde_json::{json, Value};
 
 use super::params::{Checkpointed, SandboxParams};
-use crate::control::events::publish_sandbox_event;
-use crate::control::plane::{store_failed, to_output, ControlPlane};
-use crate::grpc::proto as wire;
+use crate::events::publish_sandbox_event;
+use crate::plane::{store_failed, to_output, ControlPlane};
+use osb_grpc::proto as wire;
 
 /// The saga kinds in the log.
 pub const CHECKPOINT_SAGA: &str = "sandbox_checkpoint";

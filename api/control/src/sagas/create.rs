@@ -14,9 +14,9 @@ use osb_store::{NewSandbox, SandboxStatus, StoreError};
 use serde_json::{json, Value};
 
 use super::params::{BootFrom, Booted, CreateParams, Placed, Resolved, Sealed, SealedName};
-use crate::control::events::publish_sandbox_event;
-use crate::control::plane::{store_failed, to_output, ControlPlane};
-use crate::grpc::proto as wire;
+use crate::events::publish_sandbox_event;
+use crate::plane::{store_failed, to_output, ControlPlane};
+use osb_grpc::proto as wire;
 
 /// The saga kind in the log.
 pub const CREATE_SAGA: &str = "sandbox_create";

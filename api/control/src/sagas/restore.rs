@@ -9,9 +9,9 @@ use osb_store::{SandboxStatus, StoreError};
 use serde_json::{json, Value};
 
 use super::params::SandboxParams;
-use crate::control::events::publish_sandbox_event;
-use crate::control::plane::{store_failed, ControlPlane};
-use crate::grpc::proto as wire;
+use crate::events::publish_sandbox_event;
+use crate::plane::{store_failed, ControlPlane};
+use osb_grpc::proto as wire;
 
 /// The saga kind in the log.
 pub const RESTORE_SAGA: &str = "sandbox_restore";

@@ -10,8 +10,8 @@ use osb_proto::{ProjectId, SandboxId};
 use osb_saga::StepError;
 
 use super::params::Sealed;
-use crate::control::plane::ControlPlane;
-use crate::grpc::proto as wire;
+use crate::plane::ControlPlane;
+use osb_grpc::proto as wire;
 
 /// Registers the session; returns the version registered per secret name.
 pub(crate) async fn register(

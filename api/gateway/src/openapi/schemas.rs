@@ -9,7 +9,7 @@
 
 use serde_json::{json, Map, Value};
 
-use crate::gateway::validate::{CPU_RANGE, MEMORY_MB_RANGE, TIMEOUT_SEC_RANGE};
+use crate::validate::{CPU_RANGE, MEMORY_MB_RANGE, TIMEOUT_SEC_RANGE};
 
 /// The error codes a gateway answer can carry.
 pub const GATEWAY_ERROR_CODES: [&str; 9] = [
@@ -85,7 +85,7 @@ fn env_map(description: &str) -> Value {
         "type": ["object", "null"],
         "additionalProperties": { "type": "string" },
         "propertyNames": { "pattern": "^[A-Za-z_][A-Za-z0-9_]*$" },
-        "maxProperties": crate::gateway::validate::MAX_ENVS,
+        "maxProperties": crate::validate::MAX_ENVS,
         "description": description,
     })
 }
@@ -270,11 +270,11 @@ fn sandbox_request_schemas(schemas: &mut Map<String, Value>) {
             &["cmd"],
             json!({
                 "cmd": { "type": "array", "items": { "type": "string" }, "minItems": 1,
-                         "maxItems": crate::gateway::sandbox_ops::MAX_EXEC_ARGS,
+                         "maxItems": crate::sandbox_ops::MAX_EXEC_ARGS,
                          "description": "program and arguments (no shell unless you run one)" },
                 "env": env_map("extra environment variables"),
                 "cwd": nullable_string("absolute working directory"),
-                "timeoutSec": nullable_bounded(crate::gateway::sandbox_ops::EXEC_TIMEOUT_RANGE, "time limit in seconds"),
+                "timeoutSec": nullable_bounded(crate::sandbox_ops::EXEC_TIMEOUT_RANGE, "time limit in seconds"),
             }),
         ),
     );

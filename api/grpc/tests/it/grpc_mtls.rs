@@ -12,11 +12,11 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use hyper_util::rt::TokioIo;
-use osb_api::grpc::pki::{self, DevPki};
-use osb_api::grpc::proto::worker_client::WorkerClient;
-use osb_api::grpc::proto::worker_server::Worker;
-use osb_api::grpc::proto::{self as wire, ExecRequest};
-use osb_api::grpc::{
+use osb_grpc::pki::{self, DevPki};
+use osb_grpc::proto::worker_client::WorkerClient;
+use osb_grpc::proto::worker_server::Worker;
+use osb_grpc::proto::{self as wire, ExecRequest};
+use osb_grpc::{
     connect_worker, grpc_peer, serve_worker, GrpcConfigError, GrpcError, GrpcSecurity,
     GrpcSecurityConfig, PeerIdentity, PeerRole, TlsPaths, INSECURE_LOOPBACK_ENV, TLS_CA_ENV,
     TLS_CERT_ENV, TLS_KEY_ENV,
@@ -189,7 +189,7 @@ struct Fixture {
     dev: DevPki,
     other_ca_dir: std::path::PathBuf,
     worker: EchoTestWorker,
-    server: osb_api::grpc::WorkerServerHandle,
+    server: osb_grpc::WorkerServerHandle,
 }
 
 impl Fixture {

@@ -12,27 +12,29 @@
 //!   measures until the origin first receives the new value. Baseline: the same `PUT` on a
 //!   project without running sandboxes (the write without fan-out), interleaved.
 //!
-//! Run: `cargo bench -p osb-api --bench control_plane` (as root; `-- create` or `-- secret` runs
+//! Run: `cargo bench -p osbd --bench control_plane` (as root; `-- create` or `-- secret` runs
 //! one part). Knobs: `OSB_BENCH_CREATES` (default 40), `OSB_BENCH_UPDATES` (30),
-//! `OSB_BENCH_RATE` (curl requests per second in the sandbox, 500). Host objects use the prefix
-//! `osbbea` and the pool `100.120.0.0/24`, reaped at the end even on failure.
+//! `OSB_BENCH_RATE` (curl requests per second in the sandbox, 500). The platform is
+//! `osbd::testkit`'s (the tests' own), with production leases; host objects use the prefix
+//! `osbbea` and the pool `100.64.120.0/24`, reaped at the end even on failure.
 
-mod http;
-mod platform;
 mod stats;
 
 use std::time::{Duration, Instant};
 
-use osb_api::control::sagas::params::{BootFrom, CreateParams};
-use osb_api::control::SandboxService;
-use osb_api::grpc::proto as wire;
+use osb_control::sagas::params::{BootFrom, CreateParams};
+use osb_control::SandboxService;
+use osb_grpc::proto as wire;
 use osb_proto::{ProjectId, SandboxId, SealedToken};
 use serde_json::json;
 
-use platform::{BenchPlatform, LLM_HOST, WORKER};
+use osbd::testkit::{start_platform, Platform as BenchPlatform, PlatformOptions, LLM_HOST};
 use stats::{load_average, ms, print_row, Samples};
 
 const WARM_UP: usize = 3;
+
+/// The bench worker's name (the name in its certificate): the first worker of the testkit.
+const WORKER: &str = "wa";
 
 /// Destroys that lost a race with the control plane's own resume loop and were retried.
 static DESTROY_RETRIES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
@@ -56,23 +58,20 @@ fn main() {
         .collect();
     let wants =
         |part: &str| filters.is_empty() || filters.iter().any(|f| part.contains(f.as_str()));
-    let temp = tempfile::tempdir().expect("tempdir");
-    let _reap = platform::Reap {
-        data_dir: platform::reap_dir(&temp),
-    };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .expect("runtime");
     runtime.block_on(async {
-        let initial = format!("bench-initial-{}", uuid::Uuid::new_v4().simple());
-        let mut platform = platform::start(temp, &initial).await;
+        let platform = start_platform(options()).await;
+        // The origin first accepts the platform's canary; the secret bench rotates from there.
+        let initial = platform.canary.value().to_owned();
         println!(
             "control_plane bench: 1 worker (netns), PostgreSQL, in-process bus; load average {}",
             load_average()
         );
-        platform.project_with_key("bench", &initial).await;
+        platform.project_with_key("bench").await;
         if wants("create") {
             bench_create(&platform, knob("OSB_BENCH_CREATES", 40)).await;
         }
@@ -98,6 +97,15 @@ fn main() {
         println!("load average at the end {}", load_average());
         platform.stop().await;
     });
+}
+
+/// One worker `wa` (prefix `osbbea`, pool `100.64.120.0/24`) and the production defaults for
+/// losing workers and saga leases, so the resume loop behaves as in a real control plane.
+fn options() -> PlatformOptions {
+    let mut options = PlatformOptions::new("osbbe", 120);
+    options.lost_after = None;
+    options.lease = None;
+    options
 }
 
 fn fresh_token() -> String {
@@ -209,7 +217,7 @@ async fn saga_create(
     loop {
         match service.destroy(platform.org, sandbox).await {
             Ok(_) => break,
-            Err(osb_api::control::ControlError::Failed(message))
+            Err(osb_control::ControlError::Failed(message))
                 if message.contains("changed concurrently") && attempts < 3 =>
             {
                 attempts += 1;
@@ -387,7 +395,7 @@ fn print_saga_steps(platform: &BenchPlatform, sagas: &[osb_proto::SagaId]) {
 
 async fn bench_secret_update(platform: &BenchPlatform, initial: &str, count: usize, rate: usize) {
     // A second project with the same secret and no sandbox: the PUT without fan-out.
-    platform.project_with_key("idle", initial).await;
+    platform.project_with_key("idle").await;
     let (status, body) = platform
         .call(
             "POST",

@@ -20,12 +20,12 @@ use osb_vault::Vault;
 use serde_json::json;
 use tokio::task::JoinHandle;
 
-use crate::control::{
+use osb_control::{
     publish_sandbox_event, ControlPlane, GrpcAllowlistPusher, GrpcSecretPusher, SandboxService,
     WorkerLinks,
 };
-use crate::gateway::{configure, AppState};
-use crate::grpc::GrpcSecurity;
+use osb_gateway::{configure, AppState};
+use osb_grpc::GrpcSecurity;
 
 /// Settings of a control plane.
 #[derive(Debug, Clone)]
@@ -309,7 +309,7 @@ async fn held_by(
 ) -> Option<std::collections::HashSet<osb_proto::SandboxId>> {
     let mut client = plane.links.client(worker).await.ok()?;
     let held = client
-        .list_sandboxes(crate::grpc::proto::ListSandboxesRequest {})
+        .list_sandboxes(osb_grpc::proto::ListSandboxesRequest {})
         .await
         .ok()?
         .into_inner();

@@ -1,10 +1,12 @@
-//! An in-process platform for end-to-end tests: a fresh PostgreSQL database, a bus (in-process
-//! or the real NATS), one control-plane node with the gateway on a free loopback port, one or
-//! more workers (netns runtime, sealing proxy, gRPC over mutual TLS with a per-test PKI), an
-//! org with an API key, and a local TLS origin playing an LLM API at `api.llm.test`.
+//! An in-process platform for end-to-end tests and benches: a fresh PostgreSQL database, a bus
+//! (in-process or the real NATS), one control-plane node with the gateway on a free loopback
+//! port, one or more workers (netns runtime, sealing proxy, gRPC over mutual TLS with a
+//! per-platform PKI), an org with an API key, and a local TLS origin playing an LLM API at
+//! `api.llm.test`.
 //!
-//! Each test passes its own netns prefix and address pool so tests can run in parallel; every
-//! worker's host objects are reaped on drop, even when the test fails.
+//! Each caller passes its own netns prefix and address pool so tests can run in parallel; every
+//! worker's host objects are reaped on drop, even when the test fails. Setup failures panic
+//! with what was missing (root, PostgreSQL, nftables): this is test scaffolding.
 
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -12,26 +14,26 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use osb_api::gateway::ApiKey;
-use osb_api::grpc::{pki, GrpcSecurity, GrpcSecurityConfig, PeerIdentity, PeerRole};
-use osb_api::platform::{ControlNode, ControlNodeConfig};
-use osb_api::worker::{ProxyOptions, WorkerNode, WorkerNodeConfig};
 use osb_bus::Bus;
+use osb_gateway::ApiKey;
+use osb_grpc::{pki, GrpcSecurity, GrpcSecurityConfig, PeerIdentity, PeerRole, TlsPaths};
 use osb_placement::Capacity;
 use osb_proto::OrgId;
 use osb_store::Store;
 use osb_testkit::{Canary, LlmOrigin, TestDatabase};
 use osb_vault::{KeyringConfig, MasterKey, Vault};
+use osb_worker::{ProxyOptions, WorkerNode, WorkerNodeConfig};
 use serde_json::Value;
 
-use crate::support::Reap;
+use super::Reap;
+use crate::platform::{ControlNode, ControlNodeConfig};
 
 /// The host the test origin plays.
-pub(crate) const LLM_HOST: &str = "api.llm.test";
+pub const LLM_HOST: &str = "api.llm.test";
 
 /// What a test needs to vary.
 #[derive(Debug, Clone)]
-pub(crate) struct PlatformOptions {
+pub struct PlatformOptions {
     /// Distinct per test: netns prefixes are `{prefix}a`, `{prefix}b`, …
     pub prefix: &'static str,
     /// Distinct per test (1-250): the third octet of worker pools (`100.{64+worker}.{n}.0/24`,
@@ -39,21 +41,27 @@ pub(crate) struct PlatformOptions {
     pub number: u8,
     pub workers: usize,
     pub nats: bool,
+    /// How long a silent worker takes to be lost, and the saga claim lease; `None` keeps the
+    /// production defaults of `ControlNodeConfig` (the bench), tests shorten both.
+    pub lost_after: Option<Duration>,
+    pub lease: Option<Duration>,
 }
 
 impl PlatformOptions {
-    pub(crate) fn new(prefix: &'static str, number: u8) -> Self {
+    pub fn new(prefix: &'static str, number: u8) -> Self {
         Self {
             prefix,
             number,
             workers: 1,
             nats: false,
+            lost_after: Some(Duration::from_secs(3)),
+            lease: Some(Duration::from_secs(5)),
         }
     }
 }
 
-/// A running platform.
-pub(crate) struct Platform {
+/// A running platform. Fields drop in order: nodes first, then the reaper and the database.
+pub struct Platform {
     pub api_url: String,
     pub api_key: String,
     pub org: OrgId,
@@ -67,13 +75,22 @@ pub(crate) struct Platform {
     pub prefixes: Vec<(String, PathBuf)>,
     http: reqwest_lite::Client,
     _reap: Reap,
-    _database: TestDatabase,
+    pub database: TestDatabase,
     pub temp: tempfile::TempDir,
 }
 
+impl std::fmt::Debug for Platform {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Platform")
+            .field("api_url", &self.api_url)
+            .field("org", &self.org)
+            .finish_non_exhaustive()
+    }
+}
+
 /// Starts a platform; the origin accepts only the canary as its key.
-pub(crate) async fn start_platform(options: PlatformOptions) -> Platform {
-    let temp = tempfile::tempdir().unwrap();
+pub async fn start_platform(options: PlatformOptions) -> Platform {
+    let temp = tempfile::tempdir().expect("a temporary directory");
     let database = TestDatabase::postgres().await.expect("postgres");
     let store = database.migrated_store().await.expect("migrations");
     let canary = Canary::new("platform");
@@ -92,16 +109,28 @@ pub(crate) async fn start_platform(options: PlatformOptions) -> Platform {
         Arc::new(osb_bus::InProcessBus::new())
     };
 
-    let dev = pki::generate_dev_pki(&temp.path().join("pki")).unwrap();
+    let dev = pki::generate_dev_pki(&temp.path().join("pki")).expect("a dev PKI");
     let control_security =
-        GrpcSecurity::load(&GrpcSecurityConfig::MutualTls(dev.control_tls())).unwrap();
+        GrpcSecurity::load(&GrpcSecurityConfig::MutualTls(dev.control_tls())).expect("tls");
+    // The reaper is armed before any worker starts, so a failed start leaves nothing either.
+    let letters: Vec<char> = (0..options.workers)
+        .map(|index| char::from(b'a' + u8::try_from(index).expect("fewer than 26 workers")))
+        .collect();
+    let prefixes: Vec<(String, PathBuf)> = letters
+        .iter()
+        .map(|letter| {
+            (
+                format!("{}{letter}", options.prefix),
+                temp.path().join(format!("w{letter}")).join("sandboxes"),
+            )
+        })
+        .collect();
+    let reap = Reap(prefixes.clone());
     let mut workers = Vec::new();
     let mut worker_configs = Vec::new();
-    let mut prefixes = Vec::new();
-    for index in 0..options.workers {
-        let letter = char::from(b'a' + u8::try_from(index).unwrap());
+    for (index, letter) in letters.iter().enumerate() {
         let name = format!("w{letter}");
-        let identity = PeerIdentity::new(PeerRole::Worker, &name).unwrap();
+        let identity = PeerIdentity::new(PeerRole::Worker, &name).expect("worker identity");
         let certs = pki::issue(
             &temp.path().join("pki"),
             &identity,
@@ -109,17 +138,15 @@ pub(crate) async fn start_platform(options: PlatformOptions) -> Platform {
             &temp.path().join("pki"),
             false,
         )
-        .unwrap();
-        let security =
-            GrpcSecurity::load(&GrpcSecurityConfig::MutualTls(osb_api::grpc::TlsPaths {
-                ca: dev.ca_cert.clone(),
-                cert: certs.cert,
-                key: certs.key,
-            }))
-            .unwrap();
+        .expect("worker certificate");
+        let security = GrpcSecurity::load(&GrpcSecurityConfig::MutualTls(TlsPaths {
+            ca: dev.ca_cert.clone(),
+            cert: certs.cert,
+            key: certs.key,
+        }))
+        .expect("tls");
         let prefix = format!("{}{letter}", options.prefix);
         let data_dir = temp.path().join(&name);
-        prefixes.push((prefix.clone(), data_dir.join("sandboxes")));
         let config = WorkerNodeConfig {
             name,
             data_dir,
@@ -130,7 +157,7 @@ pub(crate) async fn start_platform(options: PlatformOptions) -> Platform {
             address_pool: Some(
                 format!("100.{}.{}.0/24", 64 + index, options.number)
                     .parse()
-                    .unwrap(),
+                    .expect("an address pool"),
             ),
             proxy: ProxyOptions {
                 resolve_overrides: HashMap::from([(LLM_HOST.to_owned(), IpAddr::V4(origin_ip))]),
@@ -157,25 +184,28 @@ pub(crate) async fn start_platform(options: PlatformOptions) -> Platform {
         primary: MasterKey::generate(),
         retired: Vec::new(),
     };
-    let vault = Vault::open(store.clone(), keyring).await.unwrap();
+    let vault = Vault::open(store.clone(), keyring).await.expect("vault");
     let mut config = ControlNodeConfig::new(
         SocketAddr::from(([127, 0, 0, 1], 0)),
         control_security.clone(),
     );
-    config.lost_after = Duration::from_secs(3);
-    config.lease = Duration::from_secs(5);
+    if let Some(lost_after) = options.lost_after {
+        config.lost_after = lost_after;
+    }
+    if let Some(lease) = options.lease {
+        config.lease = lease;
+    }
     let control = ControlNode::start(config, vault, bus.clone())
         .await
-        .unwrap();
+        .expect("control node");
     let api_url = format!("http://{}", control.http_addrs()[0]);
 
-    let org = store.create_org("acme").await.unwrap();
+    let org = store.create_org("acme").await.expect("org");
     let key = ApiKey::generate();
     store
         .insert_api_key(org.id, "test", &key.hash(), &key.display_prefix())
         .await
-        .unwrap();
-    let reap = Reap(prefixes.clone());
+        .expect("api key");
     let platform = Platform {
         api_url,
         api_key: key.expose().to_owned(),
@@ -190,7 +220,7 @@ pub(crate) async fn start_platform(options: PlatformOptions) -> Platform {
         prefixes,
         http: reqwest_lite::Client,
         _reap: reap,
-        _database: database,
+        database,
         temp,
     };
     platform.wait_for_workers(options.workers).await;
@@ -198,8 +228,13 @@ pub(crate) async fn start_platform(options: PlatformOptions) -> Platform {
 }
 
 impl Platform {
+    /// The control-plane node (until `stop`).
+    pub fn control(&self) -> &ControlNode {
+        self.control.as_ref().expect("the control node runs")
+    }
+
     /// Waits until placement sees `count` live workers.
-    pub(crate) async fn wait_for_workers(&self, count: usize) {
+    pub async fn wait_for_workers(&self, count: usize) {
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
             let live = self
@@ -219,14 +254,14 @@ impl Platform {
     }
 
     /// A REST call with the org's key: (status, JSON body or Null).
-    pub(crate) async fn call(&self, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+    pub async fn call(&self, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
         self.http
             .call(&self.api_url, &self.api_key, method, path, body, &[])
             .await
     }
 
     /// A REST call with extra headers.
-    pub(crate) async fn call_with(
+    pub async fn call_with(
         &self,
         method: &str,
         path: &str,
@@ -239,7 +274,7 @@ impl Platform {
     }
 
     /// Creates project `name` allowing the test origin, with the canary as `ANTHROPIC_API_KEY`.
-    pub(crate) async fn project_with_key(&self, name: &str) {
+    pub async fn project_with_key(&self, name: &str) {
         let (status, body) = self
             .call(
                 "POST",
@@ -259,7 +294,7 @@ impl Platform {
     }
 
     /// Runs a shell script in a sandbox through the API: (exit code, stdout, stderr).
-    pub(crate) async fn sh(&self, sandbox: &str, script: &str) -> (i64, String, String) {
+    pub async fn sh(&self, sandbox: &str, script: &str) -> (i64, String, String) {
         let (status, body) = self
             .call(
                 "POST",
@@ -269,14 +304,14 @@ impl Platform {
             .await;
         assert_eq!(status, 200, "{body}");
         (
-            body["exitCode"].as_i64().unwrap(),
-            body["stdout"].as_str().unwrap().to_owned(),
-            body["stderr"].as_str().unwrap().to_owned(),
+            body["exitCode"].as_i64().expect("exitCode"),
+            body["stdout"].as_str().expect("stdout").to_owned(),
+            body["stderr"].as_str().expect("stderr").to_owned(),
         )
     }
 
     /// `curl` from inside the sandbox to the origin with `$ANTHROPIC_API_KEY`: (http code, body).
-    pub(crate) async fn curl_origin(&self, sandbox: &str) -> (String, String) {
+    pub async fn curl_origin(&self, sandbox: &str) -> (String, String) {
         let script = format!(
             "curl -sS -m 20 -w '\\n%{{http_code}}' -X POST -H \"x-api-key: $ANTHROPIC_API_KEY\" https://{LLM_HOST}/v1/messages"
         );
@@ -288,7 +323,7 @@ impl Platform {
 
     /// Restarts worker `index` as a new process would: same name, prefix, pool and data dir,
     /// a new worker id; its sandboxes do not survive (it reaps its prefix at start).
-    pub(crate) async fn restart_worker(&mut self, index: usize) {
+    pub async fn restart_worker(&mut self, index: usize) {
         let old = self.workers.remove(index);
         old.shutdown().await;
         let node = WorkerNode::start(self.worker_configs[index].clone(), self.bus.clone())
@@ -298,7 +333,7 @@ impl Platform {
     }
 
     /// Stops the control plane and the workers (destroying their sandboxes).
-    pub(crate) async fn stop(mut self) {
+    pub async fn stop(mut self) {
         if let Some(control) = self.control.take() {
             control.shutdown().await;
         }
@@ -309,16 +344,16 @@ impl Platform {
 }
 
 /// A minimal HTTP/1.1 JSON client over tokio (enough for tests; no extra dependency).
-pub(crate) mod reqwest_lite {
+pub mod reqwest_lite {
     use serde_json::Value;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
     #[derive(Debug, Default)]
-    pub(crate) struct Client;
+    pub struct Client;
 
     impl Client {
         /// Like `call`, but `None` when the server closes the connection without an answer.
-        pub(crate) async fn try_call(
+        pub async fn try_call(
             &self,
             base: &str,
             key: &str,
@@ -337,7 +372,7 @@ pub(crate) mod reqwest_lite {
                 .ok()
         }
 
-        pub(crate) async fn call(
+        pub async fn call(
             &self,
             base: &str,
             key: &str,
@@ -347,7 +382,9 @@ pub(crate) mod reqwest_lite {
             headers: &[(&str, &str)],
         ) -> (u16, Value) {
             let authority = base.trim_start_matches("http://");
-            let mut stream = tokio::net::TcpStream::connect(authority).await.unwrap();
+            let mut stream = tokio::net::TcpStream::connect(authority)
+                .await
+                .expect("the gateway accepts connections");
             let body = body.map(|b| b.to_string()).unwrap_or_default();
             let mut request = format!(
                 "{method} {path} HTTP/1.1\r\nHost: {authority}\r\nX-API-Key: {key}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n",
@@ -358,16 +395,22 @@ pub(crate) mod reqwest_lite {
             }
             request.push_str("\r\n");
             request.push_str(&body);
-            stream.write_all(request.as_bytes()).await.unwrap();
+            stream
+                .write_all(request.as_bytes())
+                .await
+                .expect("request written");
             let mut response = Vec::new();
-            stream.read_to_end(&mut response).await.unwrap();
+            stream
+                .read_to_end(&mut response)
+                .await
+                .expect("response read");
             let text = String::from_utf8_lossy(&response).into_owned();
             let (head, rest) = text.split_once("\r\n\r\n").unwrap_or((text.as_str(), ""));
             let status: u16 = head
                 .split_whitespace()
                 .nth(1)
                 .and_then(|code| code.parse().ok())
-                .unwrap();
+                .expect("an HTTP status line");
             let chunked = head
                 .to_ascii_lowercase()
                 .contains("transfer-encoding: chunked");

@@ -10,14 +10,14 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use osb_api::grpc::{pki, PeerIdentity, PeerRole};
+use osb_grpc::{pki, PeerIdentity, PeerRole};
 use osb_testkit::{Canary, LlmOrigin, TestDatabase};
 use serde_json::{json, Value};
 
-use crate::platform::reqwest_lite::Client;
-use crate::platform::LLM_HOST;
 use crate::support::{free_port, spawn_osbd, Osbd, Reap};
 use crate::{osbd, text};
+use osbd::testkit::reqwest_lite::Client;
+use osbd::testkit::LLM_HOST;
 
 const PREFIX: &str = "osbk1";
 const NATS: &str = "nats://127.0.0.1:4222";

@@ -15,9 +15,9 @@ use std::sync::{Arc, Mutex};
 
 use osb_testkit::{Canary, LlmOrigin, TestDatabase};
 
-use crate::platform::LLM_HOST;
 use crate::support::{env_of, free_port, spawn_osbd, Reap};
 use crate::{osbd, text};
+use osbd::testkit::LLM_HOST;
 
 const PREFIX: &str = "osbfc1";
 
@@ -29,7 +29,7 @@ struct Oc {
 
 impl Oc {
     fn run(&self, args: &[&str], stdin: Option<&str>) -> Output {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_oc"));
+        let mut command = Command::new(crate::oc_bin::oc_path());
         for (name, _) in std::env::vars() {
             if name.starts_with("OPENSANDBOX_") {
                 command.env_remove(name);

@@ -1,24 +1,22 @@
-//! Integration tests of `osb-api` against real databases: the `osbd` binary run as a real
-//! process, and the REST gateway driven through actix-web's test service.
+//! Integration tests of `osbd` against real databases: the `osbd` binary run as a real
+//! process, the REST gateway driven through actix-web's test service, the whole platform in
+//! process (`osbd::testkit`), the worker service over the real link, and the `oc` binary
+//! against real servers (its stub-only tests are `osb-cli`'s).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod cluster;
 mod full_chain;
 mod gateway;
-mod grpc_mtls;
+mod oc_bin;
 mod oc_cli;
-mod oc_config;
 mod oc_sandbox;
-mod oc_support;
-mod oc_wire;
 mod osbd_admin;
 mod osbd_certs;
 mod osbd_gateway;
 mod osbd_init;
 mod osbd_keys;
 mod osbd_up;
-mod platform;
 mod sandboxes;
 mod support;
 mod worker_service;

@@ -10,7 +10,7 @@ use osb_testkit::Canary;
 use crate::osbd_gateway::{start_gateway, RunningGateway};
 
 fn oc(gateway: &RunningGateway, args: &[&str], stdin: Option<&str>, key: Option<&str>) -> Output {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_oc"));
+    let mut command = Command::new(crate::oc_bin::oc_path());
     command
         .args(args)
         .env(
@@ -144,7 +144,7 @@ async fn projects_and_secrets_through_the_cli() {
 
 #[test]
 fn an_unreachable_api_is_explained() {
-    let output = Command::new(env!("CARGO_BIN_EXE_oc"))
+    let output = Command::new(crate::oc_bin::oc_path())
         .args(["project", "list"])
         .env("OPENSANDBOX_API_URL", "http://127.0.0.1:9")
         .env("OPENSANDBOX_API_KEY", "osk_x")

@@ -12,8 +12,8 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::oc_support::{oc_command, stderr_of, stdout_of};
-use crate::platform::{start_platform, Platform, PlatformOptions, LLM_HOST};
+use crate::oc_bin::{oc_command, stderr_of, stdout_of};
+use osbd::testkit::{start_platform, Platform, PlatformOptions, LLM_HOST};
 
 struct KillOnDrop(Child);
 

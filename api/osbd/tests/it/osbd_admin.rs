@@ -1,7 +1,7 @@
 //! `osbd admin create-org|create-key` through the real binary: the key works against the
 //! gateway's hash lookup, is printed once, and bad input changes nothing.
 
-use osb_api::gateway::hash_api_key;
+use osb_gateway::hash_api_key;
 use osb_testkit::TestDatabase;
 
 use crate::{osbd, text};

@@ -10,7 +10,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::sync::Arc;
 
-use osb_api::grpc::{PeerIdentity, PeerRole};
+use osb_grpc::{PeerIdentity, PeerRole};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, UnixTime};
 
@@ -272,9 +272,9 @@ fn issue_refuses_bad_input_and_writes_nothing() {
 #[test]
 fn dev_pki_is_generated_once_and_reused() {
     let dir = tempfile::tempdir().unwrap();
-    let first = osb_api::grpc::pki::generate_dev_pki(dir.path()).unwrap();
+    let first = osb_grpc::pki::generate_dev_pki(dir.path()).unwrap();
     let before = snapshot(dir.path());
-    let second = osb_api::grpc::pki::generate_dev_pki(dir.path()).unwrap();
+    let second = osb_grpc::pki::generate_dev_pki(dir.path()).unwrap();
     assert_eq!(first, second);
     assert_eq!(snapshot(dir.path()), before, "reused, not regenerated");
     assert_eq!(mode(&first.worker.key), 0o600);
@@ -283,7 +283,7 @@ fn dev_pki_is_generated_once_and_reused() {
 
     // Half a PKI is refused rather than silently completed.
     fs::remove_file(&first.worker.key).unwrap();
-    let error = osb_api::grpc::pki::generate_dev_pki(dir.path()).unwrap_err();
+    let error = osb_grpc::pki::generate_dev_pki(dir.path()).unwrap_err();
     assert!(
         error.to_string().contains("worker-local-key.pem"),
         "{error}"

@@ -10,9 +10,9 @@ use std::os::unix::fs::PermissionsExt;
 use osb_testkit::{Canary, LlmOrigin};
 use serde_json::json;
 
-use crate::platform::reqwest_lite::Client;
-use crate::platform::LLM_HOST;
 use crate::support::{env_of, free_port, spawn_osbd, Reap};
+use osbd::testkit::reqwest_lite::Client;
+use osbd::testkit::LLM_HOST;
 
 const PREFIX: &str = "osbup1";
 

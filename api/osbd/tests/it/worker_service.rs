@@ -9,15 +9,15 @@ use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 
-use osb_api::grpc::pki;
-use osb_api::grpc::proto as wire;
-use osb_api::grpc::{connect_worker, serve_worker, GrpcSecurity, GrpcSecurityConfig};
-use osb_api::worker::{WorkerService, WorkerServiceConfig};
+use osb_grpc::pki;
+use osb_grpc::proto as wire;
+use osb_grpc::{connect_worker, serve_worker, GrpcSecurity, GrpcSecurityConfig};
 use osb_proto::{SandboxId, SealedToken};
 use osb_proxy::{AddressPolicy, NullSink, ProxyConfig, SealingProxy};
 use osb_testkit::{Canary, LlmOrigin};
 use osb_vm::netns::{census_worker, reap_worker};
 use osb_vm::{NetnsConfig, NetnsRuntime, ProxyEndpoints, RecordingSink, Runtime};
+use osb_worker::{WorkerService, WorkerServiceConfig};
 
 const HOST: &str = "api.example.test";
 const PREFIX: &str = "osbws01";
@@ -274,11 +274,9 @@ async fn control_plane_drives_a_sandbox_and_its_secrets_over_mutual_tls() {
         )
         .await
         .unwrap();
-    let links = Arc::new(osb_api::control::WorkerLinks::fixed(
-        control_security.clone(),
-    ));
+    let links = Arc::new(osb_control::WorkerLinks::fixed(control_security.clone()));
     links.insert("local", client.clone());
-    let pusher = osb_api::control::GrpcSecretPusher::new(links);
+    let pusher = osb_control::GrpcSecretPusher::new(links);
     let report = vault
         .fan_out_secret(project.id, "ANTHROPIC_API_KEY", &pusher)
         .await
@@ -355,7 +353,7 @@ async fn control_plane_drives_a_sandbox_and_its_secrets_over_mutual_tls() {
 /// says why and what to do, and the first one keeps working.
 #[tokio::test]
 async fn the_development_runtime_refuses_a_second_session_clearly() {
-    use osb_api::grpc::proto::worker_server::Worker;
+    use osb_grpc::proto::worker_server::Worker;
 
     let temp = tempfile::tempdir().unwrap();
     let mut proxy_config = ProxyConfig::new(temp.path().join("proxy"));

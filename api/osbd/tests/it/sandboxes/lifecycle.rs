@@ -7,7 +7,7 @@
 
 use serde_json::json;
 
-use crate::platform::{start_platform, PlatformOptions, LLM_HOST};
+use osbd::testkit::{start_platform, PlatformOptions, LLM_HOST};
 
 #[tokio::test]
 async fn project_secret_sandbox_checkpoint_restore_fork_snapshot() {
@@ -300,7 +300,7 @@ async fn a_sandbox_past_its_timeout_is_destroyed() {
 async fn a_restarted_worker_fails_only_the_sandboxes_it_lost() {
     let mut platform = start_platform(PlatformOptions::new("osbl3", 7)).await;
     platform.project_with_key("demo").await;
-    let create = async |platform: &crate::platform::Platform| {
+    let create = async |platform: &osbd::testkit::Platform| {
         let (status, sandbox) = platform
             .call("POST", "/api/sandboxes", Some(json!({ "project": "demo" })))
             .await;

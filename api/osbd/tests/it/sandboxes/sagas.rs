@@ -8,17 +8,15 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use osb_api::control::sagas::params::{BootFrom, CreateParams, SandboxParams};
-use osb_api::control::sagas::{
-    checkpoint_saga, create_saga, destroy_saga, restore_saga, snapshot_saga,
-};
-use osb_api::control::{ControlPlane, SandboxService};
+use osb_control::sagas::params::{BootFrom, CreateParams, SandboxParams};
+use osb_control::sagas::{checkpoint_saga, create_saga, destroy_saga, restore_saga, snapshot_saga};
+use osb_control::{ControlPlane, SandboxService};
 use osb_proto::{OrgId, ProjectId, SagaId, SandboxId, SnapshotId};
 use osb_saga::testing::{check_each_step_twice, check_failure_at_each_step};
 use osb_saga::{ExecutorOptions, SagaExecutor, SagaOutcome, TestHooks};
 use osb_store::SandboxStatus;
 
-use crate::platform::{start_platform, Platform, PlatformOptions};
+use osbd::testkit::{start_platform, Platform, PlatformOptions};
 
 fn create_params(platform: &Platform, project: ProjectId) -> CreateParams {
     CreateParams {

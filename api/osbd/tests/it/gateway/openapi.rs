@@ -58,17 +58,17 @@ fn scan_routes(source: &str, file: &str) -> Vec<(String, String)> {
 
 /// Every route the gateway's source registers, with its full path.
 fn registered_routes() -> BTreeSet<(String, String)> {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/gateway");
-    let root = std::fs::read_to_string(dir.join("mod.rs")).expect("gateway/mod.rs");
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../gateway/src");
+    let root = std::fs::read_to_string(dir.join("lib.rs")).expect("gateway/src/lib.rs");
     // One scope, `/api`; resources register plain routes only (anything else would escape
     // this scan, so it fails instead).
     assert_eq!(
         root.matches("web::scope(").count(),
         1,
-        "one scope in gateway/mod.rs"
+        "one scope in gateway/src/lib.rs"
     );
     assert!(root.contains("web::scope(\"/api\")"));
-    let mut routes: BTreeSet<(String, String)> = scan_routes(&root, "mod.rs").into_iter().collect();
+    let mut routes: BTreeSet<(String, String)> = scan_routes(&root, "lib.rs").into_iter().collect();
     for entry in std::fs::read_dir(&dir).expect("gateway dir") {
         let path = entry.expect("entry").path();
         let stem = path
@@ -76,7 +76,7 @@ fn registered_routes() -> BTreeSet<(String, String)> {
             .and_then(|s| s.to_str())
             .unwrap_or_default()
             .to_owned();
-        if path.extension().and_then(|e| e.to_str()) != Some("rs") || stem == "mod" {
+        if path.extension().and_then(|e| e.to_str()) != Some("rs") || stem == "lib" {
             continue;
         }
         let source = std::fs::read_to_string(&path).expect("source");

@@ -12,7 +12,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use super::error_code;
 use super::schema_check::assert_documented;
-use crate::platform::{start_platform, Platform, PlatformOptions};
+use osbd::testkit::{start_platform, Platform, PlatformOptions};
 
 /// An open `GET /api/events` stream whose bytes accumulate in `text`.
 struct EventStream {
@@ -289,7 +289,7 @@ async fn reqwest_call(
     path: &str,
     body: Value,
 ) -> (u16, Value) {
-    crate::platform::reqwest_lite::Client
+    osbd::testkit::reqwest_lite::Client
         .call(&platform.api_url, key, method, path, Some(body), &[])
         .await
 }

@@ -4,11 +4,11 @@
 
 use std::sync::Arc;
 
-use osb_api::control::{
+use osb_control::{
     ControlPlane, GrpcAllowlistPusher, GrpcSecretPusher, SandboxService, WorkerLinks,
 };
-use osb_api::gateway::hash_api_key;
-use osb_api::grpc::{GrpcSecurity, GrpcSecurityConfig};
+use osb_gateway::hash_api_key;
+use osb_grpc::{GrpcSecurity, GrpcSecurityConfig};
 use osb_proto::{CheckpointId, OrgId, ProjectId, SandboxId, SnapshotId};
 use osb_saga::ExecutorOptions;
 use osb_store::{CheckpointRecord, NewSandbox, SandboxStatus, SnapshotRecord};
@@ -139,7 +139,7 @@ pub async fn send(
     let app = test::init_service(
         App::new()
             .app_data(web::Data::new(gateway.state.clone()))
-            .configure(osb_api::gateway::configure),
+            .configure(osb_gateway::configure),
     )
     .await;
     let mut request = test::TestRequest::default()

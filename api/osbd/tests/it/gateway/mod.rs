@@ -14,8 +14,8 @@ mod sse;
 
 use actix_web::dev::ServiceResponse;
 use actix_web::{test, web, App};
-use osb_api::gateway::{configure, ApiKey, AppState};
 use osb_bus::{Bus, InProcessBus};
+use osb_gateway::{configure, ApiKey, AppState};
 use osb_proto::OrgId;
 use osb_store::Store;
 use osb_testkit::TestDatabase;

@@ -32,7 +32,7 @@ async fn bearer_header_works_too() {
     let app = actix_web::test::init_service(
         actix_web::App::new()
             .app_data(actix_web::web::Data::new(gateway.state.clone()))
-            .configure(osb_api::gateway::configure),
+            .configure(osb_gateway::configure),
     )
     .await;
     let request = actix_web::test::TestRequest::get()
