@@ -11,8 +11,10 @@
 #![forbid(unsafe_code)]
 
 mod allowlist_push;
+mod changes;
 mod error;
 mod events;
+mod exec;
 mod in_flight;
 mod links;
 mod metrics;
@@ -24,8 +26,10 @@ mod secret_push;
 pub use allowlist_push::GrpcAllowlistPusher;
 pub use error::ControlError;
 pub use events::publish_sandbox_event;
+pub use exec::{ExecCall, ExecEvent, ExecOutput, ExecStream};
 pub use links::{SharedLinks, WorkerLinks};
 pub use metrics::ControlMetrics;
 pub use plane::ControlPlane;
-pub use sandboxes::{ExecCall, SandboxService};
+pub use sagas::params::{BootFrom, CreateParams};
+pub use sandboxes::SandboxService;
 pub use secret_push::GrpcSecretPusher;

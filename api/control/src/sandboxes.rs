@@ -1,7 +1,8 @@
 //! `SandboxService`: the control plane's sandbox operations, each a saga run to its end on
-//! behalf of one caller (create, fork, destroy, checkpoint, golden snapshot, restore), plus
-//! exec, which is a direct call to the sandbox's worker. On start, `resume_unfinished` claims
-//! every saga a crashed control plane left behind and drives it on or unwinds it.
+//! behalf of one caller (create, fork, destroy, checkpoint, golden snapshot, restore); exec
+//! (a direct call to the sandbox's worker) is in `exec`, the fan-out of project changes in
+//! `changes`. On start, `resume_unfinished` claims every saga a crashed control plane left
+//! behind and drives it on or unwinds it.
 //!
 //! It must never return a row of another org: every lookup is by `(org, id)`.
 
@@ -20,16 +21,6 @@ use super::metrics::ControlMetrics;
 use super::plane::ControlPlane;
 use super::sagas::params::{BootFrom, CreateParams, SandboxParams};
 use super::sagas::{self, CHECKPOINT_SAGA, CREATE_SAGA, DESTROY_SAGA, RESTORE_SAGA, SNAPSHOT_SAGA};
-use osb_grpc::proto as wire;
-
-/// A command to run in a sandbox, as the API received it.
-#[derive(Debug, Clone, Default)]
-pub struct ExecCall {
-    pub cmd: Vec<String>,
-    pub env: BTreeMap<String, String>,
-    pub cwd: Option<String>,
-    pub timeout_sec: Option<u32>,
-}
 
 /// The sandbox operations of one control-plane process.
 pub struct SandboxService {
@@ -365,89 +356,6 @@ impl SandboxService {
         self.get(org, id).await
     }
 
-    /// Runs a command in a running sandbox of the org.
-    pub async fn exec(
-        &self,
-        org: OrgId,
-        id: SandboxId,
-        call: ExecCall,
-    ) -> Result<wire::ExecResponse, ControlError> {
-        let (worker, mut client, request) = self.exec_target(org, id, call).await?;
-        client
-            .exec(request)
-            .await
-            .map(tonic::Response::into_inner)
-            .map_err(|status| self.exec_failed(id, &worker, status))
-    }
-
-    /// Runs a command and hands back its output as the worker streams it; the last chunk
-    /// carries the exit code.
-    pub async fn exec_stream(
-        &self,
-        org: OrgId,
-        id: SandboxId,
-        call: ExecCall,
-    ) -> Result<tonic::Streaming<wire::ExecChunk>, ControlError> {
-        let (worker, mut client, request) = self.exec_target(org, id, call).await?;
-        client
-            .exec_stream(request)
-            .await
-            .map(tonic::Response::into_inner)
-            .map_err(|status| self.exec_failed(id, &worker, status))
-    }
-
-    async fn exec_target(
-        &self,
-        org: OrgId,
-        id: SandboxId,
-        call: ExecCall,
-    ) -> Result<
-        (
-            String,
-            osb_grpc::proto::worker_client::WorkerClient<tonic::transport::Channel>,
-            wire::ExecRequest,
-        ),
-        ControlError,
-    > {
-        let row = self.require_running(org, id).await?;
-        let worker = row
-            .worker_id
-            .ok_or_else(|| ControlError::Conflict(format!("sandbox {id} has no worker")))?;
-        let client = self
-            .plane
-            .links
-            .client(&worker)
-            .await
-            .map_err(ControlError::Unavailable)?;
-        let request = wire::ExecRequest {
-            sandbox_id: id.to_string(),
-            cmd: call.cmd,
-            env: call.env.into_iter().collect(),
-            cwd: call.cwd.unwrap_or_default(),
-            timeout_sec: call.timeout_sec.unwrap_or(0),
-            max_output_bytes: 0,
-        };
-        Ok((worker, client, request))
-    }
-
-    fn exec_failed(&self, id: SandboxId, worker: &str, status: tonic::Status) -> ControlError {
-        match status.code() {
-            tonic::Code::NotFound => ControlError::Conflict(format!(
-                "sandbox {id} is not on its worker any more (the worker restarted?); delete it and create another"
-            )),
-            tonic::Code::InvalidArgument => ControlError::Invalid(status.message().to_owned()),
-            _ => {
-                if status.code() == tonic::Code::Unavailable {
-                    self.plane.links.forget(worker);
-                }
-                ControlError::Unavailable(format!(
-                    "worker {worker} could not run the command: {}",
-                    status.message()
-                ))
-            }
-        }
-    }
-
     /// Destroys every running sandbox whose `timeoutSec` has run out since it was created.
     /// Returns how many were destroyed.
     pub async fn expire_timed_out(&self) -> usize {
@@ -525,7 +433,7 @@ impl SandboxService {
         Ok(finished)
     }
 
-    async fn require_running(
+    pub(crate) async fn require_running(
         &self,
         org: OrgId,
         id: SandboxId,

@@ -17,11 +17,7 @@ pub async fn metrics(state: web::Data<AppState>) -> Result<HttpResponse, ApiErro
     out.push_str("# HELP osb_sagas_unfinished Sagas not yet completed or unwound.\n# TYPE osb_sagas_unfinished gauge\n");
     out.push_str(&format!("osb_sagas_unfinished {unfinished}\n"));
     if let Some(control) = state.control.as_ref() {
-        let live = control
-            .plane()
-            .links
-            .placement()
-            .map_or(0, |placement| placement.live_worker_names().len());
+        let live = control.live_worker_count();
         out.push_str("# HELP osb_workers_live Workers with a recent heartbeat.\n# TYPE osb_workers_live gauge\n");
         out.push_str(&format!("osb_workers_live {live}\n"));
         control.metrics().render(&mut out);

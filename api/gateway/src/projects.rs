@@ -211,19 +211,7 @@ async fn update(
         .await?;
     // Running sandboxes follow the new allowlist at once (a removed host is closed now).
     if let (true, Some(control)) = (allowlist_changed, state.control.as_ref()) {
-        let change = osb_project::AllowlistChanged {
-            org: caller.org_id,
-            project: record.id,
-        };
-        match control.plane().projects.send(change).await {
-            Ok(Ok(report)) => {
-                for (sandbox, reason) in report.failed {
-                    tracing::warn!(%sandbox, reason, "allowlist change did not reach a sandbox");
-                }
-            }
-            Ok(Err(error)) => tracing::warn!(%error, "allowlist change not propagated"),
-            Err(error) => tracing::warn!(%error, "the project actor is unavailable"),
-        }
+        control.propagate_allowlist(caller.org_id, record.id).await;
     }
     Ok(HttpResponse::Ok().json(ProjectView::from(record)))
 }

@@ -119,7 +119,7 @@ async fn exec_stream(
     body: web::Json<ExecBody>,
 ) -> Result<HttpResponse, ApiError> {
     use base64::Engine;
-    use osb_proto::grpc::exec_chunk::Chunk;
+    use osb_control::ExecEvent;
 
     let id = sandbox_id(&path)?;
     let call = exec_call(body.into_inner())?;
@@ -130,24 +130,23 @@ async fn exec_stream(
     let lines = futures_util::stream::unfold(Some(chunks), |chunks| async move {
         let mut chunks = chunks?;
         let encode = |bytes: &[u8]| base64::engine::general_purpose::STANDARD.encode(bytes);
-        let (line, more) = match chunks.message().await {
-            Ok(Some(message)) => match message.chunk {
-                Some(Chunk::Stdout(bytes)) => {
-                    (serde_json::json!({ "stdout": encode(&bytes) }), true)
-                }
-                Some(Chunk::Stderr(bytes)) => {
-                    (serde_json::json!({ "stderr": encode(&bytes) }), true)
-                }
-                Some(Chunk::Exit(exit)) => (
-                    serde_json::json!({ "exitCode": exit.exit_code, "timedOut": exit.timed_out }),
+        let (line, more) = match chunks.next().await {
+            Ok(Some(event)) => match event {
+                ExecEvent::Stdout(bytes) => (serde_json::json!({ "stdout": encode(&bytes) }), true),
+                ExecEvent::Stderr(bytes) => (serde_json::json!({ "stderr": encode(&bytes) }), true),
+                ExecEvent::Exit {
+                    exit_code,
+                    timed_out,
+                } => (
+                    serde_json::json!({ "exitCode": exit_code, "timedOut": timed_out }),
                     false,
                 ),
-                None => (serde_json::json!({}), true),
+                ExecEvent::Unknown => (serde_json::json!({}), true),
             },
             Ok(None) => return None,
-            Err(status) => (
+            Err(message) => (
                 serde_json::json!({
-                    "error": format!("the worker's output stream broke off: {}", status.message()),
+                    "error": format!("the worker's output stream broke off: {message}"),
                     "code": "unavailable",
                 }),
                 false,

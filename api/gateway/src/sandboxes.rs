@@ -16,8 +16,7 @@ use super::projects::{self, DEFAULT_CPU_COUNT, DEFAULT_MEMORY_MB, DEFAULT_TIMEOU
 use super::sandbox_view::SandboxView;
 use super::state::AppState;
 use super::validate;
-use osb_control::sagas::params::{BootFrom, CreateParams};
-use osb_control::SandboxService;
+use osb_control::{BootFrom, CreateParams, SandboxService};
 
 /// The default template: the worker's read-only host system tree.
 pub const DEFAULT_TEMPLATE: &str = "host-system";

@@ -6,7 +6,7 @@ use actix_web::{web, HttpResponse};
 use chrono::{DateTime, Utc};
 use osb_proto::{ErrorCode, ProjectId};
 use osb_store::SecretRecord;
-use osb_vault::{FanOutRemoval, FanOutSecret, SecretValue, MAX_SECRET_VALUE_BYTES};
+use osb_vault::{SecretValue, MAX_SECRET_VALUE_BYTES};
 use serde::{Deserialize, Serialize};
 
 use super::auth::Caller;
@@ -15,7 +15,6 @@ use super::events::{publish_secret_change, SecretChanged};
 use super::projects::resolve;
 use super::state::AppState;
 use super::validate;
-use osb_control::ControlMetrics;
 
 pub fn routes(config: &mut web::ServiceConfig) {
     config
@@ -189,49 +188,12 @@ async fn delete(
 }
 
 /// Pushes a changed (or removes a deleted) secret to every live sandbox of the project, through
-/// the supervised secret vault actor and the worker links. Returns how many sandboxes now hold the change. Failures
-/// are logged, not returned: the write is committed, and an unreachable worker's sandboxes
-/// cannot use any value until it is back (it then re-registers from the vault).
+/// the control plane (its supervised secret vault actor and worker links). Returns how many
+/// sandboxes now hold the change; failures are the control plane's to log (the write is
+/// committed either way).
 async fn fan_out(state: &AppState, project: ProjectId, name: &str, removed: bool) -> u64 {
     let Some(control) = state.control.as_ref() else {
         return 0;
     };
-    let actor = &control.plane().secret_vault;
-    let report = if removed {
-        actor
-            .send(FanOutRemoval {
-                project,
-                name: name.to_owned(),
-            })
-            .await
-    } else {
-        actor
-            .send(FanOutSecret {
-                project,
-                name: name.to_owned(),
-            })
-            .await
-    };
-    let report = match report {
-        Ok(report) => report,
-        Err(mailbox) => {
-            tracing::warn!(secret = name, error = %mailbox, "the secret vault actor is unavailable");
-            return 0;
-        }
-    };
-    match report {
-        Ok(report) => {
-            let metrics = control.metrics();
-            ControlMetrics::bump(&metrics.fanout_refreshed, report.refreshed);
-            ControlMetrics::bump(&metrics.fanout_failed, report.failed.len() as u64);
-            for (sandbox, reason) in &report.failed {
-                tracing::warn!(%sandbox, secret = name, reason, "secret change did not reach a sandbox");
-            }
-            report.refreshed
-        }
-        Err(error) => {
-            tracing::warn!(secret = name, %error, "secret fan-out failed");
-            0
-        }
-    }
+    control.fan_out_secret(project, name, removed).await
 }

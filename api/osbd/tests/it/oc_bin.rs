@@ -1,12 +1,14 @@
 //! The real `oc` binary for the tests that run it against real servers (`oc_cli`,
 //! `oc_sandbox`). `oc` is the `osb-cli` package's binary, so cargo gives this package no
-//! `CARGO_BIN_EXE_oc`: the first call in a test process builds it with the cargo that built
-//! this test, into the same target directory and profile — a no-op when `cargo nextest run
-//! --workspace` built it already, and never a stale binary when only `-p osbd` was built.
+//! `CARGO_BIN_EXE_oc`. `cargo nextest run --workspace` (CI, `scripts/test.sh`) builds it next
+//! to `osbd`; when it is missing or older than the CLI's sources (only `-p osbd` was built),
+//! the first call in a test process builds it with the cargo that built this test, into the
+//! same target directory and profile, so a test never runs a stale `oc`.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::OnceLock;
+use std::time::SystemTime;
 
 /// A path no test machine has: keeps a developer's real config out of the tests.
 pub(crate) const NO_CONFIG: &str = "/nonexistent/opensandbox-test/config.toml";
@@ -22,12 +24,20 @@ fn build_oc() -> PathBuf {
     let profile_dir = osbd
         .parent()
         .expect("the osbd binary sits in target/<profile>");
+    let path = profile_dir.join("oc");
+    let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let built_at = std::fs::metadata(&path)
+        .and_then(|meta| meta.modified())
+        .ok();
+    if built_at.is_some_and(|built| newest_source(&workspace) <= built) {
+        return path;
+    }
     let target_dir = profile_dir.parent().expect("a target directory");
     let profile = profile_dir
         .file_name()
         .and_then(|name| name.to_str())
         .expect("a profile directory");
-    let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../Cargo.toml");
+    let manifest = workspace.join("Cargo.toml");
     let mut cargo = Command::new(env!("CARGO"));
     cargo
         .args([
@@ -52,9 +62,32 @@ fn build_oc() -> PathBuf {
         "building oc failed: {}",
         String::from_utf8_lossy(&built.stderr)
     );
-    let path = profile_dir.join("oc");
     assert!(path.exists(), "cargo built no {}", path.display());
     path
+}
+
+/// The newest modification time among the CLI's sources, its manifest and the lock file.
+fn newest_source(workspace: &Path) -> SystemTime {
+    fn walk(dir: &Path, newest: &mut SystemTime) {
+        for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                walk(&path, newest);
+            } else if let Ok(modified) = entry.metadata().and_then(|meta| meta.modified()) {
+                *newest = (*newest).max(modified);
+            }
+        }
+    }
+    let mut newest = SystemTime::UNIX_EPOCH;
+    walk(&workspace.join("api/cli/src"), &mut newest);
+    for file in ["api/cli/Cargo.toml", "Cargo.lock"] {
+        if let Ok(modified) =
+            std::fs::metadata(workspace.join(file)).and_then(|meta| meta.modified())
+        {
+            newest = newest.max(modified);
+        }
+    }
+    newest
 }
 
 /// The real `oc` with every OpenSandbox variable removed and no config file, then `env` applied.
