@@ -3,5 +3,6 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod crate_boundaries;
 mod data_plane;
 mod module_docs;
