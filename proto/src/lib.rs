@@ -1,6 +1,8 @@
-//! Shared vocabulary of OpenSandbox: typed ids, stable error codes and (with the orchestration
-//! work) the worker gRPC contract. Every other crate depends on this one, so it stays small and
-//! dependency-light. It must never hold a secret value, talk to the network or know about storage.
+//! Shared vocabulary of OpenSandbox: typed ids (`SandboxId`, `WorkerId`, …), stable error codes,
+//! sealed tokens, host patterns, the one `SecretValue` type every crate holds plaintext values
+//! in, and (behind the `grpc` feature) the worker gRPC contract generated from `worker.proto`.
+//! Every other crate depends on this one, so it stays small and dependency-light. It must never
+//! hold a secret value itself, talk to the network or know about storage.
 
 #![forbid(unsafe_code)]
 
@@ -10,6 +12,7 @@ pub mod grpc;
 pub mod host_pattern;
 pub mod ids;
 pub mod sealed_token;
+pub mod secret_value;
 
 pub use error_code::ErrorCode;
 pub use host_pattern::{HostMatcher, HostPattern, HostPatternError};
@@ -19,3 +22,4 @@ pub use ids::{
 pub use sealed_token::{
     SealedToken, SealedTokenParseError, SEALED_TOKEN_HEX_LEN, SEALED_TOKEN_LEN, SEALED_TOKEN_PREFIX,
 };
+pub use secret_value::SecretValue;

@@ -315,7 +315,7 @@ impl TokenResolver for RequestSubstitution {
             self.used.insert(secret.name.clone());
         }
         self.substitutions += 1;
-        Ok(secret.value.expose())
+        Ok(secret.value.expose_bytes())
     }
 }
 

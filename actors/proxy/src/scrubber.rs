@@ -35,7 +35,7 @@ impl ScrubTable {
             .secrets()
             .filter(|secret| !secret.value.is_empty())
             .map(|secret| ScrubEntry {
-                finder: memmem::Finder::new(secret.value.expose()).into_owned(),
+                finder: memmem::Finder::new(secret.value.expose_bytes()).into_owned(),
                 token: Bytes::copy_from_slice(secret.token.as_bytes()),
             })
             .collect();

@@ -1,7 +1,8 @@
 //! The "never imports" rules of the `api/` crates (docs/ARCHITECTURE.md, ADR 0014), checked on
 //! the real dependency graph from `cargo metadata`: only normal dependencies count (a crate's
 //! tests may use more), followed transitively where the rule is about what a crate can reach.
-//! A second check reads the gateway's sources for the control-plane internals it must not use.
+//! A second check reads the gateway's sources for the control-plane internals it must not use;
+//! a third proves there is one `SecretValue` type from the vault to the proxy.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -251,4 +252,16 @@ fn the_gateway_uses_no_control_plane_internals() {
         found.is_empty(),
         "the gateway reaches into the control plane: {found:#?}"
     );
+}
+
+/// One `SecretValue` end to end: the vault's and the proxy's are `osb_proto`'s type (this
+/// compiles only while they are), so a value moves between them without a copy or a `String`.
+#[test]
+fn one_secret_value_type_from_the_vault_to_the_proxy() {
+    fn vault_to_proxy(value: osb_vault::SecretValue) -> osb_proxy::SecretValue {
+        value
+    }
+    let value: osb_proto::SecretValue = vault_to_proxy(osb_proto::SecretValue::from("v"));
+    assert_eq!(value.expose_bytes(), b"v");
+    assert_eq!(format!("{value:?}"), "SecretValue([redacted])");
 }

@@ -64,11 +64,19 @@ fn update_keeps_the_token_and_old_snapshots_stay_whole() {
         .unwrap();
     let after = registry.lookup(ip(1)).unwrap();
     assert_eq!(
-        before.secret_for_token(&token(1)).unwrap().value.expose(),
+        before
+            .secret_for_token(&token(1))
+            .unwrap()
+            .value
+            .expose_bytes(),
         b"value-one"
     );
     assert_eq!(
-        after.secret_for_token(&token(1)).unwrap().value.expose(),
+        after
+            .secret_for_token(&token(1))
+            .unwrap()
+            .value
+            .expose_bytes(),
         b"value-two"
     );
     assert!(registry
