@@ -2,7 +2,7 @@
 //! none of them can hold a plaintext secret value.
 
 use chrono::{DateTime, Utc};
-use osb_proto::{CheckpointId, OrgId, ProjectId, SandboxId, SecretId, SnapshotId};
+use osb_proto::{CheckpointId, OrgId, ProjectId, SandboxId, SecretId, SnapshotId, WorkerName};
 
 /// An organisation.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -164,7 +164,8 @@ pub struct SandboxRecord {
     pub org_id: OrgId,
     pub project_id: Option<ProjectId>,
     pub project_name: Option<String>,
-    pub worker_id: Option<String>,
+    /// The worker (certificate name) the sandbox is placed on.
+    pub worker_id: Option<WorkerName>,
     pub status: SandboxStatus,
     pub generation: u64,
     pub template: String,
@@ -322,7 +323,7 @@ pub struct CheckpointRecord {
     pub sandbox_id: Option<SandboxId>,
     pub project_id: Option<ProjectId>,
     /// The worker (certificate name) holding the checkpoint's layer.
-    pub worker: String,
+    pub worker: WorkerName,
     pub metadata: serde_json::Value,
     pub created_at: DateTime<Utc>,
 }

@@ -194,7 +194,7 @@ mod tests {
     fn heartbeat(name: &str, id: WorkerId, used_memory: u64, isolation: &str) -> WorkerHeartbeat {
         WorkerHeartbeat {
             worker_id: id,
-            name: name.to_owned(),
+            name: name.parse().unwrap(),
             grpc_addr: "127.0.0.1:7000".to_owned(),
             isolation: isolation.to_owned(),
             capacity: Capacity {

@@ -1,7 +1,7 @@
 //! The heartbeat a worker publishes every interval: who it is, where its gRPC service listens,
 //! what it can hold and what it holds now.
 
-use osb_proto::WorkerId;
+use osb_proto::{WorkerId, WorkerName};
 use serde::{Deserialize, Serialize};
 
 /// The envelope kind of heartbeats.
@@ -33,7 +33,7 @@ pub struct Usage {
 pub struct WorkerHeartbeat {
     pub worker_id: WorkerId,
     /// The name in the worker's certificate (`spiffe://opensandbox/worker/<name>`).
-    pub name: String,
+    pub name: WorkerName,
     /// `host:port` of the worker's gRPC service.
     pub grpc_addr: String,
     /// `netns` or `development` (placement prefers isolated workers).

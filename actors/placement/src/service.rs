@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use osb_bus::{Bus, BusError, BusMessage, Envelope, ALL_WORKER_HEARTBEATS};
-use osb_proto::WorkerId;
+use osb_proto::{WorkerId, WorkerName};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
@@ -140,7 +140,7 @@ impl PlacementService {
     pub fn place(
         &self,
         request: PlacementRequest,
-    ) -> Result<(WorkerId, String, String), PlacementError> {
+    ) -> Result<(WorkerId, WorkerName, String), PlacementError> {
         let now_ms = elapsed_ms(self.epoch);
         let mut core = self.core.lock().map_err(|_| PlacementError::NoLiveWorker)?;
         let id = core.place(request, now_ms)?;
@@ -153,7 +153,7 @@ impl PlacementService {
     }
 
     /// The id and gRPC address of the live worker named `name` (its certificate name).
-    pub fn live_worker_named(&self, name: &str) -> Option<(WorkerId, String)> {
+    pub fn live_worker_named(&self, name: &WorkerName) -> Option<(WorkerId, String)> {
         let now_ms = elapsed_ms(self.epoch);
         let mut core = self.core.lock().ok()?;
         core.expire(now_ms);
@@ -162,7 +162,7 @@ impl PlacementService {
         let found = core
             .workers()
             .filter(|view| {
-                view.heartbeat.name == name && view.status == crate::core::WorkerStatus::Live
+                view.heartbeat.name == *name && view.status == crate::core::WorkerStatus::Live
             })
             .max_by_key(|view| view.last_seen_ms)
             .map(|view| (view.heartbeat.worker_id, view.heartbeat.grpc_addr.clone()));
@@ -170,7 +170,7 @@ impl PlacementService {
     }
 
     /// The name of a worker placement has seen (live or lost).
-    pub fn name_of(&self, id: WorkerId) -> Option<String> {
+    pub fn name_of(&self, id: WorkerId) -> Option<WorkerName> {
         self.core
             .lock()
             .ok()?
@@ -179,7 +179,7 @@ impl PlacementService {
     }
 
     /// Names of the live workers right now.
-    pub fn live_worker_names(&self) -> Vec<String> {
+    pub fn live_worker_names(&self) -> Vec<WorkerName> {
         self.core
             .lock()
             .map(|core| {

@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use actix::prelude::*;
 use async_trait::async_trait;
-use osb_proto::{OrgId, ProjectId, SandboxId};
+use osb_proto::{OrgId, ProjectId, SandboxId, WorkerName};
 use osb_store::{ProjectRecord, Store, StoreError};
 
 /// Delivers a sandbox's new egress allowlist to its worker.
@@ -22,7 +22,7 @@ pub trait AllowlistPusher: Send + Sync {
     /// Returns whether the worker applied it (false: it does not hold the sandbox).
     async fn push(
         &self,
-        worker: &str,
+        worker: &WorkerName,
         sandbox: SandboxId,
         allowlist: &[String],
     ) -> Result<bool, String>;
@@ -102,7 +102,7 @@ impl Handler<AllowlistChanged> for ProjectActor {
             let project = store.get_project(message.org, message.project).await?;
             let mut report = AllowlistReport::default();
             for sandbox in store.list_live_sandboxes_of_project(project.id).await? {
-                let Some(worker) = sandbox.worker_id.as_deref() else {
+                let Some(worker) = sandbox.worker_id.as_ref() else {
                     continue;
                 };
                 match pusher

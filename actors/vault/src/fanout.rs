@@ -5,7 +5,7 @@
 //! unreachable worker must not keep the others on the old value.
 
 use async_trait::async_trait;
-use osb_proto::{ProjectId, SandboxId};
+use osb_proto::{ProjectId, SandboxId, WorkerName};
 
 use crate::error::VaultError;
 use crate::secret_value::SecretValue;
@@ -29,14 +29,19 @@ pub trait SecretPusher: Send + Sync {
     /// has no session for the sandbox yet).
     async fn push(
         &self,
-        worker: &str,
+        worker: &WorkerName,
         sandbox: SandboxId,
         secret: &SecretPush<'_>,
     ) -> Result<bool, String>;
 
     /// Removes the secret from the sandbox's session: its token is refused from then on.
     /// Returns whether the session held it.
-    async fn remove(&self, worker: &str, sandbox: SandboxId, name: &str) -> Result<bool, String>;
+    async fn remove(
+        &self,
+        worker: &WorkerName,
+        sandbox: SandboxId,
+        name: &str,
+    ) -> Result<bool, String>;
 }
 
 /// What a fan-out did.
@@ -65,7 +70,7 @@ impl Vault {
             return Ok(report);
         };
         for sandbox in self.store().list_live_sandboxes_of_project(project).await? {
-            let Some(worker) = sandbox.worker_id.as_deref() else {
+            let Some(worker) = sandbox.worker_id.as_ref() else {
                 continue;
             };
             let push = SecretPush {
@@ -95,7 +100,7 @@ impl Vault {
     ) -> Result<FanoutReport, VaultError> {
         let mut report = FanoutReport::default();
         for sandbox in self.store().list_live_sandboxes_of_project(project).await? {
-            let Some(worker) = sandbox.worker_id.as_deref() else {
+            let Some(worker) = sandbox.worker_id.as_ref() else {
                 continue;
             };
             match pusher.remove(worker, sandbox.id, name).await {

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use osb_project::AllowlistPusher;
-use osb_proto::SandboxId;
+use osb_proto::{SandboxId, WorkerName};
 
 use super::links::WorkerLinks;
 use osb_grpc::proto::UpdateEgressAllowlistRequest;
@@ -28,7 +28,7 @@ impl GrpcAllowlistPusher {
 impl AllowlistPusher for GrpcAllowlistPusher {
     async fn push(
         &self,
-        worker: &str,
+        worker: &WorkerName,
         sandbox: SandboxId,
         allowlist: &[String],
     ) -> Result<bool, String> {

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 
 use osb_grpc::proto as wire;
 use osb_grpc::proto::exec_chunk::Chunk;
-use osb_proto::{OrgId, SandboxId};
+use osb_proto::{OrgId, SandboxId, WorkerName};
 
 use super::error::ControlError;
 use super::sandboxes::SandboxService;
@@ -128,7 +128,7 @@ impl SandboxService {
         call: ExecCall,
     ) -> Result<
         (
-            String,
+            WorkerName,
             osb_grpc::proto::worker_client::WorkerClient<tonic::transport::Channel>,
             wire::ExecRequest,
         ),
@@ -155,7 +155,12 @@ impl SandboxService {
         Ok((worker, client, request))
     }
 
-    fn exec_failed(&self, id: SandboxId, worker: &str, status: tonic::Status) -> ControlError {
+    fn exec_failed(
+        &self,
+        id: SandboxId,
+        worker: &WorkerName,
+        status: tonic::Status,
+    ) -> ControlError {
         match status.code() {
             tonic::Code::NotFound => ControlError::Conflict(format!(
                 "sandbox {id} is not on its worker any more (the worker restarted?); delete it and create another"

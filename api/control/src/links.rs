@@ -10,6 +10,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use osb_placement::PlacementService;
+use osb_proto::WorkerName;
 use tonic::transport::Channel;
 
 use osb_grpc::proto::worker_client::WorkerClient;
@@ -22,7 +23,7 @@ pub struct WorkerLinks {
     placement: Option<PlacementService>,
     /// Worker name → (address dialled, client). A worker that restarts on another address is
     /// redialled.
-    clients: Mutex<HashMap<String, (String, WorkerClient<Channel>)>>,
+    clients: Mutex<HashMap<WorkerName, (String, WorkerClient<Channel>)>>,
 }
 
 impl WorkerLinks {
@@ -45,19 +46,18 @@ impl WorkerLinks {
     }
 
     /// Registers (or replaces) a connected worker (fixed links: no address to follow).
-    pub fn insert(&self, worker: &str, client: WorkerClient<Channel>) {
-        self.lock()
-            .insert(worker.to_owned(), (String::new(), client));
+    pub fn insert(&self, worker: &WorkerName, client: WorkerClient<Channel>) {
+        self.lock().insert(worker.clone(), (String::new(), client));
     }
 
     /// Forgets a worker's connection (after a transport failure, or when it is lost).
-    pub fn forget(&self, worker: &str) {
+    pub fn forget(&self, worker: &WorkerName) {
         self.lock().remove(worker);
     }
 
     /// The client for `worker`, dialling it if needed (or again, when its heartbeats name a
     /// new address). The error is a sentence for users.
-    pub async fn client(&self, worker: &str) -> Result<WorkerClient<Channel>, String> {
+    pub async fn client(&self, worker: &WorkerName) -> Result<WorkerClient<Channel>, String> {
         let Some(placement) = self.placement.as_ref() else {
             return self
                 .lock()
@@ -75,16 +75,16 @@ impl WorkerLinks {
                 return Ok(client.clone());
             }
         }
-        let connection = connect_worker(&address, &self.security, Some(worker))
+        let connection = connect_worker(&address, &self.security, Some(worker.as_str()))
             .await
             .map_err(|error| format!("cannot reach worker {worker} at {address}: {error}"))?;
         self.lock()
-            .insert(worker.to_owned(), (address, connection.client.clone()));
+            .insert(worker.clone(), (address, connection.client.clone()));
         Ok(connection.client)
     }
 
     /// Whether placement currently sees `worker` as live (always true for fixed links).
-    pub fn is_live(&self, worker: &str) -> bool {
+    pub fn is_live(&self, worker: &WorkerName) -> bool {
         match &self.placement {
             Some(placement) => placement.live_worker_named(worker).is_some(),
             None => self.lock().contains_key(worker),
@@ -96,7 +96,9 @@ impl WorkerLinks {
         self.placement.as_ref()
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, (String, WorkerClient<Channel>)>> {
+    fn lock(
+        &self,
+    ) -> std::sync::MutexGuard<'_, HashMap<WorkerName, (String, WorkerClient<Channel>)>> {
         self.clients
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)

@@ -7,6 +7,7 @@
 use std::sync::Arc;
 
 use osb_bus::Bus;
+use osb_proto::WorkerName;
 use osb_saga::StepError;
 use osb_store::Store;
 use osb_vault::Vault;
@@ -30,12 +31,20 @@ pub struct ControlPlane {
 
 impl ControlPlane {
     /// A client for `worker`, as a step error when it cannot be reached.
-    pub(crate) async fn worker(&self, worker: &str) -> Result<WorkerClient<Channel>, StepError> {
+    pub(crate) async fn worker(
+        &self,
+        worker: &WorkerName,
+    ) -> Result<WorkerClient<Channel>, StepError> {
         self.links.client(worker).await.map_err(StepError::new)
     }
 
     /// Turns a failed RPC into a step error (and drops a broken link so the next call redials).
-    pub(crate) fn rpc_failed(&self, worker: &str, what: &str, status: tonic::Status) -> StepError {
+    pub(crate) fn rpc_failed(
+        &self,
+        worker: &WorkerName,
+        what: &str,
+        status: tonic::Status,
+    ) -> StepError {
         if status.code() == tonic::Code::Unavailable {
             self.links.forget(worker);
         }

@@ -7,7 +7,7 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use osb_proto::SandboxId;
+use osb_proto::{SandboxId, WorkerName};
 use osb_vault::{SecretPush, SecretPusher};
 use tonic::Code;
 
@@ -31,7 +31,7 @@ impl GrpcSecretPusher {
 impl SecretPusher for GrpcSecretPusher {
     async fn push(
         &self,
-        worker: &str,
+        worker: &WorkerName,
         sandbox: SandboxId,
         secret: &SecretPush<'_>,
     ) -> Result<bool, String> {
@@ -60,7 +60,12 @@ impl SecretPusher for GrpcSecretPusher {
         }
     }
 
-    async fn remove(&self, worker: &str, sandbox: SandboxId, name: &str) -> Result<bool, String> {
+    async fn remove(
+        &self,
+        worker: &WorkerName,
+        sandbox: SandboxId,
+        name: &str,
+    ) -> Result<bool, String> {
         let mut client = self.links.client(worker).await?;
         let request = RemoveSecretRequest {
             sandbox_id: sandbox.to_string(),

@@ -44,7 +44,7 @@ impl From<SandboxRecord> for SandboxView {
         Self {
             sandbox_id: record.id,
             status: record.status.as_str().to_owned(),
-            worker_id: record.worker_id,
+            worker_id: record.worker_id.map(|worker| worker.to_string()),
             project: record.project_name,
             project_id: record.project_id,
             template: record.template,
@@ -79,7 +79,7 @@ impl From<CheckpointRecord> for CheckpointView {
         Self {
             checkpoint_id: record.id,
             sandbox_id: record.sandbox_id,
-            worker_id: record.worker,
+            worker_id: record.worker.to_string(),
             created_at: record.created_at,
         }
     }

@@ -13,9 +13,6 @@ use x509_parser::prelude::{FromDer, X509Certificate};
 /// Prefix of the identity URI in a certificate's subject alternative names.
 pub const IDENTITY_URI_PREFIX: &str = "spiffe://opensandbox/";
 
-/// Longest accepted identity name.
-const MAX_NAME_LEN: usize = 63;
-
 /// What a peer is allowed to be.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum PeerRole {
@@ -82,15 +79,7 @@ pub struct PeerIdentity {
 impl PeerIdentity {
     /// Checks the name and builds an identity.
     pub fn new(role: PeerRole, name: &str) -> Result<Self, IdentityError> {
-        let valid = !name.is_empty()
-            && name.len() <= MAX_NAME_LEN
-            && name.bytes().all(|byte| {
-                byte.is_ascii_lowercase() || byte.is_ascii_digit() || byte == b'-' || byte == b'.'
-            })
-            && name
-                .bytes()
-                .next()
-                .is_some_and(|first| first.is_ascii_alphanumeric());
+        let valid = osb_proto::is_valid_identity_name(name);
         if !valid {
             return Err(IdentityError::InvalidName {
                 given: name.chars().take(80).collect(),
@@ -110,6 +99,14 @@ impl PeerIdentity {
     /// The peer's name.
     pub fn name(&self) -> &str {
         &self.name
+    }
+
+    /// The worker name of a worker peer (`None` for a control plane).
+    pub fn worker_name(&self) -> Option<osb_proto::WorkerName> {
+        match self.role {
+            PeerRole::Worker => osb_proto::WorkerName::new(&self.name).ok(),
+            PeerRole::Control => None,
+        }
     }
 
     /// The URI subject alternative name that carries this identity.

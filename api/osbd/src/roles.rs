@@ -9,6 +9,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use osb_proto::WorkerName;
 use osb_vault::Vault;
 
 use super::context::{keyring_config, open_store, CommandError};
@@ -99,13 +100,16 @@ pub(crate) async fn worker(
     require_nats()?;
     let security = security()?;
     let name = match security.identity() {
-        Some(identity) if identity.role() == PeerRole::Worker => identity.name().to_owned(),
+        Some(identity) if identity.role() == PeerRole::Worker => identity
+            .worker_name()
+            .ok_or_else(|| CommandError::Usage(format!("{identity} is not a worker name")))?,
         Some(identity) => {
             return Err(CommandError::Usage(format!(
                 "the certificate names {identity}, not a worker; issue one with `osbd certs issue worker NAME`"
             )))
         }
-        None => "local".to_owned(),
+        None => WorkerName::new(osb_grpc::pki::DEV_IDENTITY_NAME)
+            .map_err(|error| CommandError::Failed(error.to_string()))?,
     };
     let address_pool = args
         .pool

@@ -10,6 +10,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use osb_proto::WorkerName;
 use osb_vault::Vault;
 
 use super::context::{ensure_data_dir, keyring_config, open_store, CommandError};
@@ -65,7 +66,8 @@ pub(crate) async fn run(
 
     let worker = WorkerNode::start(
         WorkerNodeConfig {
-            name: pki::DEV_IDENTITY_NAME.to_owned(),
+            name: WorkerName::new(pki::DEV_IDENTITY_NAME)
+                .map_err(|error| CommandError::Failed(error.to_string()))?,
             data_dir: settings.data_dir.join("worker"),
             grpc_listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             advertise: None,

@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use osb_bus::Bus;
 use osb_placement::{publish_heartbeats, Capacity, WorkerHeartbeat};
-use osb_proto::WorkerId;
+use osb_proto::{WorkerId, WorkerName};
 use osb_proxy::{AddressPolicy, ChannelSink, ProxyConfig, SealingProxy};
 use osb_vm::{Ipv4Pool, Isolation, NetnsConfig, ProxyEndpoints, Runtime};
 use tokio::task::JoinHandle;
@@ -42,7 +42,7 @@ pub struct ProxyOptions {
 #[derive(Debug, Clone)]
 pub struct WorkerNodeConfig {
     /// The worker's name: the name in its certificate.
-    pub name: String,
+    pub name: WorkerName,
     /// Directory owned by this worker (proxy CA, sandbox layers, checkpoints).
     pub data_dir: PathBuf,
     /// Where the gRPC service listens.
@@ -62,7 +62,7 @@ pub struct WorkerNodeConfig {
 /// A running worker.
 pub struct WorkerNode {
     id: WorkerId,
-    name: String,
+    name: WorkerName,
     server: Option<WorkerServerHandle>,
     runtime: Arc<dyn Runtime>,
     proxy: Arc<SealingProxy>,
@@ -178,7 +178,7 @@ impl WorkerNode {
     }
 
     /// The worker's name.
-    pub fn name(&self) -> &str {
+    pub fn name(&self) -> &WorkerName {
         &self.name
     }
 

@@ -2,7 +2,7 @@
 //! list within an org. A checkpoint row names the worker holding its layer (in
 //! `storage_path`), so a fork or a snapshot boot is placed where the layer is.
 
-use osb_proto::{CheckpointId, OrgId, ProjectId, SandboxId, SnapshotId};
+use osb_proto::{CheckpointId, OrgId, ProjectId, SandboxId, SnapshotId, WorkerName};
 use sea_orm::sea_query::OnConflict;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, Set};
 
@@ -23,7 +23,7 @@ impl Store {
             sandbox_id: Set(record.sandbox_id.map(|id| id.as_uuid())),
             project_id: Set(record.project_id.map(|id| id.as_uuid())),
             metadata: Set(record.metadata.clone()),
-            storage_path: Set(record.worker.clone()),
+            storage_path: Set(record.worker.as_str().to_owned()),
             created_at: Set(super::convert::now()),
         };
         checkpoints::Entity::insert(row)
@@ -48,6 +48,7 @@ impl Store {
             .one(&self.db)
             .await?
             .map(checkpoint_record)
+            .transpose()?
             .ok_or_else(|| StoreError::NotFound(format!("checkpoint {id}")))
     }
 
@@ -57,7 +58,7 @@ impl Store {
         org_id: OrgId,
         sandbox_id: SandboxId,
     ) -> Result<Vec<CheckpointRecord>, StoreError> {
-        Ok(checkpoints::Entity::find()
+        checkpoints::Entity::find()
             .filter(checkpoints::Column::OrgId.eq(org_id.as_uuid()))
             .filter(checkpoints::Column::SandboxId.eq(sandbox_id.as_uuid()))
             .order_by_desc(checkpoints::Column::CreatedAt)
@@ -65,7 +66,7 @@ impl Store {
             .await?
             .into_iter()
             .map(checkpoint_record)
-            .collect())
+            .collect()
     }
 
     /// Forgets a checkpoint row (undo of recording it); forgetting an unknown one is fine.
@@ -131,16 +132,17 @@ impl Store {
     }
 }
 
-fn checkpoint_record(row: checkpoints::Model) -> CheckpointRecord {
-    CheckpointRecord {
+fn checkpoint_record(row: checkpoints::Model) -> Result<CheckpointRecord, StoreError> {
+    Ok(CheckpointRecord {
         id: CheckpointId::from_uuid(row.id),
         org_id: OrgId::from_uuid(row.org_id),
         sandbox_id: row.sandbox_id.map(SandboxId::from_uuid),
         project_id: row.project_id.map(ProjectId::from_uuid),
-        worker: row.storage_path,
+        worker: WorkerName::new(&row.storage_path)
+            .map_err(|error| StoreError::corrupt("checkpoint worker", error))?,
         metadata: row.metadata,
         created_at: row.created_at,
-    }
+    })
 }
 
 fn snapshot_record(row: snapshots::Model) -> SnapshotRecord {

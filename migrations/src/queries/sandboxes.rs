@@ -1,7 +1,7 @@
 //! Sandboxes: record, read, and move through states with a generation check so a replayed saga
 //! step sees "already done" instead of clobbering a newer state.
 
-use osb_proto::{OrgId, ProjectId, SandboxId};
+use osb_proto::{OrgId, ProjectId, SandboxId, WorkerName};
 use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, Set};
 
@@ -119,10 +119,10 @@ impl Store {
     /// Every sandbox on a worker that is not over (creating, running or stopped).
     pub async fn list_active_sandboxes_on_worker(
         &self,
-        worker: &str,
+        worker: &WorkerName,
     ) -> Result<Vec<SandboxRecord>, StoreError> {
         sandboxes::Entity::find()
-            .filter(sandboxes::Column::WorkerId.eq(worker))
+            .filter(sandboxes::Column::WorkerId.eq(worker.as_str()))
             .filter(sandboxes::Column::Status.is_in([
                 SandboxStatus::Running.as_str(),
                 SandboxStatus::Creating.as_str(),
@@ -140,12 +140,12 @@ impl Store {
     pub async fn set_sandbox_worker(
         &self,
         id: SandboxId,
-        worker: Option<&str>,
+        worker: Option<&WorkerName>,
     ) -> Result<(), StoreError> {
         sandboxes::Entity::update_many()
             .col_expr(
                 sandboxes::Column::WorkerId,
-                Expr::value(worker.map(str::to_owned)),
+                Expr::value(worker.map(|name| name.as_str().to_owned())),
             )
             .col_expr(
                 sandboxes::Column::UpdatedAt,
@@ -207,7 +207,7 @@ impl Store {
         id: SandboxId,
         expected_generation: u64,
         status: SandboxStatus,
-        worker_id: Option<&str>,
+        worker_id: Option<&WorkerName>,
         failure_reason: Option<&str>,
     ) -> Result<u64, StoreError> {
         let expected = i64::try_from(expected_generation)
@@ -224,7 +224,10 @@ impl Store {
                 Expr::value(failure_reason.map(str::to_owned)),
             );
         if let Some(worker_id) = worker_id {
-            update = update.col_expr(sandboxes::Column::WorkerId, Expr::value(worker_id));
+            update = update.col_expr(
+                sandboxes::Column::WorkerId,
+                Expr::value(worker_id.as_str().to_owned()),
+            );
         }
         let result = update
             .filter(sandboxes::Column::Id.eq(id.as_uuid()))
@@ -244,7 +247,12 @@ fn sandbox_record(row: sandboxes::Model) -> Result<SandboxRecord, StoreError> {
         org_id: OrgId::from_uuid(row.org_id),
         project_id: row.project_id.map(ProjectId::from_uuid),
         project_name: row.project_name,
-        worker_id: row.worker_id,
+        worker_id: row
+            .worker_id
+            .as_deref()
+            .map(WorkerName::new)
+            .transpose()
+            .map_err(|error| StoreError::corrupt("sandbox worker", error))?,
         status: SandboxStatus::parse(&row.status)
             .ok_or_else(|| StoreError::corrupt("sandbox status", &row.status))?,
         generation: to_u64(row.generation, "generation")?,

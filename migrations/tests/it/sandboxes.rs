@@ -65,8 +65,9 @@ async fn transitions_check_the_generation() {
             .await
             .expect("sandbox");
         assert_eq!(sandbox.status, SandboxStatus::Creating);
+        let worker: osb_proto::WorkerName = "wrk-1".parse().expect("worker name");
         let generation = store
-            .transition_sandbox(sandbox.id, 0, SandboxStatus::Running, Some("wrk_1"), None)
+            .transition_sandbox(sandbox.id, 0, SandboxStatus::Running, Some(&worker), None)
             .await
             .expect("first transition");
         assert_eq!(generation, 1);
@@ -77,7 +78,7 @@ async fn transitions_check_the_generation() {
         assert!(matches!(replay, Err(StoreError::Stale(_))));
         let row = store.get_sandbox(acme, sandbox.id).await.expect("get");
         assert_eq!(row.status, SandboxStatus::Running);
-        assert_eq!(row.worker_id.as_deref(), Some("wrk_1"));
+        assert_eq!(row.worker_id, Some(worker));
         assert_eq!(row.generation, 1);
         // Another org cannot see it.
         let other = org(&store, "other").await;

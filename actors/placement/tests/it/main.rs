@@ -16,7 +16,7 @@ use osb_proto::WorkerId;
 fn heartbeat(id: WorkerId, name: &'static str) -> impl Fn(u64) -> WorkerHeartbeat + Send + 'static {
     move |sequence| WorkerHeartbeat {
         worker_id: id,
-        name: name.to_owned(),
+        name: name.parse().unwrap(),
         grpc_addr: format!("127.0.0.1:{}", 7000 + sequence % 2),
         isolation: "netns".to_owned(),
         capacity: Capacity {

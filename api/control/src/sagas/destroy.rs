@@ -45,7 +45,7 @@ impl SagaStep<ControlPlane> for DestroySandbox {
             return Ok(json!({ "existed": false }));
         }
         let mut existed = false;
-        if let Some(worker) = row.worker_id.as_deref() {
+        if let Some(worker) = row.worker_id.as_ref() {
             if plane.links.is_live(worker) {
                 let mut client = plane.worker(worker).await?;
                 existed = client
@@ -58,7 +58,7 @@ impl SagaStep<ControlPlane> for DestroySandbox {
                     .into_inner()
                     .existed;
             } else {
-                tracing::warn!(sandbox = %p.sandbox_id, worker, "worker is not live; marking its sandbox destroyed");
+                tracing::warn!(sandbox = %p.sandbox_id, %worker, "worker is not live; marking its sandbox destroyed");
             }
         }
         let reason = row.failure_reason.as_deref();

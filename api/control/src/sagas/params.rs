@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 
-use osb_proto::{CheckpointId, OrgId, ProjectId, SandboxId};
+use osb_proto::{CheckpointId, OrgId, ProjectId, SandboxId, WorkerName};
 use serde::{Deserialize, Serialize};
 
 /// Where a new sandbox's writable layer starts.
@@ -19,7 +19,7 @@ pub enum BootFrom {
     #[serde(rename_all = "camelCase")]
     Checkpoint {
         checkpoint_id: CheckpointId,
-        worker: String,
+        worker: WorkerName,
     },
 }
 
@@ -52,7 +52,7 @@ pub struct Resolved {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Placed {
-    pub worker: String,
+    pub worker: WorkerName,
 }
 
 /// One secret's name and the token minted for it in this sandbox.
@@ -116,5 +116,12 @@ impl SandboxParams {
 #[serde(rename_all = "camelCase")]
 pub struct Checkpointed {
     pub checkpoint_id: CheckpointId,
-    pub worker: String,
+    pub worker: WorkerName,
+}
+
+/// Output of `check_restorable`: the worker that holds the checkpoint (and the sandbox).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Restorable {
+    pub worker: WorkerName,
 }

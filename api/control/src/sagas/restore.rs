@@ -8,9 +8,9 @@ use osb_saga::{SagaDefinition, SagaError, SagaStep, StepError, StepInputs};
 use osb_store::{SandboxStatus, StoreError};
 use serde_json::{json, Value};
 
-use super::params::SandboxParams;
+use super::params::{Restorable, SandboxParams};
 use crate::events::publish_sandbox_event;
-use crate::plane::{store_failed, ControlPlane};
+use crate::plane::{store_failed, to_output, ControlPlane};
 use osb_grpc::proto as wire;
 
 /// The saga kind in the log.
@@ -64,7 +64,9 @@ impl SagaStep<ControlPlane> for CheckRestorable {
                 "checkpoint {checkpoint_id} was taken from another sandbox; fork it instead"
             )));
         }
-        Ok(json!({ "worker": checkpoint.worker }))
+        to_output(&Restorable {
+            worker: checkpoint.worker,
+        })
     }
 
     async fn undo(&self, _plane: &ControlPlane, _inputs: &StepInputs) -> Result<(), StepError> {
@@ -86,11 +88,7 @@ impl SagaStep<ControlPlane> for RestoreOnWorker {
 
     async fn run(&self, plane: &ControlPlane, inputs: &StepInputs) -> Result<Value, StepError> {
         let p: SandboxParams = inputs.params()?;
-        let checked: Value = inputs.output("check_restorable")?;
-        let worker = checked["worker"]
-            .as_str()
-            .ok_or_else(|| StepError::new("check_restorable recorded no worker"))?
-            .to_owned();
+        let Restorable { worker } = inputs.output("check_restorable")?;
         let checkpoint_id = p
             .checkpoint_id
             .ok_or_else(|| StepError::new("the saga has no checkpoint to restore"))?;

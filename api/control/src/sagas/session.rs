@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 
-use osb_proto::{ProjectId, SandboxId};
+use osb_proto::{ProjectId, SandboxId, WorkerName};
 use osb_saga::StepError;
 
 use super::params::Sealed;
@@ -16,7 +16,7 @@ use osb_grpc::proto as wire;
 /// Registers the session; returns the version registered per secret name.
 pub(crate) async fn register(
     plane: &ControlPlane,
-    worker: &str,
+    worker: &WorkerName,
     sandbox: SandboxId,
     project: Option<ProjectId>,
     sealed: &Sealed,
@@ -73,7 +73,7 @@ pub(crate) async fn register(
 /// Pushes every secret whose stored version is newer than the registered one.
 pub(crate) async fn catch_up(
     plane: &ControlPlane,
-    worker: &str,
+    worker: &WorkerName,
     sandbox: SandboxId,
     project: Option<ProjectId>,
     registered: &BTreeMap<String, u64>,

@@ -242,7 +242,7 @@ async fn bench_create(platform: &BenchPlatform, count: usize) {
         .service()
         .plane()
         .links
-        .client(WORKER)
+        .client(&WORKER.parse().expect("a worker name"))
         .await
         .expect("a link to the worker");
     let mut variants: [Variant; 3] = Default::default();

@@ -14,6 +14,7 @@ use actix_web::dev::ServerHandle;
 use actix_web::{web, App, HttpServer};
 use osb_bus::Bus;
 use osb_placement::{PlacementService, WorkerChange};
+use osb_proto::WorkerName;
 use osb_saga::ExecutorOptions;
 use osb_store::SandboxStatus;
 use osb_vault::Vault;
@@ -188,7 +189,7 @@ impl ControlNode {
     }
 
     /// Destroys every sandbox still running on `worker` (orderly shutdown of `osbd up`).
-    pub async fn destroy_sandboxes_on(&self, worker: &str) -> usize {
+    pub async fn destroy_sandboxes_on(&self, worker: &WorkerName) -> usize {
         let store = &self.state.store;
         let Ok(sandboxes) = store.list_active_sandboxes_on_worker(worker).await else {
             return 0;
@@ -305,7 +306,7 @@ async fn report_lost_workers(
 /// The sandboxes a live worker holds now, or `None` when it cannot say.
 async fn held_by(
     plane: &ControlPlane,
-    worker: &str,
+    worker: &WorkerName,
 ) -> Option<std::collections::HashSet<osb_proto::SandboxId>> {
     let mut client = plane.links.client(worker).await.ok()?;
     let held = client

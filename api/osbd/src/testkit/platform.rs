@@ -148,7 +148,7 @@ pub async fn start_platform(options: PlatformOptions) -> Platform {
         let prefix = format!("{}{letter}", options.prefix);
         let data_dir = temp.path().join(&name);
         let config = WorkerNodeConfig {
-            name,
+            name: identity.worker_name().expect("a worker name"),
             data_dir,
             grpc_listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             advertise: None,

@@ -264,18 +264,19 @@ async fn control_plane_drives_a_sandbox_and_its_secrets_over_mutual_tls() {
         })
         .await
         .unwrap();
+    let local: osb_proto::WorkerName = "local".parse().unwrap();
     store
         .transition_sandbox(
             sandbox,
             0,
             osb_store::SandboxStatus::Running,
-            Some("local"),
+            Some(&local),
             None,
         )
         .await
         .unwrap();
     let links = Arc::new(osb_control::WorkerLinks::fixed(control_security.clone()));
-    links.insert("local", client.clone());
+    links.insert(&local, client.clone());
     let pusher = osb_control::GrpcSecretPusher::new(links);
     let report = vault
         .fan_out_secret(project.id, "ANTHROPIC_API_KEY", &pusher)

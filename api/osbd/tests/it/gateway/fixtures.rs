@@ -18,6 +18,10 @@ use super::Gateway;
 /// The worker name seeded rows claim to run on (no such worker is reachable).
 pub const GHOST_WORKER: &str = "ghost";
 
+fn ghost_worker() -> osb_proto::WorkerName {
+    GHOST_WORKER.parse().expect("a worker name")
+}
+
 /// The gateway with a control plane that has no worker links.
 pub async fn with_control(mut gateway: Gateway) -> Gateway {
     let security = GrpcSecurity::load(&GrpcSecurityConfig::InsecureLoopback).expect("security");
@@ -84,7 +88,7 @@ pub async fn running_sandbox(
             id,
             row.generation,
             SandboxStatus::Running,
-            Some(GHOST_WORKER),
+            Some(&ghost_worker()),
             None,
         )
         .await
@@ -102,7 +106,7 @@ pub async fn checkpoint(gateway: &Gateway, org: OrgId, sandbox: SandboxId) -> Ch
             org_id: org,
             sandbox_id: Some(sandbox),
             project_id: None,
-            worker: GHOST_WORKER.into(),
+            worker: ghost_worker(),
             metadata: serde_json::json!({}),
             created_at: chrono::Utc::now(),
         })
