@@ -288,7 +288,8 @@ impl SagaExecutor {
         Ok((name.to_owned(), error))
     }
 
-    /// Undoes, in reverse order, every reversible step whose action started.
+    /// Undoes, in reverse order, every step with an undo whose action started. Steps without
+    /// one (nothing to undo, or the irreversible last step) are passed over and not logged.
     async fn unwind<C: Send + Sync>(
         &self,
         definition: &SagaDefinition<C>,
@@ -311,7 +312,10 @@ impl SagaExecutor {
         };
         for (seq, step) in definition.steps().iter().enumerate().rev() {
             let name = step.name();
-            if step.irreversible() || !started(name) || undone(name) {
+            let Some(undo) = step.undo() else {
+                continue;
+            };
+            if !started(name) || undone(name) {
                 continue;
             }
             self.renew(saga).await?;
@@ -321,9 +325,9 @@ impl SagaExecutor {
                 .await?;
             let mut last_error = None;
             for _ in 0..self.options.undo_attempts.max(1) {
-                let mut result = step.undo(context, inputs).await;
+                let mut result = undo.undo(context, inputs).await;
                 if self.options.hooks.repeat_undos && result.is_ok() {
-                    result = step.undo(context, inputs).await;
+                    result = undo.undo(context, inputs).await;
                 }
                 match result {
                     Ok(()) => {

@@ -6,9 +6,9 @@
 
 use std::sync::Arc;
 
-use osb_bus::Bus;
+use osb_bus::{Bus, SagaAction};
 use osb_proto::WorkerName;
-use osb_saga::StepError;
+use osb_saga::{StepError, StepName};
 use osb_store::Store;
 use osb_vault::Vault;
 use tonic::transport::Channel;
@@ -53,6 +53,20 @@ impl ControlPlane {
             status.message()
         ))
     }
+}
+
+/// `"{scope}:{step}:{do|undo}"`: the key a step's worker call is idempotent under. The scope
+/// is the sandbox (create saga) or the request (the sagas on an existing sandbox).
+pub(crate) fn worker_call_key<Output>(
+    scope: impl std::fmt::Display,
+    step: StepName<Output>,
+    action: SagaAction,
+) -> String {
+    let action = match action {
+        SagaAction::Do => "do",
+        SagaAction::Undo => "undo",
+    };
+    format!("{scope}:{step}:{action}")
 }
 
 /// A step's output as the log stores it.

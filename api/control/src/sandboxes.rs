@@ -478,10 +478,9 @@ impl SandboxService {
 fn checkpoint_of(
     outputs: &BTreeMap<String, serde_json::Value>,
 ) -> Result<CheckpointId, ControlError> {
-    outputs
-        .get("checkpoint_on_worker")
-        .and_then(|value| value["checkpointId"].as_str())
-        .and_then(|text| text.parse().ok())
+    sagas::CHECKPOINT_ON_WORKER
+        .find(outputs)
+        .map(|done| done.checkpoint_id)
         .ok_or_else(|| ControlError::Failed("the checkpoint saga recorded no checkpoint".into()))
 }
 

@@ -1,5 +1,6 @@
 //! The engine's guarantees: completion, the three saga checks, crash resume by another owner,
-//! exclusive claims, stuck undos retried on resume, invalid definitions refused.
+//! exclusive claims, stuck undos retried on resume, steps without an undo passed over,
+//! invalid definitions refused.
 
 use std::sync::atomic::Ordering;
 
@@ -9,7 +10,7 @@ use osb_saga::{ExecutorOptions, SagaDefinition, SagaError, SagaExecutor, SagaOut
 use osb_store::{SagaStatus, StepAction, StepStatus};
 use osb_testkit::TestDatabase;
 
-use crate::toy::{definition, params, World};
+use crate::toy::{definition, definition_with_a_check, params, IrreversibleWithUndo, World};
 
 fn executor(store: &osb_store::Store, owner: &str, hooks: TestHooks) -> SagaExecutor {
     SagaExecutor::new(
@@ -233,4 +234,65 @@ async fn resume_refuses_a_saga_of_another_kind() {
 fn invalid_definitions_are_refused() {
     let empty = SagaDefinition::<World>::new("empty", vec![]).unwrap_err();
     assert!(empty.to_string().contains("at least one step"));
+    let undoable_last =
+        SagaDefinition::<World>::new("bad", vec![Box::new(IrreversibleWithUndo)]).unwrap_err();
+    assert!(
+        undoable_last.to_string().contains("cannot have an undo"),
+        "{undoable_last}"
+    );
+}
+
+#[tokio::test]
+async fn a_step_without_an_undo_is_passed_over_when_unwinding() {
+    let database = TestDatabase::postgres().await.unwrap();
+    let store = database.migrated_store().await.unwrap();
+    let definition = definition_with_a_check();
+    // Every failure point unwinds to nothing, whether or not the step has an undo.
+    check_failure_at_each_step(
+        &store,
+        &definition,
+        World::default,
+        params(),
+        true,
+        async |world: &World| world.clean(),
+    )
+    .await
+    .unwrap();
+    // Failing after create_volume: the two resources are undone (and logged), the check is not.
+    let world = World::default();
+    let saga = SagaId::new();
+    let hooks = TestHooks {
+        fail_after: Some("create_volume".to_owned()),
+        ..TestHooks::default()
+    };
+    let outcome = executor(&store, "cp-1", hooks)
+        .start(&definition, &world, saga, params())
+        .await
+        .unwrap();
+    assert!(
+        matches!(outcome, SagaOutcome::Unwound { .. }),
+        "{outcome:?}"
+    );
+    world.clean().unwrap();
+    let undone: Vec<String> = store
+        .saga_log(saga)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|entry| entry.action == StepAction::Undo)
+        .map(|entry| format!("{}:{:?}", entry.step, entry.status))
+        .collect();
+    assert!(
+        undone
+            .iter()
+            .any(|entry| entry.starts_with("create_volume:"))
+            && undone
+                .iter()
+                .any(|entry| entry.starts_with("reserve_slot:")),
+        "{undone:?}"
+    );
+    assert!(
+        !undone.iter().any(|entry| entry.starts_with("check_quota:")),
+        "a step without an undo leaves no undo row: {undone:?}"
+    );
 }

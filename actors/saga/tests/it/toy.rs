@@ -1,12 +1,13 @@
 //! A toy create-like saga: reserve_slot → create_volume (uses the slot) → start_vm → mark_running
-//! (irreversible). Every action and undo is idempotent, like real steps must be.
+//! (irreversible, no undo). Every action and undo is idempotent, like real steps must be. A
+//! variant puts check_quota (a check with no undo) after reserve_slot.
 
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Mutex;
 
 use async_trait::async_trait;
-use osb_saga::{SagaDefinition, SagaStep, StepError, StepInputs};
+use osb_saga::{SagaDefinition, SagaStep, StepError, StepInputs, StepName, StepUndo};
 use serde_json::{json, Value};
 
 /// What the saga acts on.
@@ -46,15 +47,21 @@ impl World {
     }
 }
 
+pub const RESERVE_SLOT: StepName<Value> = StepName::new("reserve_slot");
+pub const CREATE_VOLUME: StepName<Value> = StepName::new("create_volume");
+pub const START_VM: StepName<Value> = StepName::new("start_vm");
+pub const CHECK_QUOTA: StepName<Value> = StepName::new("check_quota");
+pub const MARK_RUNNING: StepName<Value> = StepName::new("mark_running");
+
 struct Resource {
-    name: &'static str,
-    depends_on: Option<&'static str>,
+    name: StepName<Value>,
+    depends_on: Option<StepName<Value>>,
 }
 
 #[async_trait]
 impl SagaStep<World> for Resource {
     fn name(&self) -> &'static str {
-        self.name
+        self.name.as_str()
     }
 
     async fn run(&self, world: &World, inputs: &StepInputs) -> Result<Value, StepError> {
@@ -81,8 +88,15 @@ impl SagaStep<World> for Resource {
         Ok(json!({ "resource": resource }))
     }
 
+    fn undo(&self) -> Option<&dyn StepUndo<World>> {
+        Some(self)
+    }
+}
+
+#[async_trait]
+impl StepUndo<World> for Resource {
     async fn undo(&self, world: &World, inputs: &StepInputs) -> Result<(), StepError> {
-        if world.undo_should_fail(self.name) {
+        if world.undo_should_fail(self.name.as_str()) {
             return Err(StepError::new(format!("{} is busy", self.name)));
         }
         // The action may have run without its output being logged (crash or injected failure
@@ -98,12 +112,31 @@ impl SagaStep<World> for Resource {
     }
 }
 
+/// A check that changes nothing outside the saga log: it has no undo.
+struct CheckQuota;
+
+#[async_trait]
+impl SagaStep<World> for CheckQuota {
+    fn name(&self) -> &'static str {
+        CHECK_QUOTA.as_str()
+    }
+
+    async fn run(&self, _world: &World, inputs: &StepInputs) -> Result<Value, StepError> {
+        let slot = inputs.output(RESERVE_SLOT)?;
+        Ok(json!({ "slot": slot["resource"] }))
+    }
+
+    fn undo(&self) -> Option<&dyn StepUndo<World>> {
+        None
+    }
+}
+
 struct MarkRunning;
 
 #[async_trait]
 impl SagaStep<World> for MarkRunning {
     fn name(&self) -> &'static str {
-        "mark_running"
+        MARK_RUNNING.as_str()
     }
 
     async fn run(&self, world: &World, _inputs: &StepInputs) -> Result<Value, StepError> {
@@ -111,12 +144,41 @@ impl SagaStep<World> for MarkRunning {
         Ok(json!({}))
     }
 
-    async fn undo(&self, _world: &World, _inputs: &StepInputs) -> Result<(), StepError> {
-        Ok(())
+    fn undo(&self) -> Option<&dyn StepUndo<World>> {
+        None
     }
 
     fn irreversible(&self) -> bool {
         true
+    }
+}
+
+/// A wrongly defined last step: irreversible, yet with an undo.
+pub struct IrreversibleWithUndo;
+
+#[async_trait]
+impl SagaStep<World> for IrreversibleWithUndo {
+    fn name(&self) -> &'static str {
+        MARK_RUNNING.as_str()
+    }
+
+    async fn run(&self, _world: &World, _inputs: &StepInputs) -> Result<Value, StepError> {
+        Ok(json!({}))
+    }
+
+    fn undo(&self) -> Option<&dyn StepUndo<World>> {
+        Some(self)
+    }
+
+    fn irreversible(&self) -> bool {
+        true
+    }
+}
+
+#[async_trait]
+impl StepUndo<World> for IrreversibleWithUndo {
+    async fn undo(&self, _world: &World, _inputs: &StepInputs) -> Result<(), StepError> {
+        Ok(())
     }
 }
 
@@ -125,16 +187,36 @@ pub fn definition() -> SagaDefinition<World> {
         "toy_create",
         vec![
             Box::new(Resource {
-                name: "reserve_slot",
+                name: RESERVE_SLOT,
                 depends_on: None,
             }),
             Box::new(Resource {
-                name: "create_volume",
-                depends_on: Some("reserve_slot"),
+                name: CREATE_VOLUME,
+                depends_on: Some(RESERVE_SLOT),
             }),
             Box::new(Resource {
-                name: "start_vm",
-                depends_on: Some("create_volume"),
+                name: START_VM,
+                depends_on: Some(CREATE_VOLUME),
+            }),
+            Box::new(MarkRunning),
+        ],
+    )
+    .unwrap()
+}
+
+/// The toy saga with a step that has no undo (`check_quota`) after `reserve_slot`.
+pub fn definition_with_a_check() -> SagaDefinition<World> {
+    SagaDefinition::new(
+        "toy_create_checked",
+        vec![
+            Box::new(Resource {
+                name: RESERVE_SLOT,
+                depends_on: None,
+            }),
+            Box::new(CheckQuota),
+            Box::new(Resource {
+                name: CREATE_VOLUME,
+                depends_on: Some(RESERVE_SLOT),
             }),
             Box::new(MarkRunning),
         ],

@@ -6,19 +6,25 @@
 //! nothing behind.
 
 use async_trait::async_trait;
+use osb_bus::SagaAction;
 use osb_proto::CheckpointId;
-use osb_saga::{SagaDefinition, SagaError, SagaStep, StepError, StepInputs};
+use osb_saga::{SagaDefinition, SagaError, SagaStep, StepError, StepInputs, StepName, StepUndo};
 use osb_store::{CheckpointRecord, SandboxStatus, SnapshotRecord, StoreError};
 use serde_json::{json, Value};
 
-use super::params::{Checkpointed, SandboxParams};
+use super::params::{Checkpointed, Done, SandboxParams};
 use crate::events::publish_sandbox_event;
-use crate::plane::{store_failed, to_output, ControlPlane};
+use crate::plane::{store_failed, to_output, worker_call_key, ControlPlane};
 use osb_grpc::proto as wire;
 
 /// The saga kinds in the log.
 pub const CHECKPOINT_SAGA: &str = "sandbox_checkpoint";
 pub const SNAPSHOT_SAGA: &str = "golden_snapshot";
+
+/// The steps of both sagas, each typed by the output it records.
+pub const CHECKPOINT_ON_WORKER: StepName<Checkpointed> = StepName::new("checkpoint_on_worker");
+pub const RECORD_CHECKPOINT: StepName<Done> = StepName::new("record_checkpoint");
+pub const RECORD_SNAPSHOT: StepName<Done> = StepName::new("record_snapshot");
 
 /// The checkpoint saga's definition.
 pub fn checkpoint_saga() -> Result<SagaDefinition<ControlPlane>, SagaError> {
@@ -48,7 +54,7 @@ struct CheckpointOnWorker;
 #[async_trait]
 impl SagaStep<ControlPlane> for CheckpointOnWorker {
     fn name(&self) -> &'static str {
-        "checkpoint_on_worker"
+        CHECKPOINT_ON_WORKER.as_str()
     }
 
     async fn run(&self, plane: &ControlPlane, inputs: &StepInputs) -> Result<Value, StepError> {
@@ -71,7 +77,7 @@ impl SagaStep<ControlPlane> for CheckpointOnWorker {
         let mut client = plane.worker(&worker).await?;
         let response = client
             .checkpoint(wire::CheckpointRequest {
-                idempotency_key: format!("{}:checkpoint_on_worker:do", p.request),
+                idempotency_key: worker_call_key(&p.request, CHECKPOINT_ON_WORKER, SagaAction::Do),
                 sandbox_id: p.sandbox_id.to_string(),
                 checkpoint_id: String::new(),
             })
@@ -89,16 +95,23 @@ impl SagaStep<ControlPlane> for CheckpointOnWorker {
         })
     }
 
+    fn undo(&self) -> Option<&dyn StepUndo<ControlPlane>> {
+        Some(self)
+    }
+}
+
+#[async_trait]
+impl StepUndo<ControlPlane> for CheckpointOnWorker {
     async fn undo(&self, plane: &ControlPlane, inputs: &StepInputs) -> Result<(), StepError> {
         let p: SandboxParams = inputs.params()?;
         // With the output we know the checkpoint; without it (the action ran but its output
         // was never logged) the worker finds it by the action's idempotency key.
         let (worker, checkpoint_id, idempotency_key) =
-            match inputs.output_if_any::<Checkpointed>("checkpoint_on_worker") {
+            match inputs.output_if_any(CHECKPOINT_ON_WORKER) {
                 Some(done) => (
                     done.worker,
                     done.checkpoint_id.to_string(),
-                    format!("{}:checkpoint_on_worker:undo", p.request),
+                    worker_call_key(&p.request, CHECKPOINT_ON_WORKER, SagaAction::Undo),
                 ),
                 None => {
                     let row = plane
@@ -112,7 +125,7 @@ impl SagaStep<ControlPlane> for CheckpointOnWorker {
                     (
                         worker,
                         String::new(),
-                        format!("{}:checkpoint_on_worker:do", p.request),
+                        worker_call_key(&p.request, CHECKPOINT_ON_WORKER, SagaAction::Do),
                     )
                 }
             };
@@ -139,7 +152,7 @@ struct RecordCheckpoint {
 #[async_trait]
 impl SagaStep<ControlPlane> for RecordCheckpoint {
     fn name(&self) -> &'static str {
-        "record_checkpoint"
+        RECORD_CHECKPOINT.as_str()
     }
 
     fn irreversible(&self) -> bool {
@@ -148,7 +161,7 @@ impl SagaStep<ControlPlane> for RecordCheckpoint {
 
     async fn run(&self, plane: &ControlPlane, inputs: &StepInputs) -> Result<Value, StepError> {
         let p: SandboxParams = inputs.params()?;
-        let done: Checkpointed = inputs.output("checkpoint_on_worker")?;
+        let done = inputs.output(CHECKPOINT_ON_WORKER)?;
         let row = plane
             .store
             .find_sandbox(p.sandbox_id)
@@ -193,11 +206,24 @@ impl SagaStep<ControlPlane> for RecordCheckpoint {
             )
             .await;
         }
-        Ok(json!({}))
+        to_output(&Done {})
     }
 
+    fn undo(&self) -> Option<&dyn StepUndo<ControlPlane>> {
+        // Last step of the checkpoint saga: irreversible. In the snapshot saga the row goes
+        // again when the snapshot cannot be recorded.
+        if self.last {
+            None
+        } else {
+            Some(self)
+        }
+    }
+}
+
+#[async_trait]
+impl StepUndo<ControlPlane> for RecordCheckpoint {
     async fn undo(&self, plane: &ControlPlane, inputs: &StepInputs) -> Result<(), StepError> {
-        let Some(done) = inputs.output_if_any::<Checkpointed>("checkpoint_on_worker") else {
+        let Some(done) = inputs.output_if_any(CHECKPOINT_ON_WORKER) else {
             return Ok(());
         };
         plane
@@ -213,7 +239,7 @@ struct RecordSnapshot;
 #[async_trait]
 impl SagaStep<ControlPlane> for RecordSnapshot {
     fn name(&self) -> &'static str {
-        "record_snapshot"
+        RECORD_SNAPSHOT.as_str()
     }
 
     fn irreversible(&self) -> bool {
@@ -222,7 +248,7 @@ impl SagaStep<ControlPlane> for RecordSnapshot {
 
     async fn run(&self, plane: &ControlPlane, inputs: &StepInputs) -> Result<Value, StepError> {
         let p: SandboxParams = inputs.params()?;
-        let done: Checkpointed = inputs.output("checkpoint_on_worker")?;
+        let done = inputs.output(CHECKPOINT_ON_WORKER)?;
         let (Some(name), Some(id)) = (p.snapshot_name.clone(), p.snapshot_id) else {
             return Err(StepError::new(
                 "snapshot name and id are missing from the saga",
@@ -254,10 +280,10 @@ impl SagaStep<ControlPlane> for RecordSnapshot {
             json!({ "snapshot": name, "checkpointID": done.checkpoint_id, "workerID": done.worker }),
         )
         .await;
-        Ok(json!({}))
+        to_output(&Done {})
     }
 
-    async fn undo(&self, _plane: &ControlPlane, _inputs: &StepInputs) -> Result<(), StepError> {
-        Ok(())
+    fn undo(&self) -> Option<&dyn StepUndo<ControlPlane>> {
+        None
     }
 }

@@ -7,19 +7,30 @@
 //! request to the worker's proxy.
 
 use async_trait::async_trait;
+use osb_bus::SagaAction;
 use osb_placement::PlacementRequest;
 use osb_proto::SealedToken;
-use osb_saga::{SagaDefinition, SagaError, SagaStep, StepError, StepInputs};
+use osb_saga::{SagaDefinition, SagaError, SagaStep, StepError, StepInputs, StepName, StepUndo};
 use osb_store::{NewSandbox, SandboxStatus, StoreError};
 use serde_json::{json, Value};
 
-use super::params::{BootFrom, Booted, CreateParams, Placed, Resolved, Sealed, SealedName};
+use super::params::{
+    BootFrom, Booted, CreateParams, Done, Placed, Registered, Resolved, Sealed, SealedName,
+};
 use crate::events::publish_sandbox_event;
-use crate::plane::{store_failed, to_output, ControlPlane};
+use crate::plane::{store_failed, to_output, worker_call_key, ControlPlane};
 use osb_grpc::proto as wire;
 
 /// The saga kind in the log.
 pub const CREATE_SAGA: &str = "sandbox_create";
+
+/// The create saga's steps, each typed by the output it records.
+pub const RESOLVE_PROJECT: StepName<Resolved> = StepName::new("resolve_project");
+pub const PLACE_ON_WORKER: StepName<Placed> = StepName::new("place_on_worker");
+pub const SEAL_SECRETS: StepName<Sealed> = StepName::new("seal_secrets");
+pub const BOOT_SANDBOX: StepName<Booted> = StepName::new("boot_sandbox");
+pub const REGISTER_SESSION: StepName<Registered> = StepName::new("register_session");
+pub const MARK_RUNNING: StepName<Done> = StepName::new("mark_running");
 
 /// The create saga's definition.
 pub fn create_saga() -> Result<SagaDefinition<ControlPlane>, SagaError> {
@@ -41,7 +52,7 @@ struct ResolveProject;
 #[async_trait]
 impl SagaStep<ControlPlane> for ResolveProject {
     fn name(&self) -> &'static str {
-        "resolve_project"
+        RESOLVE_PROJECT.as_str()
     }
 
     async fn run(&self, plane: &ControlPlane, inputs: &StepInputs) -> Result<Value, StepError> {
@@ -89,6 +100,13 @@ impl SagaStep<ControlPlane> for ResolveProject {
         to_output(&Resolved { egress_allowlist })
     }
 
+    fn undo(&self) -> Option<&dyn StepUndo<ControlPlane>> {
+        Some(self)
+    }
+}
+
+#[async_trait]
+impl StepUndo<ControlPlane> for ResolveProject {
     async fn undo(&self, plane: &ControlPlane, inputs: &StepInputs) -> Result<(), StepError> {
         let p: CreateParams = inputs.params()?;
         mark_failed(plane, p.sandbox_id, "creation was undone").await
@@ -128,7 +146,7 @@ struct PlaceOnWorker;
 #[async_trait]
 impl SagaStep<ControlPlane> for PlaceOnWorker {
     fn name(&self) -> &'static str {
-        "place_on_worker"
+        PLACE_ON_WORKER.as_str()
     }
 
     async fn run(&self, plane: &ControlPlane, inputs: &StepInputs) -> Result<Value, StepError> {
@@ -186,6 +204,13 @@ impl SagaStep<ControlPlane> for PlaceOnWorker {
         to_output(&Placed { worker })
     }
 
+    fn undo(&self) -> Option<&dyn StepUndo<ControlPlane>> {
+        Some(self)
+    }
+}
+
+#[async_trait]
+impl StepUndo<ControlPlane> for PlaceOnWorker {
     async fn undo(&self, plane: &ControlPlane, inputs: &StepInputs) -> Result<(), StepError> {
         let p: CreateParams = inputs.params()?;
         match plane.store.find_sandbox(p.sandbox_id).await {
@@ -205,7 +230,7 @@ struct SealSecrets;
 #[async_trait]
 impl SagaStep<ControlPlane> for SealSecrets {
     fn name(&self) -> &'static str {
-        "seal_secrets"
+        SEAL_SECRETS.as_str()
     }
 
     async fn run(&self, plane: &ControlPlane, inputs: &StepInputs) -> Result<Value, StepError> {
@@ -228,9 +253,9 @@ impl SagaStep<ControlPlane> for SealSecrets {
         to_output(&Sealed { secrets })
     }
 
-    async fn undo(&self, _plane: &ControlPlane, _inputs: &StepInputs) -> Result<(), StepError> {
+    fn undo(&self) -> Option<&dyn StepUndo<ControlPlane>> {
         // Minting touched nothing outside the log; the tokens die with the session.
-        Ok(())
+        None
     }
 }
 
@@ -263,17 +288,17 @@ impl BootSandbox {
 #[async_trait]
 impl SagaStep<ControlPlane> for BootSandbox {
     fn name(&self) -> &'static str {
-        "boot_sandbox"
+        BOOT_SANDBOX.as_str()
     }
 
     async fn run(&self, plane: &ControlPlane, inputs: &StepInputs) -> Result<Value, StepError> {
         let p: CreateParams = inputs.params()?;
-        let resolved: Resolved = inputs.output("resolve_project")?;
-        let placed: Placed = inputs.output("place_on_worker")?;
-        let sealed: Sealed = inputs.output("seal_secrets")?;
+        let resolved = inputs.output(RESOLVE_PROJECT)?;
+        let placed = inputs.output(PLACE_ON_WORKER)?;
+        let sealed = inputs.output(SEAL_SECRETS)?;
         let mut client = plane.worker(&placed.worker).await?;
         let spec = Self::spec(&p, &resolved, &sealed);
-        let idempotency_key = format!("{}:boot_sandbox:do", p.sandbox_id);
+        let idempotency_key = worker_call_key(p.sandbox_id, BOOT_SANDBOX, SagaAction::Do);
         let created = match &p.boot {
             BootFrom::Fresh => client
                 .create_sandbox(wire::CreateSandboxRequest {
@@ -309,15 +334,22 @@ impl SagaStep<ControlPlane> for BootSandbox {
         })
     }
 
+    fn undo(&self) -> Option<&dyn StepUndo<ControlPlane>> {
+        Some(self)
+    }
+}
+
+#[async_trait]
+impl StepUndo<ControlPlane> for BootSandbox {
     async fn undo(&self, plane: &ControlPlane, inputs: &StepInputs) -> Result<(), StepError> {
         let p: CreateParams = inputs.params()?;
-        let Some(placed) = inputs.output_if_any::<Placed>("place_on_worker") else {
+        let Some(placed) = inputs.output_if_any(PLACE_ON_WORKER) else {
             return Ok(());
         };
         let mut client = plane.worker(&placed.worker).await?;
         client
             .destroy_sandbox(wire::DestroySandboxRequest {
-                idempotency_key: format!("{}:boot_sandbox:undo", p.sandbox_id),
+                idempotency_key: worker_call_key(p.sandbox_id, BOOT_SANDBOX, SagaAction::Undo),
                 sandbox_id: p.sandbox_id.to_string(),
             })
             .await
@@ -331,15 +363,15 @@ struct RegisterSession;
 #[async_trait]
 impl SagaStep<ControlPlane> for RegisterSession {
     fn name(&self) -> &'static str {
-        "register_session"
+        REGISTER_SESSION.as_str()
     }
 
     async fn run(&self, plane: &ControlPlane, inputs: &StepInputs) -> Result<Value, StepError> {
         let p: CreateParams = inputs.params()?;
-        let resolved: Resolved = inputs.output("resolve_project")?;
-        let placed: Placed = inputs.output("place_on_worker")?;
-        let sealed: Sealed = inputs.output("seal_secrets")?;
-        let booted: Booted = inputs.output("boot_sandbox")?;
+        let resolved = inputs.output(RESOLVE_PROJECT)?;
+        let placed = inputs.output(PLACE_ON_WORKER)?;
+        let sealed = inputs.output(SEAL_SECRETS)?;
+        let booted = inputs.output(BOOT_SANDBOX)?;
         let registered = super::session::register(
             plane,
             &placed.worker,
@@ -360,18 +392,27 @@ impl SagaStep<ControlPlane> for RegisterSession {
             &registered,
         )
         .await?;
-        to_output(&json!({ "secrets": registered.len() }))
+        to_output(&Registered {
+            secrets: registered.len(),
+        })
     }
 
+    fn undo(&self) -> Option<&dyn StepUndo<ControlPlane>> {
+        Some(self)
+    }
+}
+
+#[async_trait]
+impl StepUndo<ControlPlane> for RegisterSession {
     async fn undo(&self, plane: &ControlPlane, inputs: &StepInputs) -> Result<(), StepError> {
         let p: CreateParams = inputs.params()?;
-        let Some(placed) = inputs.output_if_any::<Placed>("place_on_worker") else {
+        let Some(placed) = inputs.output_if_any(PLACE_ON_WORKER) else {
             return Ok(());
         };
         let mut client = plane.worker(&placed.worker).await?;
         client
             .unregister_session(wire::UnregisterSessionRequest {
-                idempotency_key: format!("{}:register_session:undo", p.sandbox_id),
+                idempotency_key: worker_call_key(p.sandbox_id, REGISTER_SESSION, SagaAction::Undo),
                 sandbox_id: p.sandbox_id.to_string(),
             })
             .await
@@ -385,7 +426,7 @@ struct MarkRunning;
 #[async_trait]
 impl SagaStep<ControlPlane> for MarkRunning {
     fn name(&self) -> &'static str {
-        "mark_running"
+        MARK_RUNNING.as_str()
     }
 
     fn irreversible(&self) -> bool {
@@ -394,7 +435,7 @@ impl SagaStep<ControlPlane> for MarkRunning {
 
     async fn run(&self, plane: &ControlPlane, inputs: &StepInputs) -> Result<Value, StepError> {
         let p: CreateParams = inputs.params()?;
-        let placed: Placed = inputs.output("place_on_worker")?;
+        let placed = inputs.output(PLACE_ON_WORKER)?;
         let row = plane
             .store
             .find_sandbox(p.sandbox_id)
@@ -422,10 +463,10 @@ impl SagaStep<ControlPlane> for MarkRunning {
             json!({ "status": "running", "workerID": placed.worker, "projectId": p.project_id }),
         )
         .await;
-        Ok(json!({}))
+        to_output(&Done {})
     }
 
-    async fn undo(&self, _plane: &ControlPlane, _inputs: &StepInputs) -> Result<(), StepError> {
-        Ok(())
+    fn undo(&self) -> Option<&dyn StepUndo<ControlPlane>> {
+        None
     }
 }

@@ -5,17 +5,20 @@
 //! whose reaper removes any leftovers when it starts again (ADR 0012).
 
 use async_trait::async_trait;
-use osb_saga::{SagaDefinition, SagaError, SagaStep, StepError, StepInputs};
+use osb_saga::{SagaDefinition, SagaError, SagaStep, StepError, StepInputs, StepName, StepUndo};
 use osb_store::SandboxStatus;
 use serde_json::{json, Value};
 
-use super::params::SandboxParams;
+use super::params::{Destroyed, SandboxParams};
 use crate::events::publish_sandbox_event;
-use crate::plane::{store_failed, ControlPlane};
+use crate::plane::{store_failed, to_output, ControlPlane};
 use osb_grpc::proto as wire;
 
 /// The saga kind in the log.
 pub const DESTROY_SAGA: &str = "sandbox_destroy";
+
+/// The destroy saga's one step.
+pub const DESTROY_SANDBOX: StepName<Destroyed> = StepName::new("destroy_sandbox");
 
 /// The destroy saga's definition.
 pub fn destroy_saga() -> Result<SagaDefinition<ControlPlane>, SagaError> {
@@ -27,7 +30,7 @@ struct DestroySandbox;
 #[async_trait]
 impl SagaStep<ControlPlane> for DestroySandbox {
     fn name(&self) -> &'static str {
-        "destroy_sandbox"
+        DESTROY_SANDBOX.as_str()
     }
 
     fn irreversible(&self) -> bool {
@@ -42,7 +45,7 @@ impl SagaStep<ControlPlane> for DestroySandbox {
             .await
             .map_err(store_failed)?;
         if row.status == SandboxStatus::Destroyed {
-            return Ok(json!({ "existed": false }));
+            return to_output(&Destroyed { existed: false });
         }
         let mut existed = false;
         if let Some(worker) = row.worker_id.as_ref() {
@@ -82,10 +85,10 @@ impl SagaStep<ControlPlane> for DestroySandbox {
             json!({ "status": "destroyed", "workerID": row.worker_id }),
         )
         .await;
-        Ok(json!({ "existed": existed }))
+        to_output(&Destroyed { existed })
     }
 
-    async fn undo(&self, _plane: &ControlPlane, _inputs: &StepInputs) -> Result<(), StepError> {
-        Ok(())
+    fn undo(&self) -> Option<&dyn StepUndo<ControlPlane>> {
+        None
     }
 }

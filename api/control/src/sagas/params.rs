@@ -111,6 +111,24 @@ impl SandboxParams {
     }
 }
 
+/// Output of `register_session`: how many secrets the session was registered with.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Registered {
+    pub secrets: usize,
+}
+
+/// Output of `destroy_sandbox`: whether the worker still held the sandbox.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Destroyed {
+    pub existed: bool,
+}
+
+/// Output of the steps that record nothing for later steps (`{}` in the log).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Done {}
+
 /// Output of `checkpoint_on_worker`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

@@ -4,17 +4,22 @@
 //! values (never the values of checkpoint time, which the checkpoint never held).
 
 use async_trait::async_trait;
-use osb_saga::{SagaDefinition, SagaError, SagaStep, StepError, StepInputs};
+use osb_bus::SagaAction;
+use osb_saga::{SagaDefinition, SagaError, SagaStep, StepError, StepInputs, StepName, StepUndo};
 use osb_store::{SandboxStatus, StoreError};
 use serde_json::{json, Value};
 
-use super::params::{Restorable, SandboxParams};
+use super::params::{Done, Restorable, SandboxParams};
 use crate::events::publish_sandbox_event;
-use crate::plane::{store_failed, to_output, ControlPlane};
+use crate::plane::{store_failed, to_output, worker_call_key, ControlPlane};
 use osb_grpc::proto as wire;
 
 /// The saga kind in the log.
 pub const RESTORE_SAGA: &str = "sandbox_restore";
+
+/// The restore saga's steps, each typed by the output it records.
+pub const CHECK_RESTORABLE: StepName<Restorable> = StepName::new("check_restorable");
+pub const RESTORE_ON_WORKER: StepName<Done> = StepName::new("restore_on_worker");
 
 /// The restore saga's definition.
 pub fn restore_saga() -> Result<SagaDefinition<ControlPlane>, SagaError> {
@@ -29,7 +34,7 @@ struct CheckRestorable;
 #[async_trait]
 impl SagaStep<ControlPlane> for CheckRestorable {
     fn name(&self) -> &'static str {
-        "check_restorable"
+        CHECK_RESTORABLE.as_str()
     }
 
     async fn run(&self, plane: &ControlPlane, inputs: &StepInputs) -> Result<Value, StepError> {
@@ -69,8 +74,9 @@ impl SagaStep<ControlPlane> for CheckRestorable {
         })
     }
 
-    async fn undo(&self, _plane: &ControlPlane, _inputs: &StepInputs) -> Result<(), StepError> {
-        Ok(())
+    fn undo(&self) -> Option<&dyn StepUndo<ControlPlane>> {
+        // A check: it changed nothing.
+        None
     }
 }
 
@@ -79,7 +85,7 @@ struct RestoreOnWorker;
 #[async_trait]
 impl SagaStep<ControlPlane> for RestoreOnWorker {
     fn name(&self) -> &'static str {
-        "restore_on_worker"
+        RESTORE_ON_WORKER.as_str()
     }
 
     fn irreversible(&self) -> bool {
@@ -88,14 +94,14 @@ impl SagaStep<ControlPlane> for RestoreOnWorker {
 
     async fn run(&self, plane: &ControlPlane, inputs: &StepInputs) -> Result<Value, StepError> {
         let p: SandboxParams = inputs.params()?;
-        let Restorable { worker } = inputs.output("check_restorable")?;
+        let Restorable { worker } = inputs.output(CHECK_RESTORABLE)?;
         let checkpoint_id = p
             .checkpoint_id
             .ok_or_else(|| StepError::new("the saga has no checkpoint to restore"))?;
         let mut client = plane.worker(&worker).await?;
         client
             .restore(wire::RestoreRequest {
-                idempotency_key: format!("{}:restore_on_worker:do", p.request),
+                idempotency_key: worker_call_key(&p.request, RESTORE_ON_WORKER, SagaAction::Do),
                 sandbox_id: p.sandbox_id.to_string(),
                 checkpoint_id: checkpoint_id.to_string(),
             })
@@ -110,10 +116,10 @@ impl SagaStep<ControlPlane> for RestoreOnWorker {
             json!({ "checkpointID": checkpoint_id, "workerID": worker }),
         )
         .await;
-        Ok(json!({}))
+        to_output(&Done {})
     }
 
-    async fn undo(&self, _plane: &ControlPlane, _inputs: &StepInputs) -> Result<(), StepError> {
-        Ok(())
+    fn undo(&self) -> Option<&dyn StepUndo<ControlPlane>> {
+        None
     }
 }

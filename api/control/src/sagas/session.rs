@@ -9,8 +9,11 @@ use std::collections::BTreeMap;
 use osb_proto::{ProjectId, SandboxId, WorkerName};
 use osb_saga::StepError;
 
+use osb_bus::SagaAction;
+
+use super::create::REGISTER_SESSION;
 use super::params::Sealed;
-use crate::plane::ControlPlane;
+use crate::plane::{worker_call_key, ControlPlane};
 use osb_grpc::proto as wire;
 
 /// Registers the session; returns the version registered per secret name.
@@ -59,7 +62,7 @@ pub(crate) async fn register(
     let mut client = plane.worker(worker).await?;
     client
         .register_session(wire::RegisterSessionRequest {
-            idempotency_key: format!("{sandbox}:register_session:do"),
+            idempotency_key: worker_call_key(sandbox, REGISTER_SESSION, SagaAction::Do),
             sandbox_id: sandbox.to_string(),
             source_address: source_address.to_owned(),
             secrets,

@@ -9,7 +9,9 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use osb_control::sagas::params::{BootFrom, CreateParams, SandboxParams};
-use osb_control::sagas::{checkpoint_saga, create_saga, destroy_saga, restore_saga, snapshot_saga};
+use osb_control::sagas::{
+    self, checkpoint_saga, create_saga, destroy_saga, restore_saga, snapshot_saga,
+};
 use osb_control::{ControlPlane, SandboxService};
 use osb_proto::{OrgId, ProjectId, SagaId, SandboxId, SnapshotId};
 use osb_saga::testing::{check_each_step_twice, check_failure_at_each_step};
@@ -329,7 +331,7 @@ async fn a_crashed_control_planes_create_is_taken_over() {
         ExecutorOptions {
             lease: chrono::Duration::seconds(2),
             hooks: TestHooks {
-                stop_after: Some("boot_sandbox".into()),
+                stop_after: Some(sagas::BOOT_SANDBOX.as_str().into()),
                 ..TestHooks::default()
             },
             ..ExecutorOptions::default()
@@ -388,7 +390,7 @@ async fn a_crashed_control_planes_create_is_taken_over() {
         ExecutorOptions {
             lease: chrono::Duration::seconds(1),
             hooks: TestHooks {
-                stop_after: Some("register_session".into()),
+                stop_after: Some(sagas::REGISTER_SESSION.as_str().into()),
                 ..TestHooks::default()
             },
             ..ExecutorOptions::default()
