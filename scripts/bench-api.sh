@@ -54,7 +54,7 @@ fi
 
 if [[ -z ${SKIP_BUILD:-} ]]; then
   say "building osbd (release, target dir $API_TARGET_DIR)"
-  (cd "$ROOT" && CARGO_TARGET_DIR=$API_TARGET_DIR cargo build --release -q -p osb-api --bin osbd)
+  (cd "$ROOT" && CARGO_TARGET_DIR=$API_TARGET_DIR cargo build --release -q -p osbd --bin osbd)
 fi
 OSBD=$API_TARGET_DIR/release/osbd
 [[ -x $OSBD ]] || die "$OSBD not found (build it or unset SKIP_BUILD)"

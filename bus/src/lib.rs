@@ -1,7 +1,9 @@
-//! The bus vocabulary of OpenSandbox: every NATS subject is built here (never with `format!`
-//! at a call site), every message travels in a versioned [`Envelope`] with the standard headers,
-//! and idempotency keys have one shape. With the orchestration work this crate also becomes the
-//! only NATS client (JetStream setup, request/reply, the in-process bus of `osbd up`).
+//! The bus of OpenSandbox and its vocabulary: every NATS subject is built here (never with
+//! `format!` at a call site), every message travels in a versioned [`Envelope`] with the
+//! standard headers, and idempotency keys have one shape. It is the only NATS client: the
+//! [`Bus`] trait with [`NatsBus`] (core NATS for request/reply and fan-out, JetStream for
+//! durable events, ADR 0006) and [`InProcessBus`] (the embedded default of `osbd up`), chosen
+//! by [`connect_bus`] from `NATS_URL`.
 //!
 //! It must never carry a plaintext secret value: payloads name secrets, never hold them. It
 //! knows nothing about Postgres.
