@@ -92,25 +92,3 @@ pub fn redact_url_password(url: &str) -> String {
         None => url.to_owned(),
     }
 }
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn embedded_by_default_external_with_url() {
-        let settings = Settings::from_lookup(|name| match name {
-            DATA_DIR_ENV => Some("/tmp/x".to_owned()),
-            _ => None,
-        });
-        assert_eq!(
-            settings.database,
-            DatabaseSetting::Embedded(PathBuf::from("/tmp/x/opensandbox.sqlite"))
-        );
-        let settings = Settings::from_lookup(|name| match name {
-            DATABASE_URL_ENV => Some("postgres://u:pw@h/db".to_owned()),
-            _ => None,
-        });
-        assert_eq!(settings.database.describe(), "postgres://u:***@h/db");
-    }
-}

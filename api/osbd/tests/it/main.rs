@@ -18,6 +18,7 @@ mod osbd_init;
 mod osbd_keys;
 mod osbd_up;
 mod sandboxes;
+mod settings;
 mod support;
 mod worker_service;
 
