@@ -112,3 +112,42 @@ async fn nats_bus() {
         std::env::var("OSB_TEST_NATS_URL").unwrap_or_else(|_| "nats://127.0.0.1:4222".to_owned());
     spread_and_detect_loss(Arc::new(NatsBus::connect(&url).await.unwrap())).await;
 }
+
+/// A heartbeat whose name is not a worker name (one that could not be in a certificate: path
+/// characters, spaces, upper case) is ignored as malformed: placement never offers that worker,
+/// while a well-named one next to it joins.
+#[tokio::test]
+async fn a_heartbeat_with_an_invalid_worker_name_is_ignored() {
+    let bus: Arc<dyn Bus> = Arc::new(InProcessBus::new());
+    let (service, mut changes) = PlacementService::start(
+        bus.clone(),
+        Duration::from_secs(5),
+        Duration::from_millis(50),
+    )
+    .await
+    .unwrap();
+    let forged = WorkerId::new();
+    for name in ["../../etc/passwd", "Worker A", "w_1", ""] {
+        let mut beat = serde_json::to_value(heartbeat(forged, "w1")(0)).unwrap();
+        beat["name"] = serde_json::json!(name);
+        let bytes = osb_bus::Envelope::new(osb_placement::HEARTBEAT_KIND, beat, None)
+            .to_bytes()
+            .unwrap();
+        bus.publish(
+            osb_bus::worker_heartbeat(forged).as_str(),
+            osb_bus::BusMessage::new(bytes),
+        )
+        .await
+        .unwrap();
+    }
+    let good = WorkerId::new();
+    let worker = publish_heartbeats(
+        bus.clone(),
+        Duration::from_millis(50),
+        heartbeat(good, "worker-good"),
+    );
+    assert_eq!(next_change(&mut changes).await, WorkerChange::Joined(good));
+    assert_eq!(service.live_workers(), vec![good]);
+    assert_eq!(service.name_of(forged), None);
+    worker.abort();
+}
