@@ -4,6 +4,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod display_safe;
 pub mod error_code;
 #[cfg(feature = "grpc")]
 pub mod grpc;
@@ -11,6 +12,7 @@ pub mod host_pattern;
 pub mod ids;
 pub mod sealed_token;
 
+pub use display_safe::{display_safe, display_safe_with, SEALED_PLACEHOLDER};
 pub use error_code::ErrorCode;
 pub use host_pattern::{HostMatcher, HostPattern, HostPatternError};
 pub use ids::{
