@@ -113,6 +113,7 @@ async fn documented_rotation_through_the_cli() {
         stdout.contains("rewrapped 1 secret(s) onto key version 2"),
         "{stdout}"
     );
+    assert!(stdout.contains("bound to its row id"), "{stdout}");
     for output in [&stdout, &stderr] {
         canary.assert_absent("osbd output", output);
         assert!(!output.contains(&old_key) && !output.contains(&new_key));
