@@ -81,6 +81,8 @@ pub struct SecretRecord {
     pub allowed_hosts: Option<Vec<String>>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// The associated-data layout of the row's ciphertext (ADR 0020).
+    pub row_binding: u16,
 }
 
 /// A secret with its ciphertext, for the vault only.
@@ -102,6 +104,9 @@ impl std::fmt::Debug for SealedSecretRow {
 /// A new ciphertext for a secret, produced by the vault.
 #[derive(Clone, PartialEq, Eq)]
 pub struct SecretWrite {
+    /// The row id: chosen by the vault for a new secret (the ciphertext is bound to it), the
+    /// existing row's id for a replacement.
+    pub id: SecretId,
     pub org_id: OrgId,
     pub project_id: ProjectId,
     pub name: String,
@@ -109,11 +114,14 @@ pub struct SecretWrite {
     pub key_version: u16,
     pub secret_version: u64,
     pub allowed_hosts: Option<Vec<String>>,
+    /// The associated-data layout the ciphertext was sealed with.
+    pub row_binding: u16,
 }
 
 impl std::fmt::Debug for SecretWrite {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SecretWrite")
+            .field("id", &self.id)
             .field("project_id", &self.project_id)
             .field("name", &self.name)
             .field("key_version", &self.key_version)

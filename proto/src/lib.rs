@@ -7,6 +7,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod display_safe;
 pub mod error_code;
 #[cfg(feature = "grpc")]
 pub mod grpc;
@@ -16,6 +17,7 @@ pub mod sealed_token;
 pub mod secret_value;
 pub mod worker_name;
 
+pub use display_safe::{display_safe, display_safe_with, SEALED_PLACEHOLDER};
 pub use error_code::ErrorCode;
 pub use host_pattern::{HostMatcher, HostPattern, HostPatternError};
 pub use ids::{

@@ -21,6 +21,8 @@ fn keyring() -> Keyring {
 fn bench_seal_open(c: &mut Criterion) {
     let keyring = keyring();
     let aad = SecretAad {
+        secret_id: osb_proto::SecretId::new(),
+        row_binding: osb_vault::CURRENT_ROW_BINDING,
         org_id: OrgId::new(),
         project_id: ProjectId::new(),
         name: "ANTHROPIC_API_KEY".to_owned(),

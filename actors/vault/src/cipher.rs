@@ -129,6 +129,8 @@ mod tests {
 
     fn row(name: &str, version: u64) -> SecretAad {
         SecretAad {
+            secret_id: osb_proto::SecretId::new(),
+            row_binding: crate::aad::CURRENT_ROW_BINDING,
             org_id: OrgId::new(),
             project_id: ProjectId::new(),
             name: name.to_owned(),

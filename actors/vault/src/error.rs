@@ -26,6 +26,14 @@ pub enum VaultError {
     KeyVersionsExhausted { max: u16 },
     #[error("secret {name} kept changing while it was being written; retry the request")]
     ContendedWrite { name: String },
+    #[error("the secret vault is locked: {reason}")]
+    Locked { reason: String },
+    #[error("secret {name} is sealed with row-binding layout {binding}, which this vault no longer accepts (layouts below {floor} were retired after a complete rewrap): the row was restored from an old backup or tampered with; set the secret again")]
+    RetiredRowBinding {
+        name: String,
+        binding: u16,
+        floor: u16,
+    },
     #[error(transparent)]
     Store(#[from] StoreError),
 }

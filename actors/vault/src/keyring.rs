@@ -118,6 +118,12 @@ impl Keyring {
             })
     }
 
+    /// Drops the key of `version` (a locked vault forgets its unregistered primary, so nothing
+    /// can ever be sealed or opened under a version the registry did not give it).
+    pub(crate) fn forget(&mut self, version: u16) {
+        self.keys.remove(&version);
+    }
+
     /// Gives the keys back (to re-plan after losing a registration race).
     pub(crate) fn into_keys(self) -> BTreeMap<u16, MasterKey> {
         self.keys

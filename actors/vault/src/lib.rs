@@ -1,6 +1,7 @@
 //! The secret vault: seals secret values at rest with AES-256-GCM under versioned master keys,
-//! binds every ciphertext to its row (org, project, secret name, secret version), rotates keys
-//! and re-encrypts ("rewraps") stored secrets onto the current key.
+//! binds every ciphertext to its row (row id, org, project, secret name, secret version), rotates
+//! keys and re-encrypts ("rewraps") stored secrets onto the current key and binding. A new
+//! primary key that would leave stored secrets unreadable locks the vault instead (ADR 0020).
 //!
 //! It is the only crate that touches `aes-gcm`, and the only place a plaintext secret value is
 //! produced from storage. It must never log, print, return in an error or persist a plaintext
@@ -25,7 +26,7 @@ mod rewrap;
 mod secret_value;
 mod vault;
 
-pub use aad::SecretAad;
+pub use aad::{SecretAad, CURRENT_ROW_BINDING, LEGACY_ROW_BINDING};
 pub use actor::{spawn_secret_vault, FanOutRemoval, FanOutSecret, SecretVaultActor};
 pub use cipher::{open, seal, CIPHERTEXT_HEADER_LEN, NONCE_LEN, TAG_LEN};
 pub use error::VaultError;
@@ -37,4 +38,6 @@ pub use keyring_config::{
 pub use master_key::{KeyFingerprint, MasterKey, MASTER_KEY_HEX_LEN};
 pub use rewrap::RewrapReport;
 pub use secret_value::{SecretValue, MAX_SECRET_VALUE_BYTES};
-pub use vault::{KeyStatus, StoredSecret, Vault};
+pub use vault::{
+    KeyLossPolicy, KeyStatus, StoredSecret, Vault, VaultReadiness, ACCEPT_KEY_LOSS_ENV,
+};

@@ -96,6 +96,10 @@ impl From<VaultError> for ApiError {
                 format!("secret {name} kept changing while it was written; retry"),
             ),
             VaultError::Store(store) => store.into(),
+            // The reason names versions and environment variables only, never a key.
+            locked @ VaultError::Locked { .. } => {
+                ApiError::new(ErrorCode::Unavailable, locked.to_string())
+            }
             other => ApiError::internal("the secret vault", &other),
         }
     }

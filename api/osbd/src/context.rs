@@ -127,7 +127,22 @@ pub(crate) async fn open_vault(
 ) -> Result<Vault, CommandError> {
     let store = open_migrated_store(settings).await?;
     let config = keyring_config(settings, err)?;
-    Ok(Vault::open(store, config).await?)
+    open_vault_on(store, config, err).await
+}
+
+/// Opens the vault with the operator's key-loss policy (`OPENSANDBOX_SECRET_KEYS_ACCEPT_LOSS`),
+/// saying loudly on `err` when it opened locked (ADR 0020): it then seals nothing and `readyz`
+/// reports not ready with the same reason.
+pub(crate) async fn open_vault_on(
+    store: osb_store::Store,
+    config: KeyringConfig,
+    err: &mut dyn Write,
+) -> Result<Vault, CommandError> {
+    let vault = Vault::open_with(store, config, osb_vault::KeyLossPolicy::from_env()).await?;
+    if let Some(reason) = vault.locked_reason() {
+        writeln!(err, "error: the secret vault is locked: {reason}")?;
+    }
+    Ok(vault)
 }
 
 fn load_or_create_dev_key(path: &Path) -> Result<MasterKey, CommandError> {

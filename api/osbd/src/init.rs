@@ -4,9 +4,7 @@
 
 use std::io::Write;
 
-use osb_vault::Vault;
-
-use super::context::{ensure_data_dir, keyring_config, open_store, CommandError};
+use super::context::{ensure_data_dir, keyring_config, open_store, open_vault_on, CommandError};
 use crate::settings::Settings;
 
 pub(crate) async fn run(
@@ -20,7 +18,7 @@ pub(crate) async fn run(
     let store = open_store(settings).await?;
     let pending = store.pending_migrations().await?;
     store.migrate_up().await?;
-    let vault = Vault::open(store, config).await?;
+    let vault = open_vault_on(store, config, err).await?;
     writeln!(out, "data directory   {}", settings.data_dir.display())?;
     writeln!(out, "database         {}", settings.database.describe())?;
     writeln!(

@@ -77,6 +77,12 @@ pub(crate) async fn rewrap(
             out,
             "every secret is under the primary key; retired keys no secret uses can be removed (check with `osbd keys status`)"
         )?;
+        if report.binding_floor >= osb_vault::CURRENT_ROW_BINDING {
+            writeln!(
+                out,
+                "every secret is bound to its row id; the older binding is refused from now on"
+            )?;
+        }
         Ok(())
     } else {
         Err(CommandError::Failed(format!(

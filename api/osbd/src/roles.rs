@@ -10,9 +10,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use osb_proto::WorkerName;
-use osb_vault::Vault;
 
-use super::context::{keyring_config, open_store, CommandError};
+use super::context::{keyring_config, open_store, open_vault_on, CommandError};
 use super::node_env::{default_capacity, proxy_options, shutdown_signal};
 use super::up::{role_bus, serve_until_signal};
 use crate::platform::{ControlNode, ControlNodeConfig};
@@ -57,7 +56,7 @@ pub(crate) async fn control(
     let config = keyring_config(settings, err)?;
     let store = open_store(settings).await?;
     store.migrate_up().await?;
-    let vault = Vault::open(store, config).await?;
+    let vault = open_vault_on(store, config, err).await?;
     let bus = role_bus().await?;
     let mut config = ControlNodeConfig::new(listen, security);
     config.crash_after = std::env::var(FAILPOINT_ENV)

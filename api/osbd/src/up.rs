@@ -11,9 +11,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use osb_proto::WorkerName;
-use osb_vault::Vault;
 
-use super::context::{ensure_data_dir, keyring_config, open_store, CommandError};
+use super::context::{ensure_data_dir, keyring_config, open_store, open_vault_on, CommandError};
 use super::node_env::{default_capacity, proxy_options, shutdown_signal};
 use crate::platform::{ControlNode, ControlNodeConfig};
 use crate::settings::Settings;
@@ -49,7 +48,7 @@ pub(crate) async fn run(
     let config = keyring_config(settings, err)?;
     let store = open_store(settings).await?;
     store.migrate_up().await?;
-    let vault = Vault::open(store, config).await?;
+    let vault = open_vault_on(store, config, err).await?;
     let nats_url = std::env::var(osb_bus::NATS_URL_ENV).ok();
     let bus = osb_bus::connect_bus(nats_url.as_deref())
         .await

@@ -10,3 +10,4 @@ pub(crate) mod sagas;
 pub(crate) mod sandboxes;
 pub(crate) mod secrets;
 pub(crate) mod snapshots;
+pub(crate) mod vault_state;

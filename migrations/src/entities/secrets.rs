@@ -16,6 +16,8 @@ pub struct Model {
     pub allowed_hosts: Option<Json>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
+    /// Which associated-data layout the ciphertext uses (1: without the row id, 2: with it).
+    pub row_binding: i16,
 }
 
 // Hand-written so a stray `{:?}` cannot dump ciphertext into a log.
@@ -27,6 +29,7 @@ impl std::fmt::Debug for Model {
             .field("name", &self.name)
             .field("key_version", &self.key_version)
             .field("secret_version", &self.secret_version)
+            .field("row_binding", &self.row_binding)
             .finish_non_exhaustive()
     }
 }

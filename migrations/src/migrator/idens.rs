@@ -59,6 +59,15 @@ pub enum Secrets {
     AllowedHosts,
     CreatedAt,
     UpdatedAt,
+    RowBinding,
+}
+
+#[derive(DeriveIden)]
+pub enum VaultState {
+    Table,
+    Id,
+    BindingFloor,
+    UpdatedAt,
 }
 
 #[derive(DeriveIden)]

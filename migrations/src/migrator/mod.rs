@@ -11,6 +11,7 @@ mod m0002_projects_and_secrets;
 mod m0003_sandboxes_and_checkpoints;
 mod m0004_sagas_and_audit;
 mod m0005_sandbox_runtime;
+mod m0010_secret_row_binding;
 
 pub(crate) mod idens;
 
@@ -28,7 +29,13 @@ pub const APPLICATION_TABLES: &[&str] = &[
     "saga_log",
     "processed_commands",
     "audit_events",
+    "vault_state",
 ];
+
+/// How many migrations the schema has (tests compare applied counts against it).
+pub fn migration_count() -> usize {
+    <Migrator as MigratorTrait>::migrations().len()
+}
 
 /// The ordered list of migrations.
 #[derive(Debug)]
@@ -43,6 +50,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0003_sandboxes_and_checkpoints::Migration),
             Box::new(m0004_sagas_and_audit::Migration),
             Box::new(m0005_sandbox_runtime::Migration),
+            Box::new(m0010_secret_row_binding::Migration),
         ]
     }
 }

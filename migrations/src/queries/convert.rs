@@ -23,6 +23,10 @@ pub(crate) fn to_u16(value: i32, what: &str) -> Result<u16, StoreError> {
     u16::try_from(value).map_err(|_| StoreError::corrupt(what, format!("{value} is out of range")))
 }
 
+pub(crate) fn to_i16(value: u16, what: &str) -> Result<i16, StoreError> {
+    i16::try_from(value).map_err(|_| StoreError::corrupt(what, format!("{value} is too large")))
+}
+
 pub(crate) fn string_list_to_json(list: &[String]) -> serde_json::Value {
     serde_json::Value::Array(
         list.iter()

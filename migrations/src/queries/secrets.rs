@@ -4,9 +4,11 @@
 
 use osb_proto::{OrgId, ProjectId, SecretId};
 use sea_orm::sea_query::Expr;
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set};
+use sea_orm::{
+    ColumnTrait, Condition, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set,
+};
 
-use super::convert::{json_to_string_list, string_list_to_json, to_i64, to_u16, to_u64};
+use super::convert::{json_to_string_list, string_list_to_json, to_i16, to_i64, to_u16, to_u64};
 use crate::entities::secrets;
 use crate::error::StoreError;
 use crate::records::{SealedSecretRow, SecretRecord, SecretWrite};
@@ -61,7 +63,7 @@ impl Store {
     /// Inserts the first version of a secret. `Conflict` if the name exists in the project.
     pub async fn insert_secret(&self, write: SecretWrite) -> Result<SecretRecord, StoreError> {
         let now = super::convert::now();
-        let id = SecretId::new();
+        let id = write.id;
         let row = secrets::ActiveModel {
             id: Set(id.as_uuid()),
             org_id: Set(write.org_id.as_uuid()),
@@ -73,6 +75,7 @@ impl Store {
             allowed_hosts: Set(write.allowed_hosts.as_deref().map(string_list_to_json)),
             created_at: Set(now),
             updated_at: Set(now),
+            row_binding: Set(to_i16(write.row_binding, "row binding")?),
         };
         secrets::Entity::insert(row)
             .exec_without_returning(&self.db)
@@ -88,11 +91,14 @@ impl Store {
             allowed_hosts: write.allowed_hosts,
             created_at: now,
             updated_at: now,
+            row_binding: write.row_binding,
         })
     }
 
-    /// Replaces a secret's ciphertext only if its stored version is still `expected_version`;
-    /// otherwise `Stale` (someone else wrote first) or `NotFound`.
+    /// Replaces a secret's ciphertext only if it is still the row `write.id` at
+    /// `expected_version` (a secret deleted and re-created meanwhile is another row, whose id
+    /// the ciphertext is not bound to); otherwise `Stale` (someone else wrote first) or
+    /// `NotFound`.
     pub async fn replace_secret(
         &self,
         write: SecretWrite,
@@ -116,7 +122,12 @@ impl Store {
                 secrets::Column::AllowedHosts,
                 Expr::value(write.allowed_hosts.as_deref().map(string_list_to_json)),
             )
+            .col_expr(
+                secrets::Column::RowBinding,
+                Expr::value(to_i16(write.row_binding, "row binding")?),
+            )
             .col_expr(secrets::Column::UpdatedAt, Expr::value(now))
+            .filter(secrets::Column::Id.eq(write.id.as_uuid()))
             .filter(secrets::Column::ProjectId.eq(write.project_id.as_uuid()))
             .filter(secrets::Column::Name.eq(write.name.as_str()))
             .filter(secrets::Column::SecretVersion.eq(to_i64(expected_version, "secret version")?))
@@ -150,16 +161,22 @@ impl Store {
         Ok(())
     }
 
-    /// Up to `limit` secrets whose ciphertext is not under `key_version`, in id order, for the
-    /// rewrap. Rows after `after` only, so a resumed run makes progress past failing rows.
-    pub async fn list_secrets_not_under_key(
+    /// Up to `limit` secrets whose ciphertext is not under `key_version` or uses a row binding
+    /// below `row_binding`, in id order, for the rewrap. Rows after `after` only, so a resumed
+    /// run makes progress past failing rows.
+    pub async fn list_secrets_to_rewrap(
         &self,
         key_version: u16,
+        row_binding: u16,
         after: Option<SecretId>,
         limit: u64,
     ) -> Result<Vec<SealedSecretRow>, StoreError> {
         let mut query = secrets::Entity::find()
-            .filter(secrets::Column::KeyVersion.ne(i32::from(key_version)))
+            .filter(
+                Condition::any()
+                    .add(secrets::Column::KeyVersion.ne(i32::from(key_version)))
+                    .add(secrets::Column::RowBinding.lt(to_i16(row_binding, "row binding")?)),
+            )
             .order_by_asc(secrets::Column::Id)
             .limit(limit);
         if let Some(after) = after {
@@ -173,25 +190,31 @@ impl Store {
             .collect()
     }
 
-    /// Swaps a secret's ciphertext to a new key, only if the row is still exactly what the
-    /// rewrap read (same key version and secret version). Returns false if it changed meanwhile
-    /// (a newer write is already under the current key, or the secret was deleted).
+    /// Swaps a secret's ciphertext to a new key and row binding, only if the row is still
+    /// exactly what the rewrap read (same key version, row binding and secret version).
+    /// Returns false if it changed meanwhile (a newer write is already current, or the secret
+    /// was deleted).
     pub async fn rewrap_secret(
         &self,
-        id: SecretId,
-        old_key_version: u16,
-        secret_version: u64,
+        read: &SecretRecord,
         new_key_version: u16,
+        new_row_binding: u16,
         new_ciphertext: Vec<u8>,
     ) -> Result<bool, StoreError> {
+        let (id, secret_version) = (read.id, read.secret_version);
         let result = secrets::Entity::update_many()
             .col_expr(secrets::Column::Ciphertext, Expr::value(new_ciphertext))
             .col_expr(
                 secrets::Column::KeyVersion,
                 Expr::value(i32::from(new_key_version)),
             )
+            .col_expr(
+                secrets::Column::RowBinding,
+                Expr::value(to_i16(new_row_binding, "row binding")?),
+            )
             .filter(secrets::Column::Id.eq(id.as_uuid()))
-            .filter(secrets::Column::KeyVersion.eq(i32::from(old_key_version)))
+            .filter(secrets::Column::KeyVersion.eq(i32::from(read.key_version)))
+            .filter(secrets::Column::RowBinding.eq(to_i16(read.row_binding, "row binding")?))
             .filter(secrets::Column::SecretVersion.eq(to_i64(secret_version, "secret version")?))
             .exec(&self.db)
             .await?;
@@ -217,6 +240,34 @@ impl Store {
                 ))
             })
             .collect()
+    }
+
+    /// Test hook: set a row's binding layout as-is (to prove a rolled-back row is refused).
+    /// Not for production paths.
+    pub async fn set_row_binding_for_tests(
+        &self,
+        id: SecretId,
+        row_binding: u16,
+    ) -> Result<(), StoreError> {
+        secrets::Entity::update_many()
+            .col_expr(
+                secrets::Column::RowBinding,
+                Expr::value(to_i16(row_binding, "row binding")?),
+            )
+            .filter(secrets::Column::Id.eq(id.as_uuid()))
+            .exec(&self.db)
+            .await?;
+        Ok(())
+    }
+
+    /// How many secrets use a row binding below `row_binding` (the rewrap raises the floor only
+    /// when none is left).
+    pub async fn count_secrets_below_binding(&self, row_binding: u16) -> Result<u64, StoreError> {
+        let count = secrets::Entity::find()
+            .filter(secrets::Column::RowBinding.lt(to_i16(row_binding, "row binding")?))
+            .count(&self.db)
+            .await?;
+        Ok(count)
     }
 
     /// Test and tooling hook: overwrite a ciphertext as-is (used to prove that a ciphertext
@@ -252,6 +303,7 @@ fn sealed_row(row: secrets::Model) -> Result<SealedSecretRow, StoreError> {
             allowed_hosts,
             created_at: row.created_at,
             updated_at: row.updated_at,
+            row_binding: to_u16(i32::from(row.row_binding), "row binding")?,
         },
         ciphertext: row.ciphertext,
     })

@@ -1,12 +1,19 @@
 //! Secret rows: conditional replacement, per-project uniqueness, cascade on project delete.
 
+use osb_proto::SecretId;
 use osb_store::{SecretWrite, StoreError};
 use osb_testkit::TestDatabase;
 
 use crate::{new_project, org};
 
-fn write(project: &osb_store::ProjectRecord, name: &str, version: u64) -> SecretWrite {
+fn write(
+    project: &osb_store::ProjectRecord,
+    name: &str,
+    version: u64,
+    id: SecretId,
+) -> SecretWrite {
     SecretWrite {
+        id,
         org_id: project.org_id,
         project_id: project.id,
         name: name.to_owned(),
@@ -14,6 +21,7 @@ fn write(project: &osb_store::ProjectRecord, name: &str, version: u64) -> Secret
         key_version: 1,
         secret_version: version,
         allowed_hosts: Some(vec!["api.example.test".to_owned()]),
+        row_binding: 2,
     }
 }
 
@@ -27,21 +35,43 @@ async fn conditional_replace_detects_concurrent_writers() {
             .await
             .expect("project");
 
-        store
-            .insert_secret(write(&project, "API_KEY", 1))
+        let id = SecretId::new();
+        let inserted = store
+            .insert_secret(write(&project, "API_KEY", 1, id))
             .await
             .expect("insert");
-        let duplicate = store.insert_secret(write(&project, "API_KEY", 1)).await;
+        assert_eq!(
+            inserted.id, id,
+            "the row gets the id the vault bound its ciphertext to"
+        );
+        assert_eq!(inserted.row_binding, 2);
+        let duplicate = store
+            .insert_secret(write(&project, "API_KEY", 1, SecretId::new()))
+            .await;
         assert!(matches!(duplicate, Err(StoreError::Conflict(_))));
 
+        // A write for another row of the same name (deleted and re-created meanwhile) must
+        // not land: its ciphertext is bound to that other id.
+        let other_row = store
+            .replace_secret(write(&project, "API_KEY", 2, SecretId::new()), 1)
+            .await;
+        assert!(
+            matches!(other_row, Err(StoreError::Stale(_))),
+            "{other_row:?}"
+        );
         let replaced = store
-            .replace_secret(write(&project, "API_KEY", 2), 1)
+            .replace_secret(write(&project, "API_KEY", 2, id), 1)
             .await
             .expect("replace at v1");
         assert_eq!(replaced.secret_version, 2);
-        let stale = store.replace_secret(write(&project, "API_KEY", 2), 1).await;
+        assert_eq!(replaced.id, id);
+        let stale = store
+            .replace_secret(write(&project, "API_KEY", 2, id), 1)
+            .await;
         assert!(matches!(stale, Err(StoreError::Stale(_))), "{stale:?}");
-        let missing = store.replace_secret(write(&project, "NOPE", 2), 1).await;
+        let missing = store
+            .replace_secret(write(&project, "NOPE", 2, SecretId::new()), 1)
+            .await;
         assert!(matches!(missing, Err(StoreError::NotFound(_))));
 
         let listed = store.list_secrets(project.id).await.expect("list");
@@ -63,7 +93,7 @@ async fn secrets_go_with_their_project() {
             .await
             .expect("project");
         store
-            .insert_secret(write(&project, "A", 1))
+            .insert_secret(write(&project, "A", 1, SecretId::new()))
             .await
             .expect("insert");
         store

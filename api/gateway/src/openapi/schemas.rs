@@ -418,11 +418,13 @@ fn common_schemas(schemas: &mut Map<String, Value>) {
     schemas.insert(
         "Ready".into(),
         object(
-            "the process and its database answer",
-            &["status", "database"],
+            "the process, its database and the secret vault answer; `vault: degraded` with a `reason` when some stored secrets cannot be opened (their key is not configured)",
+            &["status", "database", "vault"],
             json!({
                 "status": { "type": "string", "enum": ["ready"] },
                 "database": { "type": "string", "enum": ["ok"] },
+                "vault": { "type": "string", "enum": ["ok", "degraded"] },
+                "reason": { "type": "string" },
             }),
         ),
     );

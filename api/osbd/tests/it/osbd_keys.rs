@@ -68,6 +68,23 @@ async fn documented_rotation_through_the_cli() {
 
     // Rotate: old key parked in V1, new key primary, rewrap.
     let new_key = generate();
+
+    // The classic mistake first: the new key without the old one. The vault opens locked,
+    // says so loudly, and registers nothing (the real rotation below still gets version 2).
+    let forgetful = [("DATABASE_URL", url.as_str()), (PRIMARY, new_key.as_str())];
+    let status = osbd(&["keys", "status"], &forgetful);
+    let (stdout, stderr) = text(&status);
+    assert!(
+        stderr.contains("the secret vault is locked") && stderr.contains("key version 1"),
+        "{stderr}"
+    );
+    assert!(
+        !stdout.lines().any(|line| line.starts_with("2 ")),
+        "{stdout}"
+    );
+    let rewrap = osbd(&["keys", "rewrap"], &forgetful);
+    assert!(!rewrap.status.success());
+    assert!(text(&rewrap).1.contains("locked"), "{:?}", text(&rewrap));
     let rotated = [
         ("DATABASE_URL", url.as_str()),
         (PRIMARY, new_key.as_str()),
@@ -96,6 +113,7 @@ async fn documented_rotation_through_the_cli() {
         stdout.contains("rewrapped 1 secret(s) onto key version 2"),
         "{stdout}"
     );
+    assert!(stdout.contains("bound to its row id"), "{stdout}");
     for output in [&stdout, &stderr] {
         canary.assert_absent("osbd output", output);
         assert!(!output.contains(&old_key) && !output.contains(&new_key));

@@ -49,6 +49,78 @@ async fn health_and_unknown_routes() {
     assert_eq!(gateway.call("GET", "/healthz", None, None).await.0, 200);
     let (status, body) = gateway.call("GET", "/readyz", None, None).await;
     assert_eq!((status, body["database"].as_str()), (200, Some("ok")));
+    assert_eq!(body["vault"].as_str(), Some("ok"));
     let (status, body) = gateway.as_acme("GET", "/api/nope", None).await;
     assert_eq!((status, error_code(&body).as_str()), (404, "not_found"));
+}
+
+#[tokio::test]
+async fn a_locked_vault_makes_the_gateway_not_ready_and_says_why() {
+    use osb_vault::{KeyringConfig, MasterKey, SecretValue, Vault};
+
+    let mut gateway = Gateway::start().await;
+    let project = gateway
+        .store
+        .create_project(osb_store::NewProject {
+            org_id: gateway.org,
+            name: "web".to_owned(),
+            template: None,
+            cpu_count: 1,
+            memory_mb: 256,
+            timeout_sec: 60,
+            egress_allowlist: vec![],
+        })
+        .await
+        .expect("project");
+    gateway
+        .state
+        .vault
+        .put_secret(
+            gateway.org,
+            project.id,
+            "A",
+            &SecretValue::from_string("a".into()),
+            None,
+        )
+        .await
+        .expect("put");
+    // The operator restarts with a mistyped primary key and without the real one.
+    let wrong = KeyringConfig {
+        primary: MasterKey::generate(),
+        retired: Vec::new(),
+    };
+    let locked = Vault::open(gateway.store.clone(), wrong)
+        .await
+        .expect("opens locked");
+    gateway.state = osb_gateway::AppState::new(locked, gateway.bus.clone());
+    let (status, body) = gateway.call("GET", "/readyz", None, None).await;
+    assert_eq!((status, error_code(&body).as_str()), (503, "unavailable"));
+    let reason = body["error"].as_str().unwrap_or_default();
+    assert!(reason.contains("locked"), "{reason}");
+    assert!(reason.contains("key version 1"), "{reason}");
+    // Writes are refused with the same explanation and change nothing.
+    let (status, body) = gateway
+        .as_acme(
+            "PUT",
+            &format!("/api/projects/{}/secrets/B", project.id),
+            Some(r#"{"value":"b"}"#),
+        )
+        .await;
+    assert_eq!((status, error_code(&body).as_str()), (503, "unavailable"));
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("locked"),
+        "{body}"
+    );
+    assert_eq!(
+        gateway
+            .store
+            .list_secrets(project.id)
+            .await
+            .expect("list")
+            .len(),
+        1
+    );
 }
