@@ -78,6 +78,7 @@ pub enum Sandboxes {
     FailureReason,
     Runtime,
     Egress,
+    Metadata,
     CreatedAt,
     UpdatedAt,
 }

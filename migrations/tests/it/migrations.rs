@@ -13,7 +13,7 @@ async fn up_down_up_on_both_engines() {
             .is_empty());
         store.migrate_up().await.expect("first up");
         let applied = store.applied_migrations().await.expect("applied");
-        assert_eq!(applied.len(), 5, "{:?}", store.kind());
+        assert_eq!(applied.len(), 6, "{:?}", store.kind());
         assert!(store
             .pending_migrations()
             .await
@@ -30,7 +30,7 @@ async fn up_down_up_on_both_engines() {
             .is_empty());
 
         store.migrate_up().await.expect("second up");
-        assert_eq!(store.applied_migrations().await.expect("applied").len(), 5);
+        assert_eq!(store.applied_migrations().await.expect("applied").len(), 6);
         assert!(store
             .find_org_by_name("acme")
             .await
