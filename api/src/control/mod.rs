@@ -6,6 +6,7 @@
 //! worker's proxy. Saga parameters and outputs (persisted) hold names, ids and tokens only.
 
 mod allowlist_push;
+mod deletion;
 mod error;
 mod events;
 mod in_flight;

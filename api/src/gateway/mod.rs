@@ -3,6 +3,7 @@
 //! `{"error": "<sentence>", "code": "<snake_case>"}` with the right status. Handlers never echo
 //! a secret value, and a refused request changes nothing.
 
+mod aliases;
 mod api_keys;
 mod auth;
 mod error;
@@ -12,8 +13,11 @@ mod health;
 mod json;
 mod metrics;
 mod openapi;
+mod pagination;
+mod project_replace;
 mod projects;
 mod sandbox_ops;
+mod sandbox_storage;
 mod sandbox_view;
 mod sandboxes;
 mod secrets;
@@ -36,9 +40,11 @@ pub fn configure(config: &mut web::ServiceConfig) {
         .service(
             web::scope("/api")
                 .configure(projects::routes)
+                .configure(project_replace::routes)
                 .configure(secrets::routes)
                 .configure(sandboxes::routes)
                 .configure(sandbox_ops::routes)
+                .configure(sandbox_storage::routes)
                 .configure(event_stream::routes)
                 .configure(openapi::routes)
                 .default_service(web::to(error::unknown_route))

@@ -8,6 +8,7 @@
 use serde_json::{json, Map, Value};
 
 use super::schemas::schema_ref;
+use crate::gateway::pagination::{DEFAULT_LIMIT, LIMIT_RANGE, NEXT_CURSOR_HEADER};
 
 /// Who may call an operation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -95,6 +96,17 @@ pub const OPERATIONS: &[Operation] = &[
         access: Access::ApiKey,
         request: Some(("UpdateProject", true)),
         success: &[(200, "the updated project", Body::Json("Project"))],
+        errors: &[400, 404, 409, 413, 422],
+    },
+    Operation {
+        method: "put",
+        path: "/api/projects/{project}",
+        id: "replaceProject",
+        tag: "projects",
+        summary: "Replace a project's whole mutable record (absent or null fields take their defaults; an absent name keeps the current one)",
+        access: Access::ApiKey,
+        request: Some(("ReplaceProject", true)),
+        success: &[(200, "the replaced project", Body::Json("Project"))],
         errors: &[400, 404, 409, 413, 422],
     },
     Operation {
@@ -274,6 +286,17 @@ pub const OPERATIONS: &[Operation] = &[
         errors: &[400, 404],
     },
     Operation {
+        method: "delete",
+        path: "/api/sandboxes/{id}/checkpoints/{checkpoint}",
+        id: "deleteCheckpoint",
+        tag: "checkpoints",
+        summary: "Delete a checkpoint and its files on the worker (409 while a golden snapshot or a running restore/fork uses it)",
+        access: Access::ApiKey,
+        request: None,
+        success: &[(204, "deleted", Body::Empty)],
+        errors: &[400, 404, 409, 503],
+    },
+    Operation {
         method: "post",
         path: "/api/sandboxes/{id}/restore",
         id: "restoreSandbox",
@@ -306,6 +329,17 @@ pub const OPERATIONS: &[Operation] = &[
         request: None,
         success: &[(200, "the snapshots ([] when none)", Body::List("Snapshot"))],
         errors: &[],
+    },
+    Operation {
+        method: "delete",
+        path: "/api/snapshots/{snapshot}",
+        id: "deleteSnapshot",
+        tag: "snapshots",
+        summary: "Delete a golden snapshot and the checkpoint behind it (409 while a sandbox boots from it)",
+        access: Access::ApiKey,
+        request: None,
+        success: &[(204, "deleted", Body::Empty)],
+        errors: &[400, 404, 409, 503],
     },
     Operation {
         method: "get",
@@ -414,6 +448,7 @@ fn parameters(operation: &Operation) -> Vec<Value> {
                 "project" => "project id (`prj_…`) or name",
                 "name" => "secret name (an environment variable name)",
                 "checkpoint" => "checkpoint id (`chk_…`)",
+                "snapshot" => "golden snapshot name",
                 _ => "sandbox id (`sbx_…`)",
             };
             json!({ "name": name, "in": "path", "required": true,
@@ -427,6 +462,18 @@ fn parameters(operation: &Operation) -> Vec<Value> {
             "schema": { "type": "string", "minLength": 1, "maxLength": 255 },
         }));
     }
+    if lists(operation) {
+        parameters.push(json!({
+            "name": "limit", "in": "query", "required": false,
+            "description": "items per page (default 100); anything else is 400",
+            "schema": { "type": "integer", "minimum": LIMIT_RANGE.0, "maximum": LIMIT_RANGE.1, "default": DEFAULT_LIMIT },
+        }));
+        parameters.push(json!({
+            "name": "cursor", "in": "query", "required": false,
+            "description": "the X-Next-Cursor of the previous page of this same list, unchanged; a malformed cursor or one of another list is 400",
+            "schema": { "type": "string" },
+        }));
+    }
     if operation.id == "streamEvents" {
         parameters.push(json!({
             "name": "subject", "in": "query", "required": false,
@@ -437,6 +484,28 @@ fn parameters(operation: &Operation) -> Vec<Value> {
     parameters
 }
 
+/// Whether the operation answers a list (and so takes `limit` and `cursor`).
+fn lists(operation: &Operation) -> bool {
+    operation
+        .success
+        .iter()
+        .any(|(_, _, body)| matches!(body, Body::List(_)))
+}
+
+/// The headers of a list page that has a next one.
+fn page_headers() -> Value {
+    json!({
+        NEXT_CURSOR_HEADER: {
+            "description": "present when more items follow: pass it as `cursor` to get them",
+            "schema": { "type": "string" },
+        },
+        "Link": {
+            "description": "present when more items follow: `<same path and query with cursor=…>; rel=\"next\"`",
+            "schema": { "type": "string" },
+        },
+    })
+}
+
 fn operation_value(operation: &Operation) -> Value {
     let mut responses = Map::new();
     for (status, description, body) in operation.success {
@@ -444,11 +513,17 @@ fn operation_value(operation: &Operation) -> Value {
         if let Some(content) = media(*body) {
             response["content"] = content;
         }
+        if matches!(body, Body::List(_)) {
+            response["headers"] = page_headers();
+        }
         responses.insert(status.to_string(), response);
     }
     let mut errors: Vec<u16> = operation.errors.to_vec();
     if operation.access == Access::ApiKey {
         errors.extend([401, 403]);
+    }
+    if lists(operation) {
+        errors.push(400);
     }
     errors.sort_unstable();
     errors.dedup();
