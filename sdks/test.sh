@@ -72,6 +72,12 @@ export OSB_SDK_ORIGIN_CERT="$tmp/origin.pem" OSB_SDK_ORIGIN_KEY="$tmp/origin.key
 unset OPENSANDBOX_API_URL OPENSANDBOX_API_KEY
 
 status=0
+# The packages install as users install them: the wheel pip built into the venv imports from
+# outside the tree, and `npm install ./sdks/typescript` into an empty project imports too.
+(cd "$tmp" && "$venv/bin/python" -c "import opensandbox; print('sdk tests: pip-installed opensandbox', opensandbox.__version__)") || status=1
+mkdir -p "$tmp/npm-user" && (cd "$tmp/npm-user" && echo '{"name":"user","version":"1.0.0","type":"module"}' > package.json &&
+  npm install --silent --no-audit --no-fund "$root/sdks/typescript" &&
+  node -e "import('opensandbox').then((m) => console.log('sdk tests: npm-installed opensandbox', m.VERSION))") || status=1
 python_started=$(date +%s)
 PYTHONPATH="$root/sdks/python/src:$root/sdks/python/tests" "$venv/bin/python" -m pytest -q -p no:cacheprovider \
   "$root/sdks/python/tests" || status=1
