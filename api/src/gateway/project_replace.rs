@@ -7,11 +7,12 @@
 
 use actix_web::{web, HttpResponse};
 use osb_store::ProjectPatch;
-use serde::Deserialize;
 
 use super::auth::Caller;
 use super::error::ApiError;
-use super::projects::{apply, template, DEFAULT_CPU_COUNT, DEFAULT_MEMORY_MB, DEFAULT_TIMEOUT_SEC};
+use super::projects::{
+    apply, template, UpdateProject, DEFAULT_CPU_COUNT, DEFAULT_MEMORY_MB, DEFAULT_TIMEOUT_SEC,
+};
 use super::state::AppState;
 use super::validate;
 
@@ -19,21 +20,8 @@ pub fn routes(config: &mut web::ServiceConfig) {
     config.route("/projects/{project}", web::put().to(replace));
 }
 
-/// PUT body: the whole mutable record.
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct ReplaceProject {
-    name: Option<String>,
-    template: Option<String>,
-    cpu_count: Option<u32>,
-    #[serde(rename = "memoryMB")]
-    memory_mb: Option<u32>,
-    timeout_sec: Option<u32>,
-    egress_allowlist: Option<Vec<String>>,
-}
-
-/// The replacement as a patch that sets every mutable field.
-fn replacement(body: ReplaceProject) -> Result<ProjectPatch, ApiError> {
+/// The replacement as a patch that sets every mutable field (the body has PATCH's fields).
+fn replacement(body: UpdateProject) -> Result<ProjectPatch, ApiError> {
     Ok(ProjectPatch {
         name: body
             .name
@@ -67,7 +55,7 @@ async fn replace(
     state: web::Data<AppState>,
     caller: Caller,
     path: web::Path<String>,
-    body: web::Json<ReplaceProject>,
+    body: web::Json<UpdateProject>,
 ) -> Result<HttpResponse, ApiError> {
     let patch = replacement(body.into_inner())?;
     apply(&state, caller, &path, patch).await

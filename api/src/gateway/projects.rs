@@ -40,16 +40,17 @@ struct CreateProject {
 }
 
 /// PATCH body: an absent or `null` field keeps the stored value; `[]` clears the allowlist.
+/// PUT takes the same fields and gives absent ones their defaults (`project_replace`).
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct UpdateProject {
-    name: Option<String>,
-    template: Option<String>,
-    cpu_count: Option<u32>,
+pub(super) struct UpdateProject {
+    pub(super) name: Option<String>,
+    pub(super) template: Option<String>,
+    pub(super) cpu_count: Option<u32>,
     #[serde(rename = "memoryMB")]
-    memory_mb: Option<u32>,
-    timeout_sec: Option<u32>,
-    egress_allowlist: Option<Vec<String>>,
+    pub(super) memory_mb: Option<u32>,
+    pub(super) timeout_sec: Option<u32>,
+    pub(super) egress_allowlist: Option<Vec<String>>,
 }
 
 /// The project as the API shows it.
