@@ -11,9 +11,9 @@
  * ```
  */
 
-export {
-  Checkpoint, ExecStream, OpenSandbox, Project, Projects, Sandbox, Sandboxes, Snapshot, Snapshots,
-} from "./client.js";
+export { OpenSandbox } from "./client.js";
+export { Project, Projects } from "./projects.js";
+export { Checkpoint, ExecStream, Sandbox, Sandboxes, Snapshot, Snapshots } from "./sandboxes.js";
 export type { ClientOptions, EventOptions, ExecOptions, ForkFields, ProjectFields, SandboxFields } from "./client.js";
 export { configPath, parseConfig, resolveConnection } from "./config.js";
 export type { Connection } from "./config.js";
