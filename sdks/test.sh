@@ -87,7 +87,7 @@ ts_started=$(date +%s)
 # dist/ is committed (so `npm install ./sdks/typescript` needs no build step): it must be the
 # build of src/.
 if git -C "$root" rev-parse --git-dir >/dev/null 2>&1 &&
-   ! git -C "$root" diff --quiet -- sdks/typescript/dist; then
+   [ -n "$(git -C "$root" status --porcelain -- sdks/typescript/dist)" ]; then
   echo "sdk tests: sdks/typescript/dist is not the build of src/: run npm run build there and commit dist" >&2
   status=1
 fi
