@@ -6,6 +6,9 @@ use osb_testkit::TestDatabase;
 
 use crate::{osbd, text};
 
+/// How many migrations the store has (m0001 … m0006).
+const MIGRATIONS: usize = 6;
+
 #[test]
 fn init_prepares_the_embedded_default_with_a_private_dev_key() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -44,7 +47,7 @@ fn init_prepares_the_embedded_default_with_a_private_dev_key() {
 
     let status = osbd(&["migrate", "status"], &[("OPENSANDBOX_DATA_DIR", data)]);
     let (stdout, _) = text(&status);
-    assert_eq!(stdout.matches("applied").count(), 5, "{stdout}");
+    assert_eq!(stdout.matches("applied").count(), MIGRATIONS, "{stdout}");
 }
 
 #[tokio::test]
@@ -53,7 +56,9 @@ async fn migrate_against_postgres_and_refuse_down_without_confirmation() {
     let env = [("DATABASE_URL", database.url())];
     let up = osbd(&["migrate", "up"], &env);
     assert!(up.status.success(), "{:?}", text(&up));
-    assert!(text(&up).0.contains("applied 5 migration(s)"));
+    assert!(text(&up)
+        .0
+        .contains(&format!("applied {MIGRATIONS} migration(s)")));
 
     let refused = osbd(&["migrate", "down"], &env);
     assert_eq!(refused.status.code(), Some(2));
@@ -61,14 +66,14 @@ async fn migrate_against_postgres_and_refuse_down_without_confirmation() {
     let status = osbd(&["migrate", "status"], &env);
     assert_eq!(
         text(&status).0.matches("applied").count(),
-        5,
+        MIGRATIONS,
         "nothing was reverted"
     );
 
     let down = osbd(&["migrate", "down", "--yes-delete-everything"], &env);
     assert!(down.status.success());
     let status = osbd(&["migrate", "status"], &env);
-    assert_eq!(text(&status).0.matches("pending").count(), 5);
+    assert_eq!(text(&status).0.matches("pending").count(), MIGRATIONS);
 }
 
 #[tokio::test]
@@ -88,7 +93,7 @@ async fn an_external_database_requires_the_key_from_the_environment() {
     let status = osbd(&["migrate", "status"], &[("DATABASE_URL", database.url())]);
     assert_eq!(
         text(&status).0.matches("pending").count(),
-        5,
+        MIGRATIONS,
         "the refusal changed nothing"
     );
 }
