@@ -4,7 +4,7 @@
 // server gave ids.
 
 import assert from "node:assert/strict";
-import { mkdtempSync, mkdirSync, writeFileSync } from "node:fs";
+import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { inspect } from "node:util";
@@ -15,8 +15,9 @@ import { fakeServer } from "./fake-server.mjs";
 
 const JSON_TYPE = { "content-type": "application/json" };
 
-test("configuration: option, then environment, then the oc config file", () => {
+test("configuration: option, then environment, then the oc config file", (t) => {
   const dir = mkdtempSync(join(tmpdir(), "osbsdk-ts-"));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
   const path = join(dir, "config.toml");
   writeFileSync(path, '# written by osbd up\napi_url = "http://file:1"\napi_key = "osk_file"\n', { mode: 0o600 });
   const env = { OPENSANDBOX_CONFIG: path };
