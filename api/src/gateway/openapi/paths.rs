@@ -7,8 +7,8 @@
 
 use serde_json::{json, Map, Value};
 
+use super::pages::{lists, page_headers, page_parameters};
 use super::schemas::schema_ref;
-use crate::gateway::pagination::{DEFAULT_LIMIT, LIMIT_RANGE, NEXT_CURSOR_HEADER};
 
 /// Who may call an operation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -463,16 +463,7 @@ fn parameters(operation: &Operation) -> Vec<Value> {
         }));
     }
     if lists(operation) {
-        parameters.push(json!({
-            "name": "limit", "in": "query", "required": false,
-            "description": "items per page (default 100); anything else is 400",
-            "schema": { "type": "integer", "minimum": LIMIT_RANGE.0, "maximum": LIMIT_RANGE.1, "default": DEFAULT_LIMIT },
-        }));
-        parameters.push(json!({
-            "name": "cursor", "in": "query", "required": false,
-            "description": "the X-Next-Cursor of the previous page of this same list, unchanged; a malformed cursor or one of another list is 400",
-            "schema": { "type": "string" },
-        }));
+        parameters.extend(page_parameters());
     }
     if operation.id == "streamEvents" {
         parameters.push(json!({
@@ -482,28 +473,6 @@ fn parameters(operation: &Operation) -> Vec<Value> {
         }));
     }
     parameters
-}
-
-/// Whether the operation answers a list (and so takes `limit` and `cursor`).
-fn lists(operation: &Operation) -> bool {
-    operation
-        .success
-        .iter()
-        .any(|(_, _, body)| matches!(body, Body::List(_)))
-}
-
-/// The headers of a list page that has a next one.
-fn page_headers() -> Value {
-    json!({
-        NEXT_CURSOR_HEADER: {
-            "description": "present when more items follow: pass it as `cursor` to get them",
-            "schema": { "type": "string" },
-        },
-        "Link": {
-            "description": "present when more items follow: `<same path and query with cursor=…>; rel=\"next\"`",
-            "schema": { "type": "string" },
-        },
-    })
 }
 
 fn operation_value(operation: &Operation) -> Value {

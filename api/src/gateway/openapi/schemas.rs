@@ -9,6 +9,7 @@
 
 use serde_json::{json, Map, Value};
 
+use super::field_schemas::{deprecated, metadata_map, one_of_names};
 use crate::gateway::validate::{CPU_RANGE, MEMORY_MB_RANGE, TIMEOUT_SEC_RANGE};
 
 /// The error codes a gateway answer can carry.
@@ -87,30 +88,6 @@ fn env_map(description: &str) -> Value {
         "propertyNames": { "pattern": "^[A-Za-z_][A-Za-z0-9_]*$" },
         "maxProperties": crate::gateway::validate::MAX_ENVS,
         "description": description,
-    })
-}
-
-/// Marks a field deprecated (still accepted or still sent, with the same meaning).
-fn deprecated(mut schema: Value) -> Value {
-    schema["deprecated"] = json!(true);
-    schema
-}
-
-/// Requires one of two names of the same field.
-fn one_of_names(mut schema: Value, canonical: &str, alias: &str) -> Value {
-    schema["anyOf"] = json!([{ "required": [canonical] }, { "required": [alias] }]);
-    schema
-}
-
-/// Sandbox metadata as a request field.
-fn metadata_map() -> Value {
-    use crate::gateway::aliases::{MAX_METADATA_KEY, MAX_METADATA_KEYS, MAX_METADATA_VALUE};
-    json!({
-        "type": ["object", "null"],
-        "additionalProperties": { "type": "string", "maxLength": MAX_METADATA_VALUE },
-        "propertyNames": { "minLength": 1, "maxLength": MAX_METADATA_KEY },
-        "maxProperties": MAX_METADATA_KEYS,
-        "description": "labels stored and returned with the sandbox: at most 64 keys of 1-64 characters, values of at most 512 characters",
     })
 }
 
