@@ -121,3 +121,52 @@ async fn pages_cover_every_item_once_in_order_on_both_engines() {
         assert_eq!(ids, newest_first[3..].to_vec());
     }
 }
+
+/// The newest-first pages are index range scans on PostgreSQL: with sequential scans off, the
+/// plan of each page query's shape uses the index m0006 made (a missing or wrongly ordered
+/// index would show up as a sort over a scan).
+#[tokio::test]
+async fn newest_first_pages_use_their_indexes_on_postgres() {
+    use sea_orm::{ConnectionTrait, Database, DbBackend, Statement};
+
+    let database = TestDatabase::postgres().await.expect("db");
+    database.migrated_store().await.expect("store");
+    let db = Database::connect(database.url()).await.expect("connect");
+    let org = uuid::Uuid::new_v4().to_string();
+    let cases = [
+        (
+            "ix_sandboxes_org_created_id",
+            format!(
+                "SELECT * FROM sandboxes WHERE org_id = '{org}' AND (created_at < now() OR (created_at = now() AND id < '{org}')) ORDER BY created_at DESC, id DESC LIMIT 101"
+            ),
+        ),
+        (
+            "ix_checkpoints_org_sandbox_created_id",
+            format!(
+                "SELECT * FROM checkpoints WHERE org_id = '{org}' AND sandbox_id = '{org}' AND (created_at < now() OR (created_at = now() AND id < '{org}')) ORDER BY created_at DESC, id DESC LIMIT 101"
+            ),
+        ),
+    ];
+    for (index, query) in cases {
+        db.execute_raw(Statement::from_string(
+            DbBackend::Postgres,
+            "SET enable_seqscan = off",
+        ))
+        .await
+        .expect("set");
+        let rows = db
+            .query_all_raw(Statement::from_string(
+                DbBackend::Postgres,
+                format!("EXPLAIN {query}"),
+            ))
+            .await
+            .expect("explain");
+        let plan: Vec<String> = rows
+            .iter()
+            .map(|row| row.try_get::<String>("", "QUERY PLAN").expect("plan line"))
+            .collect();
+        let plan = plan.join("\n");
+        assert!(plan.contains(index), "{index} not used:\n{plan}");
+        assert!(!plan.contains("Sort"), "the index gives the order:\n{plan}");
+    }
+}
