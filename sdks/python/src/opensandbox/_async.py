@@ -20,7 +20,6 @@ from ._models import (
     CheckpointInfo, Event, ExecChunk, ExecExit, ExecResult, Page, ProjectInfo, SandboxInfo,
     SecretInfo, SecretSet, SnapshotInfo, _read, exec_line,
 )
-from ._sse import SseParser
 
 M = TypeVar("M")
 
@@ -74,7 +73,7 @@ class AsyncOpenSandbox:
         await self.aclose()
 
     async def send(self, call: Call) -> httpx.Response:
-        attempt = 0
+        retrying = _core.Retrying(call, self.retry, self.api_url)
         while True:
             error: Optional[Exception] = None
             response: Optional[httpx.Response] = None
@@ -85,17 +84,10 @@ class AsyncOpenSandbox:
                 )
             except httpx.TransportError as caught:
                 error = caught
-            status = response.status_code if response is not None else None
-            if attempt < self.retry.max_retries and _core.should_retry(call, error, status):
-                retry_after = response.headers.get("retry-after") if response is not None else None
-                await asyncio.sleep(self.retry.delay(attempt, retry_after))
-                attempt += 1
-                continue
-            if error is not None:
-                raise _core.transport_error(call, self.api_url, error) from (None if call.secret else error)
-            assert response is not None
-            _core.raise_for(response)
-            return response
+            delay = retrying.again(error, response)
+            if delay is None:
+                return retrying.finish(error, response)
+            await asyncio.sleep(delay)
 
     async def call(self, call: Call) -> Any:
         response = await self.send(call)
@@ -139,27 +131,21 @@ class AsyncOpenSandbox:
         on_open: Optional[Callable[[], None]] = None,
     ) -> AsyncIterator[Event]:
         """Your org's events; reconnects like ``OpenSandbox.events`` (with ``Last-Event-ID``)."""
-        parser = SseParser()
-        parser.last_event_id = last_event_id
-        attempt = 0
+        state = _core.EventStreamState(self.retry, subject, last_event_id)
         while True:
-            headers = {"Accept": "text/event-stream"}
-            if parser.last_event_id is not None:
-                headers["Last-Event-ID"] = parser.last_event_id
-            params = {"subject": subject} if subject else None
             try:
-                async with self._http.stream("GET", "/api/events", params=params, headers=headers,
-                                             timeout=httpx.Timeout(_core.QUICK_TIMEOUT, read=read_timeout)) as response:
+                async with self._http.stream("GET", "/api/events", params=state.params, headers=state.headers(),
+                                       timeout=httpx.Timeout(_core.QUICK_TIMEOUT, read=read_timeout)) as response:
                     if response.status_code >= 400:
                         await response.aread()
-                        if response.status_code < 500 or not reconnect:
+                        if state.refused(response, reconnect):
                             _core.raise_for(response)
                     else:
-                        attempt = 0
+                        state.opened()
                         if on_open is not None:
                             on_open()
                         async for line in response.aiter_lines():
-                            event = parser.line(line)
+                            event = state.parser.line(line)
                             if event is not None:
                                 yield event
             except httpx.TransportError as error:
@@ -169,11 +155,7 @@ class AsyncOpenSandbox:
                 raise
             if not reconnect:
                 return
-            delay = self.retry.delay(attempt)
-            if parser.retry_ms is not None:
-                delay = max(delay, parser.retry_ms / 1000)
-            await asyncio.sleep(delay)
-            attempt = min(attempt + 1, 6)
+            await asyncio.sleep(state.next_delay())
 
 
 def _bind(cls: Type[M], client: AsyncOpenSandbox, data: Dict[str, Any]) -> M:

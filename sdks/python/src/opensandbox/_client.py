@@ -23,7 +23,6 @@ from ._models import (
     CheckpointInfo, Event, ExecChunk, ExecExit, ExecResult, Page, ProjectInfo, SandboxInfo,
     SecretInfo, SecretSet, SnapshotInfo, _read, exec_line,
 )
-from ._sse import SseParser
 
 M = TypeVar("M")
 
@@ -82,7 +81,7 @@ class OpenSandbox:
 
     def send(self, call: Call) -> httpx.Response:
         """Sends ``call`` with its retries; returns a successful response or raises."""
-        attempt = 0
+        retrying = _core.Retrying(call, self.retry, self.api_url)
         while True:
             error: Optional[Exception] = None
             response: Optional[httpx.Response] = None
@@ -93,17 +92,10 @@ class OpenSandbox:
                 )
             except httpx.TransportError as caught:
                 error = caught
-            status = response.status_code if response is not None else None
-            if attempt < self.retry.max_retries and _core.should_retry(call, error, status):
-                retry_after = response.headers.get("retry-after") if response is not None else None
-                time.sleep(self.retry.delay(attempt, retry_after))
-                attempt += 1
-                continue
-            if error is not None:
-                raise _core.transport_error(call, self.api_url, error) from (None if call.secret else error)
-            assert response is not None
-            _core.raise_for(response)
-            return response
+            delay = retrying.again(error, response)
+            if delay is None:
+                return retrying.finish(error, response)
+            time.sleep(delay)
 
     def call(self, call: Call) -> Any:
         response = self.send(call)
@@ -153,27 +145,21 @@ class OpenSandbox:
         ``Last-Event-ID`` when the server gave event ids (so none is missed where it replays);
         refusals (400, 401, 403) are raised, never retried. ``on_open`` is called each time the
         stream is (re)opened: from then on no event is missed. Stop by leaving the loop."""
-        parser = SseParser()
-        parser.last_event_id = last_event_id
-        attempt = 0
+        state = _core.EventStreamState(self.retry, subject, last_event_id)
         while True:
-            headers = {"Accept": "text/event-stream"}
-            if parser.last_event_id is not None:
-                headers["Last-Event-ID"] = parser.last_event_id
-            params = {"subject": subject} if subject else None
             try:
-                with self._http.stream("GET", "/api/events", params=params, headers=headers,
+                with self._http.stream("GET", "/api/events", params=state.params, headers=state.headers(),
                                        timeout=httpx.Timeout(_core.QUICK_TIMEOUT, read=read_timeout)) as response:
                     if response.status_code >= 400:
                         response.read()
-                        if response.status_code < 500 or not reconnect:
+                        if state.refused(response, reconnect):
                             _core.raise_for(response)
                     else:
-                        attempt = 0
+                        state.opened()
                         if on_open is not None:
                             on_open()
                         for line in response.iter_lines():
-                            event = parser.line(line)
+                            event = state.parser.line(line)
                             if event is not None:
                                 yield event
             except httpx.TransportError as error:
@@ -183,11 +169,7 @@ class OpenSandbox:
                 raise
             if not reconnect:
                 return
-            delay = self.retry.delay(attempt)
-            if parser.retry_ms is not None:
-                delay = max(delay, parser.retry_ms / 1000)
-            time.sleep(delay)
-            attempt = min(attempt + 1, 6)
+            time.sleep(state.next_delay())
 
 
 def _bind(cls: Type[M], client: OpenSandbox, data: Dict[str, Any]) -> M:

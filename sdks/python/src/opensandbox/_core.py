@@ -93,6 +93,69 @@ def transport_error(call: Call, base_url: str, error: Exception) -> Exception:
     return APIConnectionError(f"cannot reach the API at {base_url} for {what}: {type(error).__name__}")
 
 
+class Retrying:
+    """The retry decisions of one call, shared by the sync and async clients (no I/O)."""
+
+    def __init__(self, call: Call, policy: RetryPolicy, base_url: str) -> None:
+        self.call = call
+        self.policy = policy
+        self.base_url = base_url
+        self.attempt = 0
+
+    def again(self, error: Optional[Exception], response: Optional[httpx.Response]) -> Optional[float]:
+        """Seconds to wait before another try, or None when this outcome is final."""
+        status = response.status_code if response is not None else None
+        if self.attempt >= self.policy.max_retries or not should_retry(self.call, error, status):
+            return None
+        retry_after = response.headers.get("retry-after") if response is not None else None
+        delay = self.policy.delay(self.attempt, retry_after)
+        self.attempt += 1
+        return delay
+
+    def finish(self, error: Optional[Exception], response: Optional[httpx.Response]) -> httpx.Response:
+        """The successful response, or the typed exception of the final outcome."""
+        if error is not None:
+            # A secret-carrying request is never chained: the httpx error holds the request.
+            raise transport_error(self.call, self.base_url, error) from (None if self.call.secret else error)
+        assert response is not None
+        raise_for(response)
+        return response
+
+
+class EventStreamState:
+    """What an event stream keeps between connections: the parser (with the last event id the
+    server gave, sent back as ``Last-Event-ID``) and the backoff."""
+
+    def __init__(self, policy: RetryPolicy, subject: Optional[str], last_event_id: Optional[str]) -> None:
+        from ._sse import SseParser
+
+        self.policy = policy
+        self.params = {"subject": subject} if subject else None
+        self.parser = SseParser()
+        self.parser.last_event_id = last_event_id
+        self.attempt = 0
+
+    def headers(self) -> Dict[str, str]:
+        headers = {"Accept": "text/event-stream"}
+        if self.parser.last_event_id is not None:
+            headers["Last-Event-ID"] = self.parser.last_event_id
+        return headers
+
+    def refused(self, response: httpx.Response, reconnect: bool) -> bool:
+        """Whether an error answer is final (raised) rather than a reason to reconnect."""
+        return response.status_code < 500 or not reconnect
+
+    def opened(self) -> None:
+        self.attempt = 0
+
+    def next_delay(self) -> float:
+        delay = self.policy.delay(self.attempt)
+        if self.parser.retry_ms is not None:
+            delay = max(delay, self.parser.retry_ms / 1000)
+        self.attempt = min(self.attempt + 1, 6)
+        return delay
+
+
 def raise_for(response: httpx.Response) -> None:
     """Raises the typed exception of a refusal."""
     if response.status_code < 400:
