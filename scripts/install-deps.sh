@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the test suite needs and a fresh Debian machine may lack: the Debian packages
-# listed in scripts/debian-packages.txt and cargo-nextest. Idempotent; installs only what is
-# missing. Needs root (or sudo) only when something is missing.
+# listed in scripts/debian-packages.txt, cargo-nextest, and the SDK suites' pinned Python and
+# npm packages. Idempotent; installs only what is missing. Needs root (or sudo) only when
+# something is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -23,4 +24,31 @@ fi
 if ! cargo nextest --version >/dev/null 2>&1; then
   echo "install-deps: installing cargo-nextest"
   cargo install --locked cargo-nextest
+fi
+
+# The SDK test suites (sdks/test.sh): a venv with the pinned Python packages (and the SDK
+# installed from ./sdks/python, which proves it installs), and `npm ci` of the TypeScript SDK's
+# pinned devDependencies. Redone only when a pin changes.
+sdk_cache="${OSB_SDK_CACHE:-/var/cache/opensandbox-sdk}"
+venv="$sdk_cache/venv"
+stamp="$(cat sdks/python/requirements-test.txt sdks/python/pyproject.toml | sha256sum | cut -c1-16)"
+if [ "$(cat "$venv/.osb-stamp" 2>/dev/null)" != "$stamp" ]; then
+  echo "install-deps: Python SDK test venv in $venv"
+  as_root mkdir -p "$sdk_cache"
+  as_root chown "$(id -u):$(id -g)" "$sdk_cache"
+  rm -rf "$venv"
+  /usr/bin/python3 -m venv "$venv"
+  "$venv/bin/pip" install -q --disable-pip-version-check -r sdks/python/requirements-test.txt
+  "$venv/bin/pip" install -q --disable-pip-version-check --no-deps ./sdks/python
+  echo "$stamp" > "$venv/.osb-stamp"
+fi
+if ! command -v npm >/dev/null 2>&1; then
+  echo "install-deps: npm is missing (it comes with Node.js); install Node.js >= 18 with npm" >&2
+  exit 1
+fi
+lock_stamp="$(sha256sum sdks/typescript/package-lock.json | cut -c1-16)"
+if [ "$(cat sdks/typescript/node_modules/.osb-stamp 2>/dev/null)" != "$lock_stamp" ]; then
+  echo "install-deps: npm ci in sdks/typescript"
+  (cd sdks/typescript && npm ci --no-audit --no-fund --silent)
+  echo "$lock_stamp" > sdks/typescript/node_modules/.osb-stamp
 fi

@@ -185,6 +185,8 @@ pub struct SandboxRecord {
     pub runtime: Option<String>,
     /// How its egress is confined (`enforced` or `cooperative`), once booted.
     pub egress: Option<String>,
+    /// The caller's labels (a string map; `{}` when none were given).
+    pub metadata: std::collections::BTreeMap<String, String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -200,6 +202,24 @@ pub struct NewSandbox {
     pub cpu_count: u32,
     pub memory_mb: u32,
     pub timeout_sec: u32,
+    /// The caller's labels, bounded by the gateway.
+    pub metadata: std::collections::BTreeMap<String, String>,
+}
+
+/// One page of a keyset listing: at most the requested number of items, in the listing's
+/// order, and whether more follow the last one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub has_more: bool,
+}
+
+/// Where a newest-first listing (sandboxes, checkpoints) resumes: strictly after the item
+/// created at `created_at` with this id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NewestFirstKey<Id> {
+    pub created_at: DateTime<Utc>,
+    pub id: Id,
 }
 
 /// Where a saga stands.

@@ -45,7 +45,7 @@ pub(crate) enum OcCommand {
     Sandbox(SandboxCommand),
     /// Run a command in a sandbox; prints its output and exits with its exit code
     Exec(ExecArgs),
-    /// Checkpoint a sandbox or list its checkpoints
+    /// Checkpoint a sandbox, list or delete its checkpoints
     #[command(subcommand)]
     Checkpoint(CheckpointCommand),
     /// Restore a sandbox in place from one of its checkpoints (same tokens, current values)
@@ -57,7 +57,7 @@ pub(crate) enum OcCommand {
     },
     /// Start a new sandbox from a checkpoint (fresh sealed tokens) and print its id
     Fork(ForkArgs),
-    /// Register or list golden snapshots
+    /// Register, list or delete golden snapshots
     #[command(subcommand)]
     Snapshot(SnapshotCommand),
     /// Print your org's events, one `subject  json` line each
@@ -191,6 +191,13 @@ pub(crate) enum CheckpointCommand {
     Create { sandbox: String },
     /// List a sandbox's checkpoints
     List { sandbox: String },
+    /// Delete a checkpoint and its files on the worker
+    Delete {
+        /// The sandbox id (sbx_…)
+        sandbox: String,
+        /// The checkpoint id (chk_…)
+        checkpoint: String,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -216,6 +223,8 @@ pub(crate) enum SnapshotCommand {
     },
     /// List golden snapshots
     List,
+    /// Delete a golden snapshot and the checkpoint behind it
+    Delete { name: String },
 }
 
 #[derive(Debug, Args)]

@@ -23,11 +23,13 @@ pub const LONG_TIMEOUT: Duration = Duration::from_secs(300);
 /// How long connecting may take, whatever the call.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// A response: status and JSON body (`Null` when empty).
+/// A response: status and JSON body (`Null` when empty), and the `X-Next-Cursor` of a list
+/// page that has a next one.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ApiResponse {
     pub status: u16,
     pub body: Value,
+    pub next_cursor: Option<String>,
 }
 
 /// Why the call got no answer.
@@ -147,6 +149,11 @@ impl ApiClient {
         };
         let mut response = sent.map_err(failed)?;
         let status = response.status().as_u16();
+        let next_cursor = response
+            .headers()
+            .get("x-next-cursor")
+            .and_then(|value| value.to_str().ok())
+            .map(str::to_owned);
         let text = response
             .body_mut()
             .with_config()
@@ -158,7 +165,11 @@ impl ApiClient {
         } else {
             serde_json::from_str(&text).unwrap_or(Value::String(text))
         };
-        Ok(ApiResponse { status, body })
+        Ok(ApiResponse {
+            status,
+            body,
+            next_cursor,
+        })
     }
 
     /// Opens `GET path` as a server-sent event stream: on 200 the body reader, otherwise the
@@ -179,7 +190,11 @@ impl ApiClient {
         }
         let text = response.body_mut().read_to_string().unwrap_or_default();
         let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
-        Ok(Err(ApiResponse { status, body }))
+        Ok(Err(ApiResponse {
+            status,
+            body,
+            next_cursor: None,
+        }))
     }
 
     /// Sends `POST path` with a JSON body and, on 200, hands back the body reader (newline-
@@ -206,7 +221,11 @@ impl ApiClient {
         }
         let text = response.body_mut().read_to_string().unwrap_or_default();
         let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
-        Ok(Err(ApiResponse { status, body }))
+        Ok(Err(ApiResponse {
+            status,
+            body,
+            next_cursor: None,
+        }))
     }
 
     fn unreachable(&self, error: ureq::Error, timeout: Duration) -> Unreachable {

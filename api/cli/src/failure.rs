@@ -95,6 +95,7 @@ mod tests {
         let response = ApiResponse {
             status,
             body: json!({"error": "sandbox sbx_1 not found", "code": "not_found"}),
+            next_cursor: None,
         };
         let hints = Hints {
             list_with: "oc sandbox list",

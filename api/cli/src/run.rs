@@ -120,7 +120,32 @@ impl Ctx<'_> {
             self.api
                 .call_with(call.method, &call.path, call.body.as_ref(), &call.options);
         drop(spinner);
-        let response = response.map_err(|error| self.unreachable(error))?;
+        let mut response = response.map_err(|error| self.unreachable(error))?;
+        // Lists answer in pages: follow the cursor so a listing shows everything.
+        while let (true, Some(cursor), Value::Array(items)) =
+            (call.method == "GET", &response.next_cursor, &response.body)
+        {
+            let mut items = items.clone();
+            let separator = if call.path.contains('?') { '&' } else { '?' };
+            let path = format!(
+                "{}{separator}limit=500&cursor={}",
+                call.path,
+                encode(cursor)
+            );
+            let next = self
+                .api
+                .call_with("GET", &path, None, &call.options)
+                .map_err(|error| self.unreachable(error))?;
+            if next.status != 200 {
+                response = next;
+                break;
+            }
+            if let Value::Array(more) = next.body {
+                items.extend(more);
+            }
+            response.body = Value::Array(items);
+            response.next_cursor = next.next_cursor;
+        }
         let hints = Hints {
             list_with: call.list_with,
             key_source: &self.connection.key_source,

@@ -18,7 +18,7 @@ const SANDBOX_FIELDS: &[&str] = &[
     "sandboxID",
     "status",
     "project",
-    "projectId",
+    "projectID",
     "template",
     "workerID",
     "cpuCount",
@@ -96,7 +96,7 @@ pub(crate) fn fork(args: ForkArgs, ctx: &mut Ctx<'_>) -> Result<Done, Failure> {
 pub(crate) fn restore(sandbox: &str, checkpoint: &str, ctx: &mut Ctx<'_>) -> Result<Done, Failure> {
     let path = format!("/sandboxes/{}/restore", encode(sandbox));
     let call = Call::new("POST", path, &[200])
-        .body(json!({ "checkpointId": checkpoint }))
+        .body(json!({ "checkpointID": checkpoint }))
         .listed_by("oc sandbox list` and `oc checkpoint list SANDBOX")
         .long(
             CallOptions::long(LONG_TIMEOUT),

@@ -1,4 +1,5 @@
-//! Checkpoints and golden snapshots: `oc checkpoint create|list` and `oc snapshot create|list`.
+//! Checkpoints and golden snapshots: `oc checkpoint create|list|delete` and
+//! `oc snapshot create|list|delete`.
 //! `checkpoint create` prints only the checkpoint id, for scripts. Checkpoints hold names and
 //! token ids, never secret values; this module only relays what the API returns.
 
@@ -30,6 +31,25 @@ pub(crate) fn checkpoint(command: CheckpointCommand, ctx: &mut Ctx<'_>) -> Resul
             let human = table(&value, &["checkpointID", "sandboxID", "createdAt"]);
             Ok(Done::Show { value, human })
         }
+        CheckpointCommand::Delete {
+            sandbox,
+            checkpoint,
+        } => {
+            let path = format!(
+                "/sandboxes/{}/checkpoints/{}",
+                encode(&sandbox),
+                encode(&checkpoint)
+            );
+            let call = Call::new("DELETE", path, &[204])
+                .listed_by("oc checkpoint list SANDBOX")
+                .long(
+                    CallOptions::long(LONG_TIMEOUT),
+                    format!("deleting {checkpoint}"),
+                );
+            let value = ctx.send(call)?;
+            let human = format!("checkpoint {checkpoint} deleted\n");
+            Ok(Done::Show { value, human })
+        }
     }
 }
 
@@ -37,7 +57,7 @@ pub(crate) fn snapshot(command: SnapshotCommand, ctx: &mut Ctx<'_>) -> Result<Do
     match command {
         SnapshotCommand::Create { name, sandbox } => {
             let call = Call::new("POST", "/snapshots".into(), &[200, 201])
-                .body(json!({ "name": name, "sandboxId": sandbox }))
+                .body(json!({ "name": name, "sandboxID": sandbox }))
                 .listed_by("oc sandbox list")
                 .long(
                     CallOptions::long(LONG_TIMEOUT),
@@ -58,6 +78,17 @@ pub(crate) fn snapshot(command: SnapshotCommand, ctx: &mut Ctx<'_>) -> Result<Do
                 &value,
                 &["name", "checkpointID", "sandboxID", "workerID", "createdAt"],
             );
+            Ok(Done::Show { value, human })
+        }
+        SnapshotCommand::Delete { name } => {
+            let call = Call::new("DELETE", format!("/snapshots/{}", encode(&name)), &[204])
+                .listed_by("oc snapshot list")
+                .long(
+                    CallOptions::long(LONG_TIMEOUT),
+                    format!("deleting snapshot {name}"),
+                );
+            let value = ctx.send(call)?;
+            let human = format!("snapshot {name} deleted (with its checkpoint)\n");
             Ok(Done::Show { value, human })
         }
     }

@@ -12,6 +12,7 @@
 
 mod allowlist_push;
 mod changes;
+mod deletion;
 mod error;
 mod events;
 mod exec;

@@ -8,6 +8,7 @@
 
 #![forbid(unsafe_code)]
 
+mod aliases;
 mod api_keys;
 mod auth;
 mod error;
@@ -17,8 +18,11 @@ mod health;
 mod json;
 mod metrics;
 mod openapi;
+mod pagination;
+mod project_replace;
 mod projects;
 mod sandbox_ops;
+mod sandbox_storage;
 mod sandbox_view;
 mod sandboxes;
 mod secrets;
@@ -41,9 +45,11 @@ pub fn configure(config: &mut web::ServiceConfig) {
         .service(
             web::scope("/api")
                 .configure(projects::routes)
+                .configure(project_replace::routes)
                 .configure(secrets::routes)
                 .configure(sandboxes::routes)
                 .configure(sandbox_ops::routes)
+                .configure(sandbox_storage::routes)
                 .configure(event_stream::routes)
                 .configure(openapi::routes)
                 .default_service(web::to(error::unknown_route))

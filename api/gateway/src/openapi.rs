@@ -6,6 +6,8 @@
 //! It must never drift from the handlers: the `openapi` gateway test checks that every route is
 //! documented, every documented route is served, and real answers use only documented fields.
 
+mod field_schemas;
+mod pages;
 mod paths;
 mod schemas;
 

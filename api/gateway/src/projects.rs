@@ -1,7 +1,7 @@
 //! `/api/projects`: create, list (sorted by name), get, partial update, delete. A project is
 //! addressed by id (`prj_…`) or name. Objects of another org are "not found", never "forbidden".
 
-use actix_web::{web, HttpResponse};
+use actix_web::{web, HttpRequest, HttpResponse};
 use chrono::{DateTime, Utc};
 use osb_proto::{OrgId, ProjectId};
 use osb_store::{NewProject, ProjectPatch, ProjectRecord};
@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use super::auth::Caller;
 use super::error::ApiError;
+use super::pagination::{Listing, PageQuery};
 use super::state::AppState;
 use super::validate;
 
@@ -39,16 +40,17 @@ struct CreateProject {
 }
 
 /// PATCH body: an absent or `null` field keeps the stored value; `[]` clears the allowlist.
+/// PUT takes the same fields and gives absent ones their defaults (`project_replace`).
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct UpdateProject {
-    name: Option<String>,
-    template: Option<String>,
-    cpu_count: Option<u32>,
+pub(super) struct UpdateProject {
+    pub(super) name: Option<String>,
+    pub(super) template: Option<String>,
+    pub(super) cpu_count: Option<u32>,
     #[serde(rename = "memoryMB")]
-    memory_mb: Option<u32>,
-    timeout_sec: Option<u32>,
-    egress_allowlist: Option<Vec<String>>,
+    pub(super) memory_mb: Option<u32>,
+    pub(super) timeout_sec: Option<u32>,
+    pub(super) egress_allowlist: Option<Vec<String>>,
 }
 
 /// The project as the API shows it.
@@ -56,6 +58,9 @@ struct UpdateProject {
 #[serde(rename_all = "camelCase")]
 pub struct ProjectView {
     pub id: ProjectId,
+    #[serde(rename = "orgID")]
+    pub org: OrgId,
+    /// Deprecated spelling of `orgID` (DESIGN §4 names it); the same value.
     pub org_id: OrgId,
     pub name: String,
     pub template: Option<String>,
@@ -72,6 +77,7 @@ impl From<ProjectRecord> for ProjectView {
     fn from(record: ProjectRecord) -> Self {
         Self {
             id: record.id,
+            org: record.org_id,
             org_id: record.org_id,
             name: record.name,
             template: record.template,
@@ -85,7 +91,7 @@ impl From<ProjectRecord> for ProjectView {
     }
 }
 
-fn template(value: Option<String>) -> Result<Option<String>, ApiError> {
+pub(super) fn template(value: Option<String>) -> Result<Option<String>, ApiError> {
     match value {
         Some(name)
             if name.is_empty() || name.len() > 128 || name.chars().any(char::is_whitespace) =>
@@ -150,15 +156,21 @@ async fn create(
     Ok(HttpResponse::Created().json(ProjectView::from(record)))
 }
 
-async fn list(state: web::Data<AppState>, caller: Caller) -> Result<HttpResponse, ApiError> {
-    let projects: Vec<ProjectView> = state
+async fn list(
+    state: web::Data<AppState>,
+    caller: Caller,
+    request: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let query = PageQuery::parse(&request, Listing::Projects(caller.org_id))?;
+    let page = state
         .store
-        .list_projects(caller.org_id)
-        .await?
-        .into_iter()
-        .map(ProjectView::from)
-        .collect();
-    Ok(HttpResponse::Ok().json(projects))
+        .page_projects(caller.org_id, query.after_name(), query.limit)
+        .await?;
+    Ok(
+        query.respond(&request, page, ProjectView::from, |query, last| {
+            query.name_cursor(&last.name)
+        }),
+    )
 }
 
 async fn get(
@@ -203,7 +215,18 @@ async fn update(
             .map(|entries| validate::host_patterns("egressAllowlist", entries))
             .transpose()?,
     };
-    let project = resolve(&state, caller, &path).await?;
+    apply(&state, caller, &path, patch).await
+}
+
+/// Applies a validated update (PATCH's merge or PUT's replacement) and lets running sandboxes
+/// follow a changed allowlist at once.
+pub(super) async fn apply(
+    state: &AppState,
+    caller: Caller,
+    reference: &str,
+    patch: ProjectPatch,
+) -> Result<HttpResponse, ApiError> {
+    let project = resolve(state, caller, reference).await?;
     let allowlist_changed = patch.egress_allowlist.is_some();
     let record = state
         .store

@@ -5,11 +5,13 @@
 
 use std::collections::BTreeMap;
 
-use actix_web::{web, HttpResponse};
+use actix_web::{web, HttpRequest, HttpResponse};
 use serde::{Deserialize, Serialize};
 
+use super::aliases;
 use super::auth::Caller;
 use super::error::ApiError;
+use super::pagination::{Listing, PageQuery};
 use super::sandbox_view::{CheckpointView, SandboxView, SnapshotView};
 use super::sandboxes::{checkpoint_id, control, sandbox_id};
 use super::state::AppState;
@@ -175,24 +177,31 @@ async fn checkpoint(
 async fn checkpoints(
     state: web::Data<AppState>,
     caller: Caller,
+    request: HttpRequest,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let id = sandbox_id(&path)?;
     state.store.get_sandbox(caller.org_id, id).await?;
-    let list: Vec<CheckpointView> = state
+    let query = PageQuery::parse(&request, Listing::Checkpoints(id))?;
+    let page = state
         .store
-        .list_checkpoints(caller.org_id, id)
-        .await?
-        .into_iter()
-        .map(CheckpointView::from)
-        .collect();
-    Ok(HttpResponse::Ok().json(list))
+        .page_checkpoints(caller.org_id, id, query.after_newest()?, query.limit)
+        .await?;
+    Ok(
+        query.respond(&request, page, CheckpointView::from, |query, last| {
+            query.newest_cursor(last.created_at, last.id)
+        }),
+    )
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct RestoreBody {
-    checkpoint_id: String,
+    #[serde(rename = "checkpointID")]
+    checkpoint_id: Option<String>,
+    /// Deprecated spelling of `checkpointID`.
+    #[serde(rename = "checkpointId")]
+    checkpoint_id_deprecated: Option<String>,
 }
 
 async fn restore(
@@ -202,7 +211,12 @@ async fn restore(
     body: web::Json<RestoreBody>,
 ) -> Result<HttpResponse, ApiError> {
     let id = sandbox_id(&path)?;
-    let checkpoint = checkpoint_id("checkpointId", &body.checkpoint_id)?;
+    let body = body.into_inner();
+    let checkpoint = aliases::required(
+        ("checkpointID", body.checkpoint_id),
+        ("checkpointId", body.checkpoint_id_deprecated),
+    )?;
+    let checkpoint = checkpoint_id("checkpointID", &checkpoint)?;
     state.store.get_sandbox(caller.org_id, id).await?;
     let record = control(&state)?
         .restore(caller.org_id, id, checkpoint)
@@ -214,7 +228,11 @@ async fn restore(
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct SnapshotBody {
     name: String,
-    sandbox_id: String,
+    #[serde(rename = "sandboxID")]
+    sandbox_id: Option<String>,
+    /// Deprecated spelling of `sandboxID`.
+    #[serde(rename = "sandboxId")]
+    sandbox_id_deprecated: Option<String>,
 }
 
 async fn create_snapshot(
@@ -224,19 +242,29 @@ async fn create_snapshot(
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
     let name = validate::snapshot_name(&body.name)?;
-    let id = sandbox_id(&body.sandbox_id)?;
+    let sandbox = aliases::required(
+        ("sandboxID", body.sandbox_id),
+        ("sandboxId", body.sandbox_id_deprecated),
+    )?;
+    let id = sandbox_id(&sandbox)?;
     state.store.get_sandbox(caller.org_id, id).await?;
     let record = control(&state)?.snapshot(caller.org_id, id, &name).await?;
     Ok(HttpResponse::Created().json(SnapshotView::from(record)))
 }
 
-async fn snapshots(state: web::Data<AppState>, caller: Caller) -> Result<HttpResponse, ApiError> {
-    let list: Vec<SnapshotView> = state
+async fn snapshots(
+    state: web::Data<AppState>,
+    caller: Caller,
+    request: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let query = PageQuery::parse(&request, Listing::Snapshots(caller.org_id))?;
+    let page = state
         .store
-        .list_snapshots(caller.org_id)
-        .await?
-        .into_iter()
-        .map(SnapshotView::from)
-        .collect();
-    Ok(HttpResponse::Ok().json(list))
+        .page_snapshots(caller.org_id, query.after_name(), query.limit)
+        .await?;
+    Ok(
+        query.respond(&request, page, SnapshotView::from, |query, last| {
+            query.name_cursor(&last.name)
+        }),
+    )
 }

@@ -23,6 +23,9 @@ pub struct SandboxView {
     #[serde(rename = "workerID")]
     pub worker_id: Option<String>,
     pub project: Option<String>,
+    #[serde(rename = "projectID")]
+    pub project_ref: Option<ProjectId>,
+    /// Deprecated spelling of `projectID`; the same value.
     pub project_id: Option<ProjectId>,
     pub template: String,
     pub cpu_count: u32,
@@ -33,6 +36,8 @@ pub struct SandboxView {
     pub egress: Option<String>,
     pub warning: Option<String>,
     pub failure_reason: Option<String>,
+    /// The caller's labels (`{}` when none).
+    pub metadata: std::collections::BTreeMap<String, String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -46,6 +51,7 @@ impl From<SandboxRecord> for SandboxView {
             status: record.status.as_str().to_owned(),
             worker_id: record.worker_id.map(|worker| worker.to_string()),
             project: record.project_name,
+            project_ref: record.project_id,
             project_id: record.project_id,
             template: record.template,
             cpu_count: record.cpu_count,
@@ -55,6 +61,7 @@ impl From<SandboxRecord> for SandboxView {
             egress: record.egress,
             warning,
             failure_reason: record.failure_reason,
+            metadata: record.metadata,
             created_at: record.created_at,
             updated_at: record.updated_at,
         }

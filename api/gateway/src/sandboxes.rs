@@ -10,8 +10,10 @@ use osb_store::{ProjectRecord, SandboxRecord};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use super::aliases;
 use super::auth::Caller;
 use super::error::ApiError;
+use super::pagination::{Listing, PageQuery};
 use super::projects::{self, DEFAULT_CPU_COUNT, DEFAULT_MEMORY_MB, DEFAULT_TIMEOUT_SEC};
 use super::sandbox_view::SandboxView;
 use super::state::AppState;
@@ -44,12 +46,18 @@ pub fn routes(config: &mut web::ServiceConfig) {
 struct CreateSandbox {
     project: Option<String>,
     template: Option<String>,
+    /// The reference system's name for `template`.
+    #[serde(rename = "templateID")]
+    template_id: Option<String>,
     snapshot: Option<String>,
     envs: Option<BTreeMap<String, String>>,
     cpu_count: Option<u32>,
     #[serde(rename = "memoryMB")]
     memory_mb: Option<u32>,
     timeout_sec: Option<u32>,
+    /// The reference system's name for `timeoutSec`.
+    timeout: Option<u32>,
+    metadata: Option<BTreeMap<String, String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -57,6 +65,7 @@ struct CreateSandbox {
 struct ForkSandbox {
     project: Option<String>,
     envs: Option<BTreeMap<String, String>>,
+    metadata: Option<BTreeMap<String, String>>,
 }
 
 /// The control plane, or 503 when this gateway runs without one.
@@ -130,7 +139,7 @@ impl Sizes {
         sandbox_id: SandboxId,
         org_id: OrgId,
         project: Option<ProjectRecord>,
-        envs: BTreeMap<String, String>,
+        (envs, metadata): (BTreeMap<String, String>, BTreeMap<String, String>),
         boot: BootFrom,
     ) -> CreateParams {
         CreateParams {
@@ -144,6 +153,7 @@ impl Sizes {
             timeout_sec: self.timeout_sec,
             envs,
             boot,
+            metadata,
         }
     }
 }
@@ -204,16 +214,22 @@ async fn create(
     let body = body.into_inner();
     let sandbox_id = idempotent_sandbox_id(caller.org_id, &request)?;
     let envs = validate::env_vars("envs", &body.envs.unwrap_or_default())?;
+    let metadata = aliases::metadata(body.metadata)?;
+    let template = aliases::either(
+        ("template", body.template),
+        ("templateID", body.template_id),
+    )?;
+    let timeout_sec = aliases::either(("timeoutSec", body.timeout_sec), ("timeout", body.timeout))?;
     let project = match body.project.as_deref() {
         Some(reference) => Some(projects::resolve(&state, caller, reference).await?),
         None => None,
     };
     let sizes = sizes(
         project.as_ref(),
-        body.template,
+        template,
         body.cpu_count,
         body.memory_mb,
-        body.timeout_sec,
+        timeout_sec,
     )?;
     let boot = match body.snapshot.as_deref() {
         Some(name) => {
@@ -223,7 +239,7 @@ async fn create(
         }
         None => BootFrom::Fresh,
     };
-    let params = sizes.into_params(sandbox_id, caller.org_id, project, envs, boot);
+    let params = sizes.into_params(sandbox_id, caller.org_id, project, (envs, metadata), boot);
     respond_created(control, params).await
 }
 
@@ -263,6 +279,7 @@ async fn fork(
         Err(_) if has_no_body(&request) => ForkSandbox {
             project: None,
             envs: None,
+            metadata: None,
         },
         Err(error) => return Err(error),
     };
@@ -280,6 +297,7 @@ async fn fork_with(
     let checkpoint = checkpoint_id("checkpoint", &path)?;
     let sandbox_id = idempotent_sandbox_id(caller.org_id, &request)?;
     let envs = validate::env_vars("envs", &body.envs.unwrap_or_default())?;
+    let metadata = aliases::metadata(body.metadata)?;
     let source = state
         .store
         .get_checkpoint(caller.org_id, checkpoint)
@@ -306,19 +324,25 @@ async fn fork_with(
         checkpoint_id: source.id,
         worker: source.worker,
     };
-    let params = sizes.into_params(sandbox_id, caller.org_id, project, envs, boot);
+    let params = sizes.into_params(sandbox_id, caller.org_id, project, (envs, metadata), boot);
     respond_created(control, params).await
 }
 
-async fn list(state: web::Data<AppState>, caller: Caller) -> Result<HttpResponse, ApiError> {
-    let sandboxes: Vec<SandboxView> = state
+async fn list(
+    state: web::Data<AppState>,
+    caller: Caller,
+    request: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let query = PageQuery::parse(&request, Listing::Sandboxes(caller.org_id))?;
+    let page = state
         .store
-        .list_sandboxes(caller.org_id)
-        .await?
-        .into_iter()
-        .map(SandboxView::from)
-        .collect();
-    Ok(HttpResponse::Ok().json(sandboxes))
+        .page_sandboxes(caller.org_id, query.after_newest()?, query.limit)
+        .await?;
+    Ok(
+        query.respond(&request, page, SandboxView::from, |query, last| {
+            query.newest_cursor(last.created_at, last.id)
+        }),
+    )
 }
 
 async fn get(

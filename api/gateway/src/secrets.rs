@@ -2,7 +2,7 @@
 //! (names, hosts, versions — never values) and delete. A value never appears in a response,
 //! an error or a log line.
 
-use actix_web::{web, HttpResponse};
+use actix_web::{web, HttpRequest, HttpResponse};
 use chrono::{DateTime, Utc};
 use osb_proto::{ErrorCode, ProjectId};
 use osb_store::SecretRecord;
@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use super::auth::Caller;
 use super::error::ApiError;
 use super::events::{publish_secret_change, SecretChanged};
+use super::pagination::{Listing, PageQuery};
 use super::projects::resolve;
 use super::state::AppState;
 use super::validate;
@@ -144,17 +145,20 @@ async fn put(
 async fn list(
     state: web::Data<AppState>,
     caller: Caller,
+    request: HttpRequest,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let project = resolve(&state, caller, &path).await?;
-    let secrets: Vec<SecretView> = state
+    let query = PageQuery::parse(&request, Listing::Secrets(project.id))?;
+    let page = state
         .store
-        .list_secrets(project.id)
-        .await?
-        .into_iter()
-        .map(SecretView::from)
-        .collect();
-    Ok(HttpResponse::Ok().json(secrets))
+        .page_secrets(project.id, query.after_name(), query.limit)
+        .await?;
+    Ok(
+        query.respond(&request, page, SecretView::from, |query, last| {
+            query.name_cursor(&last.name)
+        }),
+    )
 }
 
 async fn delete(

@@ -1,13 +1,14 @@
 //! Which checkpoint each idempotency key produced, so a replayed checkpoint step returns the
 //! checkpoint its first run made instead of copying the layer again. Kept in memory: a worker
 //! that restarts has lost its sandboxes too, so a replay after a restart fails cleanly and the
-//! saga unwinds. Bounded, oldest forgotten first.
+//! saga unwinds. Bounded, oldest forgotten first. Also the lock that keeps a layer from being
+//! removed while a restore or fork copies it.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
 
 use osb_proto::CheckpointId;
-use tokio::sync::{Mutex as AsyncMutex, MutexGuard};
+use tokio::sync::{Mutex as AsyncMutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 /// How many keys are remembered.
 const REMEMBERED: usize = 4096;
@@ -24,12 +25,23 @@ struct Keys {
 pub(crate) struct CheckpointKeys {
     keys: Mutex<Keys>,
     calls: AsyncMutex<()>,
+    layers: RwLock<()>,
 }
 
 impl CheckpointKeys {
     /// Held for the duration of one checkpoint call.
     pub(crate) async fn serialise(&self) -> MutexGuard<'_, ()> {
         self.calls.lock().await
+    }
+
+    /// Held while a restore or fork reads checkpoint layers (many at once).
+    pub(crate) async fn reading_layers(&self) -> RwLockReadGuard<'_, ()> {
+        self.layers.read().await
+    }
+
+    /// Held while a checkpoint's layer is removed (alone).
+    pub(crate) async fn removing_layer(&self) -> RwLockWriteGuard<'_, ()> {
+        self.layers.write().await
     }
 
     /// The checkpoint an earlier call with `key` made.

@@ -217,6 +217,7 @@ impl Worker for WorkerService {
     ) -> Result<Response<wire::DeleteCheckpointResponse>, Status> {
         let request = request.into_inner();
         let _serialised = self.checkpoints.serialise().await;
+        let _alone = self.checkpoints.removing_layer().await;
         // Without an id, the checkpoint is the one an earlier call made under this key.
         let checkpoint: CheckpointId = if request.checkpoint_id.is_empty() {
             match self.checkpoints.get(&request.idempotency_key) {
@@ -246,6 +247,7 @@ impl Worker for WorkerService {
         let request = request.into_inner();
         let id: SandboxId = parse_id("sandbox_id", &request.sandbox_id)?;
         let checkpoint: CheckpointId = parse_id("checkpoint_id", &request.checkpoint_id)?;
+        let _reading = self.checkpoints.reading_layers().await;
         self.runtime
             .restore(id, checkpoint)
             .await
@@ -270,6 +272,7 @@ impl Worker for WorkerService {
             }));
         }
         let (id, cpu, memory) = (spec.id, spec.cpu_count, spec.memory_mb);
+        let _reading = self.checkpoints.reading_layers().await;
         let info = self
             .runtime
             .fork(checkpoint, spec)

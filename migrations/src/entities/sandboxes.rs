@@ -20,6 +20,7 @@ pub struct Model {
     pub failure_reason: Option<String>,
     pub runtime: Option<String>,
     pub egress: Option<String>,
+    pub metadata: Option<Json>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

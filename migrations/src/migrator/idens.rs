@@ -87,6 +87,7 @@ pub enum Sandboxes {
     FailureReason,
     Runtime,
     Egress,
+    Metadata,
     CreatedAt,
     UpdatedAt,
 }

@@ -11,6 +11,7 @@ mod m0002_projects_and_secrets;
 mod m0003_sandboxes_and_checkpoints;
 mod m0004_sagas_and_audit;
 mod m0005_sandbox_runtime;
+mod m0006_listing_keysets_and_sandbox_metadata;
 mod m0010_secret_row_binding;
 
 pub(crate) mod idens;
@@ -50,6 +51,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0003_sandboxes_and_checkpoints::Migration),
             Box::new(m0004_sagas_and_audit::Migration),
             Box::new(m0005_sandbox_runtime::Migration),
+            Box::new(m0006_listing_keysets_and_sandbox_metadata::Migration),
             Box::new(m0010_secret_row_binding::Migration),
         ]
     }

@@ -130,9 +130,33 @@ impl Store {
             .map(snapshot_record)
             .collect())
     }
+
+    /// The golden snapshot of the org that boots from `checkpoint`, if any.
+    pub async fn find_snapshot_of_checkpoint(
+        &self,
+        org_id: OrgId,
+        checkpoint: CheckpointId,
+    ) -> Result<Option<SnapshotRecord>, StoreError> {
+        Ok(snapshots::Entity::find()
+            .filter(snapshots::Column::OrgId.eq(org_id.as_uuid()))
+            .filter(snapshots::Column::CheckpointId.eq(checkpoint.as_uuid()))
+            .one(&self.db)
+            .await?
+            .map(snapshot_record))
+    }
+
+    /// Forgets a golden snapshot row of the org; forgetting an unknown one is fine.
+    pub async fn delete_snapshot_row(&self, org_id: OrgId, name: &str) -> Result<(), StoreError> {
+        snapshots::Entity::delete_many()
+            .filter(snapshots::Column::OrgId.eq(org_id.as_uuid()))
+            .filter(snapshots::Column::Name.eq(name))
+            .exec(&self.db)
+            .await?;
+        Ok(())
+    }
 }
 
-fn checkpoint_record(row: checkpoints::Model) -> Result<CheckpointRecord, StoreError> {
+pub(super) fn checkpoint_record(row: checkpoints::Model) -> Result<CheckpointRecord, StoreError> {
     Ok(CheckpointRecord {
         id: CheckpointId::from_uuid(row.id),
         org_id: OrgId::from_uuid(row.org_id),
@@ -145,7 +169,7 @@ fn checkpoint_record(row: checkpoints::Model) -> Result<CheckpointRecord, StoreE
     })
 }
 
-fn snapshot_record(row: snapshots::Model) -> SnapshotRecord {
+pub(super) fn snapshot_record(row: snapshots::Model) -> SnapshotRecord {
     SnapshotRecord {
         id: SnapshotId::from_uuid(row.id),
         org_id: OrgId::from_uuid(row.org_id),

@@ -6,6 +6,7 @@ mod checkpoints;
 mod convert;
 mod encryption_keys;
 mod orgs;
+mod pages;
 mod projects;
 mod sagas;
 mod sandboxes;

@@ -139,7 +139,7 @@ impl Store {
     }
 }
 
-fn project_record(row: projects::Model) -> Result<ProjectRecord, StoreError> {
+pub(super) fn project_record(row: projects::Model) -> Result<ProjectRecord, StoreError> {
     Ok(ProjectRecord {
         id: ProjectId::from_uuid(row.id),
         org_id: OrgId::from_uuid(row.org_id),

@@ -1,6 +1,8 @@
 //! Sandboxes: record, read, and move through states with a generation check so a replayed saga
 //! step sees "already done" instead of clobbering a newer state.
 
+use std::collections::BTreeMap;
+
 use osb_proto::{OrgId, ProjectId, SandboxId, WorkerName};
 use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, Set};
@@ -30,6 +32,7 @@ impl Store {
             failure_reason: Set(None),
             runtime: Set(None),
             egress: Set(None),
+            metadata: Set(Some(metadata_to_json(&new.metadata))),
             created_at: Set(now),
             updated_at: Set(now),
         };
@@ -241,7 +244,36 @@ impl Store {
     }
 }
 
-fn sandbox_record(row: sandboxes::Model) -> Result<SandboxRecord, StoreError> {
+fn metadata_to_json(metadata: &BTreeMap<String, String>) -> serde_json::Value {
+    serde_json::Value::Object(
+        metadata
+            .iter()
+            .map(|(key, value)| (key.clone(), serde_json::Value::String(value.clone())))
+            .collect(),
+    )
+}
+
+fn metadata_from_json(
+    value: Option<serde_json::Value>,
+) -> Result<BTreeMap<String, String>, StoreError> {
+    let Some(value) = value else {
+        return Ok(BTreeMap::new());
+    };
+    let object = value
+        .as_object()
+        .ok_or_else(|| StoreError::corrupt("sandbox metadata", "not a JSON object"))?;
+    object
+        .iter()
+        .map(|(key, value)| {
+            value
+                .as_str()
+                .map(|text| (key.clone(), text.to_owned()))
+                .ok_or_else(|| StoreError::corrupt("sandbox metadata", "a value is not a string"))
+        })
+        .collect()
+}
+
+pub(super) fn sandbox_record(row: sandboxes::Model) -> Result<SandboxRecord, StoreError> {
     Ok(SandboxRecord {
         id: SandboxId::from_uuid(row.id),
         org_id: OrgId::from_uuid(row.org_id),
@@ -263,6 +295,7 @@ fn sandbox_record(row: sandboxes::Model) -> Result<SandboxRecord, StoreError> {
         failure_reason: row.failure_reason,
         runtime: row.runtime,
         egress: row.egress,
+        metadata: metadata_from_json(row.metadata)?,
         created_at: row.created_at,
         updated_at: row.updated_at,
     })

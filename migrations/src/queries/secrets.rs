@@ -286,7 +286,7 @@ impl Store {
     }
 }
 
-fn sealed_row(row: secrets::Model) -> Result<SealedSecretRow, StoreError> {
+pub(super) fn sealed_row(row: secrets::Model) -> Result<SealedSecretRow, StoreError> {
     let allowed_hosts = row
         .allowed_hosts
         .as_ref()

@@ -19,7 +19,7 @@ async fn up_down_up_on_both_engines() {
             "{:?}",
             store.kind()
         );
-        assert!(applied.len() >= 6);
+        assert!(applied.len() >= 7);
         assert!(store
             .pending_migrations()
             .await

@@ -25,6 +25,7 @@ async fn deleting_a_project_detaches_its_historic_sandboxes() {
                 cpu_count: 1,
                 memory_mb: 256,
                 timeout_sec: 60,
+                metadata: Default::default(),
             })
             .await
             .expect("sandbox");
@@ -61,6 +62,7 @@ async fn transitions_check_the_generation() {
                 cpu_count: 1,
                 memory_mb: 256,
                 timeout_sec: 60,
+                metadata: Default::default(),
             })
             .await
             .expect("sandbox");

@@ -77,6 +77,8 @@ pub(crate) struct Reply {
     pub hold: Duration,
     /// Wait this long before answering (a slow operation).
     pub delay: Duration,
+    /// An `X-Next-Cursor` header (a list page with a next one).
+    pub next_cursor: Option<&'static str>,
 }
 
 impl Reply {
@@ -87,7 +89,14 @@ impl Reply {
             body: body.to_string(),
             hold: Duration::ZERO,
             delay: Duration::ZERO,
+            next_cursor: None,
         }
+    }
+
+    /// The same answer as a list page followed by the page at `cursor`.
+    pub(crate) fn with_next(mut self, cursor: &'static str) -> Self {
+        self.next_cursor = Some(cursor);
+        self
     }
 
     pub(crate) fn after(mut self, delay: Duration) -> Self {
@@ -102,6 +111,7 @@ impl Reply {
             body: body.to_owned(),
             hold,
             delay: Duration::ZERO,
+            next_cursor: None,
         }
     }
 }
@@ -177,8 +187,12 @@ fn serve(stream: TcpStream, log: &Mutex<Vec<Recorded>>, respond: &Responder) {
     } else {
         format!("Content-Length: {}\r\n", reply.body.len())
     };
+    let cursor = reply
+        .next_cursor
+        .map(|cursor| format!("X-Next-Cursor: {cursor}\r\n"))
+        .unwrap_or_default();
     let head = format!(
-        "HTTP/1.1 {} X\r\nContent-Type: {}\r\n{framing}Connection: close\r\n\r\n",
+        "HTTP/1.1 {} X\r\nContent-Type: {}\r\n{framing}{cursor}Connection: close\r\n\r\n",
         reply.status, reply.content_type
     );
     let _ = stream.write_all(head.as_bytes());

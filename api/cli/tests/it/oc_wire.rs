@@ -47,6 +47,7 @@ fn contract(request: &Recorded) -> Reply {
                 body: lines.iter().map(|line| format!("{line}\n")).collect(),
                 hold: Duration::ZERO,
                 delay: Duration::ZERO,
+                next_cursor: None,
             }
         }
         ("POST", "/api/sandboxes/sbx_1/exec") => {
@@ -65,7 +66,15 @@ fn contract(request: &Recorded) -> Reply {
             Reply::json(201, sandbox("sbx_2", "running"))
         }
         ("POST", "/api/snapshots") => Reply::json(201, snapshot),
-        ("GET", "/api/snapshots") => Reply::json(200, json!([snapshot])),
+        ("GET", "/api/snapshots") => Reply::json(200, json!([snapshot])).with_next("c2"),
+        ("GET", "/api/snapshots?limit=500&cursor=c2") => {
+            let mut second = snapshot.clone();
+            second["name"] = json!("silver");
+            Reply::json(200, json!([second]))
+        }
+        ("DELETE", "/api/sandboxes/sbx_1/checkpoints/chk_1" | "/api/snapshots/golden") => {
+            Reply::json(204, Value::Null)
+        }
         ("GET", "/api/sandboxes/sbx_1/allowed-hosts") => Reply::json(
             200,
             json!({"egressAllowlist": ["api.example.test"], "secrets": [{"name": "API_KEY", "allowedHosts": ["api.example.test"]}]}),
@@ -210,7 +219,13 @@ fn sandbox_checkpoint_snapshot_and_fork_commands_follow_the_contract() {
         "sbx_2\n"
     );
     assert!(run(&["snapshot", "create", "golden", "--sandbox", "sbx_1"]).contains("chk_2"));
-    assert!(run(&["snapshot", "list"]).contains("golden"));
+    let listed = run(&["snapshot", "list"]);
+    assert!(
+        listed.contains("golden") && listed.contains("silver"),
+        "both pages: {listed}"
+    );
+    assert!(run(&["checkpoint", "delete", "sbx_1", "chk_1"]).contains("deleted"));
+    assert!(run(&["snapshot", "delete", "golden"]).contains("deleted"));
     assert!(run(&["sandbox", "allowed-hosts", "sbx_1"]).contains("API_KEY"));
     assert!(run(&["sandbox", "kill", "sbx_1"]).contains("destroyed"));
 
@@ -227,7 +242,7 @@ fn sandbox_checkpoint_snapshot_and_fork_commands_follow_the_contract() {
         (
             "POST",
             "/api/sandboxes/sbx_1/restore",
-            r#"{"checkpointId":"chk_1"}"#,
+            r#"{"checkpointID":"chk_1"}"#,
         ),
         (
             "POST",
@@ -237,9 +252,12 @@ fn sandbox_checkpoint_snapshot_and_fork_commands_follow_the_contract() {
         (
             "POST",
             "/api/snapshots",
-            r#"{"name":"golden","sandboxId":"sbx_1"}"#,
+            r#"{"name":"golden","sandboxID":"sbx_1"}"#,
         ),
         ("GET", "/api/snapshots", ""),
+        ("GET", "/api/snapshots?limit=500&cursor=c2", ""),
+        ("DELETE", "/api/sandboxes/sbx_1/checkpoints/chk_1", ""),
+        ("DELETE", "/api/snapshots/golden", ""),
         ("GET", "/api/sandboxes/sbx_1/allowed-hosts", ""),
         ("DELETE", "/api/sandboxes/sbx_1", ""),
     ];

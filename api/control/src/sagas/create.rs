@@ -91,6 +91,7 @@ impl SagaStep<ControlPlane> for ResolveProject {
                         cpu_count: p.cpu_count,
                         memory_mb: p.memory_mb,
                         timeout_sec: p.timeout_sec,
+                        metadata: p.metadata.clone(),
                     })
                     .await
                     .map_err(store_failed)?;

@@ -39,6 +39,9 @@ pub struct CreateParams {
     /// Plain user envs (they win over sealed envs on a name clash).
     pub envs: BTreeMap<String, String>,
     pub boot: BootFrom,
+    /// The caller's labels, stored with the sandbox (absent in sagas logged before they existed).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub metadata: BTreeMap<String, String>,
 }
 
 /// Output of `resolve_project`.

@@ -7,6 +7,7 @@
 
 use serde_json::{json, Map, Value};
 
+use super::pages::{lists, page_headers, page_parameters};
 use super::schemas::schema_ref;
 
 /// Who may call an operation.
@@ -95,6 +96,17 @@ pub const OPERATIONS: &[Operation] = &[
         access: Access::ApiKey,
         request: Some(("UpdateProject", true)),
         success: &[(200, "the updated project", Body::Json("Project"))],
+        errors: &[400, 404, 409, 413, 422],
+    },
+    Operation {
+        method: "put",
+        path: "/api/projects/{project}",
+        id: "replaceProject",
+        tag: "projects",
+        summary: "Replace a project's whole mutable record (absent or null fields take their defaults; an absent name keeps the current one)",
+        access: Access::ApiKey,
+        request: Some(("ReplaceProject", true)),
+        success: &[(200, "the replaced project", Body::Json("Project"))],
         errors: &[400, 404, 409, 413, 422],
     },
     Operation {
@@ -274,6 +286,17 @@ pub const OPERATIONS: &[Operation] = &[
         errors: &[400, 404],
     },
     Operation {
+        method: "delete",
+        path: "/api/sandboxes/{id}/checkpoints/{checkpoint}",
+        id: "deleteCheckpoint",
+        tag: "checkpoints",
+        summary: "Delete a checkpoint and its files on the worker (409 while a golden snapshot or a running restore/fork uses it)",
+        access: Access::ApiKey,
+        request: None,
+        success: &[(204, "deleted", Body::Empty)],
+        errors: &[400, 404, 409, 503],
+    },
+    Operation {
         method: "post",
         path: "/api/sandboxes/{id}/restore",
         id: "restoreSandbox",
@@ -306,6 +329,17 @@ pub const OPERATIONS: &[Operation] = &[
         request: None,
         success: &[(200, "the snapshots ([] when none)", Body::List("Snapshot"))],
         errors: &[],
+    },
+    Operation {
+        method: "delete",
+        path: "/api/snapshots/{snapshot}",
+        id: "deleteSnapshot",
+        tag: "snapshots",
+        summary: "Delete a golden snapshot and the checkpoint behind it (409 while a sandbox boots from it)",
+        access: Access::ApiKey,
+        request: None,
+        success: &[(204, "deleted", Body::Empty)],
+        errors: &[400, 404, 409, 503],
     },
     Operation {
         method: "get",
@@ -414,6 +448,7 @@ fn parameters(operation: &Operation) -> Vec<Value> {
                 "project" => "project id (`prj_…`) or name",
                 "name" => "secret name (an environment variable name)",
                 "checkpoint" => "checkpoint id (`chk_…`)",
+                "snapshot" => "golden snapshot name",
                 _ => "sandbox id (`sbx_…`)",
             };
             json!({ "name": name, "in": "path", "required": true,
@@ -426,6 +461,9 @@ fn parameters(operation: &Operation) -> Vec<Value> {
             "description": "1-255 visible ASCII characters; a retry with the same key and body returns the same sandbox (200), another body is 409",
             "schema": { "type": "string", "minLength": 1, "maxLength": 255 },
         }));
+    }
+    if lists(operation) {
+        parameters.extend(page_parameters());
     }
     if operation.id == "streamEvents" {
         parameters.push(json!({
@@ -444,11 +482,17 @@ fn operation_value(operation: &Operation) -> Value {
         if let Some(content) = media(*body) {
             response["content"] = content;
         }
+        if matches!(body, Body::List(_)) {
+            response["headers"] = page_headers();
+        }
         responses.insert(status.to_string(), response);
     }
     let mut errors: Vec<u16> = operation.errors.to_vec();
     if operation.access == Access::ApiKey {
         errors.extend([401, 403]);
+    }
+    if lists(operation) {
+        errors.push(400);
     }
     errors.sort_unstable();
     errors.dedup();

@@ -9,6 +9,7 @@
 
 use serde_json::{json, Map, Value};
 
+use super::field_schemas::{deprecated, metadata_map, one_of_names};
 use crate::validate::{CPU_RANGE, MEMORY_MB_RANGE, TIMEOUT_SEC_RANGE};
 
 /// The error codes a gateway answer can carry.
@@ -137,6 +138,11 @@ fn project_schemas(schemas: &mut Map<String, Value>) {
             "host patterns (`host`, `*.suffix`, optional `:port`); empty means no egress",
         ),
     );
+    let mut replace = create.clone();
+    replace.insert(
+        "name".into(),
+        nullable_string("new name; absent or null keeps the current one"),
+    );
     let mut update = create.clone();
     update.insert(
         "name".into(),
@@ -155,11 +161,20 @@ fn project_schemas(schemas: &mut Map<String, Value>) {
         ),
     );
     schemas.insert(
+        "ReplaceProject".into(),
+        object(
+            "the whole mutable record: an absent or null field takes its default (template none, cpuCount 1, memoryMB 512, timeoutSec 300, egressAllowlist [] = no egress); an absent name keeps the current one",
+            &[],
+            Value::Object(replace),
+        ),
+    );
+    schemas.insert(
         "Project".into(),
         object(
             "a project",
             &[
                 "id",
+                "orgID",
                 "orgId",
                 "name",
                 "template",
@@ -172,7 +187,8 @@ fn project_schemas(schemas: &mut Map<String, Value>) {
             ],
             json!({
                 "id": id("prj", "project id"),
-                "orgId": id("org", "owning org"),
+                "orgID": id("org", "owning org"),
+                "orgId": deprecated(id("org", "deprecated spelling of orgID (the same value)")),
                 "name": string("project name"),
                 "template": nullable_string("default template"),
                 "cpuCount": bounded(CPU_RANGE, "CPUs per sandbox"),
@@ -248,6 +264,20 @@ fn sandbox_request_schemas(schemas: &mut Map<String, Value>) {
         env_map("plain environment variables; they win over sealed secrets on a name clash"),
     );
     project_sizes(&mut create);
+    create.insert(
+        "templateID".into(),
+        nullable_string(
+            "alias of template (the reference system's name); both with different values is 400",
+        ),
+    );
+    create.insert(
+        "timeout".into(),
+        nullable_bounded(
+            TIMEOUT_SEC_RANGE,
+            "alias of timeoutSec (the reference system's name); both with different values is 400",
+        ),
+    );
+    create.insert("metadata".into(), metadata_map());
     schemas.insert(
         "CreateSandbox".into(),
         object("a new sandbox", &[], Value::Object(create)),
@@ -260,6 +290,7 @@ fn sandbox_request_schemas(schemas: &mut Map<String, Value>) {
             json!({
                 "project": nullable_string("project id or name; default: the checkpoint's project"),
                 "envs": env_map("plain environment variables"),
+                "metadata": metadata_map(),
             }),
         ),
     );
@@ -280,22 +311,34 @@ fn sandbox_request_schemas(schemas: &mut Map<String, Value>) {
     );
     schemas.insert(
         "RestoreRequest".into(),
-        object(
-            "the checkpoint to restore in place",
-            &["checkpointId"],
-            json!({ "checkpointId": id("chk", "a checkpoint of this same sandbox") }),
+        one_of_names(
+            object(
+                "the checkpoint to restore in place (checkpointID, or the deprecated checkpointId)",
+                &[],
+                json!({
+                    "checkpointID": id("chk", "a checkpoint of this same sandbox"),
+                    "checkpointId": deprecated(id("chk", "deprecated spelling of checkpointID; both with different values is 400")),
+                }),
+            ),
+            "checkpointID",
+            "checkpointId",
         ),
     );
     schemas.insert(
         "CreateSnapshot".into(),
-        object(
-            "a golden snapshot of a running sandbox",
-            &["name", "sandboxId"],
-            json!({
-                "name": { "type": "string", "pattern": "^[A-Za-z0-9_-][A-Za-z0-9._-]{0,63}$",
-                          "description": "unique in the org" },
-                "sandboxId": id("sbx", "the running sandbox to snapshot"),
-            }),
+        one_of_names(
+            object(
+                "a golden snapshot of a running sandbox (sandboxID, or the deprecated sandboxId)",
+                &["name"],
+                json!({
+                    "name": { "type": "string", "pattern": "^[A-Za-z0-9_-][A-Za-z0-9._-]{0,63}$",
+                              "description": "unique in the org" },
+                    "sandboxID": id("sbx", "the running sandbox to snapshot"),
+                    "sandboxId": deprecated(id("sbx", "deprecated spelling of sandboxID; both with different values is 400")),
+                }),
+            ),
+            "sandboxID",
+            "sandboxId",
         ),
     );
 }
@@ -305,13 +348,14 @@ fn sandbox_view_schemas(schemas: &mut Map<String, Value>) {
         "Sandbox".into(),
         object(
             "a sandbox",
-            &["sandboxID", "status", "workerID", "project", "projectId", "template", "cpuCount", "memoryMB", "timeoutSec", "runtime", "egress", "warning", "failureReason", "createdAt", "updatedAt"],
+            &["sandboxID", "status", "workerID", "project", "projectId", "template", "cpuCount", "memoryMB", "timeoutSec", "runtime", "egress", "warning", "failureReason", "metadata", "projectID", "createdAt", "updatedAt"],
             json!({
                 "sandboxID": id("sbx", "sandbox id"),
                 "status": { "type": "string", "enum": ["creating", "running", "stopped", "failed", "destroyed"] },
                 "workerID": nullable_string("the worker running it"),
                 "project": nullable_string("project name"),
-                "projectId": nullable_id("prj", "project id"),
+                "projectID": nullable_id("prj", "project id"),
+                "projectId": deprecated(nullable_id("prj", "deprecated spelling of projectID (the same value)")),
                 "template": string("template"),
                 "cpuCount": counter("CPUs"),
                 "memoryMB": counter("memory in MiB"),
@@ -320,6 +364,10 @@ fn sandbox_view_schemas(schemas: &mut Map<String, Value>) {
                 "egress": { "type": ["string", "null"], "description": "`enforced` (network layer) or `cooperative` (proxy variables only)" },
                 "warning": nullable_string("set on development runtimes: egress control is cooperative"),
                 "failureReason": nullable_string("why creation failed"),
+                "metadata": {
+                    "type": "object", "additionalProperties": { "type": "string" },
+                    "description": "the caller's labels ({} when none)",
+                },
                 "createdAt": timestamp("creation time"),
                 "updatedAt": timestamp("last change"),
             }),

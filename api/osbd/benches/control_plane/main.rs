@@ -205,6 +205,7 @@ async fn saga_create(
         timeout_sec: 300,
         envs: Default::default(),
         boot: BootFrom::Fresh,
+        metadata: Default::default(),
     };
     let started = Instant::now();
     let record = service.create(params).await.expect("the create saga");

@@ -2,14 +2,14 @@
 
 use std::os::unix::fs::PermissionsExt;
 
+use osb_testkit::TestDatabase;
+
+use crate::{osbd, text};
+
 /// How many migrations the schema has.
 fn migrations() -> usize {
     osb_store::migrator::migration_count()
 }
-
-use osb_testkit::TestDatabase;
-
-use crate::{osbd, text};
 
 #[test]
 fn init_prepares_the_embedded_default_with_a_private_dev_key() {

@@ -261,6 +261,7 @@ async fn control_plane_drives_a_sandbox_and_its_secrets_over_mutual_tls() {
             cpu_count: 1,
             memory_mb: 256,
             timeout_sec: 60,
+            metadata: Default::default(),
         })
         .await
         .unwrap();

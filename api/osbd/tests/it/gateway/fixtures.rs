@@ -79,6 +79,7 @@ pub async fn running_sandbox(
             cpu_count: 1,
             memory_mb: 256,
             timeout_sec: 300,
+            metadata: Default::default(),
         })
         .await
         .expect("sandbox row");

@@ -2,8 +2,10 @@
 //! refused request leaves the database unchanged and a secret value never comes back.
 
 mod auth;
+mod completeness;
 mod fixtures;
 mod openapi;
+mod pagination;
 mod projects;
 mod sandbox_input;
 mod sandbox_world;

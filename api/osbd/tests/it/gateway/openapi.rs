@@ -281,6 +281,11 @@ async fn real_answers_use_only_documented_fields() {
         ("GET", "/api/projects/web".into(), None, key),
         ("GET", "/api/projects/nope".into(), None, key),
         ("PATCH", "/api/projects/api".into(), Some(r#"{"memoryMB":1024,"egressAllowlist":[]}"#), key),
+        ("PUT", "/api/projects/api".into(), Some(r#"{"cpuCount":2}"#), key),
+        ("GET", "/api/projects?limit=1".into(), None, key),
+        ("GET", "/api/projects?limit=0".into(), None, key),
+        ("DELETE", format!("/api/sandboxes/{sandbox}/checkpoints/{checkpoint}"), None, key),
+        ("DELETE", "/api/snapshots/golden".into(), None, key),
         ("PUT", "/api/projects/web/secrets/API_KEY".into(), Some(r#"{"value":"v1"}"#), key),
         ("PUT", "/api/projects/web/secrets/API_KEY".into(), Some(r#"{"value":"v2","allowedHosts":["api.example.test"]}"#), key),
         ("PUT", "/api/projects/web/secrets/PATH".into(), Some(r#"{"value":"v"}"#), key),
@@ -317,7 +322,7 @@ async fn real_answers_use_only_documented_fields() {
         statuses.insert(status);
     }
     // The calls above give every status the gateway gives without a worker.
-    for status in [200, 201, 204, 400, 401, 403, 404, 409, 413, 422] {
+    for status in [200, 201, 204, 400, 401, 403, 404, 409, 413, 422, 503] {
         assert!(statuses.contains(&status), "no call answered {status}");
     }
     let (status, metrics) = send(&gateway, "GET", "/metrics", None, &[]).await;

@@ -179,6 +179,12 @@ pub(super) fn sandbox_routes(world: &World) -> Vec<(&'static str, String, Option
         ),
         ("GET", format!("/api/sandboxes/{sandbox}/checkpoints"), None),
         (
+            "DELETE",
+            format!("/api/sandboxes/{sandbox}/checkpoints/{checkpoint}"),
+            None,
+        ),
+        ("DELETE", "/api/snapshots/golden".into(), None),
+        (
             "POST",
             format!("/api/sandboxes/{sandbox}/restore"),
             Some(json!({ "checkpointId": checkpoint.to_string() }).to_string()),

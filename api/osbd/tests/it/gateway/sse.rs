@@ -176,7 +176,7 @@ async fn each_org_streams_only_its_own_events_and_sandbox_answers_are_documented
         &document,
         "POST",
         &format!("/api/sandboxes/{id}/restore"),
-        Some(json!({ "checkpointId": checkpoint_id })),
+        Some(json!({ "checkpointID": checkpoint_id })),
         200,
     )
     .await;
@@ -185,7 +185,7 @@ async fn each_org_streams_only_its_own_events_and_sandbox_answers_are_documented
         &document,
         "POST",
         "/api/snapshots",
-        Some(json!({ "name": "base", "sandboxId": id })),
+        Some(json!({ "name": "base", "sandboxID": id, "sandboxId": id })),
         201,
     )
     .await;
@@ -200,6 +200,19 @@ async fn each_org_streams_only_its_own_events_and_sandbox_answers_are_documented
     )
     .await;
     let fork_id = fork["sandboxID"].as_str().unwrap().to_owned();
+    // Storage goes when asked: the checkpoint (the fork has booted from it), then the snapshot.
+    for path in [
+        format!("/api/sandboxes/{id}/checkpoints/{checkpoint_id}"),
+        "/api/snapshots/base".to_owned(),
+    ] {
+        documented_call(&platform, &document, "DELETE", &path, None, 204).await;
+        let (status, _) = platform.call("DELETE", &path, None).await;
+        assert_eq!(status, 404, "{path} is gone");
+    }
+    let (_, left) = platform
+        .call("GET", &format!("/api/sandboxes/{id}/checkpoints"), None)
+        .await;
+    assert_eq!(left, json!([]), "the snapshot's checkpoint went with it");
     documented_call(
         &platform,
         &document,

@@ -32,6 +32,7 @@ fn create_params(platform: &Platform, project: ProjectId) -> CreateParams {
         timeout_sec: 300,
         envs: BTreeMap::new(),
         boot: BootFrom::Fresh,
+        metadata: BTreeMap::new(),
     }
 }
 

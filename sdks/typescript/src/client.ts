@@ -1,0 +1,147 @@
+/**
+ * `OpenSandbox` (connection, retries, typed errors, events) and its resources: projects,
+ * sandboxes, snapshots, returning bound objects (`Project`, `Sandbox`, `Checkpoint`,
+ * `Snapshot`) whose methods act on the API. Lists follow the cursor (`list()`, an async
+ * iterable) or go a page at a time (`listPage()`); exec streams and events are async iterables.
+ *
+ * A secret value passes through `Project.setSecret` into one request body and nowhere else.
+ */
+
+import { resolveConnection } from "./config.js";
+import { APIError } from "./errors.js";
+import { Call, Transport, raiseFor } from "./http.js";
+import { Projects } from "./projects.js";
+import { Sandboxes, Snapshots } from "./sandboxes.js";
+import { OsbEvent, SseParser, lines } from "./sse.js";
+
+export interface ClientOptions {
+  /** Default: `OPENSANDBOX_API_URL`, else the `oc` config file, else http://127.0.0.1:8080. */
+  apiUrl?: string;
+  /** Default: `OPENSANDBOX_API_KEY`, else the `oc` config file. */
+  apiKey?: string;
+  /** Retries of a call that may be retried (default 3). */
+  maxRetries?: number;
+  /** A `fetch` to use instead of the global one (tests, proxies). */
+  fetch?: typeof fetch;
+  /** The environment to read configuration from (default `process.env`). */
+  env?: Record<string, string | undefined>;
+}
+
+export interface ProjectFields {
+  template?: string | null;
+  cpuCount?: number;
+  memoryMB?: number;
+  timeoutSec?: number;
+  egressAllowlist?: string[];
+}
+
+export interface SandboxFields {
+  /** A project name, id or `Project`. */
+  project?: string | { id: string };
+  template?: string;
+  /** Boot from this golden snapshot. */
+  snapshot?: string;
+  envs?: Record<string, string>;
+  cpuCount?: number;
+  memoryMB?: number;
+  timeoutSec?: number;
+  metadata?: Record<string, string>;
+}
+
+export interface ForkFields {
+  project?: string | { id: string };
+  envs?: Record<string, string>;
+  metadata?: Record<string, string>;
+}
+
+export interface ExecOptions {
+  env?: Record<string, string>;
+  cwd?: string;
+  timeoutSec?: number;
+}
+
+export interface EventOptions {
+  /** A subject pattern under osb.sandbox. or osb.project. (e.g. `osb.sandbox.*.created`). */
+  subject?: string;
+  /** Resume after this event id (sent as `Last-Event-ID`). */
+  lastEventId?: string;
+  /** Reopen a dropped stream (default true). */
+  reconnect?: boolean;
+  /** Stops the stream. */
+  signal?: AbortSignal;
+  /** Called each time the stream is (re)opened: from then on no event is missed. */
+  onOpen?: () => void;
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** A connection to the API. */
+export class OpenSandbox {
+  static #default: OpenSandbox | undefined;
+  readonly transport: Transport;
+  readonly projects: Projects;
+  readonly sandboxes: Sandboxes;
+  readonly snapshots: Snapshots;
+
+  constructor(options: ClientOptions = {}) {
+    const connection = resolveConnection(options.apiUrl, options.apiKey, options.env ?? process.env);
+    this.transport = new Transport({
+      apiUrl: connection.apiUrl,
+      apiKey: connection.apiKey,
+      maxRetries: options.maxRetries ?? 3,
+      fetch: options.fetch ?? globalThis.fetch.bind(globalThis),
+    });
+    this.projects = new Projects(this);
+    this.sandboxes = new Sandboxes(this);
+    this.snapshots = new Snapshots(this);
+  }
+
+  /** A shared client configured from the environment (used by `Project.create` & co). */
+  static default(): OpenSandbox {
+    OpenSandbox.#default ??= new OpenSandbox();
+    return OpenSandbox.#default;
+  }
+
+  get apiUrl(): string {
+    return this.transport.apiUrl;
+  }
+
+  /**
+   * Your org's events as they happen. A dropped stream is reopened with backoff, sending
+   * `Last-Event-ID` when the server gave event ids; refusals (400, 401, 403) are thrown.
+   */
+  async *events(options: EventOptions = {}): AsyncGenerator<OsbEvent> {
+    const parser = new SseParser();
+    parser.lastEventId = options.lastEventId;
+    const reconnect = options.reconnect ?? true;
+    for (let attempt = 0; ; ) {
+      const headers: Record<string, string> = {};
+      if (parser.lastEventId !== undefined) headers["last-event-id"] = parser.lastEventId;
+      const call: Call = { method: "GET", path: "/events", query: { subject: options.subject }, headers };
+      let response: Response | undefined;
+      try {
+        response = await this.transport.open(call, "text/event-stream", options.signal);
+        if (response.status >= 400 && (response.status < 500 || !reconnect)) await raiseFor(response);
+        if (response.ok && response.body) {
+          attempt = 0;
+          options.onOpen?.();
+          for await (const line of lines(response.body)) {
+            const event = parser.line(line);
+            if (event) yield event;
+          }
+        } else {
+          await response.body?.cancel().catch(() => undefined);
+        }
+      } catch (error) {
+        if (error instanceof APIError || options.signal?.aborted) throw error;
+        if (!reconnect) throw this.transport.transportError(call, error);
+      }
+      if (!reconnect || options.signal?.aborted) return;
+      await sleep(Math.max(this.transport.delay(attempt), parser.retryMs ?? 0));
+      attempt = Math.min(attempt + 1, 6);
+    }
+  }
+}
+
+/** The shared default client unless one is given. */
+export const clientOf = (client?: OpenSandbox) => client ?? OpenSandbox.default();
