@@ -7,6 +7,7 @@
 
 mod contract;
 mod jetstream;
+mod replay;
 
 use std::sync::Arc;
 
@@ -22,6 +23,15 @@ pub(crate) async fn nats_bus() -> Arc<dyn Bus> {
             .await
             .expect("NATS is running (scripts/services.sh starts it)"),
     )
+}
+
+/// A NATS bus whose event stream is set up (as `connect_bus` does).
+pub(crate) async fn nats_bus_with_streams() -> Arc<dyn Bus> {
+    let bus = NatsBus::connect(&nats_url())
+        .await
+        .expect("NATS is running (scripts/services.sh starts it)");
+    bus.ensure_streams().await.expect("the event stream");
+    Arc::new(bus)
 }
 
 pub(crate) async fn in_process_bus() -> Arc<dyn Bus> {
