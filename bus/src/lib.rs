@@ -36,5 +36,6 @@ pub use replay::{EventFeed, FeedItem, ReplayFrom, StoredEvent, Truncation};
 pub use subject::{
     command, command_for, project_event, saga_progress, sandbox_event, worker_event,
     worker_heartbeat, SagaOutcome, Subject, SubjectError, ALL_EVENTS, ALL_PROJECT_EVENTS,
-    ALL_SANDBOX_EVENTS, ALL_WORKER_HEARTBEATS, PROJECT_EVENTS_PREFIX, SANDBOX_EVENTS_PREFIX,
+    ALL_SAGA_EVENTS, ALL_SANDBOX_EVENTS, ALL_WORKER_HEARTBEATS, PROJECT_EVENTS_PREFIX,
+    SAGA_EVENTS_PREFIX, SANDBOX_EVENTS_PREFIX,
 };

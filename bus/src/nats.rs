@@ -16,11 +16,13 @@ use crate::bus_trait::{Bus, BusError, Subscription, SUBSCRIPTION_BUFFER};
 use crate::message::{BusMessage, Delivered, Headers};
 use crate::pattern::{validate_pattern, validate_subject};
 use crate::replay::{validate_stored_pattern, EventFeed, ReplayFrom};
+use crate::subject::{ALL_PROJECT_EVENTS, ALL_SAGA_EVENTS, ALL_SANDBOX_EVENTS};
 
 /// Name of the durable event stream.
 pub const EVENTS_STREAM: &str = "OSB_EVENTS";
 /// Subjects the event stream stores.
-pub const EVENTS_STREAM_SUBJECTS: &[&str] = &["osb.sandbox.>", "osb.project.>", "osb.saga.>"];
+pub const EVENTS_STREAM_SUBJECTS: &[&str] =
+    &[ALL_SANDBOX_EVENTS, ALL_PROJECT_EVENTS, ALL_SAGA_EVENTS];
 const EVENTS_MAX_AGE: Duration = Duration::from_secs(7 * 24 * 3600);
 const EVENTS_MAX_BYTES: i64 = 1024 * 1024 * 1024;
 /// JetStream de-duplication window for `Nats-Msg-Id`.

@@ -6,6 +6,7 @@
 mod api_keys;
 mod auth;
 mod error;
+mod event_replay;
 mod event_stream;
 mod events;
 mod health;

@@ -11,6 +11,7 @@ mod sandboxes;
 mod schema_check;
 mod secrets;
 mod sse;
+mod sse_replay;
 
 use actix_web::dev::ServiceResponse;
 use actix_web::{test, web, App};
