@@ -12,9 +12,11 @@ mod in_flight;
 mod links;
 mod metrics;
 mod plane;
+mod saga_progress;
 pub mod sagas;
 mod sandboxes;
 mod secret_push;
+mod worker_views;
 
 pub use allowlist_push::GrpcAllowlistPusher;
 pub use error::ControlError;
@@ -22,5 +24,6 @@ pub use events::publish_sandbox_event;
 pub use links::{SharedLinks, WorkerLinks};
 pub use metrics::ControlMetrics;
 pub use plane::ControlPlane;
+pub use saga_progress::BusProgressSink;
 pub use sandboxes::{ExecCall, SandboxService};
 pub use secret_push::GrpcSecretPusher;

@@ -5,6 +5,7 @@
 
 mod api_keys;
 mod auth;
+mod dashboard;
 mod error;
 mod event_replay;
 mod event_stream;
@@ -14,12 +15,14 @@ mod json;
 mod metrics;
 mod openapi;
 mod projects;
+mod sagas;
 mod sandbox_ops;
 mod sandbox_view;
 mod sandboxes;
 mod secrets;
 mod state;
 mod validate;
+mod workers;
 
 use actix_web::web;
 
@@ -41,11 +44,15 @@ pub fn configure(config: &mut web::ServiceConfig) {
                 .configure(sandboxes::routes)
                 .configure(sandbox_ops::routes)
                 .configure(event_stream::routes)
+                .configure(sagas::routes)
+                .configure(workers::routes)
                 .configure(openapi::routes)
                 .default_service(web::to(error::unknown_route))
                 .wrap(actix_web::middleware::from_fn(auth::authenticate_first)),
         )
         .route("/healthz", web::get().to(health::healthz))
         .route("/readyz", web::get().to(health::readyz))
-        .route("/metrics", web::get().to(metrics::metrics));
+        .route("/metrics", web::get().to(metrics::metrics))
+        .route("/dashboard", web::get().to(dashboard::page))
+        .route("/dashboard/{asset}", web::get().to(dashboard::asset));
 }

@@ -6,6 +6,8 @@
 //! It must never drift from the handlers: the `openapi` gateway test checks that every route is
 //! documented, every documented route is served, and real answers use only documented fields.
 
+mod ops_paths;
+mod ops_schemas;
 mod paths;
 mod schemas;
 
@@ -37,6 +39,8 @@ pub fn document() -> Value {
             { "name": "checkpoints", "description": "checkpoint and restore in place" },
             { "name": "snapshots", "description": "golden snapshots new sandboxes boot from" },
             { "name": "events", "description": "server-sent events of the caller's org" },
+            { "name": "ops", "description": "sagas in flight and the workers, for operators" },
+            { "name": "dashboard", "description": "the ops dashboard page (no key: it asks for one)" },
             { "name": "meta", "description": "health, readiness, metrics, this document" },
         ],
         "paths": paths::paths(),

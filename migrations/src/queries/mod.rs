@@ -10,3 +10,4 @@ mod projects;
 mod sagas;
 mod sandboxes;
 mod secrets;
+mod worker_usage;

@@ -4,6 +4,7 @@ mod migrations;
 mod projects;
 mod sandboxes;
 mod secrets;
+mod worker_usage;
 
 use osb_proto::OrgId;
 use osb_store::{NewProject, Store};

@@ -4,6 +4,7 @@
 mod auth;
 mod fixtures;
 mod openapi;
+mod ops_views;
 mod projects;
 mod sandbox_input;
 mod sandbox_world;
