@@ -31,6 +31,8 @@ struct Ring {
     events: VecDeque<StoredEvent>,
     /// Events stored before this time are gone (process start, then the last eviction).
     lost_before: DateTime<Utc>,
+    /// When this ring (this process) started.
+    started_at: DateTime<Utc>,
     /// `Nats-Msg-Id` of held events → when stored: a republished event inside JetStream's
     /// duplicate window is stored once, as JetStream would.
     message_ids: HashMap<String, DateTime<Utc>>,
@@ -62,6 +64,7 @@ impl EventRing {
                 next_sequence: first,
                 events: VecDeque::new(),
                 lost_before: now,
+                started_at: now,
                 message_ids: HashMap::new(),
             })),
             newest,
@@ -134,7 +137,11 @@ impl EventRing {
                 let first_held = oldest.unwrap_or(ring.next_sequence);
                 let truncation = (after + 1 < first_held).then(|| Truncation {
                     resumes_at,
-                    detail: format!("events after {after} are no longer held: the oldest held is {first_held} (the in-process bus keeps the last {} events of this process)", ring.capacity),
+                    detail: if ring.lost_before == ring.started_at {
+                        format!("events after {after} are from before this platform started ({}): the in-process bus keeps events in memory only", ring.started_at.to_rfc3339())
+                    } else {
+                        format!("events after {after} are no longer held: the oldest held is {first_held} (the in-process bus keeps the last {} events of this process)", ring.capacity)
+                    },
                 });
                 (
                     Cursor {
@@ -146,7 +153,11 @@ impl EventRing {
             ReplayFrom::Since(time) => {
                 let truncation = (time < ring.lost_before).then(|| Truncation {
                     resumes_at,
-                    detail: format!("events before {} are no longer held (the in-process bus keeps the last {} events of this process)", ring.lost_before.to_rfc3339(), ring.capacity),
+                    detail: if ring.lost_before == ring.started_at {
+                        format!("this platform started at {}: the in-process bus keeps events in memory only, so earlier ones are gone", ring.started_at.to_rfc3339())
+                    } else {
+                        format!("events before {} are no longer held (the in-process bus keeps the last {} events of this process)", ring.lost_before.to_rfc3339(), ring.capacity)
+                    },
                 });
                 let after = ring
                     .events

@@ -132,7 +132,8 @@ export class EventModel {
     if (event.at > group.last) group.last = event.at;
     if (event.at < group.first) group.first = event.at;
     group.sandboxes.add(event.sandboxId);
-    group.codes.add(String(event.payload.code ?? event.payload.via ?? 'refused'));
+    const via = event.payload.via ? `resolver (${event.payload.via})` : 'refused';
+    group.codes.add(String(event.payload.code ?? via));
     group.allowable = group.allowable || isAllowlistRefusal(event);
     remember(group.reasons, event.payload.reason, 3);
     const method = event.payload.method ? String(event.payload.method) + ' ' : '';

@@ -18,7 +18,7 @@ export function age(date, now = new Date()) {
 
 export function clock(date) {
   if (!(date instanceof Date) || Number.isNaN(date.getTime())) return '—';
-  return date.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit', second: '2-digit' });
+  return date.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit', second: '2-digit', hourCycle: 'h23' });
 }
 
 /** `sbx_1a2b3c4d…` — enough to tell ids apart; the full id goes in a title. */

@@ -73,7 +73,7 @@ export function createFeedView({ model }, container) {
       table('Events, newest first', ['Time', 'Event', 'Sandbox', 'Details'], rows.map((event) => [
         h('time', { datetime: event.at.toISOString() }, clock(event.at)),
         badge(event.category.replace('_', ' '), event.category),
-        event.sandboxId ? h('code', { title: event.sandboxId }, shortId(event.sandboxId)) : '—',
+        event.sandboxId ? h('code', { class: 'id', title: event.sandboxId }, shortId(event.sandboxId)) : '—',
         h('span', { class: 'details' }, describe(event)),
       ]), { empty: 'No events yet. They appear here as they happen.' }));
   }

@@ -30,7 +30,7 @@ export function createSandboxesView({ state }, container) {
       error ? h('p', { class: 'error', role: 'alert' }, `Sandboxes could not be loaded: ${error}`) : null,
       h('p', { class: 'muted' }, `${rows.length} shown of ${state.sandboxes.size}`),
       table('Sandboxes', ['Sandbox', 'State', 'Project', 'Worker', 'Egress', 'Age'], rows.map((sandbox) => [
-        h('code', { title: sandbox.sandboxID, dataset: { sandbox: sandbox.sandboxID } }, shortId(sandbox.sandboxID)),
+        h('code', { class: 'id', title: sandbox.sandboxID, dataset: { sandbox: sandbox.sandboxID } }, shortId(sandbox.sandboxID)),
         badge(sandbox.status),
         sandbox.project ?? '—',
         sandbox.workerID ?? '—',
