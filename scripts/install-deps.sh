@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the test suite needs and a fresh Debian machine may lack: the Debian packages
-# listed in scripts/debian-packages.txt and cargo-nextest. Idempotent; installs only what is
-# missing. Needs root (or sudo) only when something is missing.
+# listed in scripts/debian-packages.txt, cargo-nextest, npm (when no npm came with nodejs) and
+# the dashboard browser tests' locked npm packages. Idempotent; installs only what is missing.
+# Needs root (or sudo) only when something is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -23,4 +24,19 @@ fi
 if ! cargo nextest --version >/dev/null 2>&1; then
   echo "install-deps: installing cargo-nextest"
   cargo install --locked cargo-nextest
+fi
+
+# npm: Debian's nodejs comes without it; a nodejs that bundles npm must not get Debian's too.
+if ! command -v npm >/dev/null 2>&1; then
+  echo "install-deps: installing npm"
+  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq --no-install-recommends npm
+fi
+
+# The dashboard's browser tests: puppeteer-core exactly as package-lock.json pins it (it never
+# downloads a browser; the tests drive Debian's chromium).
+dashboard_tests=api/gateway/dashboard/tests
+if ! cmp -s "$dashboard_tests/package-lock.json" "$dashboard_tests/node_modules/.osb-installed-lock"; then
+  echo "install-deps: installing the dashboard tests' npm packages"
+  (cd "$dashboard_tests" && npm ci --no-audit --no-fund --loglevel=error)
+  cp "$dashboard_tests/package-lock.json" "$dashboard_tests/node_modules/.osb-installed-lock"
 fi

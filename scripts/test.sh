@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite, as the README tells a newcomer to run it and as CI runs it: installs
-# what is missing, starts PostgreSQL and NATS if they are not running, then runs every test of
-# the workspace with nextest. Extra arguments go to nextest.
+# what is missing, starts PostgreSQL and NATS if they are not running, runs every test of the
+# workspace with nextest, then the dashboard's browser tests against a real `osbd up`. Extra
+# arguments go to nextest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -12,3 +13,6 @@ postgres_url="$(echo "$services_output" | sed -n 's/^OSB_TEST_POSTGRES_URL=//p')
 if [ -n "$postgres_url" ]; then export OSB_TEST_POSTGRES_URL="$postgres_url"; fi
 
 cargo nextest run --workspace --no-fail-fast "$@"
+
+case " $* " in *" --locked "*) export OSB_CARGO_LOCKED=1 ;; esac
+api/gateway/dashboard/tests/run.sh

@@ -19,7 +19,8 @@ if [ ! -x "$chromium" ]; then
   exit 1
 fi
 if [ ! -d "$here/node_modules/puppeteer-core" ]; then
-  (cd "$here" && npm ci --no-audit --no-fund --loglevel=error)
+  echo "dashboard tests: no node_modules; scripts/install-deps.sh installs them (npm ci)" >&2
+  exit 1
 fi
 
 echo "dashboard tests: building osbd"
@@ -92,6 +93,8 @@ done
 grep -q '^ready http' "$work/osbd.log" || { cat "$work/osbd.log" >&2; echo "dashboard tests: osbd up not ready in 60 s" >&2; exit 1; }
 key="$(sed -n 's/^api_key = "\(.*\)"$/\1/p' "$work/config.toml")"
 
+node_status=0
+env \
 OSB_DASH_URL="http://127.0.0.1:$port" \
 OSB_DASH_KEY="$key" \
 OSB_DASH_ORIGIN_HOST="$origin_host" \
@@ -101,5 +104,13 @@ OSB_DASH_ORIGIN_KEY="$work/origin.key" \
 OSB_DASH_PROFILE="$work/chromium-profile" \
 OSB_DASH_ARTEFACTS="$artefacts" \
 OSB_CHROMIUM="$chromium" \
-  node --test --test-reporter=spec "$here/dashboard.test.mjs"
-echo "dashboard tests: done in $(( $(date +%s) - started )) s after osbd started"
+  node --test --test-reporter=spec "$here/dashboard.test.mjs" | tee "$work/node.log" || node_status=$?
+passed="$(sed -n 's/^ℹ pass \([0-9]*\)$/\1/p' "$work/node.log")"
+failed="$(sed -n 's/^ℹ fail \([0-9]*\)$/\1/p' "$work/node.log")"
+echo "dashboard tests: $(( $(date +%s) - started )) s from osbd start to the last test"
+echo "dashboard browser tests: ${passed:-0} passed, ${failed:-0} failed"
+if [ "$node_status" -eq 0 ] && [ "${passed:-0}" -eq 0 ]; then
+  echo "dashboard tests: no test ran" >&2
+  exit 1
+fi
+exit "$node_status"
