@@ -229,28 +229,7 @@ async fn only_stream_subjects_may_be_followed(bus: Arc<dyn Bus>) {
     }
 }
 
-macro_rules! replay_contract {
-    ($($case:ident),* $(,)?) => {
-        mod in_process {
-            $(
-                #[tokio::test]
-                async fn $case() {
-                    super::$case(crate::in_process_bus().await).await;
-                }
-            )*
-        }
-        mod nats {
-            $(
-                #[tokio::test]
-                async fn $case() {
-                    super::$case(crate::nats_bus_with_streams().await).await;
-                }
-            )*
-        }
-    };
-}
-
-replay_contract!(
+crate::on_both_buses!(
     history_then_live_in_order,
     live_starts_now,
     no_gap_and_no_repeat_at_the_seam,
