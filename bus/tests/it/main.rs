@@ -14,7 +14,7 @@ macro_rules! on_both_buses {
             $(
                 #[tokio::test]
                 async fn $case() {
-                    super::$case(crate::in_process_bus().await).await;
+                    super::$case($crate::in_process_bus().await).await;
                 }
             )*
         }
@@ -22,7 +22,7 @@ macro_rules! on_both_buses {
             $(
                 #[tokio::test]
                 async fn $case() {
-                    super::$case(crate::nats_bus_with_streams().await).await;
+                    super::$case($crate::nats_bus_with_streams().await).await;
                 }
             )*
         }
