@@ -32,7 +32,7 @@ pub use events::SecretChanged;
 pub use sandbox_view::{CheckpointView, SandboxView, SnapshotView, COOPERATIVE_WARNING};
 pub use state::AppState;
 
-/// Registers every route under `/api` plus the health endpoints.
+/// Registers every route under `/api` plus the health endpoints and the dashboard page.
 pub fn configure(config: &mut web::ServiceConfig) {
     config
         .app_data(json::json_config())

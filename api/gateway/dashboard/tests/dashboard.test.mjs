@@ -229,7 +229,7 @@ test('saga progress, sagas and workers are shown', async () => {
 
 test('screenshots at 1280 and 390 pixels wide', async () => {
   for (const width of [1280, 390]) {
-    for (const view of ['overview', 'sandboxes', 'events', 'refusals', 'projects', 'workers']) {
+    for (const view of ['overview', 'sandboxes', 'events', 'refusals', 'projects', 'sagas', 'workers']) {
       await show(view);
       await screenshot(page, artefacts, view, width);
       const overflow = await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
