@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the test suite needs and a fresh Debian machine may lack: the Debian packages
-# listed in scripts/debian-packages.txt, cargo-nextest, and the SDK suites' pinned Python and
-# npm packages. Idempotent; installs only what is missing. Needs root (or sudo) only when
+# listed in scripts/debian-packages.txt, cargo-nextest, npm (when no npm came with nodejs), the
+# SDK suites' pinned Python and npm packages and the dashboard browser tests' locked npm
+# packages. Idempotent; installs only what is missing. Needs root (or sudo) only when
 # something is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -26,6 +27,12 @@ if ! cargo nextest --version >/dev/null 2>&1; then
   cargo install --locked cargo-nextest
 fi
 
+# npm: Debian's nodejs comes without it; a nodejs that bundles npm must not get Debian's too.
+if ! command -v npm >/dev/null 2>&1; then
+  echo "install-deps: installing npm"
+  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq --no-install-recommends npm
+fi
+
 # The SDK test suites (sdks/test.sh): a venv with the pinned Python packages (and the SDK
 # installed from ./sdks/python, which proves it installs), and `npm ci` of the TypeScript SDK's
 # pinned devDependencies. Redone only when a pin changes.
@@ -42,13 +49,18 @@ if [ "$(cat "$venv/.osb-stamp" 2>/dev/null)" != "$stamp" ]; then
   "$venv/bin/pip" install -q --disable-pip-version-check --no-deps ./sdks/python
   echo "$stamp" > "$venv/.osb-stamp"
 fi
-if ! command -v npm >/dev/null 2>&1; then
-  echo "install-deps: npm is missing (it comes with Node.js); install Node.js >= 18 with npm" >&2
-  exit 1
-fi
 lock_stamp="$(sha256sum sdks/typescript/package-lock.json | cut -c1-16)"
 if [ "$(cat sdks/typescript/node_modules/.osb-stamp 2>/dev/null)" != "$lock_stamp" ]; then
   echo "install-deps: npm ci in sdks/typescript"
   (cd sdks/typescript && npm ci --no-audit --no-fund --silent)
   echo "$lock_stamp" > sdks/typescript/node_modules/.osb-stamp
+fi
+
+# The dashboard's browser tests: puppeteer-core exactly as package-lock.json pins it (it never
+# downloads a browser; the tests drive Debian's chromium).
+dashboard_tests=api/gateway/dashboard/tests
+if ! cmp -s "$dashboard_tests/package-lock.json" "$dashboard_tests/node_modules/.osb-installed-lock"; then
+  echo "install-deps: installing the dashboard tests' npm packages"
+  (cd "$dashboard_tests" && npm ci --no-audit --no-fund --loglevel=error)
+  cp "$dashboard_tests/package-lock.json" "$dashboard_tests/node_modules/.osb-installed-lock"
 fi

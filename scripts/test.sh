@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite, as the README tells a newcomer to run it and as CI runs it: installs
 # what is missing, starts PostgreSQL and NATS if they are not running, runs every test of the
-# workspace with nextest, then the Python and TypeScript SDK suites against a live `osbd up`
-# (sdks/test.sh; as root). Extra arguments go to nextest.
+# workspace with nextest, then (as root) the Python and TypeScript SDK suites (sdks/test.sh) and
+# the dashboard's browser tests, each against a live `osbd up`. Extra arguments go to nextest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -13,8 +13,11 @@ postgres_url="$(echo "$services_output" | sed -n 's/^OSB_TEST_POSTGRES_URL=//p')
 if [ -n "$postgres_url" ]; then export OSB_TEST_POSTGRES_URL="$postgres_url"; fi
 
 cargo nextest run --workspace --no-fail-fast "$@"
+
+case " $* " in *" --locked "*) export OSB_CARGO_LOCKED=1 ;; esac
 if [ "$(id -u)" -eq 0 ]; then
   sdks/test.sh
+  api/gateway/dashboard/tests/run.sh
 else
-  echo "test: SDK suites skipped: sdks/test.sh runs osbd up with netns sandboxes, which needs root"
+  echo "test: SDK and dashboard suites skipped: they run osbd up with netns sandboxes, which needs root"
 fi

@@ -14,7 +14,7 @@ target="${CARGO_TARGET_DIR:-$root/target}"
 started=$(date +%s)
 
 echo "sdk tests: building osbd"
-cargo build -q --locked -p osb-api --bin osbd
+cargo build -q --locked -p osbd --bin osbd
 osbd="$target/debug/osbd"
 
 tmp="$(mktemp -d /tmp/osbsdk.XXXXXX)"

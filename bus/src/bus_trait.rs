@@ -1,5 +1,6 @@
 //! The `Bus` trait: publish, subscribe (optionally in a queue group), request/reply with a
-//! timeout, and durable event publishing. Two implementations share one contract test suite:
+//! timeout, durable event publishing, and following the durable event stream from a point in
+//! its history (replay, then live). Two implementations share one contract test suite:
 //! `NatsBus` (the cluster) and `InProcessBus` (`osbd up` without `NATS_URL`).
 
 use std::time::Duration;
@@ -9,6 +10,7 @@ use tokio::sync::mpsc;
 
 use crate::message::{BusMessage, Delivered};
 use crate::pattern::PatternError;
+use crate::replay::{EventFeed, ReplayFrom};
 
 /// Why a bus operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -28,6 +30,8 @@ pub enum BusError {
     },
     #[error("the bus is closed")]
     Closed,
+    #[error("{name}: {reason}")]
+    InvalidSetting { name: &'static str, reason: String },
 }
 
 /// A live subscription. Dropping it unsubscribes.
@@ -86,4 +90,15 @@ pub trait Bus: Send + Sync + std::fmt::Debug {
 
     /// Waits until everything published so far has reached the server.
     async fn flush(&self) -> Result<(), BusError>;
+
+    /// Follows the durable event stream (`osb.sandbox.>`, `osb.project.>`, `osb.saga.>`;
+    /// only events matching `pattern` when given, which must lie inside those): every held
+    /// event from `from` on, then live ones, in stream order, each with its sequence — no gap
+    /// and no repeat between history and live. Events the caller asked for that the stream no
+    /// longer holds are reported as a `Truncation`, never skipped silently.
+    async fn follow_events(
+        &self,
+        pattern: Option<&str>,
+        from: ReplayFrom,
+    ) -> Result<EventFeed, BusError>;
 }

@@ -1,6 +1,8 @@
 //! `InProcessBus`: the bus of a single `osbd up` process, with the same routing semantics as
 //! NATS core (wildcards, queue groups with one delivery per group, request/reply with inboxes,
-//! "no responders" when nobody listens). It keeps nothing: durability comes from the store.
+//! "no responders" when nobody listens). Events on the durable stream's subjects also go into
+//! a bounded ring (`EventRing`) that `follow_events` replays from; nothing else is kept, and
+//! the ring lives only as long as the process: durability comes from the store.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -11,8 +13,11 @@ use tokio::sync::mpsc;
 use tracing::warn;
 
 use crate::bus_trait::{Bus, BusError, Subscription, SUBSCRIPTION_BUFFER};
+use crate::event_ring::{EventRing, DEFAULT_EVENT_RING_CAPACITY};
 use crate::message::{BusMessage, Delivered};
+use crate::nats::EVENTS_STREAM_SUBJECTS;
 use crate::pattern::{matches, validate_pattern, validate_subject};
+use crate::replay::{validate_stored_pattern, EventFeed, ReplayFrom};
 
 #[derive(Debug)]
 struct Entry {
@@ -21,17 +26,33 @@ struct Entry {
     sender: mpsc::Sender<Delivered>,
 }
 
-/// The in-process bus. Clones share the same routing table.
-#[derive(Debug, Clone, Default)]
+/// The in-process bus. Clones share the same routing table and event ring.
+#[derive(Debug, Clone)]
 pub struct InProcessBus {
     entries: Arc<Mutex<Vec<Entry>>>,
     round_robin: Arc<AtomicU64>,
+    events: EventRing,
+}
+
+impl Default for InProcessBus {
+    fn default() -> Self {
+        Self::with_event_capacity(DEFAULT_EVENT_RING_CAPACITY)
+    }
 }
 
 impl InProcessBus {
-    /// An empty bus.
+    /// An empty bus whose event ring holds the last 10 000 events.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// An empty bus whose event ring holds the last `capacity` events (at least one).
+    pub fn with_event_capacity(capacity: usize) -> Self {
+        Self {
+            entries: Arc::default(),
+            round_robin: Arc::default(),
+            events: EventRing::new(capacity),
+        }
     }
 
     fn add(&self, pattern: &str, group: Option<&str>) -> Result<Subscription, BusError> {
@@ -88,12 +109,20 @@ impl InProcessBus {
 impl Bus for InProcessBus {
     async fn publish(&self, subject: &str, message: BusMessage) -> Result<(), BusError> {
         validate_subject(subject)?;
-        self.route(Delivered {
+        let delivered = Delivered {
             subject: subject.to_owned(),
             reply: None,
             headers: message.headers,
             payload: message.payload,
-        })?;
+        };
+        // Like JetStream, the ring stores whatever is published on the stream's subjects.
+        if EVENTS_STREAM_SUBJECTS
+            .iter()
+            .any(|pattern| matches(pattern, subject))
+        {
+            self.events.append(delivered.clone());
+        }
+        self.route(delivered)?;
         Ok(())
     }
 
@@ -140,5 +169,18 @@ impl Bus for InProcessBus {
 
     async fn flush(&self) -> Result<(), BusError> {
         Ok(())
+    }
+
+    async fn follow_events(
+        &self,
+        pattern: Option<&str>,
+        from: ReplayFrom,
+    ) -> Result<EventFeed, BusError> {
+        if let Some(pattern) = pattern {
+            validate_stored_pattern(pattern)?;
+        }
+        let (sender, feed) = EventFeed::channel();
+        self.events.follow(pattern.map(str::to_owned), from, sender);
+        Ok(feed)
     }
 }

@@ -13,16 +13,20 @@
 mod bus_trait;
 mod connect;
 mod envelope;
+mod event_ring;
 mod headers;
 mod in_process;
 mod message;
 mod nats;
+mod nats_replay;
 mod pattern;
+mod replay;
 mod subject;
 
 pub use bus_trait::{Bus, BusError, Subscription};
-pub use connect::{connect_bus, NATS_URL_ENV};
+pub use connect::{connect_bus, parse_event_ring_size, EVENT_RING_ENV, NATS_URL_ENV};
 pub use envelope::{Envelope, EnvelopeError, ENVELOPE_VERSION};
+pub use event_ring::DEFAULT_EVENT_RING_CAPACITY;
 pub use headers::{
     idempotency_key, SagaAction, CORRELATION_ID_HEADER, MSG_ID_HEADER, SAGA_ID_HEADER,
 };
@@ -30,8 +34,10 @@ pub use in_process::InProcessBus;
 pub use message::{BusMessage, Delivered, Headers};
 pub use nats::{NatsBus, EVENTS_STREAM, EVENTS_STREAM_SUBJECTS};
 pub use pattern::{matches, validate_pattern, validate_subject, PatternError};
+pub use replay::{EventFeed, FeedItem, ReplayFrom, StoredEvent, Truncation};
 pub use subject::{
     command, command_for, project_event, saga_progress, sandbox_event, worker_event,
     worker_heartbeat, SagaOutcome, Subject, SubjectError, ALL_EVENTS, ALL_PROJECT_EVENTS,
-    ALL_SANDBOX_EVENTS, ALL_WORKER_HEARTBEATS, PROJECT_EVENTS_PREFIX, SANDBOX_EVENTS_PREFIX,
+    ALL_SAGA_EVENTS, ALL_SANDBOX_EVENTS, ALL_WORKER_HEARTBEATS, PROJECT_EVENTS_PREFIX,
+    SAGA_EVENTS_PREFIX, SANDBOX_EVENTS_PREFIX,
 };

@@ -15,15 +15,18 @@ use tokio::sync::mpsc;
 use crate::bus_trait::{Bus, BusError, Subscription, SUBSCRIPTION_BUFFER};
 use crate::message::{BusMessage, Delivered, Headers};
 use crate::pattern::{validate_pattern, validate_subject};
+use crate::replay::{validate_stored_pattern, EventFeed, ReplayFrom};
+use crate::subject::{ALL_PROJECT_EVENTS, ALL_SAGA_EVENTS, ALL_SANDBOX_EVENTS};
 
 /// Name of the durable event stream.
 pub const EVENTS_STREAM: &str = "OSB_EVENTS";
 /// Subjects the event stream stores.
-pub const EVENTS_STREAM_SUBJECTS: &[&str] = &["osb.sandbox.>", "osb.project.>", "osb.saga.>"];
+pub const EVENTS_STREAM_SUBJECTS: &[&str] =
+    &[ALL_SANDBOX_EVENTS, ALL_PROJECT_EVENTS, ALL_SAGA_EVENTS];
 const EVENTS_MAX_AGE: Duration = Duration::from_secs(7 * 24 * 3600);
 const EVENTS_MAX_BYTES: i64 = 1024 * 1024 * 1024;
 /// JetStream de-duplication window for `Nats-Msg-Id`.
-const DUPLICATE_WINDOW: Duration = Duration::from_secs(120);
+pub(crate) const DUPLICATE_WINDOW: Duration = Duration::from_secs(120);
 
 /// The bus over NATS.
 #[derive(Debug, Clone)]
@@ -180,9 +183,20 @@ impl Bus for NatsBus {
             .await
             .map_err(|error| nats_error("flush", error))
     }
+
+    async fn follow_events(
+        &self,
+        pattern: Option<&str>,
+        from: ReplayFrom,
+    ) -> Result<EventFeed, BusError> {
+        if let Some(pattern) = pattern {
+            validate_stored_pattern(pattern)?;
+        }
+        crate::nats_replay::follow(&self.jetstream, pattern, from).await
+    }
 }
 
-fn nats_error(operation: &'static str, error: impl std::fmt::Display) -> BusError {
+pub(crate) fn nats_error(operation: &'static str, error: impl std::fmt::Display) -> BusError {
     BusError::Nats {
         operation,
         reason: error.to_string(),
@@ -197,7 +211,7 @@ fn to_header_map(headers: &Headers) -> HeaderMap {
     map
 }
 
-fn delivered(message: async_nats::Message) -> Delivered {
+pub(crate) fn delivered(message: async_nats::Message) -> Delivered {
     let mut headers = Headers::new();
     if let Some(map) = &message.headers {
         for (name, values) in map.iter() {

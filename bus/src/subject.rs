@@ -138,6 +138,11 @@ pub const SANDBOX_EVENTS_PREFIX: &str = "osb.sandbox.";
 pub const ALL_PROJECT_EVENTS: &str = "osb.project.>";
 pub const PROJECT_EVENTS_PREFIX: &str = "osb.project.";
 
+/// Every saga's progress (`osb.saga.<saga_id>.<step>.<outcome>`), and the prefix a narrower
+/// pattern of them starts with.
+pub const ALL_SAGA_EVENTS: &str = "osb.saga.>";
+pub const SAGA_EVENTS_PREFIX: &str = "osb.saga.";
+
 /// Every worker's heartbeats (for placement's subscription).
 pub const ALL_WORKER_HEARTBEATS: &str = "osb.worker.*.heartbeat";
 

@@ -81,7 +81,7 @@ pub struct SecretRecord {
     pub allowed_hosts: Option<Vec<String>>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
-    /// The associated-data layout of the row's ciphertext (ADR 0020).
+    /// The associated-data layout of the row's ciphertext (ADR 0019).
     pub row_binding: u16,
 }
 

@@ -191,6 +191,22 @@ impl PlacementService {
             .unwrap_or_default()
     }
 
+    /// Every worker placement has seen (live or lost), with the time since its last
+    /// heartbeat, by id.
+    pub fn worker_views(&self) -> Vec<(crate::core::WorkerView, Duration)> {
+        let now_ms = elapsed_ms(self.epoch);
+        let Ok(mut core) = self.core.lock() else {
+            return Vec::new();
+        };
+        core.expire(now_ms);
+        core.workers()
+            .map(|view| {
+                let age = Duration::from_millis(now_ms.saturating_sub(view.last_seen_ms));
+                (view.clone(), age)
+            })
+            .collect()
+    }
+
     /// Live workers right now.
     pub fn live_workers(&self) -> Vec<WorkerId> {
         self.core

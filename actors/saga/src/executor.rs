@@ -3,6 +3,7 @@
 //! another control plane stops this one without touching anything further.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use osb_proto::SagaId;
 use osb_store::{SagaRecord, SagaStatus, StepAction, StepStatus, Store};
@@ -12,6 +13,7 @@ use tracing::{info, warn};
 use crate::definition::SagaDefinition;
 use crate::error::{SagaError, StepError};
 use crate::inputs::StepInputs;
+use crate::progress::{ProgressSink, StepProgress};
 
 /// How the executor behaves.
 #[derive(Debug, Clone)]
@@ -22,6 +24,8 @@ pub struct ExecutorOptions {
     pub undo_attempts: u32,
     /// Fault injection for the saga test helpers; all off in production.
     pub hooks: TestHooks,
+    /// Told of every step outcome once it is logged (saga progress events).
+    pub progress: Option<Arc<dyn ProgressSink>>,
 }
 
 impl Default for ExecutorOptions {
@@ -30,6 +34,7 @@ impl Default for ExecutorOptions {
             lease: chrono::Duration::seconds(30),
             undo_attempts: 3,
             hooks: TestHooks::default(),
+            progress: None,
         }
     }
 }
@@ -144,6 +149,27 @@ impl SagaExecutor {
         }
     }
 
+    /// Tells the progress sink about a logged step outcome.
+    fn report(
+        &self,
+        kind: &str,
+        saga: SagaId,
+        inputs: &StepInputs,
+        step: &str,
+        (action, status): (StepAction, StepStatus),
+    ) {
+        if let Some(sink) = &self.options.progress {
+            sink.step_logged(StepProgress {
+                saga,
+                kind,
+                params: &inputs.params,
+                step,
+                action,
+                status,
+            });
+        }
+    }
+
     async fn drive<C: Send + Sync>(
         &self,
         definition: &SagaDefinition<C>,
@@ -222,7 +248,9 @@ impl SagaExecutor {
             if inject && step.irreversible() {
                 // An irreversible step cannot have run and then failed: inject before it.
                 let error = format!("injected failure before irreversible step {name}");
-                return self.fail_step(saga, seq, name, error).await.map(Some);
+                let failed = self.fail_step(saga, seq, name, error).await?;
+                self.report(definition.kind(), saga, inputs, name, DO_FAILED);
+                return Ok(Some(failed));
             }
             let mut result = step.run(context, inputs).await;
             if self.options.hooks.repeat_actions && result.is_ok() {
@@ -251,12 +279,12 @@ impl SagaExecutor {
                         )
                         .await?;
                     inputs.outputs.insert(name.to_owned(), output);
+                    self.report(definition.kind(), saga, inputs, name, DO_COMPLETED);
                 }
                 Err(error) => {
-                    return self
-                        .fail_step(saga, seq, name, error.message)
-                        .await
-                        .map(Some);
+                    let failed = self.fail_step(saga, seq, name, error.message).await?;
+                    self.report(definition.kind(), saga, inputs, name, DO_FAILED);
+                    return Ok(Some(failed));
                 }
             }
         }
@@ -352,6 +380,7 @@ impl SagaExecutor {
                 self.store
                     .set_saga_status(saga, &self.owner, SagaStatus::Stuck)
                     .await?;
+                self.report(definition.kind(), saga, inputs, name, UNDO_FAILED);
                 return Ok(SagaOutcome::Stuck {
                     saga,
                     step: name.to_owned(),
@@ -368,6 +397,7 @@ impl SagaExecutor {
                     None,
                 )
                 .await?;
+            self.report(definition.kind(), saga, inputs, name, UNDO_COMPLETED);
         }
         self.store
             .set_saga_status(saga, &self.owner, SagaStatus::Unwound)
@@ -380,6 +410,11 @@ impl SagaExecutor {
         })
     }
 }
+
+const DO_COMPLETED: (StepAction, StepStatus) = (StepAction::Do, StepStatus::Completed);
+const DO_FAILED: (StepAction, StepStatus) = (StepAction::Do, StepStatus::Failed);
+const UNDO_COMPLETED: (StepAction, StepStatus) = (StepAction::Undo, StepStatus::Completed);
+const UNDO_FAILED: (StepAction, StepStatus) = (StepAction::Undo, StepStatus::Failed);
 
 /// The step that failed and its error, from the log (for resumed unwinds).
 fn failed_entry(log: &[osb_store::SagaLogEntry]) -> (String, String) {

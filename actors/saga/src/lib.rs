@@ -18,9 +18,11 @@ mod definition;
 mod error;
 mod executor;
 mod inputs;
+mod progress;
 pub mod testing;
 
 pub use definition::{SagaDefinition, SagaStep, StepUndo};
 pub use error::{SagaError, StepError};
 pub use executor::{ExecutorOptions, SagaExecutor, SagaOutcome, TestHooks};
 pub use inputs::{StepInputs, StepName};
+pub use progress::{ProgressSink, StepProgress};

@@ -3,7 +3,7 @@
 //! to authenticate. Fields are length-prefixed or fixed-size so no two different rows share an
 //! encoding.
 //!
-//! Two layouts exist (ADR 0020). Layout 2, written by every write since, binds the secret's row
+//! Two layouts exist (ADR 0019). Layout 2, written by every write since, binds the secret's row
 //! id too, so the ciphertext of a deleted secret cannot be replayed into a re-created secret of
 //! the same name (a new row, a new id, versions starting again at 1). Layout 1 (without the id)
 //! is only read, for rows written before; `osbd keys rewrap` moves them to layout 2, after which

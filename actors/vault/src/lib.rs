@@ -1,7 +1,7 @@
 //! The secret vault: seals secret values at rest with AES-256-GCM under versioned master keys,
 //! binds every ciphertext to its row (row id, org, project, secret name, secret version), rotates
 //! keys and re-encrypts ("rewraps") stored secrets onto the current key and binding. A new
-//! primary key that would leave stored secrets unreadable locks the vault instead (ADR 0020).
+//! primary key that would leave stored secrets unreadable locks the vault instead (ADR 0019).
 //!
 //! It is the only crate that touches `aes-gcm`, and the only place a plaintext secret value is
 //! produced from storage. It must never log, print, return in an error or persist a plaintext

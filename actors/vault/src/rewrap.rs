@@ -1,5 +1,5 @@
 //! Rewrap: re-encrypt every stored secret that is not under the primary key, or not sealed with
-//! the current row binding (ADR 0020), onto the primary key and the current binding. The work
+//! the current row binding (ADR 0019), onto the primary key and the current binding. The work
 //! list is derived from the database each time, so a run that stops half-way resumes by running
 //! again, and a second run finds nothing to do. Each row is swapped only if it is still exactly
 //! what was read; a row written meanwhile is already current and is left alone. The secret

@@ -2,7 +2,7 @@
 //! registry — unless that would bury secrets: a new primary while stored secrets sit under a
 //! version no configured key opens is most likely a mistyped key, so the vault opens *locked*
 //! (it seals nothing, registers nothing, and says why in `readiness`) until the missing key is
-//! configured or the operator explicitly accepts the loss (ADR 0020). Writes encrypt under the
+//! configured or the operator explicitly accepts the loss (ADR 0019). Writes encrypt under the
 //! primary key with the row binding (row id included), conditional on the version read so
 //! concurrent writers never lose an update silently; reads decrypt with the key the header
 //! names, and refuse row-binding layouts below the recorded floor. It hands plaintext out only

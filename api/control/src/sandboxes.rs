@@ -51,8 +51,14 @@ impl SandboxService {
     pub fn new(
         plane: ControlPlane,
         owner: &str,
-        options: ExecutorOptions,
+        mut options: ExecutorOptions,
     ) -> Result<Self, ControlError> {
+        // Saga progress goes on the bus (`osb.saga.…`) unless the caller chose a sink.
+        if options.progress.is_none() && tokio::runtime::Handle::try_current().is_ok() {
+            options.progress = Some(super::saga_progress::BusProgressSink::start(
+                plane.bus.clone(),
+            ));
+        }
         Ok(Self {
             executor: SagaExecutor::new(plane.store.clone(), owner, options),
             plane,

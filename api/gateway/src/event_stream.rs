@@ -1,19 +1,22 @@
-//! `GET /api/events[?subject=PATTERN]`: server-sent events of the caller's org. It subscribes
-//! to the bus (sandbox and project events only — never commands, heartbeats or worker events)
-//! and forwards each event whose sandbox or project belongs to the caller, as
-//! `event: <subject>` / `data: <envelope JSON>`; a `: ping` comment every 15 s keeps proxies
-//! from closing the stream. Events carry names, ids, hosts and versions only, never values.
+//! `GET /api/events[?subject=PATTERN][&since=ID|TIME]`: server-sent events of the caller's org.
+//! It follows the bus's durable event stream (sandbox, project and saga events only — never
+//! commands, heartbeats or worker events), from `Last-Event-ID` or `since` when given (replay,
+//! then live, without gap or repeat: `event_replay`), and forwards each event whose sandbox,
+//! project or saga belongs to the caller, as `id: <sequence>` / `event: <subject>` /
+//! `data: <envelope JSON>`; a `: ping` comment every 15 s keeps proxies from closing the
+//! stream. Events carry names, ids, hosts and versions only, never values.
 //!
-//! It must never forward an event it cannot attribute to the caller's org.
+//! It must never forward an event it cannot attribute to the caller's org — replayed events
+//! are filtered exactly like live ones.
 
 use std::collections::HashMap;
 use std::time::Duration;
 
-use actix_web::{web, HttpResponse};
+use actix_web::{web, HttpRequest, HttpResponse};
 use bytes::Bytes;
 use osb_bus::{
-    validate_pattern, Delivered, Subscription, ALL_PROJECT_EVENTS, ALL_SANDBOX_EVENTS,
-    PROJECT_EVENTS_PREFIX, SANDBOX_EVENTS_PREFIX,
+    validate_pattern, Delivered, FeedItem, PROJECT_EVENTS_PREFIX, SAGA_EVENTS_PREFIX,
+    SANDBOX_EVENTS_PREFIX,
 };
 use osb_proto::{ErrorCode, OrgId, SandboxId};
 use osb_store::Store;
@@ -21,10 +24,15 @@ use serde::Deserialize;
 
 use super::auth::Caller;
 use super::error::ApiError;
+use super::event_replay::{event_frame, replay_start, truncated_frame};
 use super::state::AppState;
 
 /// Event families a caller may follow.
-const ROOTS: [&str; 2] = [SANDBOX_EVENTS_PREFIX, PROJECT_EVENTS_PREFIX];
+const ROOTS: [&str; 3] = [
+    SANDBOX_EVENTS_PREFIX,
+    PROJECT_EVENTS_PREFIX,
+    SAGA_EVENTS_PREFIX,
+];
 const PING_EVERY: Duration = Duration::from_secs(15);
 
 pub fn routes(config: &mut web::ServiceConfig) {
@@ -35,64 +43,67 @@ pub fn routes(config: &mut web::ServiceConfig) {
 #[serde(deny_unknown_fields)]
 struct EventQuery {
     subject: Option<String>,
+    since: Option<String>,
 }
 
-fn patterns(query: &EventQuery) -> Result<Vec<String>, ApiError> {
+/// The pattern to follow; `None` is every sandbox, project and saga event.
+fn pattern(query: &EventQuery) -> Result<Option<String>, ApiError> {
     let Some(pattern) = query.subject.as_deref() else {
-        return Ok(vec![ALL_SANDBOX_EVENTS.into(), ALL_PROJECT_EVENTS.into()]);
+        return Ok(None);
     };
     validate_pattern(pattern)
         .map_err(|error| ApiError::invalid(format!("subject is not a valid pattern: {error}")))?;
     if !ROOTS.iter().any(|root| pattern.starts_with(root)) {
         return Err(ApiError::invalid(
-            "subject must start with osb.sandbox. or osb.project. (e.g. osb.sandbox.*.created)",
+            "subject must start with osb.sandbox., osb.project. or osb.saga. (e.g. osb.sandbox.*.created)",
         ));
     }
-    Ok(vec![pattern.to_owned()])
+    Ok(Some(pattern.to_owned()))
 }
 
 async fn events(
     state: web::Data<AppState>,
     caller: Caller,
+    request: HttpRequest,
     query: web::Query<EventQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let mut subscriptions = Vec::new();
-    for pattern in patterns(&query)? {
-        subscriptions.push(state.bus.subscribe(&pattern).await.map_err(|error| {
+    let pattern = pattern(&query)?;
+    let from = replay_start(&request, query.since.as_deref())?;
+    // The feed is set up before the answer starts: nothing published after the head is missed.
+    let feed = state
+        .bus
+        .follow_events(pattern.as_deref(), from)
+        .await
+        .map_err(|error| {
             ApiError::new(
                 ErrorCode::Unavailable,
                 format!("the event bus is unavailable: {error}"),
             )
-        })?);
-    }
-    let (sender, receiver) = tokio::sync::mpsc::channel::<Delivered>(256);
-    for mut subscription in subscriptions {
-        let sender = sender.clone();
-        tokio::spawn(async move { pump(&mut subscription, sender).await });
-    }
+        })?;
     let filter = OrgFilter {
         org: caller.org_id,
         store: state.store.clone(),
         sandboxes: HashMap::new(),
     };
     let stream = futures_util::stream::unfold(
-        (receiver, filter, tokio::time::interval(PING_EVERY)),
-        |(mut receiver, mut filter, mut ping)| async move {
+        (feed, filter, tokio::time::interval(PING_EVERY)),
+        |(mut feed, mut filter, mut ping)| async move {
             loop {
                 let chunk = tokio::select! {
-                    message = receiver.recv() => {
-                        let message = message?;
-                        if !filter.allows(&message).await {
-                            continue;
+                    item = feed.next() => match item? {
+                        FeedItem::Event(event) => {
+                            if !filter.allows(&event.message).await {
+                                continue;
+                            }
+                            event_frame(&event)
                         }
-                        let data = String::from_utf8_lossy(&message.payload).replace('\n', " ");
-                        format!("event: {}\ndata: {data}\n\n", message.subject)
-                    }
+                        FeedItem::Truncated(truncation) => truncated_frame(&truncation),
+                    },
                     _ = ping.tick() => ": ping\n\n".to_owned(),
                 };
                 return Some((
                     Ok::<_, actix_web::Error>(Bytes::from(chunk)),
-                    (receiver, filter, ping),
+                    (feed, filter, ping),
                 ));
             }
         },
@@ -101,22 +112,6 @@ async fn events(
         .content_type("text/event-stream")
         .insert_header(("cache-control", "no-cache"))
         .streaming(stream))
-}
-
-/// Forwards one subscription into the stream's channel; ends (dropping the subscription) as
-/// soon as the client goes away, even on a subject where nothing is published.
-async fn pump(subscription: &mut Subscription, sender: tokio::sync::mpsc::Sender<Delivered>) {
-    loop {
-        tokio::select! {
-            message = subscription.next() => {
-                let Some(message) = message else { return };
-                if sender.send(message).await.is_err() {
-                    return;
-                }
-            }
-            () = sender.closed() => return,
-        }
-    }
 }
 
 /// Decides whether an event belongs to the caller's org.
@@ -148,7 +143,9 @@ impl OrgFilter {
                 self.sandboxes.insert(sandbox, ours);
                 ours
             }
-            "project" => {
+            // Project events come from the gateway, saga progress from the control plane; both
+            // name their org in the payload.
+            "project" | "saga" => {
                 let payload: serde_json::Value =
                     serde_json::from_slice(&message.payload).unwrap_or_default();
                 payload["payload"]["orgId"].as_str() == Some(self.org.to_string().as_str())

@@ -1,5 +1,5 @@
 //! `GET /healthz` (the process answers) and `GET /readyz` (its dependencies answer, and the
-//! vault can serve). A locked vault (a new primary key that would bury stored secrets, ADR 0020)
+//! vault can serve). A locked vault (a new primary key that would bury stored secrets, ADR 0019)
 //! makes the gateway not ready, with the vault's own sentence as the reason; a vault that works
 //! but cannot open some stored secrets is ready and says `degraded` with the reason.
 

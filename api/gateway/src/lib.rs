@@ -11,7 +11,9 @@
 mod aliases;
 mod api_keys;
 mod auth;
+mod dashboard;
 mod error;
+mod event_replay;
 mod event_stream;
 mod events;
 mod health;
@@ -21,6 +23,7 @@ mod openapi;
 mod pagination;
 mod project_replace;
 mod projects;
+mod sagas;
 mod sandbox_ops;
 mod sandbox_storage;
 mod sandbox_view;
@@ -28,6 +31,7 @@ mod sandboxes;
 mod secrets;
 mod state;
 mod validate;
+mod workers;
 
 use actix_web::web;
 
@@ -37,7 +41,7 @@ pub use events::SecretChanged;
 pub use sandbox_view::{CheckpointView, SandboxView, SnapshotView, COOPERATIVE_WARNING};
 pub use state::AppState;
 
-/// Registers every route under `/api` plus the health endpoints.
+/// Registers every route under `/api` plus the health endpoints and the dashboard page.
 pub fn configure(config: &mut web::ServiceConfig) {
     config
         .app_data(json::json_config())
@@ -51,11 +55,15 @@ pub fn configure(config: &mut web::ServiceConfig) {
                 .configure(sandbox_ops::routes)
                 .configure(sandbox_storage::routes)
                 .configure(event_stream::routes)
+                .configure(sagas::routes)
+                .configure(workers::routes)
                 .configure(openapi::routes)
                 .default_service(web::to(error::unknown_route))
                 .wrap(actix_web::middleware::from_fn(auth::authenticate_first)),
         )
         .route("/healthz", web::get().to(health::healthz))
         .route("/readyz", web::get().to(health::readyz))
-        .route("/metrics", web::get().to(metrics::metrics));
+        .route("/metrics", web::get().to(metrics::metrics))
+        .route("/dashboard", web::get().to(dashboard::page))
+        .route("/dashboard/{asset}", web::get().to(dashboard::asset));
 }

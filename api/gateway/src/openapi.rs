@@ -7,6 +7,8 @@
 //! documented, every documented route is served, and real answers use only documented fields.
 
 mod field_schemas;
+mod ops_paths;
+mod ops_schemas;
 mod pages;
 mod paths;
 mod schemas;
@@ -39,6 +41,8 @@ pub fn document() -> Value {
             { "name": "checkpoints", "description": "checkpoint and restore in place" },
             { "name": "snapshots", "description": "golden snapshots new sandboxes boot from" },
             { "name": "events", "description": "server-sent events of the caller's org" },
+            { "name": "ops", "description": "sagas in flight and the workers, for operators" },
+            { "name": "dashboard", "description": "the ops dashboard page (no key: it asks for one)" },
             { "name": "meta", "description": "health, readiness, metrics, this document" },
         ],
         "paths": paths::paths(),

@@ -131,7 +131,7 @@ pub(crate) async fn open_vault(
 }
 
 /// Opens the vault with the operator's key-loss policy (`OPENSANDBOX_SECRET_KEYS_ACCEPT_LOSS`),
-/// saying loudly on `err` when it opened locked (ADR 0020): it then seals nothing and `readyz`
+/// saying loudly on `err` when it opened locked (ADR 0019): it then seals nothing and `readyz`
 /// reports not ready with the same reason.
 pub(crate) async fn open_vault_on(
     store: osb_store::Store,

@@ -202,28 +202,7 @@ async fn bus_as_nats(bus: &Arc<dyn Bus>) -> Option<osb_bus::NatsBus> {
     }
 }
 
-macro_rules! contract {
-    ($($case:ident),* $(,)?) => {
-        mod in_process {
-            $(
-                #[tokio::test]
-                async fn $case() {
-                    super::$case(crate::in_process_bus().await).await;
-                }
-            )*
-        }
-        mod nats {
-            $(
-                #[tokio::test]
-                async fn $case() {
-                    super::$case(crate::nats_bus().await).await;
-                }
-            )*
-        }
-    };
-}
-
-contract!(
+crate::on_both_buses!(
     publish_subscribe_with_headers,
     wildcards_route_like_nats,
     queue_groups_deliver_once_per_group,

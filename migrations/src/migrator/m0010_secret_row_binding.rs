@@ -1,4 +1,4 @@
-//! Secret ciphertext bound to its row's id (ADR 0020): `secrets.row_binding` says which
+//! Secret ciphertext bound to its row's id (ADR 0019): `secrets.row_binding` says which
 //! associated-data layout a row's ciphertext uses (1: org, project, name, version; 2: the same
 //! plus the row id), and the one-row `vault_state` table holds the lowest layout the vault
 //! still opens. Existing rows keep layout 1 until `osbd keys rewrap` moves them to 2; once

@@ -12,3 +12,4 @@ mod sagas;
 mod sandboxes;
 mod secrets;
 mod vault_state;
+mod worker_usage;

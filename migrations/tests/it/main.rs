@@ -5,6 +5,7 @@ mod pages;
 mod projects;
 mod sandboxes;
 mod secrets;
+mod worker_usage;
 
 use osb_proto::OrgId;
 use osb_store::{NewProject, Store};

@@ -91,6 +91,24 @@ async fn spread_and_detect_loss(bus: Arc<dyn Bus>) {
         .expect("lost event on the bus");
     assert_eq!(event.subject, format!("osb.worker.{b}.lost"));
     assert_eq!(service.live_workers(), vec![a]);
+    let views = service.worker_views();
+    let status_of = |id| {
+        views
+            .iter()
+            .find(|(view, _)| view.heartbeat.worker_id == id)
+            .map(|(view, age)| (view.status, *age))
+            .unwrap()
+    };
+    let (status_a, age_a) = status_of(a);
+    let (status_b, age_b) = status_of(b);
+    assert_eq!(
+        (status_a, status_b),
+        (
+            osb_placement::WorkerStatus::Live,
+            osb_placement::WorkerStatus::Lost
+        )
+    );
+    assert!(age_a < Duration::from_millis(400) && age_b >= Duration::from_millis(400));
     for _ in 0..3 {
         assert_eq!(
             service.place(request).unwrap().0,

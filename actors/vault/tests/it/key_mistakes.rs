@@ -1,4 +1,4 @@
-//! Operator mistakes fail closed (ADR 0020): a well-formed but wrong primary key never becomes
+//! Operator mistakes fail closed (ADR 0019): a well-formed but wrong primary key never becomes
 //! the primary while stored secrets sit under versions no configured key opens (the vault opens
 //! locked and says why); a deleted secret's old ciphertext cannot be replayed into a re-created
 //! secret of the same name; rows of the legacy layout are migrated by rewrap, after which that

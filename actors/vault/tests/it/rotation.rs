@@ -111,7 +111,7 @@ async fn forgetting_the_old_key_names_the_missing_version_and_rewrap_resumes() {
         .expect("put");
 
     // The operator sets a new primary but forgets to keep the old key: the vault opens
-    // locked (ADR 0020) — it reads what it can, seals nothing, registers nothing.
+    // locked (ADR 0019) — it reads what it can, seals nothing, registers nothing.
     let new_key = hex_key();
     let forgetful = vault(&store, &[(PRIMARY, &new_key)]).await;
     let error = forgetful.reveal_secret(project, "A").await.unwrap_err();

@@ -449,10 +449,15 @@ fn parameters(operation: &Operation) -> Vec<Value> {
                 "name" => "secret name (an environment variable name)",
                 "checkpoint" => "checkpoint id (`chk_…`)",
                 "snapshot" => "golden snapshot name",
+                "asset" => "a file name of the dashboard (e.g. `app.js`)",
                 _ => "sandbox id (`sbx_…`)",
             };
-            json!({ "name": name, "in": "path", "required": true,
-                    "description": description, "schema": { "type": "string" } })
+            let mut parameter = json!({ "name": name, "in": "path", "required": true,
+                    "description": description, "schema": { "type": "string" } });
+            if name == "asset" {
+                parameter["example"] = json!("app.js");
+            }
+            parameter
         })
         .collect();
     if operation.id == "createSandbox" || operation.id == "forkSandbox" {
@@ -468,9 +473,10 @@ fn parameters(operation: &Operation) -> Vec<Value> {
     if operation.id == "streamEvents" {
         parameters.push(json!({
             "name": "subject", "in": "query", "required": false,
-            "description": "a subject pattern under osb.sandbox. or osb.project. (e.g. osb.sandbox.*.created); anything else is 400",
+            "description": "a subject pattern under osb.sandbox., osb.project. or osb.saga. (e.g. osb.sandbox.*.created); anything else is 400",
             "schema": { "type": "string" },
         }));
+        parameters.extend(super::ops_paths::replay_parameters());
     }
     parameters
 }
@@ -524,7 +530,7 @@ fn operation_value(operation: &Operation) -> Value {
 /// `paths`: every operation, grouped by path.
 pub fn paths() -> Value {
     let mut paths = Map::new();
-    for operation in OPERATIONS {
+    for operation in OPERATIONS.iter().chain(super::ops_paths::OPS_OPERATIONS) {
         let entry = paths
             .entry(operation.path.to_owned())
             .or_insert_with(|| json!({}));

@@ -25,19 +25,19 @@ pub const GATEWAY_ERROR_CODES: [&str; 9] = [
     "internal",
 ];
 
-fn reference(name: &str) -> Value {
+pub(super) fn reference(name: &str) -> Value {
     json!({ "$ref": format!("#/components/schemas/{name}") })
 }
 
-fn string(description: &str) -> Value {
+pub(super) fn string(description: &str) -> Value {
     json!({ "type": "string", "description": description })
 }
 
-fn nullable_string(description: &str) -> Value {
+pub(super) fn nullable_string(description: &str) -> Value {
     json!({ "type": ["string", "null"], "description": description })
 }
 
-fn id(prefix: &str, description: &str) -> Value {
+pub(super) fn id(prefix: &str, description: &str) -> Value {
     json!({
         "type": "string",
         "pattern": format!("^{prefix}_[0-9a-f]{{32}}$"),
@@ -61,7 +61,7 @@ fn nullable_bounded(range: (u32, u32), description: &str) -> Value {
     schema
 }
 
-fn counter(description: &str) -> Value {
+pub(super) fn counter(description: &str) -> Value {
     json!({ "type": "integer", "minimum": 0, "description": description })
 }
 
@@ -69,7 +69,7 @@ fn flag(description: &str) -> Value {
     json!({ "type": "boolean", "description": description })
 }
 
-fn timestamp(description: &str) -> Value {
+pub(super) fn timestamp(description: &str) -> Value {
     json!({ "type": "string", "format": "date-time", "description": description })
 }
 
@@ -92,7 +92,7 @@ fn env_map(description: &str) -> Value {
 }
 
 /// A closed object: `required` names the fields always present.
-fn object(description: &str, required: &[&str], properties: Value) -> Value {
+pub(super) fn object(description: &str, required: &[&str], properties: Value) -> Value {
     json!({
         "type": "object",
         "description": description,
@@ -486,6 +486,7 @@ pub fn schemas() -> Value {
     secret_schemas(&mut schemas);
     sandbox_request_schemas(&mut schemas);
     sandbox_view_schemas(&mut schemas);
+    super::ops_schemas::ops_schemas(&mut schemas);
     Value::Object(schemas)
 }
 

@@ -5,6 +5,7 @@ mod auth;
 mod completeness;
 mod fixtures;
 mod openapi;
+mod ops_views;
 mod pagination;
 mod projects;
 mod sandbox_input;
@@ -13,6 +14,7 @@ mod sandboxes;
 mod schema_check;
 mod secrets;
 mod sse;
+mod sse_replay;
 
 use actix_web::dev::ServiceResponse;
 use actix_web::{test, web, App};

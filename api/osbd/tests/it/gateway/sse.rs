@@ -129,6 +129,21 @@ async fn each_org_streams_only_its_own_events_and_sandbox_answers_are_documented
     )
     .await;
     documented_call(&platform, &document, "GET", "/api/sandboxes", None, 200).await;
+    // The shared worker: org A sees its sandbox there, org B sees the worker but none of A's.
+    let workers = documented_call(&platform, &document, "GET", "/api/workers", None, 200).await;
+    let worker = &workers[0];
+    assert_eq!(
+        (worker["status"].as_str(), worker["yourSandboxes"].as_u64()),
+        (Some("live"), Some(1)),
+        "{workers}"
+    );
+    assert_eq!(worker["workerID"], sandbox["workerID"]);
+    let (status, seen_by_b) =
+        reqwest_call(&platform, &other_key, "GET", "/api/workers", json!(null)).await;
+    assert_eq!(status, 200);
+    assert_eq!(seen_by_b[0]["yourSandboxes"], 0, "{seen_by_b}");
+    assert!(!seen_by_b.to_string().contains("usage") && !seen_by_b.to_string().contains("grpc"));
+    documented_call(&platform, &document, "GET", "/api/sagas", None, 200).await;
     documented_call(
         &platform,
         &document,
