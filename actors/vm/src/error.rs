@@ -29,6 +29,9 @@ pub enum SpecError {
     /// The CA PEM is missing or not a certificate.
     #[error("the proxy CA must be a PEM certificate (`-----BEGIN CERTIFICATE-----`); without it the sandbox cannot trust the proxy")]
     CaPem,
+    /// The runtime name is not one this worker knows.
+    #[error("runtime {given:?} is unknown: use \"netns\" or \"microvm\"")]
+    Runtime { given: String },
     /// An allowlist entry is malformed.
     #[error("egress allowlist entry {pattern:?} is invalid: {why}")]
     HostPattern { pattern: String, why: &'static str },

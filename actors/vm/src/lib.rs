@@ -31,7 +31,9 @@ pub mod env;
 pub mod error;
 pub mod events;
 pub mod exec;
+pub mod host;
 pub mod naming;
+pub mod microvm;
 pub mod netns;
 pub mod output;
 pub mod pool;
@@ -52,4 +54,6 @@ pub use runtime::{
     ExecChunk, ExecOutput, ExecRequest, ExecStream, Isolation, Runtime, SandboxInfo, SandboxState,
 };
 pub use select::select_runtime;
-pub use spec::{BootLayer, ProxyEndpoints, SandboxSpec, SealedEnv, HOST_SYSTEM_TEMPLATE};
+pub use spec::{
+    BootLayer, ProxyEndpoints, RuntimeKind, SandboxSpec, SealedEnv, HOST_SYSTEM_TEMPLATE,
+};

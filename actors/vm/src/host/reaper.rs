@@ -10,8 +10,8 @@ use serde::Serialize;
 
 use crate::error::RuntimeError;
 use crate::naming::Naming;
-use crate::netns::cgroup::{self, CgroupVersion};
-use crate::netns::{firewall, network};
+use crate::host::cgroup::{self, CgroupVersion};
+use crate::host::{firewall, network};
 
 /// How many host objects of one worker exist.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]

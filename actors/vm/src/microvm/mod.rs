@@ -1,0 +1,306 @@
+//! The `microvm` runtime (Linux, root, QEMU): each sandbox is a QEMU `microvm` guest with its
+//! own kernel, booted from the guest image `scripts/build-guest.sh` builds, on a tap inside its
+//! own network namespace. The link, nftables rules, resolver, cgroup and reaper are the netns
+//! runtime's (`crate::host`), so every egress guarantee holds unchanged; commands run through
+//! the guest agent over virtio-serial with the sandbox's composed environment (sealed tokens
+//! only). Checkpoints are copies of the writable disk plus the same metadata (ADR 0206). This
+//! module must never boot a VM before its egress rules are in place, and never let a guest
+//! reach a host file other than its own disks.
+
+pub mod accel;
+pub mod agent;
+pub mod config;
+pub mod disks;
+pub mod guest;
+pub mod qemu;
+
+mod vm;
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use osb_proto::{CheckpointId, SandboxId};
+
+use crate::checkpoint::CheckpointMeta;
+use crate::error::RuntimeError;
+use crate::events::EventSink;
+use crate::host::{cgroup, reaper, HostContext};
+use crate::runtime::{ExecOutput, ExecRequest, ExecStream, Isolation, Runtime, SandboxInfo};
+use crate::spec::{BootLayer, SandboxSpec};
+use crate::system::{is_root, tool_exists};
+
+pub use config::{AccelChoice, MicroVmConfig};
+pub use guest::GuestImage;
+pub use qemu::Accel;
+pub use reaper::ResourceCensus;
+use vm::Vm;
+
+/// Host tools the runtime needs besides QEMU (Debian: iproute2, nftables, util-linux,
+/// e2fsprogs, coreutils).
+pub const REQUIRED_TOOLS: [&str; 5] = ["ip", "nft", "nsenter", "mke2fs", "cp"];
+
+/// The microVM runtime.
+#[derive(Clone)]
+pub struct MicroVmRuntime {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for MicroVmRuntime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MicroVmRuntime")
+            .field("prefix", &self.inner.host.config.name_prefix)
+            .field("pool", &self.inner.host.config.address_pool.to_string())
+            .field("accel", &self.inner.accel.name())
+            .finish_non_exhaustive()
+    }
+}
+
+pub(crate) struct Inner {
+    pub(crate) host: HostContext,
+    pub(crate) config: MicroVmConfig,
+    pub(crate) guest: GuestImage,
+    pub(crate) accel: Accel,
+    sandboxes: Mutex<HashMap<SandboxId, Arc<tokio::sync::Mutex<Vm>>>>,
+}
+
+/// Why the microVM runtime cannot run on this host with `config` (None: it can).
+pub fn unavailable_reason(config: &MicroVmConfig) -> Option<String> {
+    if !is_root() {
+        return Some("the worker does not run as root".to_owned());
+    }
+    let qemu = config.qemu_binary.display().to_string();
+    let qemu_found = if config.qemu_binary.is_absolute() {
+        config.qemu_binary.is_file()
+    } else {
+        tool_exists(&qemu)
+    };
+    let mut missing: Vec<String> = REQUIRED_TOOLS
+        .into_iter()
+        .filter(|tool| !tool_exists(tool))
+        .map(str::to_owned)
+        .collect();
+    if !qemu_found {
+        missing.push(qemu);
+    }
+    if !missing.is_empty() {
+        return Some(format!(
+            "required host tools are missing: {} (install qemu-system-x86, iproute2, nftables, util-linux, e2fsprogs)",
+            missing.join(", ")
+        ));
+    }
+    if !Path::new("/dev/net/tun").exists() {
+        return Some("/dev/net/tun is missing: the host cannot create tap devices".to_owned());
+    }
+    GuestImage::locate(&config.guest_dir)
+        .err()
+        .map(|error| error.to_string())
+}
+
+impl MicroVmRuntime {
+    /// Checks the host and the guest image, reaps orphans of a previous run with the same
+    /// prefix, picks the accelerator (probing KVM by booting, once per process) and starts the
+    /// resolver.
+    pub async fn new(config: MicroVmConfig, sink: Arc<dyn EventSink>) -> Result<Self, RuntimeError> {
+        if let Some(reason) = unavailable_reason(&config) {
+            return Err(RuntimeError::Setup {
+                step: "starting the microVM runtime",
+                detail: reason,
+            });
+        }
+        let guest = GuestImage::locate(&config.guest_dir)?;
+        let accel = accel::resolve(config.accel, &config.qemu_binary, &guest).await?;
+        let host = HostContext::start(config.host.clone(), sink).await?;
+        tracing::info!(
+            prefix = %config.host.name_prefix,
+            pool = %config.host.address_pool,
+            accel = accel.name(),
+            kernel = %guest.kernel_release,
+            "microVM sandbox runtime ready"
+        );
+        Ok(Self {
+            inner: Arc::new(Inner {
+                host,
+                config,
+                guest,
+                accel,
+                sandboxes: Mutex::new(HashMap::new()),
+            }),
+        })
+    }
+
+    /// The accelerator VMs run with.
+    pub fn accel(&self) -> Accel {
+        self.inner.accel
+    }
+
+    /// The resolver's bound address.
+    pub fn resolver_addr(&self) -> std::net::SocketAddr {
+        self.inner.host.resolver.local_addr()
+    }
+
+    /// Counts the host objects this worker owns.
+    pub async fn census(&self) -> Result<ResourceCensus, RuntimeError> {
+        reaper::census(&self.inner.host.owned()).await
+    }
+
+    /// Destroys every sandbox of this runtime (worker shutdown).
+    pub async fn shutdown(&self) -> Result<(), RuntimeError> {
+        let ids: Vec<SandboxId> = self
+            .inner
+            .sandboxes
+            .lock()
+            .map(|map| map.keys().copied().collect())
+            .unwrap_or_default();
+        for id in ids {
+            self.destroy(id).await?;
+        }
+        reaper::reap(&self.inner.host.owned()).await.map(drop)
+    }
+
+    fn sandbox(&self, id: SandboxId) -> Result<Arc<tokio::sync::Mutex<Vm>>, RuntimeError> {
+        self.inner
+            .sandboxes
+            .lock()
+            .ok()
+            .and_then(|map| map.get(&id).cloned())
+            .ok_or(RuntimeError::UnknownSandbox(id))
+    }
+}
+
+#[async_trait]
+impl Runtime for MicroVmRuntime {
+    fn isolation(&self) -> Isolation {
+        Isolation::Enforced
+    }
+
+    async fn create(&self, spec: SandboxSpec) -> Result<SandboxInfo, RuntimeError> {
+        let id = spec.id;
+        if self.sandbox(id).is_ok() {
+            return Err(RuntimeError::AlreadyExists(id));
+        }
+        let mut vm = Vm::create(&self.inner, spec).await?;
+        let info = vm.info();
+        let mut map = self
+            .inner
+            .sandboxes
+            .lock()
+            .map_err(|_| RuntimeError::Setup {
+                step: "registering the sandbox",
+                detail: "the sandbox table lock is poisoned; restart the worker".into(),
+            })?;
+        map.insert(id, Arc::new(tokio::sync::Mutex::new(vm)));
+        Ok(info)
+    }
+
+    async fn exec(&self, id: SandboxId, request: ExecRequest) -> Result<ExecOutput, RuntimeError> {
+        let stream = self.exec_streaming(id, request.clone()).await?;
+        crate::exec::collect_bounded(stream, request.max_output_bytes).await
+    }
+
+    async fn exec_streaming(
+        &self,
+        id: SandboxId,
+        request: ExecRequest,
+    ) -> Result<ExecStream, RuntimeError> {
+        let (agent, start) = self
+            .sandbox(id)?
+            .lock()
+            .await
+            .exec_start(&self.inner, &request)?;
+        agent.exec(start, request.timeout).await
+    }
+
+    async fn info(&self, id: SandboxId) -> Result<SandboxInfo, RuntimeError> {
+        Ok(self.sandbox(id)?.lock().await.info())
+    }
+
+    async fn stop(&self, id: SandboxId) -> Result<(), RuntimeError> {
+        self.sandbox(id)?.lock().await.stop().await;
+        Ok(())
+    }
+
+    async fn start(&self, id: SandboxId) -> Result<(), RuntimeError> {
+        self.sandbox(id)?.lock().await.start(&self.inner).await
+    }
+
+    async fn destroy(&self, id: SandboxId) -> Result<(), RuntimeError> {
+        let removed = self
+            .inner
+            .sandboxes
+            .lock()
+            .ok()
+            .and_then(|mut map| map.remove(&id));
+        match removed {
+            Some(vm) => vm.lock().await.teardown(&self.inner).await,
+            None => Ok(()),
+        }
+    }
+
+    async fn checkpoint(&self, id: SandboxId) -> Result<CheckpointMeta, RuntimeError> {
+        let sandbox = self.sandbox(id)?;
+        let guard = sandbox.lock().await;
+        let meta = CheckpointMeta::describe(CheckpointId::new(), guard.spec());
+        // The guest flushes its page cache, then QEMU is frozen while its disk is copied: the
+        // copy holds everything written before the checkpoint and nothing half-written after.
+        guard.sync().await?;
+        let freezer = guard.freezer().cloned();
+        if let Some(freezer) = &freezer {
+            cgroup::freeze(freezer).await?;
+        }
+        let saved = self.inner.host.store.save(&guard.disk_dir(), &meta).await;
+        if let Some(freezer) = &freezer {
+            cgroup::thaw(freezer);
+        }
+        saved?;
+        Ok(meta)
+    }
+
+    async fn set_egress_allowlist(
+        &self,
+        id: SandboxId,
+        allowlist: Vec<String>,
+    ) -> Result<(), RuntimeError> {
+        let sandbox = self.sandbox(id)?;
+        let mut guard = sandbox.lock().await;
+        guard.set_egress_allowlist(&self.inner, allowlist)
+    }
+
+    async fn delete_checkpoint(&self, checkpoint: CheckpointId) -> Result<bool, RuntimeError> {
+        self.inner.host.store.delete(checkpoint).await
+    }
+
+    async fn restore(&self, id: SandboxId, checkpoint: CheckpointId) -> Result<(), RuntimeError> {
+        let meta = self.inner.host.store.load(checkpoint)?;
+        let sandbox = self.sandbox(id)?;
+        let mut guard = sandbox.lock().await;
+        if meta.template != guard.spec().template {
+            return Err(RuntimeError::TemplateMismatch {
+                checkpoint,
+                expected: meta.template,
+                given: guard.spec().template.clone(),
+            });
+        }
+        guard
+            .restore(&self.inner, &self.inner.host.store.layer(checkpoint))
+            .await
+    }
+
+    async fn fork(
+        &self,
+        checkpoint: CheckpointId,
+        mut spec: SandboxSpec,
+    ) -> Result<SandboxInfo, RuntimeError> {
+        spec.boot_from = BootLayer::Checkpoint(checkpoint);
+        self.create(spec).await
+    }
+
+    async fn register_snapshot(
+        &self,
+        name: &str,
+        checkpoint: CheckpointId,
+    ) -> Result<(), RuntimeError> {
+        self.inner.host.store.register_snapshot(name, checkpoint)
+    }
+}
