@@ -319,7 +319,10 @@ mod tests {
     #[test]
     fn runtime_names_parse_and_default_to_netns() {
         assert_eq!("".parse::<RuntimeKind>().unwrap(), RuntimeKind::Netns);
-        assert_eq!("microvm".parse::<RuntimeKind>().unwrap(), RuntimeKind::Microvm);
+        assert_eq!(
+            "microvm".parse::<RuntimeKind>().unwrap(),
+            RuntimeKind::Microvm
+        );
         assert!(matches!(
             "firecracker".parse::<RuntimeKind>(),
             Err(SpecError::Runtime { .. })

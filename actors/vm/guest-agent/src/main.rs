@@ -123,7 +123,10 @@ fn dispatch(frame: Frame, port: &Port, running: &Running) {
             Err(error) => refuse(port, frame.id, 126, &format!("bad exec request: {error}")),
         },
         Kind::Kill => {
-            let group = running.lock().ok().and_then(|map| map.get(&frame.id).copied());
+            let group = running
+                .lock()
+                .ok()
+                .and_then(|map| map.get(&frame.id).copied());
             if let Some(group) = group {
                 let _ = killpg(group, Signal::SIGKILL);
             }
@@ -151,7 +154,11 @@ fn dispatch(frame: Frame, port: &Port, running: &Running) {
 fn refuse(port: &Port, id: u64, exit_code: i32, message: &str) {
     send(
         port,
-        &encode(Kind::Stderr, id, format!("osb-agent: {message}\n").as_bytes()),
+        &encode(
+            Kind::Stderr,
+            id,
+            format!("osb-agent: {message}\n").as_bytes(),
+        ),
     );
     send(
         port,
@@ -171,7 +178,10 @@ fn run_exec(id: u64, start: ExecStart, port: &Port, running: &Running) {
         return refuse(port, id, 127, "empty command");
     };
     if !Path::new(&start.cwd).is_dir() {
-        let message = format!("cannot change directory to {:?}: not a directory", start.cwd);
+        let message = format!(
+            "cannot change directory to {:?}: not a directory",
+            start.cwd
+        );
         return refuse(port, id, 125, &message);
     }
     let mut command = Command::new(program);
@@ -208,11 +218,25 @@ fn run_exec(id: u64, start: ExecStart, port: &Port, running: &Running) {
     let mut pumps = 0;
     if let Some(stdout) = child.stdout.take() {
         pumps += 1;
-        spawn_pump(stdout, Kind::Stdout, id, port, &finished, pumps_done.clone());
+        spawn_pump(
+            stdout,
+            Kind::Stdout,
+            id,
+            port,
+            &finished,
+            pumps_done.clone(),
+        );
     }
     if let Some(stderr) = child.stderr.take() {
         pumps += 1;
-        spawn_pump(stderr, Kind::Stderr, id, port, &finished, pumps_done.clone());
+        spawn_pump(
+            stderr,
+            Kind::Stderr,
+            id,
+            port,
+            &finished,
+            pumps_done.clone(),
+        );
     }
     drop(pumps_done);
     let timed_out = Arc::new(AtomicBool::new(false));

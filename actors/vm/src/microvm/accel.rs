@@ -68,7 +68,9 @@ pub async fn resolve(
                     tracing::info!("microVM accelerator: kvm");
                     Accel::Kvm
                 } else {
-                    tracing::warn!("KVM does not boot a guest here; microVMs run under TCG emulation (slow)");
+                    tracing::warn!(
+                        "KVM does not boot a guest here; microVMs run under TCG emulation (slow)"
+                    );
                     tcg()
                 }
             })
@@ -112,7 +114,10 @@ mod tests {
 
     #[test]
     fn tsc_rate_comes_from_cpuinfo() {
-        assert_eq!(host_tsc_khz("processor : 0\ncpu MHz\t\t: 2600.000\n"), 2_600_000);
+        assert_eq!(
+            host_tsc_khz("processor : 0\ncpu MHz\t\t: 2600.000\n"),
+            2_600_000
+        );
         assert_eq!(host_tsc_khz("nothing here"), FALLBACK_TSC_KHZ);
     }
 }

@@ -222,7 +222,11 @@ impl AgentClient {
                 routes.remove(&id);
             }
             if kill {
-                let _ = writer.lock().await.write_all(&encode(Kind::Kill, id, b"")).await;
+                let _ = writer
+                    .lock()
+                    .await
+                    .write_all(&encode(Kind::Kill, id, b""))
+                    .await;
             }
             if let Some(exit) = exited {
                 let _ = sender
@@ -275,7 +279,10 @@ async fn read_frames(
                     }
                 }
                 Kind::Stdout | Kind::Stderr | Kind::Exited => {
-                    let route = routes.lock().ok().and_then(|map| map.get(&frame.id).cloned());
+                    let route = routes
+                        .lock()
+                        .ok()
+                        .and_then(|map| map.get(&frame.id).cloned());
                     if let Some(route) = route {
                         let _ = route.send(frame).await;
                     }

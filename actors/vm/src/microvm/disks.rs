@@ -43,10 +43,7 @@ pub async fn write_base_disk(
         std::fs::create_dir_all(path.parent().unwrap_or(tree))
             .and_then(|()| std::fs::write(&path, content))
             .and_then(|()| {
-                std::fs::set_permissions(
-                    &path,
-                    std::os::unix::fs::PermissionsExt::from_mode(mode),
-                )
+                std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(mode))
             })
             .map_err(|e| RuntimeError::io(format!("writing {}", path.display()), e))
     };
@@ -63,10 +60,7 @@ pub async fn write_base_disk(
         let path = tree.join(dir);
         std::fs::create_dir_all(&path)
             .and_then(|()| {
-                std::fs::set_permissions(
-                    &path,
-                    std::os::unix::fs::PermissionsExt::from_mode(mode),
-                )
+                std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(mode))
             })
             .map_err(|e| RuntimeError::io(format!("creating {}", path.display()), e))?;
     }
@@ -78,8 +72,20 @@ pub async fn write_base_disk(
         "packing the sandbox base disk (mke2fs -d)",
         "mke2fs",
         &[
-            "-q", "-F", "-t", "ext4", "-O", "^has_journal", "-L", "osb-base", "-E",
-            "root_owner=0:0", "-d", &tree_text, &image_text, &size,
+            "-q",
+            "-F",
+            "-t",
+            "ext4",
+            "-O",
+            "^has_journal",
+            "-L",
+            "osb-base",
+            "-E",
+            "root_owner=0:0",
+            "-d",
+            &tree_text,
+            &image_text,
+            &size,
         ],
         None,
     )
@@ -101,8 +107,15 @@ pub async fn create_rw_disk(image: &Path, size_mb: u32) -> Result<(), RuntimeErr
         "formatting the sandbox's writable disk (mke2fs)",
         "mke2fs",
         &[
-            "-q", "-F", "-t", "ext4", "-L", "osb-rw", "-E",
-            "lazy_itable_init=1,lazy_journal_init=1", &image_text,
+            "-q",
+            "-F",
+            "-t",
+            "ext4",
+            "-L",
+            "osb-rw",
+            "-E",
+            "lazy_itable_init=1,lazy_journal_init=1",
+            &image_text,
         ],
         None,
     )

@@ -29,12 +29,14 @@ pub struct GuestImage {
 impl GuestImage {
     /// Finds and checks the guest in `dir`.
     pub fn locate(dir: &Path) -> Result<Self, RuntimeError> {
-        let missing = |what: &str| RuntimeError::Setup {
+        let missing = |what: &str| {
+            RuntimeError::Setup {
             step: "finding the microVM guest image",
             detail: format!(
                 "{what} in {}: build the guest with `{BUILD_SCRIPT}` (set OSB_GUEST_DIR for another directory)",
                 dir.display()
             ),
+        }
         };
         let image = Self {
             kernel: dir.join("vmlinuz"),
@@ -93,6 +95,9 @@ mod tests {
         assert!(error.contains("protocol"), "{error}");
         let current = format!(r#"{{"agentProtocol": {PROTOCOL_VERSION}, "kernel": "6.1"}}"#);
         std::fs::write(dir.path().join("manifest.json"), current).unwrap();
-        assert_eq!(GuestImage::locate(dir.path()).unwrap().kernel_release, "6.1");
+        assert_eq!(
+            GuestImage::locate(dir.path()).unwrap().kernel_release,
+            "6.1"
+        );
     }
 }

@@ -102,7 +102,10 @@ impl MicroVmRuntime {
     /// Checks the host and the guest image, reaps orphans of a previous run with the same
     /// prefix, picks the accelerator (probing KVM by booting, once per process) and starts the
     /// resolver.
-    pub async fn new(config: MicroVmConfig, sink: Arc<dyn EventSink>) -> Result<Self, RuntimeError> {
+    pub async fn new(
+        config: MicroVmConfig,
+        sink: Arc<dyn EventSink>,
+    ) -> Result<Self, RuntimeError> {
         if let Some(reason) = unavailable_reason(&config) {
             return Err(RuntimeError::Setup {
                 step: "starting the microVM runtime",

@@ -59,7 +59,9 @@ pub fn kernel_cmdline(accel: Accel, probe: bool) -> String {
     let mut line = String::from("console=ttyS0 quiet loglevel=3 panic=-1 pci=off");
     if let Accel::Tcg { tsc_khz } = accel {
         // Under TCG the kernel finds no timer to calibrate the TSC against and would hang.
-        line.push_str(&format!(" tsc_early_khz={tsc_khz} tsc=reliable no_timer_check"));
+        line.push_str(&format!(
+            " tsc_early_khz={tsc_khz} tsc=reliable no_timer_check"
+        ));
     }
     if probe {
         line.push_str(" osb.probe=1");
@@ -141,7 +143,12 @@ pub fn vm_args(plan: &VmPlan<'_>) -> Vec<OsString> {
     push("-pidfile".into());
     push(path(plan.pid_file));
     for (id, file, serial, read_only) in [
-        ("system", plan.guest.system.as_path(), SYSTEM_DISK_SERIAL, true),
+        (
+            "system",
+            plan.guest.system.as_path(),
+            SYSTEM_DISK_SERIAL,
+            true,
+        ),
         ("base", plan.base_disk, BASE_DISK_SERIAL, true),
         ("rw", plan.rw_disk, RW_DISK_SERIAL, false),
     ] {
@@ -249,8 +256,14 @@ pub fn spawn(
     })?;
     let console = ConsoleTail::default();
     for pipe in [
-        child.stdout.take().map(|pipe| Box::new(pipe) as Box<dyn tokio::io::AsyncRead + Send + Unpin>),
-        child.stderr.take().map(|pipe| Box::new(pipe) as Box<dyn tokio::io::AsyncRead + Send + Unpin>),
+        child
+            .stdout
+            .take()
+            .map(|pipe| Box::new(pipe) as Box<dyn tokio::io::AsyncRead + Send + Unpin>),
+        child
+            .stderr
+            .take()
+            .map(|pipe| Box::new(pipe) as Box<dyn tokio::io::AsyncRead + Send + Unpin>),
     ]
     .into_iter()
     .flatten()

@@ -268,14 +268,21 @@ impl Vm {
     }
 
     /// Replaces the writable disk with a checkpoint's and boots from it.
-    pub(crate) async fn restore(&mut self, inner: &Inner, layer: &Path) -> Result<(), RuntimeError> {
+    pub(crate) async fn restore(
+        &mut self,
+        inner: &Inner,
+        layer: &Path,
+    ) -> Result<(), RuntimeError> {
         self.stop().await;
         let disk_dir = self.disk_dir();
         let target = disk_dir.clone();
         let removed = tokio::task::spawn_blocking(move || std::fs::remove_dir_all(&target)).await;
         if let Ok(Err(error)) = removed {
             if error.kind() != std::io::ErrorKind::NotFound {
-                return Err(RuntimeError::io(format!("clearing {}", disk_dir.display()), error));
+                return Err(RuntimeError::io(
+                    format!("clearing {}", disk_dir.display()),
+                    error,
+                ));
             }
         }
         std::fs::create_dir(&disk_dir)

@@ -13,10 +13,10 @@ use tokio::process::Command;
 use crate::checkpoint::copy_tree;
 use crate::env::{compose_env, overlay_exec_env, EnvContext};
 use crate::error::RuntimeError;
-use crate::netns::boot::{self, BootPlan, EnterPlan, InitProcess};
 use crate::host::cgroup::{self, CgroupPlan, Limits};
 use crate::host::link;
 use crate::host::network::LinkShape;
+use crate::netns::boot::{self, BootPlan, EnterPlan, InitProcess};
 use crate::netns::rootfs::{
     self, BaseInputs, Template, CA_BUNDLE_PATH, CA_CERT_PATH, SANDBOX_USER, WORKSPACE,
 };
