@@ -76,6 +76,9 @@ pub enum RuntimeError {
     /// The address pool has no free slot.
     #[error("the sandbox address pool {pool} is exhausted: destroy sandboxes or configure a larger pool")]
     PoolExhausted { pool: String },
+    /// The spec asks for a runtime this worker does not run.
+    #[error("the {kind} runtime is not available on this worker ({reason}): create the sandbox with another runtime or on a worker that offers {kind}")]
+    RuntimeUnavailable { kind: String, reason: String },
     /// A system tool failed while setting something up.
     #[error("{step} failed: {detail}")]
     Setup { step: &'static str, detail: String },
@@ -112,7 +115,9 @@ impl RuntimeError {
             RuntimeError::TemplateMismatch { .. } | RuntimeError::BadTemplate { .. } => {
                 ErrorCode::Unprocessable
             }
-            RuntimeError::PoolExhausted { .. } => ErrorCode::Unavailable,
+            RuntimeError::PoolExhausted { .. } | RuntimeError::RuntimeUnavailable { .. } => {
+                ErrorCode::Unavailable
+            }
             RuntimeError::Setup { .. } | RuntimeError::Io { .. } => ErrorCode::Internal,
         }
     }

@@ -26,6 +26,7 @@ pub mod allowlist;
 pub mod checkpoint;
 pub mod config;
 pub mod dev;
+pub mod dispatch;
 pub mod dns;
 pub mod env;
 pub mod error;
@@ -46,14 +47,16 @@ pub use actor::VmActor;
 pub use checkpoint::{CheckpointMeta, SecretRef};
 pub use config::NetnsConfig;
 pub use dev::DevelopmentRuntime;
+pub use dispatch::DispatchRuntime;
 pub use error::{RuntimeError, SpecError};
 pub use events::{EventSink, LogSink, RecordingSink, SandboxEvent, SandboxEventKind};
+pub use microvm::{MicroVmConfig, MicroVmRuntime};
 pub use netns::{NetnsRuntime, ResourceCensus};
 pub use pool::Ipv4Pool;
 pub use runtime::{
     ExecChunk, ExecOutput, ExecRequest, ExecStream, Isolation, Runtime, SandboxInfo, SandboxState,
 };
-pub use select::select_runtime;
+pub use select::{select_runtime, select_runtimes};
 pub use spec::{
     BootLayer, ProxyEndpoints, RuntimeKind, SandboxSpec, SealedEnv, HOST_SYSTEM_TEMPLATE,
 };

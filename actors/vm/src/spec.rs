@@ -195,6 +195,21 @@ impl SandboxSpec {
     }
 }
 
+impl SandboxSpec {
+    /// Refuses a spec meant for another runtime: a sandbox never silently gets weaker (or
+    /// different) isolation than it asked for.
+    pub fn require_runtime(&self, runtime: RuntimeKind) -> Result<(), crate::error::RuntimeError> {
+        if self.runtime == runtime {
+            Ok(())
+        } else {
+            Err(crate::error::RuntimeError::RuntimeUnavailable {
+                kind: self.runtime.to_string(),
+                reason: format!("the runtime asked to create it is {runtime}"),
+            })
+        }
+    }
+}
+
 /// The allowlist after validation, ready for DNS policy decisions.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ValidatedAllowlist(pub Vec<HostPattern>);

@@ -49,6 +49,7 @@ pub(crate) struct Vm {
 
 impl Vm {
     pub(crate) async fn create(inner: &Inner, spec: SandboxSpec) -> Result<Self, RuntimeError> {
+        spec.require_runtime(crate::spec::RuntimeKind::Microvm)?;
         let allowlist = spec.validate()?;
         if spec.template != HOST_SYSTEM_TEMPLATE {
             return Err(RuntimeError::UnknownTemplate(spec.template.clone()));

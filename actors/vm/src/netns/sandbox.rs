@@ -38,6 +38,7 @@ pub(crate) struct Sandbox {
 
 impl Sandbox {
     pub(crate) async fn create(inner: &Inner, spec: SandboxSpec) -> Result<Self, RuntimeError> {
+        spec.require_runtime(crate::spec::RuntimeKind::Netns)?;
         let allowlist = spec.validate()?;
         let template = inner
             .templates
