@@ -189,6 +189,31 @@ async fn a_microvm_keeps_the_netns_promises() {
         );
     });
 
+    check!("the agent channel and console are root's only", {
+        let out = worker.sh(id, "ls /dev/vport* >/dev/null && for f in /dev/vport* /dev/console /dev/ttyS0; do (: < $f) 2>/dev/null && echo \"OPENED $f\"; (: > $f) 2>/dev/null && echo \"WROTE $f\"; done; ls /.osb 2>&1 | tail -1").await;
+        assert!(
+            !out.stdout.contains("OPENED") && !out.stdout.contains("WROTE"),
+            "{out:?}"
+        );
+        assert!(out.stdout.contains("Permission denied"), "{out:?}");
+    });
+
+    check!("concurrent execs stay apart", {
+        let one = worker.runtime.exec(
+            id,
+            ExecRequest::shell("for i in 1 2 3 4 5; do echo one-$i; sleep 0.1; done"),
+        );
+        let two = worker.runtime.exec(
+            id,
+            ExecRequest::shell("for i in 1 2 3 4 5; do echo two-$i >&2; sleep 0.1; done; exit 2"),
+        );
+        let (one, two) = tokio::join!(one, two);
+        let (one, two) = (one.expect("exec"), two.expect("exec"));
+        assert_eq!(one.stdout, "one-1\none-2\none-3\none-4\none-5\n");
+        assert_eq!((two.exit_code, two.stdout.as_str()), (2, ""));
+        assert_eq!(two.stderr.lines().count(), 5, "{two:?}");
+    });
+
     check!("streaming exec", {
         let mut stream = worker
             .runtime
@@ -278,6 +303,12 @@ def udp(host, port, payload=b"x", wait=2):
         s.sendto(payload, (host, port)); s.recvfrom(512); return "answered"
     except OSError:
         return "blocked"
+def icmp(host):
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM, socket.IPPROTO_ICMP); s.settimeout(2)
+    try:
+        s.sendto(bytes.fromhex("0800000000010001") + b"osb", (host, 0)); s.recvfrom(512); return "answered"
+    except OSError:
+        return "blocked"
 query = bytes.fromhex("abcd01000001000000000000") + b"\x03api\x07allowed\x04test\x00\x00\x01\x00\x01"
 print("tcp-host-port", tcp("{gw}", {tcp_port}))
 print("tcp-ssh", tcp("{gw}", 22))
@@ -285,6 +316,9 @@ print("udp-host-port", udp("{gw}", {udp_port}))
 print("quic-443", udp("{gw}", 443))
 print("dns-other-server", udp("{answer}", 53, query))
 print("dns-worker", udp("{gw}", 53, query, wait=10))
+print("icmp-gateway", icmp("{gw}"))
+print("icmp-dns-answer", icmp("{answer}"))
+print("icmp-own-loopback", icmp("127.0.0.1"))
 "#,
             gw = info.gateway,
             answer = worker.pool.dns_answer(),
@@ -302,6 +336,9 @@ print("dns-worker", udp("{gw}", 53, query, wait=10))
             "quic-443 blocked",
             "dns-other-server blocked",
             "dns-worker answered",
+            "icmp-gateway blocked",
+            "icmp-dns-answer blocked",
+            "icmp-own-loopback answered",
         ] {
             assert!(out.stdout.contains(line), "expected {line:?} in {out:?}");
         }
@@ -410,25 +447,42 @@ print("dns-worker", udp("{gw}", 53, query, wait=10))
         worker.runtime.destroy(fork).await.expect("destroy fork");
     });
 
-    check!("golden snapshot boots", {
-        worker
-            .runtime
+    check!("golden snapshot boots, through the worker's dispatch", {
+        // A worker with both runtimes: the spec's `runtime` picks the microVM one.
+        let dev_dir = tempfile::tempdir().expect("temp dir");
+        let netns_side: std::sync::Arc<dyn Runtime> = std::sync::Arc::new(
+            osb_vm::DevelopmentRuntime::new(dev_dir.path()).expect("dev runtime"),
+        );
+        let dispatch = osb_vm::DispatchRuntime::new(
+            netns_side,
+            Ok(std::sync::Arc::new(worker.runtime.clone())),
+        );
+        assert_eq!(
+            dispatch.kinds(),
+            vec![RuntimeKind::Netns, RuntimeKind::Microvm]
+        );
+        dispatch
             .register_snapshot("vm-golden", saved.checkpoint_id)
             .await
             .expect("snapshot");
         let mut golden = vm_spec(unused_proxy(), &pki.ca_pem);
         golden.boot_from = BootLayer::Snapshot("vm-golden".into());
         let golden_id = golden.id;
-        worker
-            .runtime
-            .create(golden)
+        dispatch.create(golden).await.expect("create from snapshot");
+        let out = dispatch
+            .exec(
+                golden_id,
+                ExecRequest::shell("cat /workspace/state; uname -r"),
+            )
             .await
-            .expect("create from snapshot");
-        assert_eq!(
-            worker.sh(golden_id, "cat /workspace/state").await.stdout,
-            "from-checkpoint\n"
+            .expect("exec");
+        assert!(out.stdout.starts_with("from-checkpoint\n"), "{out:?}");
+        assert_ne!(
+            out.stdout.lines().nth(1),
+            Some(host_kernel().as_str()),
+            "a guest kernel of its own"
         );
-        worker.runtime.destroy(golden_id).await.expect("destroy");
+        dispatch.destroy(golden_id).await.expect("destroy");
     });
 
     check!("stop and start keep the disk", {
@@ -465,6 +519,13 @@ print("dns-worker", udp("{gw}", 53, query, wait=10))
         assert!(qemu_processes(&worker.prefix).is_empty());
     });
     let _ = &worker.sink;
+}
+
+fn host_kernel() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/osrelease")
+        .unwrap_or_default()
+        .trim()
+        .to_owned()
 }
 
 /// Pids of QEMU processes named with this worker's prefix.
