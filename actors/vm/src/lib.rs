@@ -5,11 +5,15 @@
 //! [`NetnsRuntime`]: each sandbox gets its own network namespace and veth, pid/mount/uts/ipc
 //! namespaces, an overlay root over a read-only system tree, cgroup limits and per-sandbox
 //! nftables rules that let traffic out only through the worker's sealing proxy and the worker's
-//! resolver. Without root, [`DevelopmentRuntime`] runs plain processes and says loudly that its
-//! egress control is only cooperative.
+//! resolver. The [`MicroVmRuntime`] runs each sandbox as a QEMU `microvm` guest with its own
+//! kernel on a tap inside the same kind of namespace, link and rules (`host`), driven by the
+//! guest agent (`osb-guest-agent`); [`DispatchRuntime`] serves both, by the spec's `runtime`.
+//! Without root, [`DevelopmentRuntime`] runs plain processes and says loudly that its egress
+//! control is only cooperative.
 //!
 //! Wiring, in short: build a [`NetnsConfig`] (prefix, data dir, address pool, resolver bind),
-//! call [`select_runtime`] with an [`EventSink`] (the bus maps `SandboxEvent::name()` to
+//! and optionally a [`MicroVmConfig`] (its own prefix, pool and data dir), call
+//! [`select_runtimes`] (or [`select_runtime`] for netns alone) with an [`EventSink`] (the bus maps `SandboxEvent::name()` to
 //! `osb.sandbox.<id>.<name>`), and give each sandbox a [`VmActor`] holding the shared
 //! `Arc<dyn Runtime>` and its [`SandboxSpec`] (sealed tokens minted by the caller, the proxy's
 //! ports and CA PEM). Register the returned `SandboxInfo::address` as the sandbox's identity
