@@ -13,8 +13,8 @@
 //!
 //! Wiring, in short: build a [`NetnsConfig`] (prefix, data dir, address pool, resolver bind),
 //! and optionally a [`MicroVmConfig`] (its own prefix, pool and data dir), call
-//! [`select_runtimes`] (or [`select_runtime`] for netns alone) with an [`EventSink`] (the bus maps `SandboxEvent::name()` to
-//! `osb.sandbox.<id>.<name>`), and give each sandbox a [`VmActor`] holding the shared
+//! [`select_runtimes`] (or [`select_runtime`] for netns alone) with an [`EventSink`] (the bus
+//! maps `SandboxEvent::name()` to `osb.sandbox.<id>.<name>`), and give each sandbox a [`VmActor`] holding the shared
 //! `Arc<dyn Runtime>` and its [`SandboxSpec`] (sealed tokens minted by the caller, the proxy's
 //! ports and CA PEM). Register the returned `SandboxInfo::address` as the sandbox's identity
 //! with the proxy; the proxy listens on all addresses at the spec's two ports.

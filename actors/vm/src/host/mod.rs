@@ -7,10 +7,12 @@
 
 pub mod cgroup;
 pub mod firewall;
+pub(crate) mod lifecycle;
 pub mod link;
 pub mod network;
 pub mod reaper;
 
 mod context;
+pub(crate) mod table;
 
 pub(crate) use context::HostContext;

@@ -16,9 +16,8 @@ pub mod qemu;
 
 mod vm;
 
-use std::collections::HashMap;
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use osb_proto::{CheckpointId, SandboxId};
@@ -26,7 +25,8 @@ use osb_proto::{CheckpointId, SandboxId};
 use crate::checkpoint::CheckpointMeta;
 use crate::error::RuntimeError;
 use crate::events::EventSink;
-use crate::host::{cgroup, reaper, HostContext};
+use crate::host::table::{Entry, SandboxTable};
+use crate::host::{lifecycle, reaper, HostContext};
 use crate::runtime::{ExecOutput, ExecRequest, ExecStream, Isolation, Runtime, SandboxInfo};
 use crate::spec::{BootLayer, SandboxSpec};
 use crate::system::{is_root, tool_exists};
@@ -62,7 +62,7 @@ pub(crate) struct Inner {
     pub(crate) config: MicroVmConfig,
     pub(crate) guest: GuestImage,
     pub(crate) accel: Accel,
-    sandboxes: Mutex<HashMap<SandboxId, Arc<tokio::sync::Mutex<Vm>>>>,
+    sandboxes: SandboxTable<Vm>,
 }
 
 /// Why the microVM runtime cannot run on this host with `config` (None: it can).
@@ -128,7 +128,7 @@ impl MicroVmRuntime {
                 config,
                 guest,
                 accel,
-                sandboxes: Mutex::new(HashMap::new()),
+                sandboxes: SandboxTable::default(),
             }),
         })
     }
@@ -150,25 +150,14 @@ impl MicroVmRuntime {
 
     /// Destroys every sandbox of this runtime (worker shutdown).
     pub async fn shutdown(&self) -> Result<(), RuntimeError> {
-        let ids: Vec<SandboxId> = self
-            .inner
-            .sandboxes
-            .lock()
-            .map(|map| map.keys().copied().collect())
-            .unwrap_or_default();
-        for id in ids {
+        for id in self.inner.sandboxes.ids() {
             self.destroy(id).await?;
         }
         reaper::reap(&self.inner.host.owned()).await.map(drop)
     }
 
-    fn sandbox(&self, id: SandboxId) -> Result<Arc<tokio::sync::Mutex<Vm>>, RuntimeError> {
-        self.inner
-            .sandboxes
-            .lock()
-            .ok()
-            .and_then(|map| map.get(&id).cloned())
-            .ok_or(RuntimeError::UnknownSandbox(id))
+    fn sandbox(&self, id: SandboxId) -> Result<Entry<Vm>, RuntimeError> {
+        self.inner.sandboxes.get(id)
     }
 }
 
@@ -185,15 +174,7 @@ impl Runtime for MicroVmRuntime {
         }
         let mut vm = Vm::create(&self.inner, spec).await?;
         let info = vm.info();
-        let mut map = self
-            .inner
-            .sandboxes
-            .lock()
-            .map_err(|_| RuntimeError::Setup {
-                step: "registering the sandbox",
-                detail: "the sandbox table lock is poisoned; restart the worker".into(),
-            })?;
-        map.insert(id, Arc::new(tokio::sync::Mutex::new(vm)));
+        self.inner.sandboxes.insert(id, vm)?;
         Ok(info)
     }
 
@@ -229,13 +210,7 @@ impl Runtime for MicroVmRuntime {
     }
 
     async fn destroy(&self, id: SandboxId) -> Result<(), RuntimeError> {
-        let removed = self
-            .inner
-            .sandboxes
-            .lock()
-            .ok()
-            .and_then(|mut map| map.remove(&id));
-        match removed {
+        match self.inner.sandboxes.remove(id) {
             Some(vm) => vm.lock().await.teardown(&self.inner).await,
             None => Ok(()),
         }
@@ -244,20 +219,16 @@ impl Runtime for MicroVmRuntime {
     async fn checkpoint(&self, id: SandboxId) -> Result<CheckpointMeta, RuntimeError> {
         let sandbox = self.sandbox(id)?;
         let guard = sandbox.lock().await;
-        let meta = CheckpointMeta::describe(CheckpointId::new(), guard.spec());
         // The guest flushes its page cache, then QEMU is frozen while its disk is copied: the
         // copy holds everything written before the checkpoint and nothing half-written after.
         guard.sync().await?;
-        let freezer = guard.freezer().cloned();
-        if let Some(freezer) = &freezer {
-            cgroup::freeze(freezer).await?;
-        }
-        let saved = self.inner.host.store.save(&guard.disk_dir(), &meta).await;
-        if let Some(freezer) = &freezer {
-            cgroup::thaw(freezer);
-        }
-        saved?;
-        Ok(meta)
+        lifecycle::save_frozen(
+            &self.inner.host,
+            guard.spec(),
+            guard.freezer(),
+            &guard.disk_dir(),
+        )
+        .await
     }
 
     async fn set_egress_allowlist(
@@ -275,16 +246,9 @@ impl Runtime for MicroVmRuntime {
     }
 
     async fn restore(&self, id: SandboxId, checkpoint: CheckpointId) -> Result<(), RuntimeError> {
-        let meta = self.inner.host.store.load(checkpoint)?;
         let sandbox = self.sandbox(id)?;
         let mut guard = sandbox.lock().await;
-        if meta.template != guard.spec().template {
-            return Err(RuntimeError::TemplateMismatch {
-                checkpoint,
-                expected: meta.template,
-                given: guard.spec().template.clone(),
-            });
-        }
+        lifecycle::check_template(&self.inner.host, checkpoint, &guard.spec().template)?;
         guard
             .restore(&self.inner, &self.inner.host.store.layer(checkpoint))
             .await

@@ -11,20 +11,20 @@ use std::time::Duration;
 use osb_guest_agent::protocol::ExecStart;
 
 use crate::checkpoint::copy_tree;
-use crate::env::{compose_env, overlay_exec_env, EnvContext};
+use crate::env::overlay_exec_env;
 use crate::error::RuntimeError;
 use crate::host::cgroup::{self, CgroupPlan, Limits};
-use crate::host::link;
 use crate::host::network::LinkShape;
+use crate::host::{lifecycle, link};
 use crate::microvm::agent::AgentClient;
 use crate::microvm::disks;
 use crate::microvm::qemu::{self, QemuProcess, VmPlan};
 use crate::microvm::Inner;
-use crate::netns::rootfs::{BaseInputs, CA_BUNDLE_PATH, CA_CERT_PATH, SANDBOX_USER, WORKSPACE};
+use crate::netns::rootfs::{BaseInputs, WORKSPACE};
 use crate::netns::sandbox_hostname;
 use crate::pool::SlotAddresses;
 use crate::runtime::{ExecRequest, Isolation, SandboxInfo, SandboxState};
-use crate::spec::{validate_env_name, BootLayer, SandboxSpec, HOST_SYSTEM_TEMPLATE};
+use crate::spec::{validate_env_name, SandboxSpec, HOST_SYSTEM_TEMPLATE};
 
 /// The tap's name inside the sandbox's own namespace (namespaces keep names apart).
 pub const TAP_NAME: &str = "tap0";
@@ -54,31 +54,8 @@ impl Vm {
         if spec.template != HOST_SYSTEM_TEMPLATE {
             return Err(RuntimeError::UnknownTemplate(spec.template.clone()));
         }
-        let boot_layer = match &spec.boot_from {
-            BootLayer::Fresh => None,
-            BootLayer::Checkpoint(checkpoint) => Some(*checkpoint),
-            BootLayer::Snapshot(name) => Some(inner.host.store.snapshot(name)?),
-        };
-        if let Some(checkpoint) = boot_layer {
-            inner.host.store.load(checkpoint)?;
-        }
-        let dir = inner
-            .host
-            .config
-            .data_dir
-            .join("sandboxes")
-            .join(spec.id.to_string());
-        std::fs::create_dir(&dir).map_err(|error| match error.kind() {
-            std::io::ErrorKind::AlreadyExists => RuntimeError::AlreadyExists(spec.id),
-            _ => RuntimeError::io(format!("creating {}", dir.display()), error),
-        })?;
-        let addresses = match inner.host.allocate_slot() {
-            Ok(addresses) => addresses,
-            Err(error) => {
-                let _ = std::fs::remove_dir_all(&dir);
-                return Err(error);
-            }
-        };
+        let boot_layer = lifecycle::boot_checkpoint(&inner.host, &spec)?;
+        let (dir, addresses) = lifecycle::claim(&inner.host, spec.id)?;
         let cgroup = cgroup::plan(
             inner.host.cgroup_version,
             Path::new(cgroup::CGROUP_ROOT),
@@ -91,17 +68,7 @@ impl Vm {
                 pids_max: 256,
             },
         );
-        let env = compose_env(
-            &EnvContext {
-                proxy_url: format!("http://{}:{}", addresses.gateway, spec.proxy.explicit_port),
-                ca_bundle_path: CA_BUNDLE_PATH.to_owned(),
-                ca_cert_path: CA_CERT_PATH.to_owned(),
-                home: WORKSPACE.to_owned(),
-                user: SANDBOX_USER.to_owned(),
-            },
-            &spec.sealed_envs,
-            &spec.user_envs,
-        );
+        let env = lifecycle::sandbox_env(&spec, &addresses);
         let mut vm = Vm {
             spec,
             addresses,
@@ -295,21 +262,14 @@ impl Vm {
     /// Removes everything of the sandbox that exists; safe to call repeatedly.
     pub(crate) async fn teardown(&mut self, inner: &Inner) -> Result<(), RuntimeError> {
         self.stop().await;
-        let cgroups = cgroup::remove(&self.cgroup.leaves).await;
-        link::remove(&inner.host, &self.addresses).await;
-        let dir = self.dir.clone();
-        let removed = tokio::task::spawn_blocking(move || std::fs::remove_dir_all(&dir)).await;
-        inner.host.release_slot(self.addresses.slot);
-        cgroups?;
-        match removed {
-            Ok(Err(error)) if error.kind() != std::io::ErrorKind::NotFound => Err(
-                RuntimeError::io(format!("removing {}", self.dir.display()), error),
-            ),
-            _ => {
-                tracing::info!(sandbox_id = %self.spec.id, "microVM sandbox destroyed");
-                Ok(())
-            }
-        }
+        lifecycle::release(
+            &inner.host,
+            self.spec.id,
+            &self.addresses,
+            &self.cgroup.leaves,
+            &self.dir,
+        )
+        .await
     }
 
     /// The agent and the request to send it (built under the lock, run without it).
@@ -373,11 +333,8 @@ impl Vm {
         inner: &Inner,
         allowlist: Vec<String>,
     ) -> Result<(), RuntimeError> {
-        let mut spec = self.spec.clone();
-        spec.egress_allowlist = allowlist;
-        let validated = spec.validate()?;
-        link::register_dns(&inner.host, &self.addresses, self.spec.id, validated);
-        self.spec = spec;
+        self.spec =
+            lifecycle::replace_allowlist(&inner.host, &self.addresses, &self.spec, allowlist)?;
         Ok(())
     }
 

@@ -27,7 +27,8 @@ use crate::checkpoint::CheckpointMeta;
 use crate::config::NetnsConfig;
 use crate::error::RuntimeError;
 use crate::events::EventSink;
-use crate::host::HostContext;
+use crate::host::table::{Entry, SandboxTable};
+use crate::host::{lifecycle, HostContext};
 use crate::naming::Naming;
 use crate::runtime::{ExecOutput, ExecRequest, ExecStream, Isolation, Runtime, SandboxInfo};
 use crate::spec::{BootLayer, SandboxSpec, HOST_SYSTEM_TEMPLATE};
@@ -86,7 +87,7 @@ impl CreateStep {
 
 pub(crate) struct Inner {
     pub(crate) host: HostContext,
-    pub(crate) sandboxes: Mutex<HashMap<SandboxId, Arc<tokio::sync::Mutex<Sandbox>>>>,
+    pub(crate) sandboxes: SandboxTable<Sandbox>,
     pub(crate) templates: RwLock<HashMap<String, Template>>,
     pub(crate) injected_fault: Mutex<Option<CreateStep>>,
 }
@@ -165,7 +166,7 @@ impl NetnsRuntime {
         Ok(Self {
             inner: Arc::new(Inner {
                 host,
-                sandboxes: Mutex::new(HashMap::new()),
+                sandboxes: SandboxTable::default(),
                 templates: RwLock::new(templates),
                 injected_fault: Mutex::new(None),
             }),
@@ -207,25 +208,14 @@ impl NetnsRuntime {
 
     /// Destroys every sandbox of this runtime (worker shutdown).
     pub async fn shutdown(&self) -> Result<(), RuntimeError> {
-        let ids: Vec<SandboxId> = self
-            .inner
-            .sandboxes
-            .lock()
-            .map(|map| map.keys().copied().collect())
-            .unwrap_or_default();
-        for id in ids {
+        for id in self.inner.sandboxes.ids() {
             self.destroy(id).await?;
         }
         reaper::reap(&self.inner.owned()).await.map(drop)
     }
 
-    fn sandbox(&self, id: SandboxId) -> Result<Arc<tokio::sync::Mutex<Sandbox>>, RuntimeError> {
-        self.inner
-            .sandboxes
-            .lock()
-            .ok()
-            .and_then(|map| map.get(&id).cloned())
-            .ok_or(RuntimeError::UnknownSandbox(id))
+    fn sandbox(&self, id: SandboxId) -> Result<Entry<Sandbox>, RuntimeError> {
+        self.inner.sandboxes.get(id)
     }
 }
 
@@ -259,15 +249,7 @@ impl Runtime for NetnsRuntime {
         }
         let sandbox = Sandbox::create(&self.inner, spec).await?;
         let info = sandbox.info();
-        let mut map = self
-            .inner
-            .sandboxes
-            .lock()
-            .map_err(|_| RuntimeError::Setup {
-                step: "registering the sandbox",
-                detail: "the sandbox table lock is poisoned; restart the worker".into(),
-            })?;
-        map.insert(id, Arc::new(tokio::sync::Mutex::new(sandbox)));
+        self.inner.sandboxes.insert(id, sandbox)?;
         Ok(info)
     }
 
@@ -307,13 +289,7 @@ impl Runtime for NetnsRuntime {
     }
 
     async fn destroy(&self, id: SandboxId) -> Result<(), RuntimeError> {
-        let removed = self
-            .inner
-            .sandboxes
-            .lock()
-            .ok()
-            .and_then(|mut map| map.remove(&id));
-        match removed {
+        match self.inner.sandboxes.remove(id) {
             Some(sandbox) => sandbox.lock().await.teardown(&self.inner).await,
             None => Ok(()),
         }
@@ -322,18 +298,14 @@ impl Runtime for NetnsRuntime {
     async fn checkpoint(&self, id: SandboxId) -> Result<CheckpointMeta, RuntimeError> {
         let sandbox = self.sandbox(id)?;
         let guard = sandbox.lock().await;
-        let meta = CheckpointMeta::describe(CheckpointId::new(), guard.spec());
         // Frozen processes cannot write while the layer is copied: the copy is consistent.
-        let freezer = guard.freezer().cloned();
-        if let Some(freezer) = &freezer {
-            cgroup::freeze(freezer).await?;
-        }
-        let saved = self.inner.host.store.save(&guard.upper(), &meta).await;
-        if let Some(freezer) = &freezer {
-            cgroup::thaw(freezer);
-        }
-        saved?;
-        Ok(meta)
+        lifecycle::save_frozen(
+            &self.inner.host,
+            guard.spec(),
+            guard.freezer(),
+            &guard.upper(),
+        )
+        .await
     }
 
     async fn set_egress_allowlist(
@@ -351,16 +323,9 @@ impl Runtime for NetnsRuntime {
     }
 
     async fn restore(&self, id: SandboxId, checkpoint: CheckpointId) -> Result<(), RuntimeError> {
-        let meta = self.inner.host.store.load(checkpoint)?;
         let sandbox = self.sandbox(id)?;
         let mut guard = sandbox.lock().await;
-        if meta.template != guard.spec().template {
-            return Err(RuntimeError::TemplateMismatch {
-                checkpoint,
-                expected: meta.template,
-                given: guard.spec().template.clone(),
-            });
-        }
+        lifecycle::check_template(&self.inner.host, checkpoint, &guard.spec().template)?;
         guard
             .restore(&self.inner, &self.inner.host.store.layer(checkpoint))
             .await

@@ -11,19 +11,17 @@ use std::time::Duration;
 use tokio::process::Command;
 
 use crate::checkpoint::copy_tree;
-use crate::env::{compose_env, overlay_exec_env, EnvContext};
+use crate::env::overlay_exec_env;
 use crate::error::RuntimeError;
 use crate::host::cgroup::{self, CgroupPlan, Limits};
-use crate::host::link;
 use crate::host::network::LinkShape;
+use crate::host::{lifecycle, link};
 use crate::netns::boot::{self, BootPlan, EnterPlan, InitProcess};
-use crate::netns::rootfs::{
-    self, BaseInputs, Template, CA_BUNDLE_PATH, CA_CERT_PATH, SANDBOX_USER, WORKSPACE,
-};
+use crate::netns::rootfs::{self, BaseInputs, Template};
 use crate::netns::{CreateStep, Inner};
 use crate::pool::SlotAddresses;
 use crate::runtime::{ExecRequest, Isolation, SandboxInfo, SandboxState};
-use crate::spec::{validate_env_name, BootLayer, SandboxSpec};
+use crate::spec::{validate_env_name, SandboxSpec};
 use crate::system::kill_process;
 
 pub(crate) struct Sandbox {
@@ -46,38 +44,8 @@ impl Sandbox {
             .ok()
             .and_then(|templates| templates.get(&spec.template).cloned())
             .ok_or_else(|| RuntimeError::UnknownTemplate(spec.template.clone()))?;
-        let boot_layer = match &spec.boot_from {
-            BootLayer::Fresh => None,
-            BootLayer::Checkpoint(checkpoint) => Some(*checkpoint),
-            BootLayer::Snapshot(name) => Some(inner.host.store.snapshot(name)?),
-        };
-        if let Some(checkpoint) = boot_layer {
-            let meta = inner.host.store.load(checkpoint)?;
-            if meta.template != spec.template {
-                return Err(RuntimeError::TemplateMismatch {
-                    checkpoint,
-                    expected: meta.template,
-                    given: spec.template.clone(),
-                });
-            }
-        }
-        let dir = inner
-            .host
-            .config
-            .data_dir
-            .join("sandboxes")
-            .join(spec.id.to_string());
-        std::fs::create_dir(&dir).map_err(|error| match error.kind() {
-            std::io::ErrorKind::AlreadyExists => RuntimeError::AlreadyExists(spec.id),
-            _ => RuntimeError::io(format!("creating {}", dir.display()), error),
-        })?;
-        let addresses = match inner.host.allocate_slot() {
-            Ok(addresses) => addresses,
-            Err(error) => {
-                let _ = std::fs::remove_dir_all(&dir);
-                return Err(error);
-            }
-        };
+        let boot_layer = lifecycle::boot_checkpoint(&inner.host, &spec)?;
+        let (dir, addresses) = lifecycle::claim(&inner.host, spec.id)?;
         let cgroup = cgroup::plan(
             inner.host.cgroup_version,
             Path::new(cgroup::CGROUP_ROOT),
@@ -89,17 +57,7 @@ impl Sandbox {
                 pids_max: inner.host.config.pids_max,
             },
         );
-        let env = compose_env(
-            &EnvContext {
-                proxy_url: format!("http://{}:{}", addresses.gateway, spec.proxy.explicit_port),
-                ca_bundle_path: CA_BUNDLE_PATH.to_owned(),
-                ca_cert_path: CA_CERT_PATH.to_owned(),
-                home: WORKSPACE.to_owned(),
-                user: SANDBOX_USER.to_owned(),
-            },
-            &spec.sealed_envs,
-            &spec.user_envs,
-        );
+        let env = lifecycle::sandbox_env(&spec, &addresses);
         let mut sandbox = Sandbox {
             spec,
             template,
@@ -238,21 +196,14 @@ impl Sandbox {
     /// Removes everything of the sandbox that exists; safe to call repeatedly.
     pub(crate) async fn teardown(&mut self, inner: &Inner) -> Result<(), RuntimeError> {
         self.stop().await;
-        let cgroups = cgroup::remove(&self.cgroup.leaves).await;
-        link::remove(&inner.host, &self.addresses).await;
-        let dir = self.dir.clone();
-        let removed = tokio::task::spawn_blocking(move || std::fs::remove_dir_all(&dir)).await;
-        inner.host.release_slot(self.addresses.slot);
-        cgroups?;
-        match removed {
-            Ok(Err(error)) if error.kind() != std::io::ErrorKind::NotFound => Err(
-                RuntimeError::io(format!("removing {}", self.dir.display()), error),
-            ),
-            _ => {
-                tracing::info!(sandbox_id = %self.spec.id, "sandbox destroyed");
-                Ok(())
-            }
-        }
+        lifecycle::release(
+            &inner.host,
+            self.spec.id,
+            &self.addresses,
+            &self.cgroup.leaves,
+            &self.dir,
+        )
+        .await
     }
 
     /// The command for an exec (built under the lock, run without it) and its timeout.
@@ -304,11 +255,8 @@ impl Sandbox {
         inner: &Inner,
         allowlist: Vec<String>,
     ) -> Result<(), RuntimeError> {
-        let mut spec = self.spec.clone();
-        spec.egress_allowlist = allowlist;
-        let validated = spec.validate()?;
-        link::register_dns(&inner.host, &self.addresses, self.spec.id, validated);
-        self.spec = spec;
+        self.spec =
+            lifecycle::replace_allowlist(&inner.host, &self.addresses, &self.spec, allowlist)?;
         Ok(())
     }
 
