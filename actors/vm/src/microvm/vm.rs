@@ -30,8 +30,10 @@ use crate::spec::{validate_env_name, SandboxSpec, HOST_SYSTEM_TEMPLATE};
 pub const TAP_NAME: &str = "tap0";
 /// Memory the cgroup allows QEMU beyond the guest's RAM (device model, TCG translation cache).
 pub const QEMU_OVERHEAD_MB: u32 = 192;
-/// How long a guest `sync` may take before a checkpoint or stop gives up on it.
+/// How long a guest `sync` may take before a checkpoint gives up on it.
 const SYNC_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long stop waits for the guest to flush before it kills QEMU anyway.
+const STOP_SYNC_TIMEOUT: Duration = Duration::from_secs(5);
 
 struct Running {
     qemu: QemuProcess,
@@ -207,7 +209,7 @@ impl Vm {
     pub(crate) async fn stop(&mut self) {
         if let Some(mut running) = self.running.take() {
             if running.agent.is_alive() {
-                if let Err(error) = running.agent.sync(SYNC_TIMEOUT).await {
+                if let Err(error) = running.agent.sync(STOP_SYNC_TIMEOUT).await {
                     tracing::warn!(sandbox_id = %self.spec.id, error = %error, "guest sync before stop failed");
                 }
             }
