@@ -1,93 +1,15 @@
-//! The microVM runtime keeps every netns promise, checked on as few boots as TCG allows: one VM
-//! runs a sequence of named checks (exec semantics, sealed env, the proxy CA in the guest trust
-//! store, the transparent and explicit proxy paths seen from the host with the guest's own
-//! address, the bypass suite, checkpoint/restore, fork with fresh tokens, golden snapshot), and
-//! a second test crashes QEMU and then the worker and proves the reaper leaves nothing. The
-//! guest is the one `scripts/build-guest.sh` builds (scripts/test.sh builds it); pools are in
-//! 100.82.0.0/16 and prefixes start with `osbm`.
+//! One microVM through every promise of the netns runtime, as named checks on one boot (plus
+//! the boots restore, fork and a golden snapshot need).
 
 use std::time::{Duration, Instant};
 
-use osb_vm::microvm::{MicroVmConfig, MicroVmRuntime};
 use osb_vm::{
-    BootLayer, ExecChunk, ExecRequest, Ipv4Pool, ProxyEndpoints, RecordingSink, Runtime,
-    RuntimeError, RuntimeKind, SandboxSpec, SandboxState, SealedEnv,
+    BootLayer, ExecChunk, ExecRequest, ProxyEndpoints, Runtime, RuntimeError, RuntimeKind,
+    SandboxState, SealedEnv,
 };
 
-use crate::support::{
-    connect_stand_in, free_port, token, unused_proxy, ReapGuard, TestPki, TlsStandIn,
-};
-
-struct VmWorker {
-    runtime: MicroVmRuntime,
-    sink: std::sync::Arc<RecordingSink>,
-    prefix: String,
-    data_dir: std::path::PathBuf,
-    pool: Ipv4Pool,
-    _guard: ReapGuard,
-    _temp: tempfile::TempDir,
-}
-
-impl VmWorker {
-    async fn start(index: u8) -> Self {
-        let prefix = format!("osbm{index:02}");
-        let temp = tempfile::Builder::new()
-            .prefix(&format!("osb-microvm-it-{index:02}-"))
-            .tempdir()
-            .expect("a temp dir");
-        let data_dir = temp.path().join("data");
-        let guard = ReapGuard::new(&prefix, &data_dir);
-        let pool: Ipv4Pool = format!("100.82.{index}.0/24").parse().expect("pool");
-        let sink = std::sync::Arc::new(RecordingSink::default());
-        let runtime = Self::runtime(&prefix, &data_dir, pool, &sink).await;
-        Self {
-            runtime,
-            sink,
-            prefix,
-            data_dir,
-            pool,
-            _guard: guard,
-            _temp: temp,
-        }
-    }
-
-    async fn runtime(
-        prefix: &str,
-        data_dir: &std::path::Path,
-        pool: Ipv4Pool,
-        sink: &std::sync::Arc<RecordingSink>,
-    ) -> MicroVmRuntime {
-        let mut config = MicroVmConfig::new(prefix, data_dir);
-        config.host.address_pool = pool;
-        config.disk_mb = 1024;
-        MicroVmRuntime::new(config, sink.clone())
-            .await
-            .expect("the microVM runtime starts (root, qemu-system-x86, guest built by scripts/build-guest.sh)")
-    }
-
-    async fn sh(&self, id: osb_proto::SandboxId, script: &str) -> osb_vm::ExecOutput {
-        self.runtime
-            .exec(id, ExecRequest::shell(script))
-            .await
-            .expect("exec")
-    }
-}
-
-fn vm_spec(proxy: ProxyEndpoints, ca_pem: &str) -> SandboxSpec {
-    let mut spec = SandboxSpec::new(osb_proto::SandboxId::new(), proxy, ca_pem);
-    spec.memory_mb = 256;
-    spec.runtime = RuntimeKind::Microvm;
-    spec
-}
-
-/// Runs one named check and says which one failed.
-macro_rules! check {
-    ($name:literal, $body:expr) => {{
-        let started = Instant::now();
-        $body;
-        eprintln!("microvm check {:<40} ok ({:?})", $name, started.elapsed());
-    }};
-}
+use super::{host_kernel, qemu_processes, vm_spec, VmWorker};
+use crate::support::{connect_stand_in, free_port, token, unused_proxy, TestPki, TlsStandIn};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_microvm_keeps_the_netns_promises() {
@@ -514,103 +436,4 @@ print("icmp-own-loopback", icmp("127.0.0.1"))
         assert!(qemu_processes(&worker.prefix).is_empty());
     });
     let _ = &worker.sink;
-}
-
-fn host_kernel() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/osrelease")
-        .unwrap_or_default()
-        .trim()
-        .to_owned()
-}
-
-/// Pids of QEMU processes named with this worker's prefix.
-fn qemu_processes(prefix: &str) -> Vec<String> {
-    std::fs::read_dir("/proc")
-        .map(|entries| {
-            entries
-                .filter_map(Result::ok)
-                .filter_map(|entry| {
-                    let cmdline = std::fs::read(entry.path().join("cmdline")).ok()?;
-                    let text = String::from_utf8_lossy(&cmdline).replace('\0', " ");
-                    (text.contains("qemu-system") && text.contains(&format!("{prefix}-s")))
-                        .then(|| entry.file_name().to_string_lossy().into_owned())
-                })
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_crashed_qemu_and_a_crashed_worker_leave_nothing() {
-    let worker = VmWorker::start(2).await;
-    let pki = TestPki::new("unused.test");
-    let spec = vm_spec(unused_proxy(), &pki.ca_pem);
-    let id = spec.id;
-    worker.runtime.create(spec).await.expect("create");
-    let census = worker.runtime.census().await.expect("census");
-    assert_eq!(
-        (
-            census.netns,
-            census.veths,
-            census.nft_tables,
-            census.sandbox_dirs
-        ),
-        (1, 1, 1, 1),
-        "{census:?}"
-    );
-    assert!(
-        census.processes >= 1,
-        "QEMU runs inside the sandbox cgroup: {census:?}"
-    );
-
-    // QEMU dies under a running exec: the exec ends with a clear message, the sandbox is stopped.
-    let mut stream = worker
-        .runtime
-        .exec_streaming(id, ExecRequest::shell("sleep 60"))
-        .await
-        .expect("stream");
-    let pids = qemu_processes(&worker.prefix);
-    assert_eq!(pids.len(), 1, "{pids:?}");
-    let pid: i32 = pids[0].parse().expect("pid");
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(pid),
-        nix::sys::signal::Signal::SIGKILL,
-    )
-    .expect("kill qemu");
-    let mut last = None;
-    let mut stderr = Vec::new();
-    while let Some(chunk) = tokio::time::timeout(Duration::from_secs(30), stream.chunks.recv())
-        .await
-        .expect("the stream ends")
-    {
-        if let ExecChunk::Stderr(bytes) = &chunk {
-            stderr.extend_from_slice(bytes);
-        }
-        last = Some(chunk);
-    }
-    assert!(
-        matches!(last, Some(ExecChunk::Exited { exit_code: -1, .. })),
-        "{last:?}"
-    );
-    assert!(String::from_utf8_lossy(&stderr).contains("microVM stopped"));
-    assert_eq!(
-        worker.runtime.info(id).await.expect("info").state,
-        SandboxState::Stopped
-    );
-
-    // Boot it again, then crash the worker: nothing runs its destructors.
-    worker.runtime.start(id).await.expect("start after a crash");
-    assert_eq!(worker.sh(id, "echo back").await.stdout, "back\n");
-    std::mem::forget(worker.runtime.clone());
-    let restarted =
-        VmWorker::runtime(&worker.prefix, &worker.data_dir, worker.pool, &worker.sink).await;
-    let after = restarted.census().await.expect("census");
-    assert!(
-        after.is_empty(),
-        "the restarted worker left orphans: {after:?}"
-    );
-    assert!(
-        qemu_processes(&worker.prefix).is_empty(),
-        "a QEMU survived the reaper"
-    );
 }
