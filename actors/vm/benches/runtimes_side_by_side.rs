@@ -93,6 +93,12 @@ fn main() {
         .expect("tokio");
     tokio.block_on(async {
         let temp = tempfile::tempdir().expect("temp dir");
+        // QEMU runs as an unprivileged uid: it must pass through to its directory.
+        std::fs::set_permissions(
+            temp.path(),
+            std::os::unix::fs::PermissionsExt::from_mode(0o711),
+        )
+        .expect("chmod");
         let netns_dir = temp.path().join("netns");
         let microvm_dir = temp.path().join("microvm");
         let mut netns_config = NetnsConfig::new("osbbnn", &netns_dir);

@@ -26,6 +26,8 @@ pub enum LinkShape<'a> {
     BridgeToTap {
         /// The tap device QEMU attaches to.
         tap: &'a str,
+        /// The uid (and gid) allowed to attach to it without privileges; None: root only.
+        owner: Option<u32>,
     },
 }
 
@@ -51,15 +53,18 @@ pub fn sandbox_batch(addresses: &SlotAddresses, shape: LinkShape<'_>) -> String 
             sandbox = addresses.sandbox,
             gateway = addresses.gateway,
         ),
-        LinkShape::BridgeToTap { tap } => format!(
+        LinkShape::BridgeToTap { tap, owner } => format!(
             "link set lo up\n\
              link add {BRIDGE_INTERFACE} type bridge\n\
-             tuntap add dev {tap} mode tap\n\
+             tuntap add dev {tap} mode tap{owner}\n\
              link set {SANDBOX_INTERFACE} master {BRIDGE_INTERFACE}\n\
              link set {tap} master {BRIDGE_INTERFACE}\n\
              link set {SANDBOX_INTERFACE} up\n\
              link set {tap} up\n\
-             link set {BRIDGE_INTERFACE} up\n"
+             link set {BRIDGE_INTERFACE} up\n",
+            owner = owner
+                .map(|uid| format!(" user {uid} group {uid}"))
+                .unwrap_or_default(),
         ),
     }
 }
@@ -148,8 +153,14 @@ mod tests {
             gateway: Ipv4Addr::new(100, 82, 0, 13),
             sandbox: Ipv4Addr::new(100, 82, 0, 14),
         };
-        let inner = sandbox_batch(&addresses, LinkShape::BridgeToTap { tap: "tap0" });
-        assert!(inner.contains("tuntap add dev tap0 mode tap\n"));
+        let inner = sandbox_batch(
+            &addresses,
+            LinkShape::BridgeToTap {
+                tap: "tap0",
+                owner: Some(1_879_048_195),
+            },
+        );
+        assert!(inner.contains("tuntap add dev tap0 mode tap user 1879048195 group 1879048195\n"));
         assert!(inner.contains("link set eth0 master br0\n"));
         assert!(inner.contains("link set tap0 master br0\n"));
         // The namespace holds no address and no route: only the VM speaks IP on this link.

@@ -83,8 +83,13 @@ async fn boots(accel: Accel, qemu_binary: &Path, guest: &GuestImage) -> bool {
     if accel == Accel::Kvm && !Path::new("/dev/kvm").exists() {
         return false;
     }
-    let Ok(mut process) = qemu::spawn(qemu_binary, &qemu::probe_args(accel, guest), None, &[])
-    else {
+    let Ok(mut process) = qemu::spawn(
+        qemu_binary,
+        &qemu::probe_args(accel, guest),
+        None,
+        &[],
+        None,
+    ) else {
         return false;
     };
     let console = process.console.clone();

@@ -72,6 +72,34 @@ impl GuestImage {
     }
 }
 
+impl GuestImage {
+    /// Checks that an unprivileged QEMU can read the image (world-readable files in
+    /// traversable directories), so a sandbox's boot does not fail on a permission.
+    pub fn check_world_readable(&self) -> Result<(), RuntimeError> {
+        use std::os::unix::fs::PermissionsExt;
+        for file in [&self.kernel, &self.initramfs, &self.system] {
+            let readable = std::fs::metadata(file)
+                .map(|meta| meta.permissions().mode() & 0o004 != 0)
+                .unwrap_or(false);
+            let traversable = file.ancestors().skip(1).all(|dir| {
+                std::fs::metadata(dir)
+                    .map(|meta| meta.permissions().mode() & 0o001 != 0)
+                    .unwrap_or(false)
+            });
+            if !readable || !traversable {
+                return Err(RuntimeError::Setup {
+                    step: "checking the microVM guest image",
+                    detail: format!(
+                        "QEMU runs as an unprivileged uid and cannot read {}: make the guest files world-readable and their directories traversable (as {BUILD_SCRIPT} leaves them), or run QEMU as root (qemu_uid_base = None)",
+                        file.display()
+                    ),
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -98,6 +98,28 @@ pub fn unavailable_reason(config: &MicroVmConfig) -> Option<String> {
         .map(|error| error.to_string())
 }
 
+/// An unprivileged QEMU must reach its own directory under the data dir: every existing
+/// ancestor needs search permission for others (the data dir's own entries stay private).
+fn check_traversable(data_dir: &Path) -> Result<(), RuntimeError> {
+    use std::os::unix::fs::PermissionsExt;
+    for dir in data_dir.ancestors() {
+        let Ok(meta) = std::fs::metadata(dir) else {
+            continue;
+        };
+        if meta.permissions().mode() & 0o001 == 0 {
+            return Err(RuntimeError::Setup {
+                step: "checking the microVM data dir",
+                detail: format!(
+                    "QEMU runs as an unprivileged uid and cannot pass through {} (mode {:o}): give the data dir a path whose directories are traversable (chmod o+x, e.g. under /var/lib), or run QEMU as root (qemu_uid_base = None)",
+                    dir.display(),
+                    meta.permissions().mode() & 0o7777
+                ),
+            });
+        }
+    }
+    Ok(())
+}
+
 impl MicroVmRuntime {
     /// Checks the host and the guest image, reaps orphans of a previous run with the same
     /// prefix, picks the accelerator (probing KVM by booting, once per process) and starts the
@@ -114,7 +136,23 @@ impl MicroVmRuntime {
         }
         let guest = GuestImage::locate(&config.guest_dir)?;
         let accel = accel::resolve(config.accel, &config.qemu_binary, &guest).await?;
+        if config.qemu_uid_base.is_some() {
+            guest.check_world_readable()?;
+            check_traversable(&config.host.data_dir)?;
+        }
         let host = HostContext::start(config.host.clone(), sink).await?;
+        if config.qemu_uid_base.is_some() {
+            // Each VM's directory belongs to its QEMU uid (mode 0700); the parent lets those
+            // uids reach their own directory and list nothing.
+            let sandboxes = config.host.data_dir.join("sandboxes");
+            std::fs::set_permissions(
+                &sandboxes,
+                std::os::unix::fs::PermissionsExt::from_mode(0o711),
+            )
+            .map_err(|e| {
+                RuntimeError::io(format!("setting the mode of {}", sandboxes.display()), e)
+            })?;
+        }
         tracing::info!(
             prefix = %config.host.name_prefix,
             pool = %config.host.address_pool,

@@ -225,13 +225,50 @@ pub struct QemuProcess {
     pub console: ConsoleTail,
 }
 
+/// The unprivileged identity a sandbox's QEMU runs as.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunAs {
+    /// uid and gid.
+    pub uid: u32,
+    /// Supplementary groups (the `/dev/kvm` group under KVM, else none).
+    pub groups: Vec<u32>,
+}
+
+/// `setpriv` arguments that drop to `run_as` for good: no supplementary groups but the given
+/// ones, no capabilities (not even in the bounding set), no new privileges.
+pub fn drop_privileges_args(run_as: &RunAs) -> Vec<String> {
+    let mut args = vec![
+        "setpriv".to_owned(),
+        format!("--reuid={}", run_as.uid),
+        format!("--regid={}", run_as.uid),
+    ];
+    if run_as.groups.is_empty() {
+        args.push("--clear-groups".to_owned());
+    } else {
+        let groups: Vec<String> = run_as.groups.iter().map(u32::to_string).collect();
+        args.push(format!("--groups={}", groups.join(",")));
+    }
+    args.extend(
+        [
+            "--no-new-privs",
+            "--inh-caps=-all",
+            "--bounding-set=-all",
+            "--",
+        ]
+        .map(str::to_owned),
+    );
+    args
+}
+
 /// Starts QEMU with `args`, inside `netns` (None: the worker's namespace, for probes) and the
-/// given cgroups; its console (stdout and stderr) drains into a bounded tail.
+/// given cgroups, as `run_as` when given; its console (stdout and stderr) drains into a bounded
+/// tail.
 pub fn spawn(
     binary: &Path,
     args: &[OsString],
     netns: Option<&str>,
     cgroup_procs: &[PathBuf],
+    run_as: Option<&RunAs>,
 ) -> Result<QemuProcess, RuntimeError> {
     let mut command = Command::new("/bin/sh");
     join_cgroups(&mut command, cgroup_procs);
@@ -240,6 +277,9 @@ pub fn spawn(
             .arg("nsenter")
             .arg(format!("--net=/run/netns/{netns}"))
             .arg("--");
+    }
+    if let Some(run_as) = run_as {
+        command.args(drop_privileges_args(run_as));
     }
     command
         .arg(binary)
@@ -342,6 +382,25 @@ mod tests {
         assert!(line.contains("-accel kvm -cpu host"));
         assert!(!line.contains("tsc_early_khz"));
         assert!(line.contains("osb.probe=1"));
+    }
+
+    #[test]
+    fn qemu_drops_to_its_own_uid_without_groups_or_capabilities() {
+        let args = drop_privileges_args(&RunAs {
+            uid: 1_879_048_195,
+            groups: Vec::new(),
+        })
+        .join(" ");
+        assert_eq!(
+            args,
+            "setpriv --reuid=1879048195 --regid=1879048195 --clear-groups --no-new-privs --inh-caps=-all --bounding-set=-all --"
+        );
+        let with_kvm = drop_privileges_args(&RunAs {
+            uid: 7,
+            groups: vec![113],
+        })
+        .join(" ");
+        assert!(with_kvm.contains("--groups=113"), "{with_kvm}");
     }
 
     #[test]

@@ -18,7 +18,7 @@ use crate::host::network::LinkShape;
 use crate::host::{lifecycle, link};
 use crate::microvm::agent::AgentClient;
 use crate::microvm::disks;
-use crate::microvm::qemu::{self, QemuProcess, VmPlan};
+use crate::microvm::qemu::{self, Accel, QemuProcess, RunAs, VmPlan};
 use crate::microvm::Inner;
 use crate::netns::rootfs::{BaseInputs, WORKSPACE};
 use crate::netns::sandbox_hostname;
@@ -46,6 +46,8 @@ pub(crate) struct Vm {
     dir: PathBuf,
     cgroup: CgroupPlan,
     env: BTreeMap<String, String>,
+    /// The uid (= gid) QEMU runs as; None: root.
+    qemu_uid: Option<u32>,
     running: Option<Running>,
 }
 
@@ -71,12 +73,17 @@ impl Vm {
             },
         );
         let env = lifecycle::sandbox_env(&spec, &addresses);
+        let qemu_uid = inner
+            .config
+            .qemu_uid_base
+            .map(|base| base.saturating_add(addresses.slot));
         let mut vm = Vm {
             spec,
             addresses,
             dir,
             cgroup,
             env,
+            qemu_uid,
             running: None,
         };
         match vm.build(inner, boot_layer, allowlist).await {
@@ -121,11 +128,15 @@ impl Vm {
             Some(checkpoint) => copy_tree(&inner.host.store.layer(checkpoint), &disk_dir).await?,
             None => disks::create_rw_disk(&self.rw_disk(), inner.config.disk_mb).await?,
         }
+        self.hand_to_qemu()?;
         cgroup::create(&self.cgroup)?;
         link::connect(
             &inner.host,
             &self.addresses,
-            LinkShape::BridgeToTap { tap: TAP_NAME },
+            LinkShape::BridgeToTap {
+                tap: TAP_NAME,
+                owner: self.qemu_uid,
+            },
         )
         .await?;
         link::install_firewall(&inner.host, &self.addresses, self.spec.proxy).await?;
@@ -153,11 +164,19 @@ impl Vm {
             cpu_count: self.spec.cpu_count,
             memory_mb: self.spec.memory_mb,
         });
+        let run_as = self.qemu_uid.map(|uid| RunAs {
+            uid,
+            groups: match inner.accel {
+                Accel::Kvm => kvm_group().into_iter().collect(),
+                Accel::Tcg { .. } => Vec::new(),
+            },
+        });
         let mut qemu = qemu::spawn(
             &inner.config.qemu_binary,
             &args,
             Some(&inner.host.naming.netns(self.addresses.slot)),
             &self.cgroup.procs,
+            run_as.as_ref(),
         )?;
         let timeout = inner.host.config.boot_timeout;
         let connected = tokio::select! {
@@ -258,7 +277,35 @@ impl Vm {
         std::fs::create_dir(&disk_dir)
             .map_err(|e| RuntimeError::io(format!("creating {}", disk_dir.display()), e))?;
         copy_tree(layer, &disk_dir).await?;
+        self.hand_to_qemu()?;
         self.boot(inner).await
+    }
+
+    /// Gives QEMU's uid the sandbox directory and its disks (nothing else of the worker's).
+    fn hand_to_qemu(&self) -> Result<(), RuntimeError> {
+        let Some(uid) = self.qemu_uid else {
+            return Ok(());
+        };
+        let owner = Some(nix::unistd::Uid::from_raw(uid));
+        let group = Some(nix::unistd::Gid::from_raw(uid));
+        for path in [
+            self.dir.clone(),
+            self.base_disk(),
+            self.disk_dir(),
+            self.rw_disk(),
+        ] {
+            nix::unistd::chown(&path, owner, group).map_err(|e| {
+                RuntimeError::io(
+                    format!("handing {} to QEMU's uid", path.display()),
+                    e.into(),
+                )
+            })?;
+        }
+        std::fs::set_permissions(
+            &self.dir,
+            std::os::unix::fs::PermissionsExt::from_mode(0o700),
+        )
+        .map_err(|e| RuntimeError::io(format!("setting the mode of {}", self.dir.display()), e))
     }
 
     /// Removes everything of the sandbox that exists; safe to call repeatedly.
@@ -368,4 +415,11 @@ impl Vm {
     fn pid_file(&self) -> PathBuf {
         self.dir.join("qemu.pid")
     }
+}
+
+/// The group owning `/dev/kvm` (QEMU needs it to use KVM as an unprivileged uid).
+fn kvm_group() -> Option<u32> {
+    std::fs::metadata("/dev/kvm")
+        .ok()
+        .map(|meta| std::os::unix::fs::MetadataExt::gid(&meta))
 }

@@ -92,6 +92,12 @@ async fn start_runtime(
 async fn a_sandbox_uses_a_secret_it_never_sees(kind: RuntimeKind) {
     let canary = Canary::new("data-plane");
     let temp = tempfile::tempdir().unwrap();
+    // A microVM's QEMU runs as an unprivileged uid: it must pass through to its directory.
+    std::fs::set_permissions(
+        temp.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o711),
+    )
+    .unwrap();
     // The origin gets a loopback address of its own, so port 443 is free for it.
     // (One per runtime: both tests run at the same time.)
     let origin_ip = match kind {

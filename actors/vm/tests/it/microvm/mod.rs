@@ -42,6 +42,12 @@ impl VmWorker {
             .prefix(&format!("osb-microvm-it-{index:02}-"))
             .tempdir()
             .expect("a temp dir");
+        // QEMU runs as an unprivileged uid: it must pass through to its own directory.
+        std::fs::set_permissions(
+            temp.path(),
+            std::os::unix::fs::PermissionsExt::from_mode(0o711),
+        )
+        .expect("chmod the temp dir");
         let data_dir = temp.path().join("data");
         let guard = ReapGuard::new(&prefix, &data_dir);
         let pool: Ipv4Pool = format!("100.82.{index}.0/24").parse().expect("pool");

@@ -59,6 +59,49 @@ async fn a_microvm_keeps_the_netns_promises() {
         );
     });
 
+    check!("QEMU runs as an unprivileged uid of its own", {
+        let pids = qemu_processes(&worker.prefix);
+        assert_eq!(pids.len(), 1, "{pids:?}");
+        let status = std::fs::read_to_string(format!("/proc/{}/status", pids[0])).expect("status");
+        let field = |name: &str| {
+            status
+                .lines()
+                .find(|line| line.starts_with(name))
+                .map(|line| {
+                    line[name.len()..]
+                        .split_whitespace()
+                        .map(str::to_owned)
+                        .collect::<Vec<_>>()
+                })
+                .unwrap_or_default()
+        };
+        let uids = field("Uid:");
+        let expected = osb_vm::microvm::config::DEFAULT_QEMU_UID_BASE.to_string();
+        assert_eq!(uids.len(), 4, "{status}");
+        assert!(
+            uids.iter().all(|uid| uid.parse::<u32>().unwrap_or(0)
+                > expected.parse::<u32>().unwrap_or(u32::MAX) - 1),
+            "{uids:?}"
+        );
+        assert!(field("Gid:").iter().all(|gid| gid == &uids[0]), "{status}");
+        assert_eq!(
+            field("CapEff:"),
+            vec!["0000000000000000".to_owned()],
+            "{status}"
+        );
+        assert_eq!(
+            field("CapBnd:"),
+            vec!["0000000000000000".to_owned()],
+            "{status}"
+        );
+        assert_eq!(field("NoNewPrivs:"), vec!["1".to_owned()], "{status}");
+        assert_eq!(
+            field("Seccomp:"),
+            vec!["2".to_owned()],
+            "QEMU's seccomp filter is on: {status}"
+        );
+    });
+
     check!("exec semantics", {
         let out = worker.sh(id, "echo out; echo err >&2; exit 3").await;
         assert_eq!(
