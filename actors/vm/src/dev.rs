@@ -134,6 +134,7 @@ impl Runtime for DevelopmentRuntime {
     }
 
     async fn create(&self, spec: SandboxSpec) -> Result<SandboxInfo, RuntimeError> {
+        spec.require_runtime(crate::spec::RuntimeKind::Netns)?;
         spec.validate()?;
         let id = spec.id;
         if self.get(id).is_ok() {

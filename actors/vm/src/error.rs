@@ -29,6 +29,9 @@ pub enum SpecError {
     /// The CA PEM is missing or not a certificate.
     #[error("the proxy CA must be a PEM certificate (`-----BEGIN CERTIFICATE-----`); without it the sandbox cannot trust the proxy")]
     CaPem,
+    /// The runtime name is not one this worker knows.
+    #[error("runtime {given:?} is unknown: use \"netns\" or \"microvm\"")]
+    Runtime { given: String },
     /// An allowlist entry is malformed.
     #[error("egress allowlist entry {pattern:?} is invalid: {why}")]
     HostPattern { pattern: String, why: &'static str },
@@ -73,6 +76,9 @@ pub enum RuntimeError {
     /// The address pool has no free slot.
     #[error("the sandbox address pool {pool} is exhausted: destroy sandboxes or configure a larger pool")]
     PoolExhausted { pool: String },
+    /// The spec asks for a runtime this worker does not run.
+    #[error("the {kind} runtime is not available on this worker ({reason}): create the sandbox with another runtime or on a worker that offers {kind}")]
+    RuntimeUnavailable { kind: String, reason: String },
     /// A system tool failed while setting something up.
     #[error("{step} failed: {detail}")]
     Setup { step: &'static str, detail: String },
@@ -109,7 +115,9 @@ impl RuntimeError {
             RuntimeError::TemplateMismatch { .. } | RuntimeError::BadTemplate { .. } => {
                 ErrorCode::Unprocessable
             }
-            RuntimeError::PoolExhausted { .. } => ErrorCode::Unavailable,
+            RuntimeError::PoolExhausted { .. } | RuntimeError::RuntimeUnavailable { .. } => {
+                ErrorCode::Unavailable
+            }
             RuntimeError::Setup { .. } | RuntimeError::Io { .. } => ErrorCode::Internal,
         }
     }

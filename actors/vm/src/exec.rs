@@ -110,7 +110,14 @@ pub async fn run_bounded(
     timeout: Duration,
     max_output_bytes: usize,
 ) -> Result<ExecOutput, RuntimeError> {
-    let mut stream = spawn_streaming(command, timeout)?;
+    collect_bounded(spawn_streaming(command, timeout)?, max_output_bytes).await
+}
+
+/// Collects a streaming exec into bounded buffers (any runtime's stream).
+pub async fn collect_bounded(
+    mut stream: ExecStream,
+    max_output_bytes: usize,
+) -> Result<ExecOutput, RuntimeError> {
     let mut stdout = BoundedBuffer::new(max_output_bytes);
     let mut stderr = BoundedBuffer::new(max_output_bytes);
     let mut exit = (-1, false);

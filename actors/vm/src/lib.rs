@@ -5,12 +5,16 @@
 //! [`NetnsRuntime`]: each sandbox gets its own network namespace and veth, pid/mount/uts/ipc
 //! namespaces, an overlay root over a read-only system tree, cgroup limits and per-sandbox
 //! nftables rules that let traffic out only through the worker's sealing proxy and the worker's
-//! resolver. Without root, [`DevelopmentRuntime`] runs plain processes and says loudly that its
-//! egress control is only cooperative.
+//! resolver. The [`MicroVmRuntime`] runs each sandbox as a QEMU `microvm` guest with its own
+//! kernel on a tap inside the same kind of namespace, link and rules (`host`), driven by the
+//! guest agent (`osb-guest-agent`); [`DispatchRuntime`] serves both, by the spec's `runtime`.
+//! Without root, [`DevelopmentRuntime`] runs plain processes and says loudly that its egress
+//! control is only cooperative.
 //!
 //! Wiring, in short: build a [`NetnsConfig`] (prefix, data dir, address pool, resolver bind),
-//! call [`select_runtime`] with an [`EventSink`] (the bus maps `SandboxEvent::name()` to
-//! `osb.sandbox.<id>.<name>`), and give each sandbox a [`VmActor`] holding the shared
+//! and optionally a [`MicroVmConfig`] (its own prefix, pool and data dir), call
+//! [`select_runtimes`] (or [`select_runtime`] for netns alone) with an [`EventSink`] (the bus
+//! maps `SandboxEvent::name()` to `osb.sandbox.<id>.<name>`), and give each sandbox a [`VmActor`] holding the shared
 //! `Arc<dyn Runtime>` and its [`SandboxSpec`] (sealed tokens minted by the caller, the proxy's
 //! ports and CA PEM). Register the returned `SandboxInfo::address` as the sandbox's identity
 //! with the proxy; the proxy listens on all addresses at the spec's two ports.
@@ -26,11 +30,14 @@ pub mod allowlist;
 pub mod checkpoint;
 pub mod config;
 pub mod dev;
+pub mod dispatch;
 pub mod dns;
 pub mod env;
 pub mod error;
 pub mod events;
 pub mod exec;
+pub mod host;
+pub mod microvm;
 pub mod naming;
 pub mod netns;
 pub mod output;
@@ -44,12 +51,16 @@ pub use actor::VmActor;
 pub use checkpoint::{CheckpointMeta, SecretRef};
 pub use config::NetnsConfig;
 pub use dev::DevelopmentRuntime;
+pub use dispatch::DispatchRuntime;
 pub use error::{RuntimeError, SpecError};
 pub use events::{EventSink, LogSink, RecordingSink, SandboxEvent, SandboxEventKind};
+pub use microvm::{MicroVmConfig, MicroVmRuntime};
 pub use netns::{NetnsRuntime, ResourceCensus};
 pub use pool::Ipv4Pool;
 pub use runtime::{
     ExecChunk, ExecOutput, ExecRequest, ExecStream, Isolation, Runtime, SandboxInfo, SandboxState,
 };
-pub use select::select_runtime;
-pub use spec::{BootLayer, ProxyEndpoints, SandboxSpec, SealedEnv, HOST_SYSTEM_TEMPLATE};
+pub use select::{select_runtime, select_runtimes};
+pub use spec::{
+    BootLayer, ProxyEndpoints, RuntimeKind, SandboxSpec, SealedEnv, HOST_SYSTEM_TEMPLATE,
+};

@@ -1,5 +1,5 @@
-//! The `Runtime` trait: what the worker needs from any sandbox technology (network namespaces
-//! today, microVMs next). Nothing here assumes namespaces: a sandbox is an id, a network
+//! The `Runtime` trait: what the worker needs from any sandbox technology (network namespaces,
+//! QEMU microVMs). Nothing here assumes namespaces: a sandbox is an id, a network
 //! identity (`SandboxInfo::address`) the proxy recognises, commands run inside it, and a
 //! writable layer that can be checkpointed. Implementations must fail closed: if egress control
 //! cannot be set up, `create` fails and leaves nothing behind.
@@ -28,7 +28,8 @@ pub const TIMEOUT_EXIT_CODE: i32 = 124;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Isolation {
-    /// Kernel-enforced: own network namespace, egress only through the proxy (netns runtime).
+    /// Kernel-enforced: own network namespace (netns runtime) or own VM on a tap in one
+    /// (microvm runtime), egress only through the proxy.
     Enforced,
     /// Development only: plain host processes; egress control is cooperative (proxy variables
     /// only). Never use this for untrusted code.

@@ -51,6 +51,47 @@ pub struct ProxyEndpoints {
     pub explicit_port: u16,
 }
 
+/// Which sandbox technology runs a sandbox.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RuntimeKind {
+    /// Network, pid, mount, uts and ipc namespaces on the worker's kernel (the default).
+    #[default]
+    Netns,
+    /// A QEMU `microvm` guest with its own kernel, on a tap inside its own network namespace.
+    Microvm,
+}
+
+impl RuntimeKind {
+    /// The name used in specs, the API and the worker protocol.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RuntimeKind::Netns => "netns",
+            RuntimeKind::Microvm => "microvm",
+        }
+    }
+}
+
+impl std::str::FromStr for RuntimeKind {
+    type Err = SpecError;
+
+    fn from_str(text: &str) -> Result<Self, SpecError> {
+        match text {
+            "" | "netns" => Ok(RuntimeKind::Netns),
+            "microvm" => Ok(RuntimeKind::Microvm),
+            other => Err(SpecError::Runtime {
+                given: other.chars().take(32).collect(),
+            }),
+        }
+    }
+}
+
+impl std::fmt::Display for RuntimeKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// Where a sandbox's writable layer starts from.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", tag = "kind", content = "value")]
@@ -89,6 +130,9 @@ pub struct SandboxSpec {
     pub proxy: ProxyEndpoints,
     /// The proxy CA certificate (PEM, public) to install in the sandbox trust store.
     pub ca_pem: String,
+    /// Which runtime runs it (`netns` unless asked otherwise).
+    #[serde(default)]
+    pub runtime: RuntimeKind,
 }
 
 impl SandboxSpec {
@@ -105,6 +149,7 @@ impl SandboxSpec {
             memory_mb: 512,
             proxy,
             ca_pem: ca_pem.into(),
+            runtime: RuntimeKind::Netns,
         }
     }
 
@@ -147,6 +192,21 @@ impl SandboxSpec {
             .map(|text| HostPattern::parse(text))
             .collect::<Result<Vec<_>, _>>()?;
         Ok(ValidatedAllowlist(patterns))
+    }
+}
+
+impl SandboxSpec {
+    /// Refuses a spec meant for another runtime: a sandbox never silently gets weaker (or
+    /// different) isolation than it asked for.
+    pub fn require_runtime(&self, runtime: RuntimeKind) -> Result<(), crate::error::RuntimeError> {
+        if self.runtime == runtime {
+            Ok(())
+        } else {
+            Err(crate::error::RuntimeError::RuntimeUnavailable {
+                kind: self.runtime.to_string(),
+                reason: format!("the runtime asked to create it is {runtime}"),
+            })
+        }
     }
 }
 
@@ -268,5 +328,23 @@ mod tests {
         assert!(json.get("memoryMB").is_some());
         assert!(json.get("cpuCount").is_some());
         assert!(json.get("egressAllowlist").is_some());
+        assert_eq!(json["runtime"], "netns");
+    }
+
+    #[test]
+    fn runtime_names_parse_and_default_to_netns() {
+        assert_eq!("".parse::<RuntimeKind>().unwrap(), RuntimeKind::Netns);
+        assert_eq!(
+            "microvm".parse::<RuntimeKind>().unwrap(),
+            RuntimeKind::Microvm
+        );
+        assert!(matches!(
+            "firecracker".parse::<RuntimeKind>(),
+            Err(SpecError::Runtime { .. })
+        ));
+        let mut json = serde_json::to_value(spec()).unwrap();
+        json.as_object_mut().unwrap().remove("runtime");
+        let parsed: SandboxSpec = serde_json::from_value(json).unwrap();
+        assert_eq!(parsed.runtime, RuntimeKind::Netns);
     }
 }

@@ -47,7 +47,7 @@ pub struct BootPlan<'a> {
     pub binds: &'a [PathBuf],
 }
 
-fn join_cgroups(command: &mut Command, cgroup_procs: &[PathBuf]) {
+pub(crate) fn join_cgroups(command: &mut Command, cgroup_procs: &[PathBuf]) {
     command
         .arg("-c")
         .arg(CGROUP_JOIN_SCRIPT)

@@ -6,13 +6,15 @@
 //! never let a sandbox see the worker's data dir or another sandbox.
 
 pub mod boot;
-pub mod cgroup;
-pub mod firewall;
-pub mod network;
-pub mod reaper;
 pub mod rootfs;
 
+// The host-side pieces moved to `crate::host` (shared with the microVM runtime); these paths
+// stay for existing callers.
+pub use crate::host::{cgroup, firewall, network, reaper};
+
 mod sandbox;
+
+pub(crate) use sandbox::sandbox_hostname;
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -21,13 +23,13 @@ use std::sync::{Arc, Mutex, RwLock};
 use async_trait::async_trait;
 use osb_proto::{CheckpointId, SandboxId};
 
-use crate::checkpoint::{CheckpointMeta, CheckpointStore};
+use crate::checkpoint::CheckpointMeta;
 use crate::config::NetnsConfig;
-use crate::dns::{PolicyTable, Resolver};
 use crate::error::RuntimeError;
 use crate::events::EventSink;
+use crate::host::table::{Entry, SandboxTable};
+use crate::host::{lifecycle, HostContext};
 use crate::naming::Naming;
-use crate::pool::SlotAllocator;
 use crate::runtime::{ExecOutput, ExecRequest, ExecStream, Isolation, Runtime, SandboxInfo};
 use crate::spec::{BootLayer, SandboxSpec, HOST_SYSTEM_TEMPLATE};
 use crate::system::{is_root, tool_exists};
@@ -48,8 +50,8 @@ pub struct NetnsRuntime {
 impl std::fmt::Debug for NetnsRuntime {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("NetnsRuntime")
-            .field("prefix", &self.inner.config.name_prefix)
-            .field("pool", &self.inner.config.address_pool.to_string())
+            .field("prefix", &self.inner.host.config.name_prefix)
+            .field("pool", &self.inner.host.config.address_pool.to_string())
             .finish_non_exhaustive()
     }
 }
@@ -84,15 +86,9 @@ impl CreateStep {
 }
 
 pub(crate) struct Inner {
-    pub(crate) config: NetnsConfig,
-    pub(crate) naming: Naming,
-    pub(crate) cgroup_version: cgroup::CgroupVersion,
-    pub(crate) slots: Mutex<SlotAllocator>,
-    pub(crate) sandboxes: Mutex<HashMap<SandboxId, Arc<tokio::sync::Mutex<Sandbox>>>>,
+    pub(crate) host: HostContext,
+    pub(crate) sandboxes: SandboxTable<Sandbox>,
     pub(crate) templates: RwLock<HashMap<String, Template>>,
-    pub(crate) store: CheckpointStore,
-    pub(crate) policies: Arc<PolicyTable>,
-    pub(crate) resolver: Resolver,
     pub(crate) injected_fault: Mutex<Option<CreateStep>>,
 }
 
@@ -155,66 +151,23 @@ impl NetnsRuntime {
                 detail: reason,
             });
         }
-        let naming = Naming::new(&config.name_prefix).map_err(|e| RuntimeError::Setup {
-            step: "reading the runtime configuration",
-            detail: e.to_string(),
-        })?;
-        let data_text = config.data_dir.display().to_string();
-        if !config.data_dir.is_absolute() || data_text.contains([':', ',', '\n', ' ']) {
-            return Err(RuntimeError::Setup {
-                step: "reading the runtime configuration",
-                detail: format!("data dir {data_text:?} must be absolute without `:`, `,` or spaces (overlayfs options)"),
-            });
-        }
-        for private in ["sandboxes", "checkpoints", "snapshots"] {
-            // Layers may hold tokens the sandbox wrote: only the worker may read them.
-            let dir = config.data_dir.join(private);
-            std::fs::create_dir_all(&dir)
-                .and_then(|()| {
-                    std::fs::set_permissions(
-                        &dir,
-                        std::os::unix::fs::PermissionsExt::from_mode(0o700),
-                    )
-                })
-                .map_err(|e| RuntimeError::io(format!("creating {}", dir.display()), e))?;
-        }
-        let cgroup_version = cgroup::CgroupVersion::detect(Path::new(cgroup::CGROUP_ROOT));
-        reaper::reap(&reaper::Owned {
-            naming: &naming,
-            cgroup_version,
-            data_dir: &config.data_dir,
-        })
-        .await?;
-        let policies = Arc::new(PolicyTable::default());
-        let resolver = Resolver::start(
-            config.resolver_bind,
-            Arc::clone(&policies),
-            config.address_pool.dns_answer(),
-            sink,
-        )
-        .await?;
+        let host = HostContext::start(config, sink).await?;
         let mut templates = HashMap::new();
         templates.insert(
             HOST_SYSTEM_TEMPLATE.to_owned(),
-            Template::host_system(&config.extra_system_dirs),
+            Template::host_system(&host.config.extra_system_dirs),
         );
         tracing::info!(
-            prefix = %config.name_prefix,
-            pool = %config.address_pool,
-            resolver = %resolver.local_addr(),
+            prefix = %host.config.name_prefix,
+            pool = %host.config.address_pool,
+            resolver = %host.resolver.local_addr(),
             "netns sandbox runtime ready"
         );
         Ok(Self {
             inner: Arc::new(Inner {
-                slots: Mutex::new(SlotAllocator::new(config.address_pool)),
-                store: CheckpointStore::new(&config.data_dir),
-                config,
-                naming,
-                cgroup_version,
-                sandboxes: Mutex::new(HashMap::new()),
+                host,
+                sandboxes: SandboxTable::default(),
                 templates: RwLock::new(templates),
-                policies,
-                resolver,
                 injected_fault: Mutex::new(None),
             }),
         })
@@ -245,7 +198,7 @@ impl NetnsRuntime {
 
     /// The resolver's bound address.
     pub fn resolver_addr(&self) -> std::net::SocketAddr {
-        self.inner.resolver.local_addr()
+        self.inner.host.resolver.local_addr()
     }
 
     /// Counts the host objects this worker owns.
@@ -255,25 +208,14 @@ impl NetnsRuntime {
 
     /// Destroys every sandbox of this runtime (worker shutdown).
     pub async fn shutdown(&self) -> Result<(), RuntimeError> {
-        let ids: Vec<SandboxId> = self
-            .inner
-            .sandboxes
-            .lock()
-            .map(|map| map.keys().copied().collect())
-            .unwrap_or_default();
-        for id in ids {
+        for id in self.inner.sandboxes.ids() {
             self.destroy(id).await?;
         }
         reaper::reap(&self.inner.owned()).await.map(drop)
     }
 
-    fn sandbox(&self, id: SandboxId) -> Result<Arc<tokio::sync::Mutex<Sandbox>>, RuntimeError> {
-        self.inner
-            .sandboxes
-            .lock()
-            .ok()
-            .and_then(|map| map.get(&id).cloned())
-            .ok_or(RuntimeError::UnknownSandbox(id))
+    fn sandbox(&self, id: SandboxId) -> Result<Entry<Sandbox>, RuntimeError> {
+        self.inner.sandboxes.get(id)
     }
 }
 
@@ -290,11 +232,7 @@ impl Inner {
     }
 
     pub(crate) fn owned(&self) -> reaper::Owned<'_> {
-        reaper::Owned {
-            naming: &self.naming,
-            cgroup_version: self.cgroup_version,
-            data_dir: &self.config.data_dir,
-        }
+        self.host.owned()
     }
 }
 
@@ -311,15 +249,7 @@ impl Runtime for NetnsRuntime {
         }
         let sandbox = Sandbox::create(&self.inner, spec).await?;
         let info = sandbox.info();
-        let mut map = self
-            .inner
-            .sandboxes
-            .lock()
-            .map_err(|_| RuntimeError::Setup {
-                step: "registering the sandbox",
-                detail: "the sandbox table lock is poisoned; restart the worker".into(),
-            })?;
-        map.insert(id, Arc::new(tokio::sync::Mutex::new(sandbox)));
+        self.inner.sandboxes.insert(id, sandbox)?;
         Ok(info)
     }
 
@@ -359,13 +289,7 @@ impl Runtime for NetnsRuntime {
     }
 
     async fn destroy(&self, id: SandboxId) -> Result<(), RuntimeError> {
-        let removed = self
-            .inner
-            .sandboxes
-            .lock()
-            .ok()
-            .and_then(|mut map| map.remove(&id));
-        match removed {
+        match self.inner.sandboxes.remove(id) {
             Some(sandbox) => sandbox.lock().await.teardown(&self.inner).await,
             None => Ok(()),
         }
@@ -374,18 +298,14 @@ impl Runtime for NetnsRuntime {
     async fn checkpoint(&self, id: SandboxId) -> Result<CheckpointMeta, RuntimeError> {
         let sandbox = self.sandbox(id)?;
         let guard = sandbox.lock().await;
-        let meta = CheckpointMeta::describe(CheckpointId::new(), guard.spec());
         // Frozen processes cannot write while the layer is copied: the copy is consistent.
-        let freezer = guard.freezer().cloned();
-        if let Some(freezer) = &freezer {
-            cgroup::freeze(freezer).await?;
-        }
-        let saved = self.inner.store.save(&guard.upper(), &meta).await;
-        if let Some(freezer) = &freezer {
-            cgroup::thaw(freezer);
-        }
-        saved?;
-        Ok(meta)
+        lifecycle::save_frozen(
+            &self.inner.host,
+            guard.spec(),
+            guard.freezer(),
+            &guard.upper(),
+        )
+        .await
     }
 
     async fn set_egress_allowlist(
@@ -399,22 +319,15 @@ impl Runtime for NetnsRuntime {
     }
 
     async fn delete_checkpoint(&self, checkpoint: CheckpointId) -> Result<bool, RuntimeError> {
-        self.inner.store.delete(checkpoint).await
+        self.inner.host.store.delete(checkpoint).await
     }
 
     async fn restore(&self, id: SandboxId, checkpoint: CheckpointId) -> Result<(), RuntimeError> {
-        let meta = self.inner.store.load(checkpoint)?;
         let sandbox = self.sandbox(id)?;
         let mut guard = sandbox.lock().await;
-        if meta.template != guard.spec().template {
-            return Err(RuntimeError::TemplateMismatch {
-                checkpoint,
-                expected: meta.template,
-                given: guard.spec().template.clone(),
-            });
-        }
+        lifecycle::check_template(&self.inner.host, checkpoint, &guard.spec().template)?;
         guard
-            .restore(&self.inner, &self.inner.store.layer(checkpoint))
+            .restore(&self.inner, &self.inner.host.store.layer(checkpoint))
             .await
     }
 
@@ -432,6 +345,6 @@ impl Runtime for NetnsRuntime {
         name: &str,
         checkpoint: CheckpointId,
     ) -> Result<(), RuntimeError> {
-        self.inner.store.register_snapshot(name, checkpoint)
+        self.inner.host.store.register_snapshot(name, checkpoint)
     }
 }

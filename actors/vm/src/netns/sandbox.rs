@@ -11,20 +11,17 @@ use std::time::Duration;
 use tokio::process::Command;
 
 use crate::checkpoint::copy_tree;
-use crate::dns::SandboxPolicy;
-use crate::env::{compose_env, overlay_exec_env, EnvContext};
+use crate::env::overlay_exec_env;
 use crate::error::RuntimeError;
+use crate::host::cgroup::{self, CgroupPlan, Limits};
+use crate::host::network::LinkShape;
+use crate::host::{lifecycle, link};
 use crate::netns::boot::{self, BootPlan, EnterPlan, InitProcess};
-use crate::netns::cgroup::{self, CgroupPlan, Limits};
-use crate::netns::firewall::{self, FirewallPlan};
-use crate::netns::network;
-use crate::netns::rootfs::{
-    self, BaseInputs, Template, CA_BUNDLE_PATH, CA_CERT_PATH, SANDBOX_USER, WORKSPACE,
-};
+use crate::netns::rootfs::{self, BaseInputs, Template};
 use crate::netns::{CreateStep, Inner};
 use crate::pool::SlotAddresses;
 use crate::runtime::{ExecRequest, Isolation, SandboxInfo, SandboxState};
-use crate::spec::{validate_env_name, BootLayer, SandboxSpec};
+use crate::spec::{validate_env_name, SandboxSpec};
 use crate::system::kill_process;
 
 pub(crate) struct Sandbox {
@@ -39,6 +36,7 @@ pub(crate) struct Sandbox {
 
 impl Sandbox {
     pub(crate) async fn create(inner: &Inner, spec: SandboxSpec) -> Result<Self, RuntimeError> {
+        spec.require_runtime(crate::spec::RuntimeKind::Netns)?;
         let allowlist = spec.validate()?;
         let template = inner
             .templates
@@ -46,63 +44,20 @@ impl Sandbox {
             .ok()
             .and_then(|templates| templates.get(&spec.template).cloned())
             .ok_or_else(|| RuntimeError::UnknownTemplate(spec.template.clone()))?;
-        let boot_layer = match &spec.boot_from {
-            BootLayer::Fresh => None,
-            BootLayer::Checkpoint(checkpoint) => Some(*checkpoint),
-            BootLayer::Snapshot(name) => Some(inner.store.snapshot(name)?),
-        };
-        if let Some(checkpoint) = boot_layer {
-            let meta = inner.store.load(checkpoint)?;
-            if meta.template != spec.template {
-                return Err(RuntimeError::TemplateMismatch {
-                    checkpoint,
-                    expected: meta.template,
-                    given: spec.template.clone(),
-                });
-            }
-        }
-        let dir = inner
-            .config
-            .data_dir
-            .join("sandboxes")
-            .join(spec.id.to_string());
-        std::fs::create_dir(&dir).map_err(|error| match error.kind() {
-            std::io::ErrorKind::AlreadyExists => RuntimeError::AlreadyExists(spec.id),
-            _ => RuntimeError::io(format!("creating {}", dir.display()), error),
-        })?;
-        let addresses = inner
-            .slots
-            .lock()
-            .ok()
-            .and_then(|mut slots| slots.allocate());
-        let Some(addresses) = addresses else {
-            let _ = std::fs::remove_dir_all(&dir);
-            return Err(RuntimeError::PoolExhausted {
-                pool: inner.config.address_pool.to_string(),
-            });
-        };
+        let boot_layer = lifecycle::boot_checkpoint(&inner.host, &spec)?;
+        let (dir, addresses) = lifecycle::claim(&inner.host, spec.id)?;
         let cgroup = cgroup::plan(
-            inner.cgroup_version,
+            inner.host.cgroup_version,
             Path::new(cgroup::CGROUP_ROOT),
-            inner.naming.prefix(),
+            inner.host.naming.prefix(),
             &spec.id.to_string(),
             Limits {
                 cpu_count: spec.cpu_count,
                 memory_mb: spec.memory_mb,
-                pids_max: inner.config.pids_max,
+                pids_max: inner.host.config.pids_max,
             },
         );
-        let env = compose_env(
-            &EnvContext {
-                proxy_url: format!("http://{}:{}", addresses.gateway, spec.proxy.explicit_port),
-                ca_bundle_path: CA_BUNDLE_PATH.to_owned(),
-                ca_cert_path: CA_CERT_PATH.to_owned(),
-                home: WORKSPACE.to_owned(),
-                user: SANDBOX_USER.to_owned(),
-            },
-            &spec.sealed_envs,
-            &spec.user_envs,
-        );
+        let env = lifecycle::sandbox_env(&spec, &addresses);
         let mut sandbox = Sandbox {
             spec,
             template,
@@ -143,8 +98,8 @@ impl Sandbox {
                 address: self.addresses.sandbox,
                 gateway: self.addresses.gateway,
                 ca_pem: &self.spec.ca_pem,
-                uid: inner.config.sandbox_uid,
-                gid: inner.config.sandbox_gid,
+                uid: inner.host.config.sandbox_uid,
+                gid: inner.host.config.sandbox_gid,
             },
         )?;
         for dir in [self.upper(), self.work(), self.root()] {
@@ -152,36 +107,23 @@ impl Sandbox {
                 .map_err(|e| RuntimeError::io(format!("creating {}", dir.display()), e))?;
         }
         if let Some(checkpoint) = boot_layer {
-            copy_tree(&inner.store.layer(checkpoint), &self.upper()).await?;
+            copy_tree(&inner.host.store.layer(checkpoint), &self.upper()).await?;
         }
         inner.fail_if_injected(CreateStep::FileTree)?;
         cgroup::create(&self.cgroup)?;
         inner.fail_if_injected(CreateStep::Cgroup)?;
-        let netns = inner.naming.netns(self.addresses.slot);
-        let veth = inner.naming.host_veth(self.addresses.slot);
-        network::create(&netns, &veth, &self.addresses).await?;
+        link::connect(&inner.host, &self.addresses, LinkShape::Address).await?;
         inner.fail_if_injected(CreateStep::Network)?;
-        firewall::install(&FirewallPlan {
-            table: &inner.naming.nft_table(self.addresses.slot),
-            host_veth: &veth,
-            addresses: self.addresses,
-            transparent_port: self.spec.proxy.transparent_port,
-            explicit_port: self.spec.proxy.explicit_port,
-            resolver_port: inner.resolver.local_addr().port(),
-        })
-        .await?;
+        link::install_firewall(&inner.host, &self.addresses, self.spec.proxy).await?;
         inner.fail_if_injected(CreateStep::Firewall)?;
-        inner.policies.insert(
-            self.addresses.sandbox,
-            SandboxPolicy::new(self.spec.id, allowlist),
-        );
+        link::register_dns(&inner.host, &self.addresses, self.spec.id, allowlist);
         inner.fail_if_injected(CreateStep::DnsPolicy)?;
         self.boot(inner).await?;
         inner.fail_if_injected(CreateStep::Boot)
     }
 
     async fn boot(&mut self, inner: &Inner) -> Result<(), RuntimeError> {
-        let netns = inner.naming.netns(self.addresses.slot);
+        let netns = inner.host.naming.netns(self.addresses.slot);
         let lowerdir = self.template.lowerdir(&self.base());
         let hostname = self.hostname();
         let (root, upper, work) = (self.root(), self.upper(), self.work());
@@ -196,7 +138,7 @@ impl Sandbox {
                 hostname: &hostname,
                 binds: self.template.binds(),
             },
-            inner.config.boot_timeout,
+            inner.host.config.boot_timeout,
         )
         .await?;
         self.init = Some(init);
@@ -254,29 +196,14 @@ impl Sandbox {
     /// Removes everything of the sandbox that exists; safe to call repeatedly.
     pub(crate) async fn teardown(&mut self, inner: &Inner) -> Result<(), RuntimeError> {
         self.stop().await;
-        let cgroups = cgroup::remove(&self.cgroup.leaves).await;
-        firewall::remove(&inner.naming.nft_table(self.addresses.slot)).await;
-        network::remove(
-            &inner.naming.netns(self.addresses.slot),
-            &inner.naming.host_veth(self.addresses.slot),
+        lifecycle::release(
+            &inner.host,
+            self.spec.id,
+            &self.addresses,
+            &self.cgroup.leaves,
+            &self.dir,
         )
-        .await;
-        inner.policies.remove(self.addresses.sandbox);
-        let dir = self.dir.clone();
-        let removed = tokio::task::spawn_blocking(move || std::fs::remove_dir_all(&dir)).await;
-        if let Ok(slots) = inner.slots.lock().as_mut() {
-            slots.release(self.addresses.slot);
-        }
-        cgroups?;
-        match removed {
-            Ok(Err(error)) if error.kind() != std::io::ErrorKind::NotFound => Err(
-                RuntimeError::io(format!("removing {}", self.dir.display()), error),
-            ),
-            _ => {
-                tracing::info!(sandbox_id = %self.spec.id, "sandbox destroyed");
-                Ok(())
-            }
-        }
+        .await
     }
 
     /// The command for an exec (built under the lock, run without it) and its timeout.
@@ -298,8 +225,8 @@ impl Sandbox {
         let command = boot::enter_command(&EnterPlan {
             pid1: init.pid1,
             cgroup_procs: &self.cgroup.procs,
-            uid: inner.config.sandbox_uid,
-            gid: inner.config.sandbox_gid,
+            uid: inner.host.config.sandbox_uid,
+            gid: inner.host.config.sandbox_gid,
             env: &env,
             cwd: request.cwd.as_deref(),
             cmd: &request.cmd,
@@ -328,14 +255,8 @@ impl Sandbox {
         inner: &Inner,
         allowlist: Vec<String>,
     ) -> Result<(), RuntimeError> {
-        let mut spec = self.spec.clone();
-        spec.egress_allowlist = allowlist;
-        let validated = spec.validate()?;
-        inner.policies.insert(
-            self.addresses.sandbox,
-            SandboxPolicy::new(self.spec.id, validated),
-        );
-        self.spec = spec;
+        self.spec =
+            lifecycle::replace_allowlist(&inner.host, &self.addresses, &self.spec, allowlist)?;
         Ok(())
     }
 
@@ -364,7 +285,12 @@ impl Sandbox {
     }
 
     fn hostname(&self) -> String {
-        let id = self.spec.id.as_uuid().simple().to_string();
-        format!("sbx-{}", &id[..12])
+        sandbox_hostname(self.spec.id)
     }
+}
+
+/// The hostname of a sandbox (every runtime names it the same way).
+pub(crate) fn sandbox_hostname(id: osb_proto::SandboxId) -> String {
+    let id = id.as_uuid().simple().to_string();
+    format!("sbx-{}", &id[..12])
 }

@@ -10,6 +10,7 @@ mod egress;
 mod exec;
 mod isolation;
 mod lifecycle;
+mod microvm;
 mod secrets;
 mod support;
 mod templates;

@@ -281,6 +281,7 @@ impl BootSandbox {
             cpu_count: p.cpu_count,
             memory_mb: p.memory_mb,
             timeout_sec: p.timeout_sec,
+            runtime: String::new(),
             boot_from: None,
         }
     }

@@ -126,6 +126,7 @@ fn spec(sandbox: SandboxId, project: ProjectId, token: &str) -> wire::SandboxSpe
         cpu_count: 1,
         memory_mb: 512,
         timeout_sec: 300,
+        runtime: String::new(),
         boot_from: None,
     }
 }

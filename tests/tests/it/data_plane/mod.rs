@@ -1,5 +1,6 @@
-//! The whole data plane on one machine, as root: a network-namespace sandbox (osb-vm) whose
-//! egress goes through the real sealing proxy (osb-proxy) to a local TLS origin. Real clients
+//! The whole data plane on one machine, as root, on both runtimes: a sandbox (osb-vm: a network
+//! namespace, or a QEMU microVM on a tap in its own namespace) whose egress goes through the
+//! real sealing proxy (osb-proxy) to a local TLS origin. One body of checks runs on each. Real clients
 //! inside the sandbox (`curl`, Python `urllib`) send the sealed token; the origin receives the
 //! real value only for the allowed host; the sandbox only ever sees the token; other hosts are
 //! refused with a readable reason. Both paths are covered: the explicit proxy (`HTTPS_PROXY`,
@@ -15,10 +16,11 @@ use osb_proxy::{
     SessionSpec,
 };
 use osb_testkit::{Canary, LlmOrigin};
+use osb_vm::microvm::{MicroVmConfig, MicroVmRuntime};
 use osb_vm::netns::reap_worker;
 use osb_vm::{
     ExecRequest, Ipv4Pool, NetnsConfig, NetnsRuntime, ProxyEndpoints, RecordingSink, Runtime,
-    SandboxSpec, SealedEnv,
+    RuntimeKind, SandboxSpec, SealedEnv,
 };
 
 const HOST: &str = "api.example.test";
@@ -46,12 +48,62 @@ fn token() -> SealedToken {
     SealedToken::from_random_bytes(*uuid::Uuid::new_v4().as_bytes())
 }
 
-#[tokio::test]
-async fn a_sandbox_uses_a_secret_it_never_sees() {
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_netns_sandbox_uses_a_secret_it_never_sees() {
+    a_sandbox_uses_a_secret_it_never_sees(RuntimeKind::Netns).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_microvm_sandbox_uses_a_secret_it_never_sees() {
+    a_sandbox_uses_a_secret_it_never_sees(RuntimeKind::Microvm).await;
+}
+
+/// A runtime of `kind` with its own prefix, data dir and pool.
+async fn start_runtime(
+    kind: RuntimeKind,
+    prefix: &str,
+    data_dir: &std::path::Path,
+    pool: Ipv4Pool,
+) -> Arc<dyn Runtime> {
+    let sink = Arc::new(RecordingSink::default());
+    match kind {
+        RuntimeKind::Netns => {
+            let mut config = NetnsConfig::new(prefix, data_dir);
+            config.address_pool = pool;
+            Arc::new(
+                NetnsRuntime::new(config, sink)
+                    .await
+                    .expect("netns runtime (root, nftables)"),
+            )
+        }
+        RuntimeKind::Microvm => {
+            let mut config = MicroVmConfig::new(prefix, data_dir);
+            config.host.address_pool = pool;
+            config.disk_mb = 1024;
+            Arc::new(
+                MicroVmRuntime::new(config, sink)
+                    .await
+                    .expect("microVM runtime (root, qemu, guest from scripts/build-guest.sh)"),
+            )
+        }
+    }
+}
+
+async fn a_sandbox_uses_a_secret_it_never_sees(kind: RuntimeKind) {
     let canary = Canary::new("data-plane");
     let temp = tempfile::tempdir().unwrap();
+    // A microVM's QEMU runs as an unprivileged uid: it must pass through to its directory.
+    std::fs::set_permissions(
+        temp.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o711),
+    )
+    .unwrap();
     // The origin gets a loopback address of its own, so port 443 is free for it.
-    let origin_ip = Ipv4Addr::new(127, 77, 3, 9);
+    // (One per runtime: both tests run at the same time.)
+    let origin_ip = match kind {
+        RuntimeKind::Netns => Ipv4Addr::new(127, 77, 3, 9),
+        RuntimeKind::Microvm => Ipv4Addr::new(127, 77, 3, 10),
+    };
     let origin = LlmOrigin::start(
         HOST,
         SocketAddr::from((origin_ip, 443)),
@@ -76,23 +128,24 @@ async fn a_sandbox_uses_a_secret_it_never_sees() {
         explicit_port: proxy.explicit_addr().port(),
     };
 
-    let prefix = "osbdp01".to_owned();
+    let (prefix, pool) = match kind {
+        RuntimeKind::Netns => ("osbdp01", "100.100.201.0/24"),
+        RuntimeKind::Microvm => ("osbmdp01", "100.82.201.0/24"),
+    };
+    let prefix = prefix.to_owned();
+    let pool: Ipv4Pool = pool.parse().unwrap();
     let data_dir = temp.path().join("worker");
     let _reap = Reap {
         prefix: prefix.clone(),
         data_dir: data_dir.clone(),
     };
-    let mut worker_config = NetnsConfig::new(&prefix, &data_dir);
-    let pool: Ipv4Pool = "100.100.201.0/24".parse().unwrap();
     let dns_answer = pool.dns_answer();
-    worker_config.address_pool = pool;
-    let runtime = NetnsRuntime::new(worker_config, Arc::new(RecordingSink::default()))
-        .await
-        .expect("netns runtime (root, nftables)");
+    let runtime = start_runtime(kind, &prefix, &data_dir, pool).await;
 
     let sealed = token();
     let mut spec = SandboxSpec::new(SandboxId::new(), endpoints, proxy.ca_cert_pem());
     spec.memory_mb = 256;
+    spec.runtime = kind;
     spec.egress_allowlist = vec![HOST.to_owned()];
     spec.sealed_envs.push(SealedEnv {
         name: "ANTHROPIC_API_KEY".to_owned(),
@@ -223,6 +276,7 @@ async fn a_sandbox_uses_a_secret_it_never_sees() {
     let fork_token = token();
     let mut fork_spec = SandboxSpec::new(SandboxId::new(), endpoints, proxy.ca_cert_pem());
     fork_spec.memory_mb = 256;
+    fork_spec.runtime = kind;
     fork_spec.egress_allowlist = vec![HOST.to_owned()];
     fork_spec.sealed_envs.push(SealedEnv {
         name: "ANTHROPIC_API_KEY".to_owned(),

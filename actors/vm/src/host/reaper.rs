@@ -9,9 +9,9 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use crate::error::RuntimeError;
+use crate::host::cgroup::{self, CgroupVersion};
+use crate::host::{firewall, network};
 use crate::naming::Naming;
-use crate::netns::cgroup::{self, CgroupVersion};
-use crate::netns::{firewall, network};
 
 /// How many host objects of one worker exist.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
