@@ -126,6 +126,35 @@ impl Refusal {
         .with_host(host)
     }
 
+    pub fn unscrubbable(host: &str, reason: &str) -> Self {
+        Self::new(
+            ErrorCode::UnscrubbableResponse,
+            format!("the response of {host} was not forwarded: {reason}; the sandbox cannot receive what the proxy cannot scrub"),
+        )
+        .with_host(host)
+    }
+
+    pub fn rate_limited(reason: &str) -> Self {
+        Self::new(
+            ErrorCode::RateLimited,
+            format!("the proxy refused this to protect other sandboxes: {reason}"),
+        )
+    }
+
+    pub fn proxy_overloaded(reason: &str) -> Self {
+        Self::new(
+            ErrorCode::ProxyOverloaded,
+            format!("the proxy is at capacity: {reason}; retry later"),
+        )
+    }
+
+    pub fn request_timeout(what: &str) -> Self {
+        Self::new(
+            ErrorCode::RequestTimeout,
+            format!("the proxy stopped waiting for {what}: send requests without long pauses"),
+        )
+    }
+
     pub fn bad_request(reason: &str) -> Self {
         Self::new(
             ErrorCode::InvalidInput,

@@ -190,6 +190,30 @@ pub fn client_head(
     close: bool,
     out: &mut Vec<u8>,
 ) {
+    write_client_head(upstream, head, table, framing, close, false, out);
+}
+
+/// The content coding of the response (ADR 0109), or why it cannot be scrubbed.
+pub fn coding(upstream: &[u8], head: &ResponseHead) -> Result<crate::encoding::Coding, String> {
+    let values = head
+        .forwarded
+        .iter()
+        .filter(|(name, _)| upstream[name.clone()].eq_ignore_ascii_case(b"content-encoding"))
+        .map(|(_, value)| &upstream[value.clone()]);
+    crate::encoding::coding_of(values)
+}
+
+/// Writes the head the sandbox sees; `decoded`: the body is handed out decoded, so the upstream's
+/// `Content-Encoding` is left out.
+pub fn write_client_head(
+    upstream: &[u8],
+    head: &ResponseHead,
+    table: Option<&ScrubTable>,
+    framing: ClientFraming,
+    close: bool,
+    decoded: bool,
+    out: &mut Vec<u8>,
+) {
     let reason = http::StatusCode::from_u16(head.status)
         .ok()
         .and_then(|status| status.canonical_reason())
@@ -200,6 +224,9 @@ pub fn client_head(
     out.extend_from_slice(reason.as_bytes());
     out.extend_from_slice(b"\r\n");
     for (name, value) in &head.forwarded {
+        if decoded && upstream[name.clone()].eq_ignore_ascii_case(b"content-encoding") {
+            continue;
+        }
         out.extend_from_slice(&upstream[name.clone()]);
         out.extend_from_slice(b": ");
         let value = &upstream[value.clone()];

@@ -9,6 +9,7 @@ pub const TEXT: u8 = 0x1;
 pub const BINARY: u8 = 0x2;
 pub const CLOSE: u8 = 0x8;
 pub const PING: u8 = 0x9;
+#[allow(dead_code)]
 pub const PONG: u8 = 0xa;
 
 /// One frame on the wire.
