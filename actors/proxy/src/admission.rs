@@ -112,8 +112,11 @@ pub fn admit(shared: &Shared, admission: &Admission<'_>) -> Result<Admitted, Ref
                 .check_authority(target, claimed, admission.sni)
         }
     };
-    let checked =
-        authority.and_then(|()| shared.policy.check_egress(&session, &target.host, target.port));
+    let checked = authority.and_then(|()| {
+        shared
+            .policy
+            .check_egress(&session, &target.host, target.port)
+    });
     if let Err(refusal) = checked {
         admission.report(shared, Some(&session), &refusal);
         return Err(refusal);

@@ -115,9 +115,13 @@ impl Decoder {
         self.step()
     }
 
-    /// Whether compressed input is still waiting for a step.
+    /// Whether compressed input is waiting that a step can use (a `deflate` body needs two
+    /// bytes before its wrapping is known).
     pub fn has_input(&self) -> bool {
-        !self.input.is_empty()
+        match self.inflater {
+            Inflater::Undecided => self.input.len() >= 2,
+            _ => !self.input.is_empty(),
+        }
     }
 
     /// The next step of output from input already received (empty when there is none).
@@ -230,7 +234,8 @@ mod tests {
         let mut zlib = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
         zlib.write_all(&text).unwrap();
         let zlib = zlib.finish().unwrap();
-        let mut raw = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::default());
+        let mut raw =
+            flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::default());
         raw.write_all(&text).unwrap();
         let raw = raw.finish().unwrap();
         for piece in [1, 7, 100, 100_000] {
@@ -252,7 +257,10 @@ mod tests {
         assert!(total <= STEP_OUTPUT + 64 * 1024);
         while decoder.has_input() {
             let step = decoder.step().unwrap().len();
-            assert!(step <= STEP_OUTPUT + 64 * 1024, "one step produced {step} bytes");
+            assert!(
+                step <= STEP_OUTPUT + 64 * 1024,
+                "one step produced {step} bytes"
+            );
             total += step;
         }
         total += decoder.finish().unwrap().len();
@@ -265,7 +273,10 @@ mod tests {
         assert_eq!(response_coding(&headers), Ok(Coding::Identity));
         headers.insert(header::CONTENT_ENCODING, HeaderValue::from_static("GZIP"));
         assert_eq!(response_coding(&headers), Ok(Coding::Gzip));
-        headers.insert(header::CONTENT_ENCODING, HeaderValue::from_static("identity, deflate"));
+        headers.insert(
+            header::CONTENT_ENCODING,
+            HeaderValue::from_static("identity, deflate"),
+        );
         assert_eq!(response_coding(&headers), Ok(Coding::Deflate));
         for refused in ["br", "zstd", "compress", "gzip, gzip", "gzip, br"] {
             headers.insert(header::CONTENT_ENCODING, HeaderValue::from_static(refused));

@@ -195,15 +195,22 @@ impl ExpressClient {
                 },
             };
             while buffer.len() < head.total_len() {
-                let read = tokio::time::timeout(limits.body_idle_timeout, read_more(&mut client, &mut buffer));
+                let read = tokio::time::timeout(
+                    limits.body_idle_timeout,
+                    read_more(&mut client, &mut buffer),
+                );
                 match read.await {
                     Ok(Ok(0)) | Ok(Err(_)) => return,
                     Ok(Ok(_)) => {}
                     Err(_) => {
                         self.shared.metrics.timed_out();
                         let method = text(&buffer[head.method.clone()]).into_owned();
-                        self.refuse_unread(&mut client, &method, Refusal::request_timeout("the request body"))
-                            .await;
+                        self.refuse_unread(
+                            &mut client,
+                            &method,
+                            Refusal::request_timeout("the request body"),
+                        )
+                        .await;
                         return;
                     }
                 }
@@ -262,7 +269,12 @@ impl ExpressClient {
         Flow::KeepAlive
     }
 
-    fn admission<'a>(&'a self, method: &'a str, path: Option<&'a str>, authority: Authority<'a>) -> Admission<'a> {
+    fn admission<'a>(
+        &'a self,
+        method: &'a str,
+        path: Option<&'a str>,
+        authority: Authority<'a>,
+    ) -> Admission<'a> {
         Admission {
             source_ip: self.source_ip,
             target: &self.target,
@@ -295,7 +307,8 @@ impl ExpressClient {
         let claimed = claimed_bytes.map(text);
         // The target and SNI are fixed for the connection, so the authority check is a pure
         // function of the Host bytes: a Host that already passed passes again.
-        let authority = if memo.authority_ok.as_ref().map(|ok| ok.as_deref()) == Some(claimed_bytes) {
+        let authority = if memo.authority_ok.as_ref().map(|ok| ok.as_deref()) == Some(claimed_bytes)
+        {
             Authority::Verified
         } else {
             Authority::Claimed(claimed.as_deref())
@@ -314,14 +327,18 @@ impl ExpressClient {
             admission.report(shared, Some(&session), &refusal);
             refusal
         };
-        let offered = session
-            .has_secrets()
-            .then_some(crate::encoding::OFFERED);
+        let offered = session.has_secrets().then_some(crate::encoding::OFFERED);
         let authority_text: std::borrow::Cow<'_, str> = match claimed.as_deref() {
             Some(claimed) => std::borrow::Cow::Borrowed(claimed),
             None => authority_for(&self.target).into(),
         };
-        let wire = request::upstream_request_offering(request, head, &authority_text, offered, &mut resolver);
+        let wire = request::upstream_request_offering(
+            request,
+            head,
+            &authority_text,
+            offered,
+            &mut resolver,
+        );
         let wire = match wire {
             Ok(wire) => wire,
             Err(refusal) => {
@@ -416,7 +433,12 @@ impl ExpressClient {
     /// Returns a connection to the pool when its response was read exactly to the end and the
     /// upstream did not ask to close it. Called before the last write to the client, so the
     /// connection is available by the time the client sees the end of the response.
-    fn give_back(&self, key: &PoolKey, upstream: Box<ExpressUpstream>, response: &response::ResponseHead) {
+    fn give_back(
+        &self,
+        key: &PoolKey,
+        upstream: Box<ExpressUpstream>,
+        response: &response::ResponseHead,
+    ) {
         if !response.close && upstream.buffer.is_empty() {
             self.shared.pools.release_express(key, upstream);
         }

@@ -165,10 +165,9 @@ fn rewrite_head(
     }
     let rules = RequestHeaderRules {
         keep_upgrade: upgrade,
-        accept_encoding: forwarding
-            .session
-            .has_secrets()
-            .then(|| crate::encoding::accept_encoding_for(request.headers().contains_key(header::RANGE))),
+        accept_encoding: forwarding.session.has_secrets().then(|| {
+            crate::encoding::accept_encoding_for(request.headers().contains_key(header::RANGE))
+        }),
     };
     let headers = rewrite_request_headers(request.headers(), rules, resolver)?;
     Ok(Head {
@@ -280,9 +279,8 @@ async fn forward(
         .and_then(|value| value.trim().parse::<u64>().ok());
     let no_body =
         upgrade || (announced_length.is_none() && http_body::Body::is_end_stream(&incoming));
-    let frames_resolver = upgrade.then(|| {
-        RequestSubstitution::new(shared.policy, Arc::clone(session), target.clone())
-    });
+    let frames_resolver = upgrade
+        .then(|| RequestSubstitution::new(shared.policy, Arc::clone(session), target.clone()));
     let (body, exact_length, _buffer_permit) = if no_body {
         (empty_body(), None, None)
     } else {
@@ -325,7 +323,8 @@ async fn forward(
         }
     };
     let table = session.scrub_table().cloned();
-    if let (Some(downstream_upgrade), Some(frames_resolver)) = (downstream_upgrade, frames_resolver) {
+    if let (Some(downstream_upgrade), Some(frames_resolver)) = (downstream_upgrade, frames_resolver)
+    {
         let upgraded = response::websocket(
             forwarding,
             response,

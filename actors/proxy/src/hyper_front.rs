@@ -63,7 +63,11 @@ impl<IO> Watched<IO> {
 }
 
 impl<IO: AsyncRead + Unpin> AsyncRead for Watched<IO> {
-    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<std::io::Result<()>> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
         let before = buf.filled().len();
         let polled = Pin::new(&mut self.inner).poll_read(cx, buf);
         if buf.filled().len() > before {
@@ -74,7 +78,11 @@ impl<IO: AsyncRead + Unpin> AsyncRead for Watched<IO> {
 }
 
 impl<IO: AsyncWrite + Unpin> AsyncWrite for Watched<IO> {
-    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, data: &[u8]) -> Poll<std::io::Result<usize>> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        data: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
         let polled = Pin::new(&mut self.inner).poll_write(cx, data);
         if matches!(polled, Poll::Ready(Ok(n)) if n > 0) {
             self.touch();
@@ -109,7 +117,12 @@ impl<IO: AsyncWrite + Unpin> AsyncWrite for Watched<IO> {
 
 /// Resolves once the connection moved no byte for `idle` while no request was being handled
 /// (a request waiting for a slow upstream is not idle; a silent body has its own timeout).
-async fn idle_for(last: Arc<AtomicU64>, active: Arc<AtomicUsize>, epoch: tokio::time::Instant, idle: Duration) {
+async fn idle_for(
+    last: Arc<AtomicU64>,
+    active: Arc<AtomicUsize>,
+    epoch: tokio::time::Instant,
+    idle: Duration,
+) {
     loop {
         let last_ms = last.load(Ordering::Relaxed);
         let deadline = epoch + Duration::from_millis(last_ms) + idle;
@@ -191,7 +204,9 @@ pub(crate) async fn serve_hyper<IO>(
                 .map_err(Into::into)
         }
         Some(_) => {
-            let connection = http1_server(&limits).serve_connection(io, service).with_upgrades();
+            let connection = http1_server(&limits)
+                .serve_connection(io, service)
+                .with_upgrades();
             until_idle(connection, idle, &metrics, |c| c.graceful_shutdown())
                 .await
                 .unwrap_or(Ok(()))

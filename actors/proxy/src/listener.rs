@@ -23,7 +23,7 @@ use tokio_rustls::LazyConfigAcceptor;
 
 use crate::admission::{admit, report_refusal, Admission, Authority, BlockFacts};
 use crate::body::{empty_body, ProxyBody};
-use crate::handler::{handle, plain_http_target, refuse, refusal_response};
+use crate::handler::{handle, plain_http_target, refusal_response, refuse};
 use crate::hyper_front::{http1_server, serve_hyper};
 use crate::limits::ConnectionPermit;
 use crate::original_dst::OriginalDestination;
@@ -49,7 +49,12 @@ enum Door {
 
 /// Takes a connection slot for `peer`, or refuses: the explicit door answers with the JSON
 /// reason (its clients speak HTTP to the proxy first), the transparent one closes.
-fn take_slot(shared: &Arc<Shared>, stream: TcpStream, peer: SocketAddr, door: Door) -> Option<(TcpStream, ConnectionPermit)> {
+fn take_slot(
+    shared: &Arc<Shared>,
+    stream: TcpStream,
+    peer: SocketAddr,
+    door: Door,
+) -> Option<(TcpStream, ConnectionPermit)> {
     match shared.limiter.open_connection(peer.ip()) {
         Ok(permit) => Some((stream, permit)),
         Err(refusal) => {
@@ -66,7 +71,11 @@ fn take_slot(shared: &Arc<Shared>, stream: TcpStream, peer: SocketAddr, door: Do
                 tokio::spawn(async move {
                     let mut stream = stream;
                     let answer = crate::express::refusal_bytes(&refusal, true);
-                    let _ = tokio::time::timeout(std::time::Duration::from_secs(5), stream.write_all(&answer)).await;
+                    let _ = tokio::time::timeout(
+                        std::time::Duration::from_secs(5),
+                        stream.write_all(&answer),
+                    )
+                    .await;
                     let _ = stream.shutdown().await;
                 });
             }
@@ -212,7 +221,11 @@ async fn explicit_request(
 }
 
 /// `CONNECT host:port`: admitted like any request, then the tunnel is served as TLS.
-fn connect(shared: Arc<Shared>, source_ip: IpAddr, request: Request<Incoming>) -> Response<ProxyBody> {
+fn connect(
+    shared: Arc<Shared>,
+    source_ip: IpAddr,
+    request: Request<Incoming>,
+) -> Response<ProxyBody> {
     let authority = request
         .uri()
         .authority()
@@ -382,7 +395,8 @@ async fn serve_transparent(
     };
     let limits = shared.limiter.limits().clone();
     let mut first = [0u8; 1];
-    let is_tls = match tokio::time::timeout(limits.handshake_timeout, stream.peek(&mut first)).await {
+    let is_tls = match tokio::time::timeout(limits.handshake_timeout, stream.peek(&mut first)).await
+    {
         Ok(Ok(1)) => first[0] == 0x16,
         Ok(_) => return,
         Err(_) => {

@@ -157,7 +157,9 @@ impl SealingPolicy {
             AddressClass::Private => Err("private"),
             AddressClass::LinkLocalOrMetadata => Err("link-local or metadata"),
             AddressClass::Unroutable => Err("unspecified, broadcast or multicast"),
-            AddressClass::Reserved => Err("reserved special-purpose (documentation, benchmarking, transition or future use)"),
+            AddressClass::Reserved => Err(
+                "reserved special-purpose (documentation, benchmarking, transition or future use)",
+            ),
         }
     }
 }
@@ -176,12 +178,20 @@ pub enum AddressClass {
 }
 
 fn in_v4(address: std::net::Ipv4Addr, network: [u8; 4], prefix: u32) -> bool {
-    let mask = if prefix == 0 { 0 } else { u32::MAX << (32 - prefix) };
+    let mask = if prefix == 0 {
+        0
+    } else {
+        u32::MAX << (32 - prefix)
+    };
     (u32::from(address) & mask) == (u32::from_be_bytes(network) & mask)
 }
 
 fn in_v6(address: std::net::Ipv6Addr, network: [u16; 8], prefix: u32) -> bool {
-    let mask = if prefix == 0 { 0 } else { u128::MAX << (128 - prefix) };
+    let mask = if prefix == 0 {
+        0
+    } else {
+        u128::MAX << (128 - prefix)
+    };
     let network = std::net::Ipv6Addr::from(network);
     (u128::from(address) & mask) == (u128::from(network) & mask)
 }
@@ -197,13 +207,13 @@ pub fn classify(address: IpAddr) -> AddressClass {
 
 fn classify_v4(v4: std::net::Ipv4Addr) -> AddressClass {
     const RESERVED: [([u8; 4], u32); 7] = [
-        ([192, 0, 0, 0], 24),    // IETF protocol assignments (DS-Lite, NAT64 discovery, …)
-        ([192, 0, 2, 0], 24),    // TEST-NET-1
-        ([192, 88, 99, 0], 24),  // 6to4 relay anycast (deprecated)
-        ([198, 18, 0, 0], 15),   // benchmarking
+        ([192, 0, 0, 0], 24), // IETF protocol assignments (DS-Lite, NAT64 discovery, …)
+        ([192, 0, 2, 0], 24), // TEST-NET-1
+        ([192, 88, 99, 0], 24), // 6to4 relay anycast (deprecated)
+        ([198, 18, 0, 0], 15), // benchmarking
         ([198, 51, 100, 0], 24), // TEST-NET-2
-        ([203, 0, 113, 0], 24),  // TEST-NET-3
-        ([240, 0, 0, 0], 4),     // reserved for future use
+        ([203, 0, 113, 0], 24), // TEST-NET-3
+        ([240, 0, 0, 0], 4),  // reserved for future use
     ];
     let octets = v4.octets();
     if v4.is_loopback() {
@@ -214,7 +224,10 @@ fn classify_v4(v4: std::net::Ipv4Addr) -> AddressClass {
         AddressClass::Private
     } else if v4.is_unspecified() || v4.is_broadcast() || v4.is_multicast() || octets[0] == 0 {
         AddressClass::Unroutable
-    } else if RESERVED.iter().any(|(network, prefix)| in_v4(v4, *network, *prefix)) {
+    } else if RESERVED
+        .iter()
+        .any(|(network, prefix)| in_v4(v4, *network, *prefix))
+    {
         AddressClass::Reserved
     } else {
         AddressClass::Public
@@ -223,13 +236,13 @@ fn classify_v4(v4: std::net::Ipv4Addr) -> AddressClass {
 
 fn classify_v6(v6: std::net::Ipv6Addr) -> AddressClass {
     const RESERVED: [([u16; 8], u32); 7] = [
-        ([0x100, 0, 0, 0, 0, 0, 0, 0], 64),   // discard-only
-        ([0x2001, 0, 0, 0, 0, 0, 0, 0], 23),  // IETF protocol assignments (Teredo, benchmarking, ORCHID)
+        ([0x100, 0, 0, 0, 0, 0, 0, 0], 64),      // discard-only
+        ([0x2001, 0, 0, 0, 0, 0, 0, 0], 23), // IETF protocol assignments (Teredo, benchmarking, ORCHID)
         ([0x2001, 0xdb8, 0, 0, 0, 0, 0, 0], 32), // documentation
-        ([0x2002, 0, 0, 0, 0, 0, 0, 0], 16),  // 6to4
-        ([0x3fff, 0, 0, 0, 0, 0, 0, 0], 20),  // documentation
-        ([0x5f00, 0, 0, 0, 0, 0, 0, 0], 16),  // segment routing SIDs
-        ([0, 0, 0, 0, 0, 0, 0, 0], 96),       // IPv4-compatible (deprecated)
+        ([0x2002, 0, 0, 0, 0, 0, 0, 0], 16), // 6to4
+        ([0x3fff, 0, 0, 0, 0, 0, 0, 0], 20), // documentation
+        ([0x5f00, 0, 0, 0, 0, 0, 0, 0], 16), // segment routing SIDs
+        ([0, 0, 0, 0, 0, 0, 0, 0], 96),      // IPv4-compatible (deprecated)
     ];
     if let Some(v4) = v6.to_ipv4_mapped() {
         return classify_v4(v4);
@@ -246,7 +259,9 @@ fn classify_v6(v6: std::net::Ipv6Addr) -> AddressClass {
         };
         return classify_v4(std::net::Ipv4Addr::new(a, b, c, d));
     }
-    if v6.segments() == [0xfd00, 0xec2, 0, 0, 0, 0, 0, 0x254] || in_v6(v6, [0xfe80, 0, 0, 0, 0, 0, 0, 0], 10) {
+    if v6.segments() == [0xfd00, 0xec2, 0, 0, 0, 0, 0, 0x254]
+        || in_v6(v6, [0xfe80, 0, 0, 0, 0, 0, 0, 0], 10)
+    {
         return AddressClass::LinkLocalOrMetadata;
     }
     if in_v6(v6, [0xfc00, 0, 0, 0, 0, 0, 0, 0], 7)
@@ -255,7 +270,10 @@ fn classify_v6(v6: std::net::Ipv6Addr) -> AddressClass {
     {
         return AddressClass::Private;
     }
-    if RESERVED.iter().any(|(network, prefix)| in_v6(v6, *network, *prefix)) {
+    if RESERVED
+        .iter()
+        .any(|(network, prefix)| in_v6(v6, *network, *prefix))
+    {
         return AddressClass::Reserved;
     }
     AddressClass::Public

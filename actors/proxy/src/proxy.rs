@@ -15,7 +15,6 @@ use crate::cert_cache::LeafCache;
 use crate::config::ProxyConfig;
 use crate::events::EventSink;
 use crate::limits::Limiter;
-use crate::shared::Shared;
 use crate::listener::{run_explicit, run_transparent};
 use crate::metrics::ProxyMetrics;
 use crate::original_dst::{KernelOriginalDestination, OriginalDestination};
@@ -23,6 +22,7 @@ use crate::policy::SealingPolicy;
 use crate::pool::UpstreamPools;
 use crate::registry::{RegistryError, SessionRegistry};
 use crate::session::{Session, SessionSpec};
+use crate::shared::Shared;
 use crate::upstream::{root_store, UpstreamConnector, UpstreamTlsError};
 
 /// Why the proxy could not start.

@@ -102,7 +102,12 @@ impl<T> std::fmt::Debug for TransformedBody<T> {
 impl<T: FrameTransform> TransformedBody<T> {
     /// `idle_after`: silence before the body is aborted; `flush_after`: quiet time before
     /// held-back bytes are handed out (`None`: never before the end).
-    pub fn new(inner: ProxyBody, transform: T, idle_after: Duration, flush_after: Option<Duration>) -> Self {
+    pub fn new(
+        inner: ProxyBody,
+        transform: T,
+        idle_after: Duration,
+        flush_after: Option<Duration>,
+    ) -> Self {
         let now = Instant::now();
         Self {
             inner,
@@ -128,7 +133,10 @@ impl<T: FrameTransform> TransformedBody<T> {
         Poll::Ready(Some(Err(self.transform.refused(refusal))))
     }
 
-    fn end(&mut self, trailers: Option<HeaderMap>) -> Poll<Option<Result<Frame<Bytes>, BodyError>>> {
+    fn end(
+        &mut self,
+        trailers: Option<HeaderMap>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BodyError>>> {
         self.done = true;
         let tail = match self.transform.finish() {
             Ok(tail) => tail,
@@ -147,7 +155,10 @@ impl<T: FrameTransform> TransformedBody<T> {
     }
 
     /// Polls the timers while the inner body has nothing: the idle timeout, then the flush.
-    fn poll_quiet(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, BodyError>>> {
+    fn poll_quiet(
+        &mut self,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BodyError>>> {
         let deadline = self.last_input + self.idle_after;
         if self.idle.deadline() != deadline {
             self.idle.as_mut().reset(deadline);

@@ -136,7 +136,9 @@ impl Direction {
                     (head, head.length)
                 }
             };
-            let take = usize::try_from(remaining).unwrap_or(usize::MAX).min(input.len());
+            let take = usize::try_from(remaining)
+                .unwrap_or(usize::MAX)
+                .min(input.len());
             if take == 0 && remaining > 0 {
                 return Ok(());
             }
@@ -216,7 +218,11 @@ impl Direction {
         out: &mut Vec<u8>,
         relay: &mut Relay,
     ) -> Result<(), Ending> {
-        let keep = if opcode == CLOSE { payload.len().min(2) } else { 0 };
+        let keep = if opcode == CLOSE {
+            payload.len().min(2)
+        } else {
+            0
+        };
         let (code, text) = payload.split_at(keep);
         let mut rewritten = code.to_vec();
         match self.way {
@@ -265,7 +271,11 @@ impl Relay {
 
     /// Relays until either side closes, a frame is refused, or both sides are quiet for the
     /// idle timeout.
-    pub async fn run(mut self, downstream: hyper::upgrade::OnUpgrade, upstream: hyper::upgrade::OnUpgrade) {
+    pub async fn run(
+        mut self,
+        downstream: hyper::upgrade::OnUpgrade,
+        upstream: hyper::upgrade::OnUpgrade,
+    ) {
         let (client, origin) = match tokio::join!(downstream, upstream) {
             (Ok(client), Ok(origin)) => (TokioIo::new(client), TokioIo::new(origin)),
             _ => {

@@ -11,9 +11,9 @@ use osb_proto::{HostPattern, SandboxId, SealedToken};
 
 use super::*;
 use crate::policy::{Scheme, SealingPolicy, Target};
-use crate::transform::TransformedBody;
 use crate::secret_value::SecretValue;
 use crate::session::{SealedSecret, Session};
+use crate::transform::TransformedBody;
 
 #[derive(Debug, Default)]
 struct Recorder(Mutex<Vec<ProxyEvent>>);
@@ -147,11 +147,7 @@ async fn scrubbing_body_replaces_values_split_across_frames() {
         Frame::data(Bytes::from_static(b"echo real-")),
         Frame::data(Bytes::from_static(b"value end")),
     ]);
-    let out = scrubbing(table, input)
-        .collect()
-        .await
-        .unwrap()
-        .to_bytes();
+    let out = scrubbing(table, input).collect().await.unwrap().to_bytes();
     assert_eq!(out, Bytes::from(format!("echo {} end", token(1))));
 }
 
@@ -160,11 +156,20 @@ async fn trailers_of_a_response_are_scrubbed() {
     let session = session();
     let table = session.scrub_table().cloned().unwrap();
     let mut trailers = http::HeaderMap::new();
-    trailers.insert("x-echo", http::HeaderValue::from_static("was real-value here"));
-    let input = frames(vec![Frame::data(Bytes::from_static(b"body")), Frame::trailers(trailers)]);
+    trailers.insert(
+        "x-echo",
+        http::HeaderValue::from_static("was real-value here"),
+    );
+    let input = frames(vec![
+        Frame::data(Bytes::from_static(b"body")),
+        Frame::trailers(trailers),
+    ]);
     let collected = scrubbing(table, input).collect().await.unwrap();
     let trailers = collected.trailers().cloned().unwrap();
-    assert_eq!(trailers["x-echo"], format!("was {} here", token(1)).as_str());
+    assert_eq!(
+        trailers["x-echo"],
+        format!("was {} here", token(1)).as_str()
+    );
     assert_eq!(collected.to_bytes(), Bytes::from_static(b"body"));
 }
 
@@ -172,7 +177,8 @@ async fn trailers_of_a_response_are_scrubbed() {
 async fn held_back_bytes_are_flushed_when_the_body_goes_quiet_and_a_silent_body_times_out() {
     let session = session();
     let table = session.scrub_table().cloned().unwrap();
-    let (sender, receiver) = tokio::sync::mpsc::unbounded_channel::<Result<Frame<Bytes>, BodyError>>();
+    let (sender, receiver) =
+        tokio::sync::mpsc::unbounded_channel::<Result<Frame<Bytes>, BodyError>>();
     let stream = futures_util::stream::unfold(receiver, |mut receiver| async move {
         receiver.recv().await.map(|frame| (frame, receiver))
     });
@@ -182,7 +188,9 @@ async fn held_back_bytes_are_flushed_when_the_body_goes_quiet_and_a_silent_body_
         std::time::Duration::from_millis(400),
         Some(std::time::Duration::from_millis(50)),
     );
-    sender.send(Ok(Frame::data(Bytes::from_static(b"short")))).unwrap();
+    sender
+        .send(Ok(Frame::data(Bytes::from_static(b"short"))))
+        .unwrap();
     // Everything is held back at first; after the quiet period it is handed out unchanged.
     let flushed = body.frame().await.unwrap().unwrap().into_data().unwrap();
     assert_eq!(flushed, Bytes::from_static(b"short"));

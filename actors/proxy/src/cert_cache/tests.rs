@@ -4,7 +4,8 @@
 use super::*;
 
 fn cache_with(dir: &std::path::Path, bounds: CacheBounds) -> Arc<LeafCache> {
-    let ca = Arc::new(CertificateAuthority::load_or_create(dir, Duration::from_secs(3600)).unwrap());
+    let ca =
+        Arc::new(CertificateAuthority::load_or_create(dir, Duration::from_secs(3600)).unwrap());
     Arc::new(LeafCache::with_bounds(
         ca,
         Duration::from_secs(600),
@@ -70,10 +71,16 @@ async fn the_least_recently_used_host_goes_when_the_count_is_reached() {
     for host in ["a.test", "b.test", "c.test"] {
         cache.server_config(host).await.unwrap();
     }
-    assert!(cache.cached("a.test").is_some(), "a is now the most recently used");
+    assert!(
+        cache.cached("a.test").is_some(),
+        "a is now the most recently used"
+    );
     cache.server_config("d.test").await.unwrap();
     assert_eq!(cache.len(), 3);
-    assert!(cache.cached("b.test").is_none(), "b was the least recently used");
+    assert!(
+        cache.cached("b.test").is_none(),
+        "b was the least recently used"
+    );
     for kept in ["a.test", "c.test", "d.test"] {
         assert!(cache.cached(kept).is_some(), "{kept}");
     }

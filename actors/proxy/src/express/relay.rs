@@ -83,7 +83,9 @@ impl Pipeline {
     }
 
     fn holds_back(&self) -> bool {
-        self.scrubber.as_ref().is_some_and(|scrubber| scrubber.pending() > 0)
+        self.scrubber
+            .as_ref()
+            .is_some_and(|scrubber| scrubber.pending() > 0)
     }
 
     fn flush(&mut self) -> Bytes {
@@ -105,7 +107,12 @@ fn failed(error: impl std::fmt::Display) -> UpstreamError {
 impl Relay<'_> {
     /// Relays the response to the client and, when the upstream connection is clean afterwards,
     /// gives it back to the pool.
-    pub(super) async fn run<S>(&self, client: &mut S, upstream: Box<ExpressUpstream>, head: &ResponseHead) -> Relayed
+    pub(super) async fn run<S>(
+        &self,
+        client: &mut S,
+        upstream: Box<ExpressUpstream>,
+        head: &ResponseHead,
+    ) -> Relayed
     where
         S: AsyncWrite + Unpin,
     {
@@ -116,14 +123,20 @@ impl Relay<'_> {
             (Some(_), _) => match response::coding(&upstream.buffer, head) {
                 Ok(coding) => coding,
                 Err(reason) => {
-                    return Relayed::Refused(Refusal::unscrubbable(&self.client.target.host, &reason))
+                    return Relayed::Refused(Refusal::unscrubbable(
+                        &self.client.target.host,
+                        &reason,
+                    ))
                 }
             },
         };
         let outcome = match head.framing {
             Framing::Bodiless => self.bodiless(client, upstream, head).await,
             Framing::Length(length) if length <= cap as u64 && coding == Coding::Identity => {
-                match shared.limiter.reserve_buffer(self.client.source_ip, length as usize) {
+                match shared
+                    .limiter
+                    .reserve_buffer(self.client.source_ip, length as usize)
+                {
                     Some(_permit) => self.buffered(client, upstream, head, length as usize).await,
                     None => self.streamed(client, upstream, head, coding).await,
                 }
@@ -139,12 +152,24 @@ impl Relay<'_> {
         })
     }
 
-    async fn bodiless<S>(&self, client: &mut S, mut upstream: Box<ExpressUpstream>, head: &ResponseHead) -> Result<(), UpstreamError>
+    async fn bodiless<S>(
+        &self,
+        client: &mut S,
+        mut upstream: Box<ExpressUpstream>,
+        head: &ResponseHead,
+    ) -> Result<(), UpstreamError>
     where
         S: AsyncWrite + Unpin,
     {
         let mut out = Vec::with_capacity(head.head_len + 256);
-        response::client_head(&upstream.buffer, head, self.table, ClientFraming::Bodiless, self.client_close, &mut out);
+        response::client_head(
+            &upstream.buffer,
+            head,
+            self.table,
+            ClientFraming::Bodiless,
+            self.client_close,
+            &mut out,
+        );
         upstream.buffer.advance(head.head_len);
         self.client.give_back(self.key, upstream, head);
         write_out(client, &out).await
@@ -164,13 +189,17 @@ impl Relay<'_> {
         let end = head.head_len + length;
         while upstream.buffer.len() < end {
             let upstream = &mut *upstream;
-            match tokio::time::timeout(idle, read_more(&mut upstream.tls, &mut upstream.buffer)).await {
+            match tokio::time::timeout(idle, read_more(&mut upstream.tls, &mut upstream.buffer))
+                .await
+            {
                 Ok(Ok(0)) => return Err(UpstreamError::Failed("upstream closed mid-body".into())),
                 Ok(Ok(_)) => {}
                 Ok(Err(error)) => return Err(UpstreamError::Failed(error.to_string())),
                 Err(_) => {
                     self.client.shared.metrics.timed_out();
-                    return Err(UpstreamError::Failed("the response body went silent".into()));
+                    return Err(UpstreamError::Failed(
+                        "the response body went silent".into(),
+                    ));
                 }
             }
         }
@@ -181,7 +210,14 @@ impl Relay<'_> {
         }
         let body = scrubbed.as_deref().unwrap_or(body);
         let mut out = Vec::with_capacity(head.head_len + body.len() + 64);
-        response::client_head(&upstream.buffer, head, self.table, ClientFraming::Length(body.len()), self.client_close, &mut out);
+        response::client_head(
+            &upstream.buffer,
+            head,
+            self.table,
+            ClientFraming::Length(body.len()),
+            self.client_close,
+            &mut out,
+        );
         out.extend_from_slice(body);
         upstream.buffer.advance(end);
         self.client.give_back(self.key, upstream, head);
@@ -216,7 +252,15 @@ impl Relay<'_> {
             shared.metrics.decoded_response();
         }
         let mut out = Vec::with_capacity(head.head_len + 512);
-        response::write_client_head(&upstream.buffer, head, self.table, client_framing, self.client_close, decoding, &mut out);
+        response::write_client_head(
+            &upstream.buffer,
+            head,
+            self.table,
+            client_framing,
+            self.client_close,
+            decoding,
+            &mut out,
+        );
         upstream.buffer.advance(head.head_len);
         write_out(client, &out).await?;
         let mut pipeline = Pipeline {
@@ -275,8 +319,13 @@ impl Relay<'_> {
             write_out(client, &out).await?;
             let read = {
                 let upstream = &mut *upstream;
-                let quiet = if pipeline.holds_back() { shared.scrub_flush_after } else { limits.body_idle_timeout };
-                tokio::time::timeout(quiet, read_more(&mut upstream.tls, &mut upstream.buffer)).await
+                let quiet = if pipeline.holds_back() {
+                    shared.scrub_flush_after
+                } else {
+                    limits.body_idle_timeout
+                };
+                tokio::time::timeout(quiet, read_more(&mut upstream.tls, &mut upstream.buffer))
+                    .await
             };
             match read {
                 Err(_) if pipeline.holds_back() => {
@@ -286,7 +335,9 @@ impl Relay<'_> {
                 }
                 Err(_) => {
                     shared.metrics.timed_out();
-                    return Err(UpstreamError::Failed("the response body went silent".into()));
+                    return Err(UpstreamError::Failed(
+                        "the response body went silent".into(),
+                    ));
                 }
                 Ok(Ok(0)) if framing == Framing::UntilClose => {
                     out.clear();

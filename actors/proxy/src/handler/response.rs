@@ -50,7 +50,12 @@ pub(super) async fn finish(
         || parts.status == StatusCode::NO_CONTENT
         || parts.status == StatusCode::NOT_MODIFIED;
     let Some(table) = table.filter(|_| !bodiless) else {
-        let body = TransformedBody::new(pooled(incoming, slot), Passthrough, limits.body_idle_timeout, None);
+        let body = TransformedBody::new(
+            pooled(incoming, slot),
+            Passthrough,
+            limits.body_idle_timeout,
+            None,
+        );
         return Ok(Response::from_parts(parts, body.boxed()));
     };
     let coding = response_coding(&parts.headers)
@@ -59,8 +64,17 @@ pub(super) async fn finish(
     if coding != Coding::Identity {
         parts.headers.remove(header::CONTENT_ENCODING);
         parts.headers.remove(header::CONTENT_LENGTH);
-        let scrubbing = Scrubbing::new(table, Decoder::for_coding(coding), Arc::clone(&shared.metrics));
-        let body = TransformedBody::new(pooled(incoming, slot), scrubbing, limits.body_idle_timeout, flush);
+        let scrubbing = Scrubbing::new(
+            table,
+            Decoder::for_coding(coding),
+            Arc::clone(&shared.metrics),
+        );
+        let body = TransformedBody::new(
+            pooled(incoming, slot),
+            scrubbing,
+            limits.body_idle_timeout,
+            flush,
+        );
         return Ok(Response::from_parts(parts, body.boxed()));
     }
     let announced_length = parts
@@ -78,7 +92,12 @@ pub(super) async fn finish(
     let Some(_permit) = permit else {
         parts.headers.remove(header::CONTENT_LENGTH);
         let scrubbing = Scrubbing::new(table, None, Arc::clone(&shared.metrics));
-        let body = TransformedBody::new(pooled(incoming, slot), scrubbing, limits.body_idle_timeout, flush);
+        let body = TransformedBody::new(
+            pooled(incoming, slot),
+            scrubbing,
+            limits.body_idle_timeout,
+            flush,
+        );
         return Ok(Response::from_parts(parts, body.boxed()));
     };
     let collect = Limited::new(incoming, shared.max_buffered_body).collect();
@@ -145,7 +164,10 @@ pub(super) fn websocket(
         }
         return Ok(Response::from_parts(parts, scrubbing_body));
     }
-    if response.headers().contains_key(header::SEC_WEBSOCKET_EXTENSIONS) {
+    if response
+        .headers()
+        .contains_key(header::SEC_WEBSOCKET_EXTENSIONS)
+    {
         return Err(Refusal::unscrubbable(
             host,
             "it negotiated a WebSocket extension the proxy did not offer (compressed frames cannot be scrubbed)",

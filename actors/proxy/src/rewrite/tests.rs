@@ -74,7 +74,8 @@ fn hop_by_hop_headers_are_dropped_and_tokens_replaced() {
         "x-api-key",
         HeaderValue::from_str(token(1).as_str()).unwrap(),
     );
-    let out = rewrite_request_headers(&headers, RequestHeaderRules::default(), &mut resolver()).unwrap();
+    let out =
+        rewrite_request_headers(&headers, RequestHeaderRules::default(), &mut resolver()).unwrap();
     assert_eq!(out.len(), 1);
     assert_eq!(out["x-api-key"], "p@ss w/rd");
 }
@@ -86,7 +87,8 @@ fn foreign_token_in_a_header_is_refused() {
         "x-api-key",
         HeaderValue::from_str(token(9).as_str()).unwrap(),
     );
-    let refusal = rewrite_request_headers(&headers, RequestHeaderRules::default(), &mut resolver()).unwrap_err();
+    let refusal = rewrite_request_headers(&headers, RequestHeaderRules::default(), &mut resolver())
+        .unwrap_err();
     assert_eq!(refusal.code, ErrorCode::UnknownToken);
 }
 

@@ -95,7 +95,12 @@ fn plain(needle: Vec<u8>, token: &[u8]) -> Form {
 }
 
 /// The characters of base64(`offset` unknown bytes ‖ value ‖ …) that depend on the value alone.
-fn base64_form(value: &[u8], token: &[u8], alphabet: Base64Alphabet, offset: usize) -> Option<Form> {
+fn base64_form(
+    value: &[u8],
+    token: &[u8],
+    alphabet: Base64Alphabet,
+    offset: usize,
+) -> Option<Form> {
     let engine = alphabet.engine();
     let mut padded = Zeroizing::new(vec![0u8; offset]);
     padded.extend_from_slice(value);

@@ -30,7 +30,9 @@ fn stream(table: &ScrubTable, chunks: &[&[u8]]) -> Vec<u8> {
 }
 
 fn contains(haystack: &[u8], needle: &[u8]) -> bool {
-    haystack.windows(needle.len()).any(|window| window == needle)
+    haystack
+        .windows(needle.len())
+        .any(|window| window == needle)
 }
 
 #[test]
@@ -47,7 +49,11 @@ fn the_raw_value_and_every_encoding_become_tokens() {
         }
     }
     body.extend_from_slice(b" ");
-    body.extend_from_slice(serde_json::to_string("p@ss/w+rd \"q\"&x=1").unwrap().as_bytes());
+    body.extend_from_slice(
+        serde_json::to_string("p@ss/w+rd \"q\"&x=1")
+            .unwrap()
+            .as_bytes(),
+    );
     body.extend_from_slice(b" p%40ss%2Fw%2Brd%20%22q%22%26x%3D1 p%40ss%2fw%2brd+%22q%22%26x%3d1 ");
     body.extend_from_slice(value);
     let out = table.scrub_all(&body).unwrap();
@@ -80,7 +86,10 @@ fn a_base64_value_loses_its_mixed_neighbour_characters_too() {
     let encoded = STANDARD.encode(b"xp@ss/w+rd \"q\"&x=1yz");
     let out = table.scrub_all(encoded.as_bytes()).unwrap();
     let replacement = STANDARD_NO_PAD_TOKEN();
-    let at = out.windows(replacement.len()).position(|w| w == replacement.as_slice()).unwrap();
+    let at = out
+        .windows(replacement.len())
+        .position(|w| w == replacement.as_slice())
+        .unwrap();
     // Only the first character (all bits of "x") and the padding-free tail past the value remain.
     assert_eq!(at, 1, "{}", String::from_utf8_lossy(&out));
 }
@@ -98,7 +107,10 @@ fn the_shape_of_the_output_never_depends_on_a_prefix_of_a_secret() {
     let value = b"sk-live-abcdef";
     for known in 1..value.len() {
         let right = &value[..known];
-        let wrong: Vec<u8> = right.iter().map(|b| if *b == b'#' { b'!' } else { b'#' }).collect();
+        let wrong: Vec<u8> = right
+            .iter()
+            .map(|b| if *b == b'#' { b'!' } else { b'#' })
+            .collect();
         let probe = |guess: &[u8]| {
             let mut scrubber = StreamScrubber::new(table.clone());
             let mut first = vec![b'.'; 200];

@@ -101,7 +101,13 @@ pub fn parse_head(buffer: &[u8]) -> Result<Option<FrameHead>, FrameError> {
 }
 
 /// Appends a frame (head and payload, masked with `mask` when given).
-pub fn write_frame(out: &mut Vec<u8>, fin: bool, opcode: u8, mask: Option<[u8; 4]>, payload: &[u8]) {
+pub fn write_frame(
+    out: &mut Vec<u8>,
+    fin: bool,
+    opcode: u8,
+    mask: Option<[u8; 4]>,
+    payload: &[u8],
+) {
     out.push((u8::from(fin) << 7) | opcode);
     let mask_bit = if mask.is_some() { 0x80 } else { 0 };
     match payload.len() {
@@ -118,7 +124,12 @@ pub fn write_frame(out: &mut Vec<u8>, fin: bool, opcode: u8, mask: Option<[u8; 4
     match mask {
         Some(key) => {
             out.extend_from_slice(&key);
-            out.extend(payload.iter().enumerate().map(|(i, byte)| byte ^ key[i % 4]));
+            out.extend(
+                payload
+                    .iter()
+                    .enumerate()
+                    .map(|(i, byte)| byte ^ key[i % 4]),
+            );
         }
         None => out.extend_from_slice(payload),
     }
@@ -142,7 +153,10 @@ mod tests {
         assert_eq!(parse_head(&[0xc1, 0x00]), Err(FrameError::ReservedBits));
         assert_eq!(parse_head(&[0x83, 0x00]), Err(FrameError::UnknownOpcode(3)));
         assert_eq!(parse_head(&[0x09, 0x00]), Err(FrameError::BadControlFrame));
-        assert_eq!(parse_head(&[0x89, 126, 0, 126]), Err(FrameError::BadControlFrame));
+        assert_eq!(
+            parse_head(&[0x89, 126, 0, 126]),
+            Err(FrameError::BadControlFrame)
+        );
         let mut huge = vec![0x82, 127];
         huge.extend_from_slice(&u64::MAX.to_be_bytes());
         assert_eq!(parse_head(&huge), Err(FrameError::BadLength));

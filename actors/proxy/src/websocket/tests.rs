@@ -73,12 +73,9 @@ async fn read_frame<S: AsyncReadExt + Unpin>(io: &mut S) -> (FrameHead, Vec<u8>)
     loop {
         if let Some(head) = parse_head(&buffer).unwrap() {
             let total = head.head_len + head.length as usize;
-            while buffer.len() < total {
-                let mut more = [0u8; 1024];
-                let n = io.read(&mut more).await.unwrap();
-                assert!(n > 0, "stream ended mid-frame");
-                buffer.extend_from_slice(&more[..n]);
-            }
+            let mut rest = vec![0u8; total - buffer.len()];
+            io.read_exact(&mut rest).await.unwrap();
+            buffer.extend_from_slice(&rest);
             let mut payload = buffer[head.head_len..total].to_vec();
             if let Some(key) = head.mask {
                 unmask(&mut payload, key, 0);
@@ -86,7 +83,11 @@ async fn read_frame<S: AsyncReadExt + Unpin>(io: &mut S) -> (FrameHead, Vec<u8>)
             return (head, payload);
         }
         let mut byte = [0u8; 1];
-        assert_eq!(io.read(&mut byte).await.unwrap(), 1, "stream ended before a frame");
+        assert_eq!(
+            io.read(&mut byte).await.unwrap(),
+            1,
+            "stream ended before a frame"
+        );
         buffer.push(byte[0]);
     }
 }
@@ -113,7 +114,13 @@ async fn tokens_are_substituted_toward_the_origin_and_values_scrubbed_back() {
     let mut wire = Vec::new();
     write_frame(&mut wire, false, frame::TEXT, Some([1, 2, 3, 4]), left);
     write_frame(&mut wire, true, frame::PING, Some([5, 6, 7, 8]), b"hi");
-    write_frame(&mut wire, true, frame::CONTINUATION, Some([9, 9, 9, 9]), right);
+    write_frame(
+        &mut wire,
+        true,
+        frame::CONTINUATION,
+        Some([9, 9, 9, 9]),
+        right,
+    );
     sandbox.write_all(&wire).await.unwrap();
     let received = read_message(&mut origin).await;
     let mut expected = b"say ".to_vec();
@@ -133,13 +140,23 @@ async fn tokens_are_substituted_toward_the_origin_and_values_scrubbed_back() {
 async fn a_token_toward_a_host_it_may_not_reach_closes_with_a_policy_violation() {
     let (mut sandbox, mut origin) = running("other.example.test");
     let mut wire = Vec::new();
-    write_frame(&mut wire, true, frame::TEXT, Some([1, 2, 3, 4]), token(1).as_bytes());
+    write_frame(
+        &mut wire,
+        true,
+        frame::TEXT,
+        Some([1, 2, 3, 4]),
+        token(1).as_bytes(),
+    );
     sandbox.write_all(&wire).await.unwrap();
     let (head, payload) = read_frame(&mut sandbox).await;
     assert_eq!(head.opcode, frame::CLOSE);
     assert_eq!(&payload[..2], &POLICY_VIOLATION.to_be_bytes());
     let (head, _) = read_frame(&mut origin).await;
-    assert_eq!(head.opcode, frame::CLOSE, "the origin sees only a close, never the token");
+    assert_eq!(
+        head.opcode,
+        frame::CLOSE,
+        "the origin sees only a close, never the token"
+    );
 }
 
 proptest! {

@@ -56,7 +56,11 @@ fn straddling_body() -> ClientBody {
 async fn run(options: Options, http2: bool, with_length: bool) {
     let h = Harness::start_with(options).await;
     let bodies: Bodies = Arc::default();
-    let origin = start_hostile_origin(h.origin.tls_config.clone(), recording_origin(Arc::clone(&bodies))).await;
+    let origin = start_hostile_origin(
+        h.origin.tls_config.clone(),
+        recording_origin(Arc::clone(&bodies)),
+    )
+    .await;
     let authority = format!("api.example.test:{}", origin.port());
     h.sandbox(2, std::slice::from_ref(&authority), &[("KEY", 1, KEY, &[])]);
     let mut client = Client::through(
@@ -67,13 +71,19 @@ async fn run(options: Options, http2: bool, with_length: bool) {
         http2,
     )
     .await;
-    let uri = if http2 { format!("https://{authority}/upload") } else { "/upload".to_owned() };
+    let uri = if http2 {
+        format!("https://{authority}/upload")
+    } else {
+        "/upload".to_owned()
+    };
     let mut request = Request::post(uri).header("host", authority.as_str());
     if with_length {
         let length = format!("first={}&second=x&stolen={}&end=1", token(1), token(9)).len();
         request = request.header("content-length", length);
     }
-    let outcome = client.send_raw(request.body(straddling_body()).unwrap()).await;
+    let outcome = client
+        .send_raw(request.body(straddling_body()).unwrap())
+        .await;
     if let Ok(response) = outcome {
         assert_ne!(response.status(), 200, "the refused request cannot succeed");
     }
@@ -84,7 +94,9 @@ async fn run(options: Options, http2: bool, with_length: bool) {
         assert!(
             outcome.is_err(),
             "{case}: the origin received a complete request: {:?}",
-            outcome.as_ref().map(|b| String::from_utf8_lossy(b).into_owned())
+            outcome
+                .as_ref()
+                .map(|b| String::from_utf8_lossy(b).into_owned())
         );
     }
     let blocked = format!("{:?}", h.events());
@@ -120,7 +132,11 @@ async fn a_rechunked_content_length_upload_is_aborted_upstream() {
 async fn the_express_lane_refuses_a_buffered_body_before_anything_goes_upstream() {
     let h = Harness::start().await;
     let bodies: Bodies = Arc::default();
-    let origin = start_hostile_origin(h.origin.tls_config.clone(), recording_origin(Arc::clone(&bodies))).await;
+    let origin = start_hostile_origin(
+        h.origin.tls_config.clone(),
+        recording_origin(Arc::clone(&bodies)),
+    )
+    .await;
     let authority = format!("api.example.test:{}", origin.port());
     h.sandbox(2, std::slice::from_ref(&authority), &[("KEY", 1, KEY, &[])]);
     let mut client = Client::through(
@@ -139,5 +155,8 @@ async fn the_express_lane_refuses_a_buffered_body_before_anything_goes_upstream(
     assert_eq!(status, 403);
     assert!(h.proxy.metrics().express_requests() > 0);
     tokio::time::sleep(Duration::from_millis(200)).await;
-    assert!(bodies.lock().unwrap().is_empty(), "nothing reached the origin");
+    assert!(
+        bodies.lock().unwrap().is_empty(),
+        "nothing reached the origin"
+    );
 }

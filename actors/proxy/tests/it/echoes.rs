@@ -16,13 +16,18 @@ use hyper::body::Frame;
 
 use crate::support::client::{body, Client};
 use crate::support::harness::{sandbox_ip, token, Harness, Options};
-use crate::support::hostile_origin::{channel_body, full, start_hostile_origin, Handler, HostileBody};
+use crate::support::hostile_origin::{
+    channel_body, full, start_hostile_origin, Handler, HostileBody,
+};
 
 /// A value whose encodings all differ from it (`/`, `+`, quotes, `&`, `=`).
 const VALUE: &str = "s3cr3t/value+\"quoted\"&more=1";
 
 fn contains(haystack: &[u8], needle: &[u8]) -> bool {
-    !needle.is_empty() && haystack.windows(needle.len()).any(|window| window == needle)
+    !needle.is_empty()
+        && haystack
+            .windows(needle.len())
+            .any(|window| window == needle)
 }
 
 /// Every way the value could be read back out of `bytes`: raw, or by decoding any base64 run.
@@ -61,13 +66,17 @@ fn deflate(data: &[u8]) -> Vec<u8> {
 
 fn gunzip(data: &[u8]) -> Vec<u8> {
     let mut out = Vec::new();
-    flate2::read::GzDecoder::new(data).read_to_end(&mut out).unwrap();
+    flate2::read::GzDecoder::new(data)
+        .read_to_end(&mut out)
+        .unwrap();
     out
 }
 
 fn inflate(data: &[u8]) -> Vec<u8> {
     let mut out = Vec::new();
-    flate2::read::ZlibDecoder::new(data).read_to_end(&mut out).unwrap();
+    flate2::read::ZlibDecoder::new(data)
+        .read_to_end(&mut out)
+        .unwrap();
     out
 }
 
@@ -116,7 +125,11 @@ async fn setup(express: bool, reply: fn(&str, &HeaderMap) -> Response<HostileBod
     });
     let hostile = start_hostile_origin(h.origin.tls_config.clone(), handler).await;
     let authority = format!("api.example.test:{}", hostile.port());
-    h.sandbox(2, std::slice::from_ref(&authority), &[("KEY", 1, VALUE, &[])]);
+    h.sandbox(
+        2,
+        std::slice::from_ref(&authority),
+        &[("KEY", 1, VALUE, &[])],
+    );
     Setup {
         h,
         authority,
@@ -184,7 +197,10 @@ async fn compressed_echoes_are_decoded_and_scrubbed_on_every_front_end() {
             let case = format!("express={express} http2={http2} {path}");
             assert_eq!(status, 200, "{case}: {headers}");
             let readable = decoded(&headers, &answer);
-            assert!(!reveals_value(&readable), "{case}: the value came back compressed");
+            assert!(
+                !reveals_value(&readable),
+                "{case}: the value came back compressed"
+            );
             assert_eq!(
                 readable,
                 format!("echo:{}:end", token(1)).into_bytes(),
@@ -217,7 +233,10 @@ async fn a_coding_the_proxy_cannot_decode_is_refused_with_a_reason() {
             assert_eq!(status, 502, "{case}");
             let reason: serde_json::Value = serde_json::from_slice(&answer).unwrap();
             assert_eq!(reason["code"], "unscrubbable_response", "{case}");
-            assert!(reason["error"].as_str().unwrap().contains("encoding"), "{case}");
+            assert!(
+                reason["error"].as_str().unwrap().contains("encoding"),
+                "{case}"
+            );
         }
     }
 }
@@ -236,7 +255,13 @@ fn encoded_reply(_path: &str, _request: &HeaderMap) -> Response<HostileBody> {
     text.extend_from_slice(b" json=");
     text.extend_from_slice(serde_json::to_string(VALUE).unwrap().as_bytes());
     text.extend_from_slice(b" json-slash=");
-    text.extend_from_slice(VALUE.replace('\\', "\\\\").replace('"', "\\\"").replace('/', "\\/").as_bytes());
+    text.extend_from_slice(
+        VALUE
+            .replace('\\', "\\\\")
+            .replace('"', "\\\"")
+            .replace('/', "\\/")
+            .as_bytes(),
+    );
     text.extend_from_slice(b" percent=s3cr3t%2Fvalue%2B%22quoted%22%26more%3D1");
     text.extend_from_slice(b" lower=s3cr3t%2fvalue%2b%22quoted%22%26more%3d1 end");
     Response::new(full(text))
@@ -251,11 +276,21 @@ async fn encoded_echoes_never_reveal_the_value() {
         let (status, _, answer) = client.send(request).await;
         let case = format!("express={express} http2={http2}");
         assert_eq!(status, 200, "{case}");
-        assert!(!reveals_value(&answer), "{case}: {}", String::from_utf8_lossy(&answer));
+        assert!(
+            !reveals_value(&answer),
+            "{case}: {}",
+            String::from_utf8_lossy(&answer)
+        );
         for needle in ["\\/value", "%2Fvalue", "%2fvalue", "\\\"quoted"] {
-            assert!(!contains(&answer, needle.as_bytes()), "{case}: {needle} passed");
+            assert!(
+                !contains(&answer, needle.as_bytes()),
+                "{case}: {needle} passed"
+            );
         }
-        assert!(contains(&answer, b" end"), "{case}: the rest of the body passes");
+        assert!(
+            contains(&answer, b" end"),
+            "{case}: the rest of the body passes"
+        );
     }
 }
 
@@ -270,20 +305,30 @@ async fn the_basic_credentials_the_proxy_encoded_are_scrubbed_from_an_echo() {
             .await;
         assert_eq!(out.status, 200, "{out:?}");
         let expected = format!("Basic {}", STANDARD.encode(format!("user:{VALUE}")));
-        assert_eq!(h.origin.last().header("authorization").as_deref(), Some(expected.as_str()));
+        assert_eq!(
+            h.origin.last().header("authorization").as_deref(),
+            Some(expected.as_str())
+        );
         assert!(!reveals_value(out.body.as_bytes()), "{http}: {}", out.body);
     }
 }
 
 fn trailer_reply(_path: &str, request: &HeaderMap) -> Response<HostileBody> {
-    let value = request.get("x-api-key").cloned().unwrap_or(HeaderValue::from_static(""));
+    let value = request
+        .get("x-api-key")
+        .cloned()
+        .unwrap_or(HeaderValue::from_static(""));
     let (sender, body) = channel_body();
-    sender.send(Frame::data(Bytes::from_static(b"body"))).unwrap();
+    sender
+        .send(Frame::data(Bytes::from_static(b"body")))
+        .unwrap();
     let mut trailers = HeaderMap::new();
     trailers.insert("x-echo", value);
     sender.send(Frame::trailers(trailers)).unwrap();
     let mut response = Response::new(body);
-    response.headers_mut().insert("trailer", HeaderValue::from_static("x-echo"));
+    response
+        .headers_mut()
+        .insert("trailer", HeaderValue::from_static("x-echo"));
     response
 }
 
@@ -304,7 +349,10 @@ async fn trailers_are_scrubbed() {
         let collected = response.into_body().collect().await.unwrap();
         if let Some(trailers) = collected.trailers() {
             for value in trailers.values() {
-                assert!(!contains(value.as_bytes(), VALUE.as_bytes()), "{case}: trailer leaked");
+                assert!(
+                    !contains(value.as_bytes(), VALUE.as_bytes()),
+                    "{case}: trailer leaked"
+                );
             }
         }
         assert_eq!(collected.to_bytes(), Bytes::from_static(b"body"), "{case}");
@@ -312,7 +360,10 @@ async fn trailers_are_scrubbed() {
 }
 
 fn reason_reply(_path: &str, request: &HeaderMap) -> Response<HostileBody> {
-    let value = request.get("x-api-key").map(|v| v.as_bytes().to_vec()).unwrap_or_default();
+    let value = request
+        .get("x-api-key")
+        .map(|v| v.as_bytes().to_vec())
+        .unwrap_or_default();
     let mut reason = b"OK ".to_vec();
     reason.extend_from_slice(&value);
     let mut response = Response::new(full("reason"));

@@ -37,14 +37,25 @@ async fn a_flooding_sandbox_cannot_drop_another_sandboxs_events() {
     }
     let mut quiet_seen = 0;
     let mut flood_seen = 0;
-    while let Ok(Some(event)) = tokio::time::timeout(Duration::from_millis(500), receiver.recv()).await {
+    while let Ok(Some(event)) =
+        tokio::time::timeout(Duration::from_millis(500), receiver.recv()).await
+    {
         match event {
-            ProxyEvent::EgressBlocked { sandbox_id: Some(id), .. } if id == quiet => quiet_seen += 1,
+            ProxyEvent::EgressBlocked {
+                sandbox_id: Some(id),
+                ..
+            } if id == quiet => quiet_seen += 1,
             _ => flood_seen += 1,
         }
     }
-    assert_eq!(quiet_seen, 5, "the quiet sandbox lost audit events to the flood");
-    assert!(flood_seen > 0 && flood_seen < 10_000, "the flood is bounded, not lost entirely: {flood_seen}");
+    assert_eq!(
+        quiet_seen, 5,
+        "the quiet sandbox lost audit events to the flood"
+    );
+    assert!(
+        flood_seen > 0 && flood_seen < 10_000,
+        "the flood is bounded, not lost entirely: {flood_seen}"
+    );
     assert!(sink.dropped() > 0);
 }
 
@@ -55,7 +66,7 @@ async fn a_sandbox_that_opens_connections_without_end_is_refused_with_a_reason()
     h.sandbox(3, &[h.at("api.example.test")], &[]);
     let explicit = h.proxy.explicit_addr();
     let mut held = Vec::new();
-    for _ in 0..256 {
+    for _ in 0..osb_proxy::config::DEFAULT_MAX_CONNECTIONS_PER_SANDBOX {
         held.push(connect_from(sandbox_ip(2), explicit).await);
     }
     // Let the proxy accept them all.
@@ -66,9 +77,17 @@ async fn a_sandbox_that_opens_connections_without_end_is_refused_with_a_reason()
     let reason: serde_json::Value = serde_json::from_str(&text).unwrap();
     assert_eq!(reason["code"], "rate_limited");
     // Another sandbox is not affected.
-    assert!(connect_tunnel(sandbox_ip(3), explicit, &h.at("api.example.test")).await.is_ok());
+    assert!(
+        connect_tunnel(sandbox_ip(3), explicit, &h.at("api.example.test"))
+            .await
+            .is_ok()
+    );
     // Closing connections frees the quota.
     held.truncate(10);
     tokio::time::sleep(Duration::from_millis(300)).await;
-    assert!(connect_tunnel(sandbox_ip(2), explicit, &h.at("api.example.test")).await.is_ok());
+    assert!(
+        connect_tunnel(sandbox_ip(2), explicit, &h.at("api.example.test"))
+            .await
+            .is_ok()
+    );
 }

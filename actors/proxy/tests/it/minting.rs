@@ -15,7 +15,8 @@ use crate::support::harness::{sandbox_ip, Harness};
 async fn handshake(h: &Harness, last: u8, sni: &str) -> bool {
     let transparent = h.proxy.transparent_addr().unwrap();
     let stream = connect_from(sandbox_ip(last), transparent).await;
-    let connector = tokio_rustls::TlsConnector::from(tls_config(h.proxy.ca_cert_pem(), &[b"http/1.1"]));
+    let connector =
+        tokio_rustls::TlsConnector::from(tls_config(h.proxy.ca_cert_pem(), &[b"http/1.1"]));
     let name = ServerName::try_from(sni.to_owned()).unwrap();
     matches!(
         tokio::time::timeout(Duration::from_secs(10), connector.connect(name, stream)).await,
@@ -38,9 +39,15 @@ async fn an_sni_outside_the_allowlist_is_refused_without_minting() {
     let h = Harness::start().await;
     h.sandbox(2, &[h.at("api.example.test")], &[]);
     assert!(!handshake(&h, 2, "evil.test").await);
-    assert!(h.proxy.leaf_cache().cached("evil.test").is_none(), "minted for a refused host");
+    assert!(
+        h.proxy.leaf_cache().cached("evil.test").is_none(),
+        "minted for a refused host"
+    );
     let events = format!("{:?}", h.events());
-    assert!(events.contains("HostNotAllowed") && events.contains("evil.test"), "{events}");
+    assert!(
+        events.contains("HostNotAllowed") && events.contains("evil.test"),
+        "{events}"
+    );
     // The allowed host still works.
     assert!(handshake(&h, 2, "api.example.test").await);
 }
@@ -57,7 +64,10 @@ async fn one_source_cannot_make_the_proxy_mint_without_bound() {
         }
     }
     let mints = h.proxy.metrics().cert_mints();
-    assert!(mints < 40 && completed < 40, "{mints} mints, {completed} handshakes for one source");
+    assert!(
+        mints < 40 && completed < 40,
+        "{mints} mints, {completed} handshakes for one source"
+    );
     let events = format!("{:?}", h.events());
     assert!(events.contains("RateLimited"), "{events}");
 }

@@ -41,7 +41,14 @@ struct Probe {
     total: Vec<u8>,
 }
 
-async fn probe(client: &mut Client, slot: &BodySlot, uri: &str, authority: &str, guess: &[u8], with_length: bool) -> Probe {
+async fn probe(
+    client: &mut Client,
+    slot: &BodySlot,
+    uri: &str,
+    authority: &str,
+    guess: &[u8],
+    with_length: bool,
+) -> Probe {
     let mut first = vec![b'x'; 300];
     first.extend_from_slice(b"start:");
     first.extend_from_slice(guess);
@@ -52,13 +59,19 @@ async fn probe(client: &mut Client, slot: &BodySlot, uri: &str, authority: &str,
     if with_length {
         request = request.header("x-length", (first.len() + second.len()).to_string());
     }
-    let response = client.send_raw(request.body(body("")).unwrap()).await.unwrap();
+    let response = client
+        .send_raw(request.body(body("")).unwrap())
+        .await
+        .unwrap();
     assert_eq!(response.status(), 200);
     let mut incoming = response.into_body();
     sender.send(Frame::data(Bytes::from(first))).unwrap();
     let mut before_pause = Vec::new();
     let ended = read_until_quiet(&mut incoming, &mut before_pause).await;
-    assert!(!ended, "the body cannot end before the origin's second write");
+    assert!(
+        !ended,
+        "the body cannot end before the origin's second write"
+    );
     sender.send(Frame::data(Bytes::from(second))).unwrap();
     drop(sender);
     let mut total = before_pause.clone();
@@ -67,7 +80,10 @@ async fn probe(client: &mut Client, slot: &BodySlot, uri: &str, authority: &str,
             total.extend_from_slice(&data);
         }
     }
-    Probe { before_pause, total }
+    Probe {
+        before_pause,
+        total,
+    }
 }
 
 async fn no_oracle(options: Options, http2: bool) {
@@ -114,9 +130,13 @@ async fn no_oracle(options: Options, http2: bool) {
     for with_length in [false, true] {
         for known in [4, 12, SECRET.len() - 1] {
             let right = &SECRET.as_bytes()[..known];
-            let wrong: Vec<u8> = right.iter().map(|b| if *b == b'q' { b'r' } else { b'q' }).collect();
+            let wrong: Vec<u8> = right
+                .iter()
+                .map(|b| if *b == b'q' { b'r' } else { b'q' })
+                .collect();
             let right_probe = probe(&mut client, &slot, &uri, &authority, right, with_length).await;
-            let wrong_probe = probe(&mut client, &slot, &uri, &authority, &wrong, with_length).await;
+            let wrong_probe =
+                probe(&mut client, &slot, &uri, &authority, &wrong, with_length).await;
             let case = format!("http2={http2} length={with_length} prefix={known}");
             assert_eq!(
                 right_probe.before_pause.len(),
@@ -133,13 +153,19 @@ async fn no_oracle(options: Options, http2: bool) {
                     bytes
                 })
                 .unwrap_or_else(|| wrong_probe.before_pause.clone());
-            assert_eq!(right_probe.before_pause, swapped, "{case}: different bytes before the pause");
+            assert_eq!(
+                right_probe.before_pause, swapped,
+                "{case}: different bytes before the pause"
+            );
             assert_eq!(right_probe.total.len(), wrong_probe.total.len(), "{case}");
             let mut expected = vec![b'x'; 300];
             expected.extend_from_slice(b"start:");
             expected.extend_from_slice(right);
             expected.extend_from_slice(b":end");
-            assert_eq!(right_probe.total, expected, "{case}: a prefix is not a value and passes as it is");
+            assert_eq!(
+                right_probe.total, expected,
+                "{case}: a prefix is not a value and passes as it is"
+            );
         }
     }
 }

@@ -32,12 +32,18 @@ const FORBIDDEN: &[(&str, &str)] = &[
     ("::1", "::1/128 loopback"),
     ("::ffff:10.0.0.1", "::ffff:0:0/96 IPv4-mapped private"),
     ("::ffff:127.0.0.1", "::ffff:0:0/96 IPv4-mapped loopback"),
-    ("::ffff:169.254.169.254", "::ffff:0:0/96 IPv4-mapped metadata"),
+    (
+        "::ffff:169.254.169.254",
+        "::ffff:0:0/96 IPv4-mapped metadata",
+    ),
     ("::8.8.8.8", "::/96 IPv4-compatible (deprecated)"),
     ("::127.0.0.1", "::/96 IPv4-compatible loopback"),
     ("64:ff9b::a00:1", "64:ff9b::/96 NAT64 of 10.0.0.1"),
     ("64:ff9b::7f00:1", "64:ff9b::/96 NAT64 of 127.0.0.1"),
-    ("64:ff9b::a9fe:a9fe", "64:ff9b::/96 NAT64 of 169.254.169.254"),
+    (
+        "64:ff9b::a9fe:a9fe",
+        "64:ff9b::/96 NAT64 of 169.254.169.254",
+    ),
     ("64:ff9b:1::1", "64:ff9b:1::/48 local-use NAT64"),
     ("100::1", "100::/64 discard-only"),
     ("2001::1", "2001::/32 Teredo"),
@@ -79,7 +85,10 @@ fn every_special_purpose_range_is_refused_and_public_addresses_pass() {
             missed.push(format!("{address} ({range})"));
         }
     }
-    assert!(missed.is_empty(), "dialled although special-purpose: {missed:#?}");
+    assert!(
+        missed.is_empty(),
+        "dialled although special-purpose: {missed:#?}"
+    );
     for address in PUBLIC {
         let ip: IpAddr = address.parse().unwrap();
         assert!(strict.check_address(ip).is_ok(), "{address} is public");
@@ -94,8 +103,18 @@ fn operator_opt_ins_open_only_their_own_class() {
             allow_private: true,
         },
     };
-    for allowed in ["127.0.0.1", "::1", "10.0.0.1", "fd12::1", "100.64.0.1", "::ffff:10.0.0.1"] {
-        assert!(open.check_address(allowed.parse().unwrap()).is_ok(), "{allowed}");
+    for allowed in [
+        "127.0.0.1",
+        "::1",
+        "10.0.0.1",
+        "fd12::1",
+        "100.64.0.1",
+        "::ffff:10.0.0.1",
+    ] {
+        assert!(
+            open.check_address(allowed.parse().unwrap()).is_ok(),
+            "{allowed}"
+        );
     }
     for never in [
         "169.254.169.254",
@@ -108,6 +127,9 @@ fn operator_opt_ins_open_only_their_own_class() {
         "::8.8.8.8",
         "ff02::1",
     ] {
-        assert!(open.check_address(never.parse().unwrap()).is_err(), "{never}");
+        assert!(
+            open.check_address(never.parse().unwrap()).is_err(),
+            "{never}"
+        );
     }
 }

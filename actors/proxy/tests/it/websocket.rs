@@ -27,7 +27,9 @@ struct Seen {
 }
 
 fn contains(haystack: &[u8], needle: &[u8]) -> bool {
-    haystack.windows(needle.len()).any(|window| window == needle)
+    haystack
+        .windows(needle.len())
+        .any(|window| window == needle)
 }
 
 /// A WebSocket origin: records the first message it receives, then sends it back split into
@@ -49,7 +51,9 @@ fn ws_origin(seen: Arc<Mutex<Seen>>) -> Handler {
                 let mut controls = Vec::new();
                 let mut first_masked = None;
                 let message = loop {
-                    let Ok(read) = read_frame(&mut io).await else { return };
+                    let Ok(read) = read_frame(&mut io).await else {
+                        return;
+                    };
                     first_masked.get_or_insert(read.2);
                     seen.lock().unwrap().masked.push(read.2);
                     if read.1 >= 0x8 {
@@ -59,8 +63,14 @@ fn ws_origin(seen: Arc<Mutex<Seen>>) -> Handler {
                     let mut payload = read.3;
                     let mut fin = read.0;
                     while !fin {
-                        let Ok(next) = read_frame(&mut io).await else { return };
+                        let Ok(next) = read_frame(&mut io).await else {
+                            return;
+                        };
                         seen.lock().unwrap().masked.push(next.2);
+                        if next.1 >= 0x8 {
+                            controls.push(next);
+                            continue;
+                        }
                         payload.extend_from_slice(&next.3);
                         fin = next.0;
                     }
@@ -69,7 +79,11 @@ fn ws_origin(seen: Arc<Mutex<Seen>>) -> Handler {
                 seen.lock().unwrap().messages.push(message.clone());
                 let third = message.len() / 3;
                 let at = contains(&message, VALUE.as_bytes())
-                    .then(|| message.windows(VALUE.len()).position(|w| w == VALUE.as_bytes()))
+                    .then(|| {
+                        message
+                            .windows(VALUE.len())
+                            .position(|w| w == VALUE.as_bytes())
+                    })
                     .flatten()
                     .map_or(third, |position| position + VALUE.len() / 2);
                 let mut out = Vec::new();
@@ -87,8 +101,12 @@ fn ws_origin(seen: Arc<Mutex<Seen>>) -> Handler {
             });
             let mut response = Response::new(full(""));
             *response.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
-            response.headers_mut().insert("upgrade", http::HeaderValue::from_static("websocket"));
-            response.headers_mut().insert("connection", http::HeaderValue::from_static("upgrade"));
+            response
+                .headers_mut()
+                .insert("upgrade", http::HeaderValue::from_static("websocket"));
+            response
+                .headers_mut()
+                .insert("connection", http::HeaderValue::from_static("upgrade"));
             response
         })
     })
@@ -109,7 +127,10 @@ async fn upgraded_client(h: &Harness, authority: &str) -> TokioIo<hyper::upgrade
         .header("upgrade", "websocket")
         .header("sec-websocket-version", "13")
         .header("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ==")
-        .header("sec-websocket-extensions", "permessage-deflate; client_max_window_bits")
+        .header(
+            "sec-websocket-extensions",
+            "permessage-deflate; client_max_window_bits",
+        )
         .body(body(""))
         .unwrap();
     let response = client.send_raw(request).await.unwrap();
@@ -121,9 +142,14 @@ async fn upgraded_client(h: &Harness, authority: &str) -> TokioIo<hyper::upgrade
 async fn frames_are_substituted_toward_the_host_and_scrubbed_back() {
     let h = Harness::start().await;
     let seen = Arc::new(Mutex::new(Seen::default()));
-    let origin = start_hostile_origin(h.origin.tls_config.clone(), ws_origin(Arc::clone(&seen))).await;
+    let origin =
+        start_hostile_origin(h.origin.tls_config.clone(), ws_origin(Arc::clone(&seen))).await;
     let authority = format!("api.example.test:{}", origin.port());
-    h.sandbox(2, std::slice::from_ref(&authority), &[("WS_KEY", 1, VALUE, &[])]);
+    h.sandbox(
+        2,
+        std::slice::from_ref(&authority),
+        &[("WS_KEY", 1, VALUE, &[])],
+    );
     let mut io = upgraded_client(&h, &authority).await;
     let t = token(1);
     let text = format!("hello {t} bye");
@@ -137,23 +163,44 @@ async fn frames_are_substituted_toward_the_host_and_scrubbed_back() {
     let mut controls = Vec::new();
     let (opcode, echoed) = read_message(&mut io, &mut controls).await.unwrap();
     assert_eq!(opcode, ws::TEXT);
-    assert_eq!(String::from_utf8_lossy(&echoed), text, "the echo comes back with the token");
+    assert_eq!(
+        String::from_utf8_lossy(&echoed),
+        text,
+        "the echo comes back with the token"
+    );
     let mut more = Vec::new();
     let (opcode, binary) = read_message(&mut io, &mut more).await.unwrap();
     assert_eq!(opcode, ws::BINARY);
     assert_eq!(binary, format!("bin:{t}").into_bytes());
     controls.extend(more);
     for control in &controls {
-        assert!(!contains(&control.3, VALUE.as_bytes()), "a control frame leaked the value");
+        assert!(
+            !contains(&control.3, VALUE.as_bytes()),
+            "a control frame leaked the value"
+        );
         assert!(!control.2, "frames toward the sandbox are not masked");
     }
-    assert!(controls.iter().any(|c| c.1 == ws::PING && c.3 == t.as_bytes()), "{controls:?}");
+    assert!(
+        controls
+            .iter()
+            .any(|c| c.1 == ws::PING && c.3 == t.as_bytes()),
+        "{controls:?}"
+    );
 
     let seen = seen.lock().unwrap();
-    assert_eq!(seen.messages, vec![format!("hello {VALUE} bye").into_bytes()]);
-    assert!(seen.masked.iter().all(|masked| *masked), "frames toward the origin are masked");
+    assert_eq!(
+        seen.messages,
+        vec![format!("hello {VALUE} bye").into_bytes()]
+    );
     assert!(
-        !seen.upgrade_headers.iter().any(|h| h.starts_with("sec-websocket-extensions")),
+        seen.masked.iter().all(|masked| *masked),
+        "frames toward the origin are masked"
+    );
+    assert!(
+        !seen
+            .upgrade_headers
+            .iter()
+            .any(|h| h.starts_with("sec-websocket-extensions")),
         "compression is not negotiated: {:?}",
         seen.upgrade_headers
     );
@@ -163,17 +210,27 @@ async fn frames_are_substituted_toward_the_host_and_scrubbed_back() {
 async fn a_token_in_a_frame_toward_a_host_it_may_not_reach_closes_the_connection() {
     let h = Harness::start().await;
     let seen = Arc::new(Mutex::new(Seen::default()));
-    let origin = start_hostile_origin(h.origin.tls_config.clone(), ws_origin(Arc::clone(&seen))).await;
+    let origin =
+        start_hostile_origin(h.origin.tls_config.clone(), ws_origin(Arc::clone(&seen))).await;
     let authority = format!("other.example.test:{}", origin.port());
     let pinned = vec![h.at("api.example.test")];
-    h.sandbox(2, std::slice::from_ref(&authority), &[("WS_KEY", 1, VALUE, &pinned)]);
+    h.sandbox(
+        2,
+        std::slice::from_ref(&authority),
+        &[("WS_KEY", 1, VALUE, &pinned)],
+    );
     let mut io = upgraded_client(&h, &authority).await;
     let text = format!("steal {}", token(1));
-    io.write_all(&frame(true, ws::TEXT, MASK, text.as_bytes())).await.unwrap();
+    io.write_all(&frame(true, ws::TEXT, MASK, text.as_bytes()))
+        .await
+        .unwrap();
     io.flush().await.unwrap();
     let mut controls = Vec::new();
     let outcome = read_message(&mut io, &mut controls).await;
-    assert!(outcome.is_err(), "the proxy must close, not relay: {outcome:?}");
+    assert!(
+        outcome.is_err(),
+        "the proxy must close, not relay: {outcome:?}"
+    );
     if let Some(close) = controls.iter().find(|c| c.1 == ws::CLOSE) {
         assert_eq!(&close.3[..2], &1008u16.to_be_bytes(), "policy violation");
     }

@@ -34,7 +34,10 @@ impl HostileOrigin {
     }
 }
 
-pub async fn start_hostile_origin(tls: Arc<rustls::ServerConfig>, handler: Handler) -> HostileOrigin {
+pub async fn start_hostile_origin(
+    tls: Arc<rustls::ServerConfig>,
+    handler: Handler,
+) -> HostileOrigin {
     let acceptor = tokio_rustls::TlsAcceptor::from(tls);
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
