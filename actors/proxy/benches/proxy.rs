@@ -91,10 +91,13 @@ fn scrubber(c: &mut Criterion) {
     group.throughput(Throughput::Bytes(chunk.len() as u64));
     // Each value is scrubbed in all its forms (raw, base64 ×3 alignments ×2 alphabets, JSON,
     // percent): the table below holds every one of them.
-    group.bench_function(format!("three_values_{}_forms_64KiB", table.form_count()), |b| {
-        let mut stream = StreamScrubber::new(table.clone());
-        b.iter(|| black_box(stream.feed(black_box(&chunk))))
-    });
+    group.bench_function(
+        format!("three_values_{}_forms_64KiB", table.form_count()),
+        |b| {
+            let mut stream = StreamScrubber::new(table.clone());
+            b.iter(|| black_box(stream.feed(black_box(&chunk))))
+        },
+    );
     // A gzip response: decoded in bounded steps, then scrubbed (throughput of decoded bytes).
     let compressed = {
         use std::io::Write as _;
