@@ -141,7 +141,7 @@ pub async fn handle(
 
 /// The rewritten request head.
 struct Head {
-    path_and_query: String,
+    path_and_query: zeroize::Zeroizing<String>,
     headers: http::HeaderMap,
     upgrade: bool,
 }

@@ -19,6 +19,7 @@ pub mod encoding;
 pub mod events;
 pub mod express;
 pub mod forward;
+pub mod fuzzing;
 pub mod handler;
 mod hyper_front;
 mod lanes;

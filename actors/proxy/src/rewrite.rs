@@ -198,19 +198,24 @@ impl TokenResolver for UrlEncoding<'_> {
     }
 }
 
-/// Substitutes tokens in a path-and-query string.
+/// Substitutes tokens in a path-and-query string. The result may hold values (percent-encoded)
+/// and is wiped when dropped.
 pub fn substitute_path_and_query(
     path_and_query: &str,
     resolver: &mut RequestSubstitution,
-) -> Result<String, Refusal> {
+) -> Result<Zeroizing<String>, Refusal> {
     let mut encoding = UrlEncoding {
         inner: resolver,
         buffer: Zeroizing::new(Vec::new()),
     };
     match substitute_all(path_and_query.as_bytes(), &mut encoding)? {
-        Cow::Borrowed(_) => Ok(path_and_query.to_owned()),
-        Cow::Owned(replaced) => String::from_utf8(replaced)
-            .map_err(|_| Refusal::internal("percent-encoded path is not ascii")),
+        Cow::Borrowed(_) => Ok(Zeroizing::new(path_and_query.to_owned())),
+        Cow::Owned(replaced) => {
+            let replaced = Zeroizing::new(replaced);
+            std::str::from_utf8(&replaced)
+                .map(|text| Zeroizing::new(text.to_owned()))
+                .map_err(|_| Refusal::internal("percent-encoded path is not ascii"))
+        }
     }
 }
 
