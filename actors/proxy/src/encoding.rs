@@ -68,6 +68,26 @@ pub fn coding_of<'a>(values: impl Iterator<Item = &'a [u8]>) -> Result<Coding, S
     }
 }
 
+/// A transfer coding other than `chunked` (which hyper leaves undecoded and the proxy would hand
+/// over still coded, with the header that says so dropped), or `None`.
+pub fn unsupported_transfer_coding(headers: &HeaderMap) -> Option<String> {
+    let codings: Vec<String> = headers
+        .get_all(header::TRANSFER_ENCODING)
+        .iter()
+        .flat_map(|value| {
+            String::from_utf8_lossy(value.as_bytes())
+                .split(',')
+                .map(|coding| coding.trim().to_ascii_lowercase())
+                .collect::<Vec<_>>()
+        })
+        .filter(|coding| !coding.is_empty())
+        .collect();
+    codings
+        .iter()
+        .any(|coding| coding != "chunked")
+        .then(|| codings.join(", ").chars().take(40).collect())
+}
+
 enum Inflater {
     /// `deflate` before its first two bytes arrived (zlib-wrapped or raw is decided then).
     Undecided,

@@ -323,7 +323,14 @@ pub fn split_authority(authority: &str) -> Option<(std::borrow::Cow<'_, str>, Op
         }
         Some(_) => return None,
     };
-    Some((osb_proto::host_pattern::normalised_host(host), port))
+    let host = osb_proto::host_pattern::normalised_host(host);
+    // No empty labels ("", ".", "a..b", ".a"): such a name is no host at all.
+    let empty_label = !host.contains(':')
+        && (host.is_empty() || host.starts_with('.') || host.ends_with('.') || host.contains(".."));
+    if host.is_empty() || empty_label {
+        return None;
+    }
+    Some((host, port))
 }
 
 /// The resolver used for one request: applies [`SealingPolicy::check_token`] to every token and

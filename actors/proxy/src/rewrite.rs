@@ -274,10 +274,15 @@ pub fn scrub_response_headers(
     }
 }
 
-/// Replaces echoed values (and their encodings) in every header value. A value that would not
-/// be a valid header once scrubbed is dropped rather than passed on.
+/// Replaces echoed values (and their encodings) in every header value. A header whose name
+/// carries a value, or whose value would not be valid once scrubbed, is dropped rather than
+/// passed on.
 pub fn scrub_header_values(headers: &mut HeaderMap, table: &ScrubTable) {
-    let mut invalid = Vec::new();
+    let mut invalid: Vec<HeaderName> = headers
+        .keys()
+        .filter(|name| table.name_carries_value(name.as_str().as_bytes()))
+        .cloned()
+        .collect();
     for (name, value) in headers.iter_mut() {
         if let Some(scrubbed) = table.scrub_all(value.as_bytes()) {
             match HeaderValue::from_bytes(&scrubbed) {

@@ -33,6 +33,9 @@ struct TableInner {
     automaton: AhoCorasick,
     forms: Vec<Form>,
     holdback: usize,
+    /// The forms lowercased, for header names (which HTTP lowercases); and the shortest one.
+    lowercase: Vec<zeroize::Zeroizing<Vec<u8>>>,
+    shortest: usize,
 }
 
 impl std::fmt::Debug for ScrubTable {
@@ -89,11 +92,18 @@ impl ScrubTable {
                     .build(forms.iter().map(|form| form.needle.as_slice()))
             })
             .ok()?;
+        let lowercase = forms
+            .iter()
+            .map(|form| zeroize::Zeroizing::new(form.needle.to_ascii_lowercase()))
+            .collect();
+        let shortest = forms.iter().map(|form| form.needle.len()).min()?;
         Some(Self {
             inner: Arc::new(TableInner {
                 automaton,
                 forms,
                 holdback: longest.div_ceil(HOLDBACK_QUANTUM) * HOLDBACK_QUANTUM - 1,
+                lowercase,
+                shortest,
             }),
         })
     }
@@ -131,6 +141,19 @@ impl ScrubTable {
             end,
             form: found.pattern().as_usize(),
         })
+    }
+
+    /// Whether a header *name* carries a form of a value (compared without case: HTTP lowercases
+    /// names, which would otherwise hand out a lowercased value). Such a header is dropped.
+    pub fn name_carries_value(&self, name: &[u8]) -> bool {
+        if name.len() < self.inner.shortest {
+            return false;
+        }
+        let lowered = name.to_ascii_lowercase();
+        self.inner
+            .lowercase
+            .iter()
+            .any(|needle| memchr::memmem::find(&lowered, needle).is_some())
     }
 
     fn replacement(&self, found: &Found) -> &[u8] {

@@ -88,11 +88,18 @@ pub fn parse(buffer: &[u8], request_was_head: bool) -> Result<Parsed, String> {
         let name = header.name;
         let value = header.value.trim_ascii();
         if name.eq_ignore_ascii_case("transfer-encoding") {
-            chunked = Some(
-                tokens(value)
-                    .last()
-                    .is_some_and(|t| t.eq_ignore_ascii_case(b"chunked")),
-            );
+            // Only `chunked` is relayed: any other transfer coding (gzip, …) would reach the
+            // sandbox still coded, past the scrubber, with the header that says so dropped.
+            if tokens(value).any(|t| !t.eq_ignore_ascii_case(b"chunked")) {
+                return Err(format!(
+                    "transfer-coding {:?} is not supported (only chunked)",
+                    String::from_utf8_lossy(value)
+                        .chars()
+                        .take(40)
+                        .collect::<String>()
+                ));
+            }
+            chunked = Some(tokens(value).last().is_some());
         } else if name.eq_ignore_ascii_case("content-length") {
             let parsed = parse_length(value).ok_or("invalid content-length")?;
             if length.is_some_and(|known| known != parsed) {
@@ -225,6 +232,9 @@ pub fn write_client_head(
     out.extend_from_slice(b"\r\n");
     for (name, value) in &head.forwarded {
         if decoded && upstream[name.clone()].eq_ignore_ascii_case(b"content-encoding") {
+            continue;
+        }
+        if table.is_some_and(|table| table.name_carries_value(&upstream[name.clone()])) {
             continue;
         }
         out.extend_from_slice(&upstream[name.clone()]);

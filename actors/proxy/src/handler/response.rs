@@ -42,6 +42,14 @@ pub(super) async fn finish(
     let shared = forwarding.shared();
     let limits = shared.limiter.limits();
     let (mut parts, incoming) = response.into_parts();
+    if let Some(coding) = crate::encoding::unsupported_transfer_coding(&parts.headers) {
+        return Err(Refusal::upstream_failure(
+            &forwarding.target.host,
+            &format!(
+                "it used transfer-coding {coding:?}, which the proxy does not relay (only chunked)"
+            ),
+        ));
+    }
     parts.version = Version::default();
     parts.extensions.remove::<hyper::ext::ReasonPhrase>();
     scrub_response_headers(&mut parts.headers, table.as_ref(), false);

@@ -119,3 +119,16 @@ fn response_headers_are_scrubbed() {
     assert_eq!(headers["x-echo"], format!("got {}", token(1)).as_str());
     assert!(!headers.contains_key(header::TRANSFER_ENCODING));
 }
+
+#[test]
+fn a_header_whose_name_carries_a_value_is_dropped() {
+    let sealed = token(1);
+    let pairs: [(&[u8], &[u8]); 1] = [(b"MixedCaseValue123", sealed.as_bytes())];
+    let table = ScrubTable::from_values(&pairs).unwrap();
+    let mut headers = HeaderMap::new();
+    headers.insert("x-mixedcasevalue123-leak", HeaderValue::from_static("1"));
+    headers.insert("x-kept", HeaderValue::from_static("2"));
+    scrub_response_headers(&mut headers, Some(&table), false);
+    assert!(!headers.contains_key("x-mixedcasevalue123-leak"));
+    assert_eq!(headers["x-kept"], "2");
+}

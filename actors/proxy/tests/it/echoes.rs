@@ -393,3 +393,57 @@ async fn reason_phrases_are_scrubbed() {
         }
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_transfer_coding_other_than_chunked_is_refused() {
+    // gzip as a *transfer* coding: the body would reach the sandbox still compressed, with the
+    // header saying so dropped as hop-by-hop.
+    let coded = gzip(format!("echo:{VALUE}").as_bytes());
+    let mut answer = b"HTTP/1.1 200 OK\r\ntransfer-encoding: gzip, chunked\r\n\r\n".to_vec();
+    answer.extend_from_slice(format!("{:x}\r\n", coded.len()).as_bytes());
+    answer.extend_from_slice(&coded);
+    answer.extend_from_slice(b"\r\n0\r\n\r\n");
+    for (express, http2) in MODES {
+        let h = Harness::start_with(Options {
+            express,
+            ..Options::default()
+        })
+        .await;
+        let origin = crate::support::raw_origin::start_raw_origin(
+            h.origin.tls_config.clone(),
+            answer.clone(),
+        )
+        .await;
+        let authority = format!("api.example.test:{}", origin.port());
+        h.sandbox(
+            2,
+            std::slice::from_ref(&authority),
+            &[("KEY", 1, VALUE, &[])],
+        );
+        let mut client = Client::through(
+            sandbox_ip(2),
+            h.proxy.explicit_addr(),
+            &authority,
+            h.proxy.ca_cert_pem(),
+            http2,
+        )
+        .await;
+        let uri = if http2 {
+            format!("https://{authority}/te")
+        } else {
+            "/te".to_owned()
+        };
+        let request = Request::get(uri)
+            .header("host", authority.as_str())
+            .body(body(""))
+            .unwrap();
+        let (status, _, answer) = client.send(request).await;
+        let case = format!("express={express} http2={http2}");
+        assert_eq!(status, 502, "{case}");
+        assert!(
+            String::from_utf8_lossy(&answer).contains("transfer-coding"),
+            "{case}"
+        );
+        assert!(!reveals_value(&answer), "{case}");
+    }
+}

@@ -10,6 +10,7 @@ mod support {
     pub mod harness;
     pub mod hostile_origin;
     pub mod origin;
+    pub mod raw_origin;
     pub mod ws;
 }
 
