@@ -28,4 +28,5 @@ mod protocols;
 mod refusals;
 mod ssrf;
 mod substitution;
+mod timeouts;
 mod websocket;
