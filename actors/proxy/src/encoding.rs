@@ -62,8 +62,8 @@ pub fn coding_of<'a>(values: impl Iterator<Item = &'a [u8]>) -> Result<Coding, S
         [one] if one == "gzip" || one == "x-gzip" => Ok(Coding::Gzip),
         [one] if one == "deflate" => Ok(Coding::Deflate),
         _ => Err(format!(
-            "it answered with content-encoding {:?}, which the proxy cannot decode to scrub secret values from (it offers only {OFFERED})",
-            codings.join(", ").chars().take(80).collect::<String>()
+            "it answered with content-encoding {}, which the proxy cannot decode to scrub secret values from (it offers only {OFFERED})",
+            describe(&codings)
         )),
     }
 }
@@ -85,7 +85,34 @@ pub fn unsupported_transfer_coding(headers: &HeaderMap) -> Option<String> {
     codings
         .iter()
         .any(|coding| coding != "chunked")
-        .then(|| codings.join(", ").chars().take(40).collect())
+        .then(|| describe(&codings))
+}
+
+/// Names codings for a refusal without quoting what the upstream sent: registered coding names
+/// are named, anything else is "an unknown coding" (an upstream could put a value there).
+fn describe(codings: &[String]) -> String {
+    const KNOWN: [&str; 9] = [
+        "gzip",
+        "x-gzip",
+        "deflate",
+        "br",
+        "zstd",
+        "compress",
+        "x-compress",
+        "chunked",
+        "identity",
+    ];
+    let named: Vec<&str> = codings
+        .iter()
+        .map(|coding| {
+            KNOWN
+                .iter()
+                .find(|known| **known == coding.as_str())
+                .copied()
+                .unwrap_or("(an unknown coding)")
+        })
+        .collect();
+    format!("\"{}\"", named.join(", "))
 }
 
 enum Inflater {

@@ -324,6 +324,7 @@ impl ExpressClient {
         let session = admitted.session;
         let mut resolver = admitted.resolver;
         let refuse = |refusal: Refusal| {
+            let refusal = refusal.scrubbed(session.scrub_table());
             admission.report(shared, Some(&session), &refusal);
             refusal
         };

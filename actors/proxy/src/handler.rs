@@ -96,6 +96,7 @@ impl Forwarding<'_> {
 
     /// Reports a refusal of this request and builds the answer.
     fn refuse(&self, refusal: Refusal) -> Response<ProxyBody> {
+        let refusal = refusal.scrubbed(self.session.scrub_table());
         self.admission
             .report(self.shared(), Some(&self.session), &refusal);
         refusal_response(&refusal)
