@@ -109,6 +109,43 @@ pub struct LeafCache {
 #[derive(Debug)]
 struct FixedCert(Arc<rustls::sign::CertifiedKey>);
 
+/// Resolves no certificate: rustls then ends the handshake with an `access_denied` alert.
+#[derive(Debug)]
+struct NoCert;
+
+impl ResolvesServerCert for NoCert {
+    fn resolve(
+        &self,
+        _hello: rustls::server::ClientHello<'_>,
+    ) -> Option<Arc<rustls::sign::CertifiedKey>> {
+        None
+    }
+}
+
+/// A server configuration that refuses every handshake with `access_denied` (for sources and
+/// hosts the policy refused: no certificate is minted for them).
+pub fn refusing_config() -> Arc<ServerConfig> {
+    static REFUSING: std::sync::OnceLock<Option<Arc<ServerConfig>>> = std::sync::OnceLock::new();
+    let built = REFUSING.get_or_init(|| {
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let config = ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .ok()?
+            .with_no_client_auth()
+            .with_cert_resolver(Arc::new(NoCert));
+        Some(Arc::new(config))
+    });
+    match built {
+        Some(config) => Arc::clone(config),
+        // Unreachable with the ring provider; a default-built config refuses just the same.
+        None => Arc::new(
+            ServerConfig::builder()
+                .with_no_client_auth()
+                .with_cert_resolver(Arc::new(NoCert)),
+        ),
+    }
+}
+
 impl ResolvesServerCert for FixedCert {
     fn resolve(
         &self,

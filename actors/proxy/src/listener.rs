@@ -350,6 +350,10 @@ where
         }
     };
     let Some(config) = leaf_for(&shared, source_ip, &target, admit_first).await else {
+        // No certificate for a refused (or failed) host: finish the handshake with a TLS
+        // `access_denied` alert, the refusal a client can show without trusting anything.
+        let refusing = crate::cert_cache::refusing_config();
+        let _ = tokio::time::timeout(handshake_timeout, start.into_stream(refusing)).await;
         return;
     };
     let tls = match tokio::time::timeout(handshake_timeout, start.into_stream(config)).await {

@@ -11,17 +11,23 @@ use rustls::pki_types::ServerName;
 use crate::support::client::{connect_from, tls_config};
 use crate::support::harness::{sandbox_ip, Harness};
 
-/// Tries a TLS handshake with `sni` on the transparent listener; whether it completed.
-async fn handshake(h: &Harness, last: u8, sni: &str) -> bool {
+/// Tries a TLS handshake with `sni` on the transparent listener: `Ok` when it completed, the
+/// client's error otherwise.
+async fn try_handshake(h: &Harness, last: u8, sni: &str) -> Result<(), String> {
     let transparent = h.proxy.transparent_addr().unwrap();
     let stream = connect_from(sandbox_ip(last), transparent).await;
     let connector =
         tokio_rustls::TlsConnector::from(tls_config(h.proxy.ca_cert_pem(), &[b"http/1.1"]));
     let name = ServerName::try_from(sni.to_owned()).unwrap();
-    matches!(
-        tokio::time::timeout(Duration::from_secs(10), connector.connect(name, stream)).await,
-        Ok(Ok(_))
-    )
+    match tokio::time::timeout(Duration::from_secs(10), connector.connect(name, stream)).await {
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err(error)) => Err(error.to_string()),
+        Err(_) => Err("timed out".into()),
+    }
+}
+
+async fn handshake(h: &Harness, last: u8, sni: &str) -> bool {
+    try_handshake(h, last, sni).await.is_ok()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -38,7 +44,11 @@ async fn an_unknown_source_makes_the_proxy_mint_nothing() {
 async fn an_sni_outside_the_allowlist_is_refused_without_minting() {
     let h = Harness::start().await;
     h.sandbox(2, &[h.at("api.example.test")], &[]);
-    assert!(!handshake(&h, 2, "evil.test").await);
+    let refused = try_handshake(&h, 2, "evil.test").await.unwrap_err();
+    assert!(
+        refused.contains("AccessDenied"),
+        "the client is told with a TLS alert: {refused}"
+    );
     assert!(
         h.proxy.leaf_cache().cached("evil.test").is_none(),
         "minted for a refused host"
