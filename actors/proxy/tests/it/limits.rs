@@ -91,3 +91,38 @@ async fn a_sandbox_that_opens_connections_without_end_is_refused_with_a_reason()
             .is_ok()
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bodies_over_the_sandbox_buffer_budget_are_refused_on_both_front_ends() {
+    use crate::support::client::{body, Client};
+    use crate::support::harness::Options;
+    for express in [true, false] {
+        let h = Harness::start_with(Options {
+            express,
+            limits: Some(osb_proxy::Limits {
+                max_buffered_bytes_per_sandbox: 64,
+                ..osb_proxy::Limits::default()
+            }),
+            ..Options::default()
+        })
+        .await;
+        h.sandbox(2, &[h.at("api.example.test")], &[]);
+        let mut client = Client::through(
+            sandbox_ip(2),
+            h.proxy.explicit_addr(),
+            &h.at("api.example.test"),
+            h.proxy.ca_cert_pem(),
+            false,
+        )
+        .await;
+        let request = http::Request::post("/sink")
+            .header("host", h.at("api.example.test"))
+            .body(body(vec![b'x'; 1000]))
+            .unwrap();
+        let (status, _, answer) = client.send(request).await;
+        assert_eq!(status, 429, "express={express}");
+        let reason: serde_json::Value = serde_json::from_slice(&answer).unwrap();
+        assert_eq!(reason["code"], "rate_limited");
+        assert_eq!(h.origin.count(), 0);
+    }
+}
