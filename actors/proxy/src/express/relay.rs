@@ -5,6 +5,8 @@
 //! coding cannot be scrubbed is refused before a byte reaches the sandbox. It must never give an
 //! upstream connection back to the pool unless its response was read exactly to the end.
 
+use std::sync::Arc;
+
 use bytes::{Buf, Bytes, BytesMut};
 use tokio::io::AsyncWrite;
 
@@ -12,10 +14,12 @@ use super::chunked::{encode_chunk, ChunkedDecoder, LAST_CHUNK};
 use super::response::{self, ClientFraming, Framing, ResponseHead};
 use super::upstream::ExpressUpstream;
 use super::{read_more, write_out, ExpressClient, Flow, UpstreamError};
+use crate::body::Scrubbing;
 use crate::encoding::{Coding, Decoder};
 use crate::pool::PoolKey;
 use crate::refusal::Refusal;
-use crate::scrubber::{ScrubTable, StreamScrubber};
+use crate::scrubber::ScrubTable;
+use crate::transform::FrameTransform;
 
 /// How a relay ended.
 #[derive(Debug)]
@@ -35,73 +39,47 @@ pub(super) struct Relay<'a> {
     pub client_close: bool,
 }
 
-/// Decoding then scrubbing, in bounded steps.
-struct Pipeline {
-    decoder: Option<Decoder>,
-    scrubber: Option<StreamScrubber>,
-}
+/// What the body goes through: the hyper front end's response transform (decoding, then
+/// constant-shape scrubbing), or nothing for a session without secrets.
+struct Pipeline(Option<Scrubbing>);
 
 impl Pipeline {
-    fn scrub(&mut self, data: Bytes) -> Bytes {
-        match &mut self.scrubber {
-            Some(scrubber) => scrubber.feed(&data),
-            None => data,
+    fn push(&mut self, data: Bytes) -> Result<Bytes, UpstreamError> {
+        match &mut self.0 {
+            Some(scrubbing) => scrubbing.data(data).map_err(failed),
+            None => Ok(data),
         }
     }
 
-    /// The first step of output for `data`.
-    fn push(&mut self, data: Bytes) -> Result<Bytes, UpstreamError> {
-        let decoded = match &mut self.decoder {
-            None => data,
-            Some(decoder) => decoder.push(&data).map_err(failed)?,
-        };
-        Ok(self.scrub(decoded))
-    }
-
-    /// The next step from input already received; `None` when there is none.
+    /// The next bounded step from input already received; `None` when there is none.
     fn step(&mut self) -> Result<Option<Bytes>, UpstreamError> {
-        let Some(decoder) = self.decoder.as_mut().filter(|decoder| decoder.has_input()) else {
-            return Ok(None);
-        };
-        let decoded = decoder.step().map_err(failed)?;
-        Ok(Some(self.scrub(decoded)))
+        match &mut self.0 {
+            Some(scrubbing) => scrubbing.more().map_err(failed),
+            None => Ok(None),
+        }
     }
 
     fn finish(&mut self) -> Result<Bytes, UpstreamError> {
-        let mut out = BytesMut::new();
-        if let Some(decoder) = &mut self.decoder {
-            let rest = decoder.finish().map_err(failed)?;
-            match &mut self.scrubber {
-                Some(scrubber) => out.extend_from_slice(&scrubber.feed(&rest)),
-                None => out.extend_from_slice(&rest),
-            }
+        match &mut self.0 {
+            Some(scrubbing) => scrubbing.finish().map_err(failed),
+            None => Ok(Bytes::new()),
         }
-        if let Some(scrubber) = &mut self.scrubber {
-            out.extend_from_slice(&scrubber.finish());
-        }
-        Ok(out.freeze())
     }
 
     fn holds_back(&self) -> bool {
-        self.scrubber
-            .as_ref()
-            .is_some_and(|scrubber| scrubber.pending() > 0)
+        self.0.as_ref().is_some_and(FrameTransform::holds_back)
     }
 
     fn flush(&mut self) -> Bytes {
-        self.scrubber
+        self.0
             .as_mut()
-            .map(StreamScrubber::flush)
+            .map(FrameTransform::flush)
             .unwrap_or_default()
-    }
-
-    fn scrubbed(&self) -> bool {
-        self.scrubber.as_ref().is_some_and(StreamScrubber::scrubbed)
     }
 }
 
-fn failed(error: impl std::fmt::Display) -> UpstreamError {
-    UpstreamError::Failed(error.to_string())
+fn failed(refusal: Refusal) -> UpstreamError {
+    UpstreamError::Failed(refusal.message)
 }
 
 impl Relay<'_> {
@@ -248,9 +226,6 @@ impl Relay<'_> {
             None => ClientFraming::Chunked,
         };
         let decoding = coding != Coding::Identity;
-        if decoding {
-            shared.metrics.decoded_response();
-        }
         let mut out = Vec::with_capacity(head.head_len + 512);
         response::write_client_head(
             &upstream.buffer,
@@ -263,10 +238,13 @@ impl Relay<'_> {
         );
         upstream.buffer.advance(head.head_len);
         write_out(client, &out).await?;
-        let mut pipeline = Pipeline {
-            decoder: Decoder::for_coding(coding),
-            scrubber: self.table.cloned().map(StreamScrubber::new),
-        };
+        let mut pipeline = Pipeline(self.table.cloned().map(|table| {
+            Scrubbing::new(
+                table,
+                Decoder::for_coding(coding),
+                Arc::clone(&shared.metrics),
+            )
+        }));
         let frame = |data: &[u8], out: &mut Vec<u8>| match plain_length {
             Some(_) => out.extend_from_slice(data),
             None => encode_chunk(data, out),
@@ -309,7 +287,6 @@ impl Relay<'_> {
             }
             if finished {
                 frame(&pipeline.finish()?, &mut out);
-                self.count(&pipeline);
                 if plain_length.is_none() {
                     out.extend_from_slice(LAST_CHUNK);
                 }
@@ -342,7 +319,6 @@ impl Relay<'_> {
                 Ok(Ok(0)) if framing == Framing::UntilClose => {
                     out.clear();
                     frame(&pipeline.finish()?, &mut out);
-                    self.count(&pipeline);
                     out.extend_from_slice(LAST_CHUNK);
                     // The close ended the body; `head.close` keeps the connection out of the pool.
                     return write_out(client, &out).await;
@@ -351,12 +327,6 @@ impl Relay<'_> {
                 Ok(Ok(_)) => {}
                 Ok(Err(error)) => return Err(UpstreamError::Failed(error.to_string())),
             }
-        }
-    }
-
-    fn count(&self, pipeline: &Pipeline) {
-        if pipeline.scrubbed() {
-            self.client.shared.metrics.scrubbed();
         }
     }
 }
