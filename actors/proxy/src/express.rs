@@ -35,7 +35,7 @@ use crate::rewrite::redact_path;
 use crate::shared::Shared;
 use relay::Relayed;
 use request::{Parsed, RequestHead};
-use upstream::ExpressUpstream;
+use upstream::{round_trip, ExpressUpstream};
 
 /// Spare room kept in a read buffer before each read.
 const READ_CHUNK: usize = 16 * 1024;
@@ -107,16 +107,6 @@ impl UpstreamError {
             UpstreamError::Lost(reason) | UpstreamError::Failed(reason) => reason,
         }
     }
-}
-
-fn is_lost(error: &std::io::Error) -> bool {
-    matches!(
-        error.kind(),
-        std::io::ErrorKind::ConnectionReset
-            | std::io::ErrorKind::ConnectionAborted
-            | std::io::ErrorKind::BrokenPipe
-            | std::io::ErrorKind::UnexpectedEof
-    )
 }
 
 async fn read_more<S: AsyncRead + Unpin>(
@@ -458,53 +448,4 @@ async fn write_out<S: AsyncWrite + Unpin>(client: &mut S, out: &[u8]) -> Result<
         .flush()
         .await
         .map_err(|error| UpstreamError::Failed(format!("client write failed: {error}")))
-}
-
-/// Writes the request and reads the final response head (interim 1xx heads are skipped).
-async fn round_trip(
-    upstream: &mut ExpressUpstream,
-    wire: &[u8],
-    request_was_head: bool,
-) -> Result<response::ResponseHead, UpstreamError> {
-    let written = async {
-        upstream.tls.write_all(wire).await?;
-        upstream.tls.flush().await
-    }
-    .await;
-    if let Err(error) = written {
-        return Err(if is_lost(&error) {
-            UpstreamError::Lost(error.to_string())
-        } else {
-            UpstreamError::Failed(error.to_string())
-        });
-    }
-    let mut received_any = false;
-    loop {
-        match response::parse(&upstream.buffer, request_was_head) {
-            Ok(response::Parsed::Final(head)) => return Ok(head),
-            Ok(response::Parsed::Interim(length)) => {
-                upstream.buffer.advance(length);
-                continue;
-            }
-            Ok(response::Parsed::Partial) => {}
-            Err(reason) => return Err(UpstreamError::Failed(reason)),
-        }
-        match read_more(&mut upstream.tls, &mut upstream.buffer).await {
-            Ok(0) if !received_any && upstream.buffer.is_empty() => {
-                return Err(UpstreamError::Lost(
-                    "connection closed before a response".into(),
-                ))
-            }
-            Ok(0) => {
-                return Err(UpstreamError::Failed(
-                    "connection closed mid-response".into(),
-                ))
-            }
-            Ok(_) => received_any = true,
-            Err(error) if !received_any && is_lost(&error) => {
-                return Err(UpstreamError::Lost(error.to_string()))
-            }
-            Err(error) => return Err(UpstreamError::Failed(error.to_string())),
-        }
-    }
 }
