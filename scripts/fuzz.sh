@@ -22,11 +22,13 @@ command -v cargo-fuzz >/dev/null || { echo "fuzz.sh: cargo-fuzz not found: cargo
 export RUSTC_BOOTSTRAP=1
 # Its own target dir: fuzz builds use different flags and would evict the normal build's cache.
 export CARGO_TARGET_DIR=${FUZZ_TARGET_DIR:-$ROOT/target-fuzz}
+# What libFuzzer learns goes to a scratch corpus; the repository keeps only the seeds.
+SCRATCH=${FUZZ_SCRATCH:-${TMPDIR:-/tmp}/osb-proxy-fuzz-corpus}
 cd "$FUZZ_DIR"
 for target in "${TARGETS[@]}"; do
   echo "== $target (${SECONDS_PER_TARGET}s)"
-  mkdir -p "corpus/$target"
-  cargo fuzz run "$target" --sanitizer none "corpus/$target" -- \
+  mkdir -p "$SCRATCH/$target"
+  cargo fuzz run "$target" --sanitizer none "$SCRATCH/$target" "corpus/$target" -- \
     -max_total_time="$SECONDS_PER_TARGET" -print_final_stats=1
 done
 echo "== all targets ran without a crash"
