@@ -104,6 +104,10 @@ pub fn admit(shared: &Shared, admission: &Admission<'_>) -> Result<Admitted, Ref
         }
     };
     let target = admission.target;
+    if let Err(refusal) = crate::rewrite::refuse_token_in(target.host.as_bytes(), "host name") {
+        admission.report(shared, Some(&session), &refusal);
+        return Err(refusal);
+    }
     let authority = match admission.authority {
         Authority::Verified => Ok(()),
         Authority::Claimed(claimed) => {

@@ -25,8 +25,8 @@ use crate::pool::{PoolKey, ReturnSlot};
 use crate::refusal::Refusal;
 use crate::replacer::substitute_all;
 use crate::rewrite::{
-    is_upgrade_request, is_websocket_upgrade, redact_path, rewrite_request_headers,
-    substitute_path_and_query, RequestHeaderRules,
+    is_upgrade_request, is_websocket_upgrade, redact_path, refuse_token_in,
+    rewrite_request_headers, substitute_path_and_query, RequestHeaderRules,
 };
 use crate::session::Session;
 use crate::shared::{ClientConnection, Shared};
@@ -157,6 +157,7 @@ fn rewrite_head(
         .path_and_query()
         .map(|pq| pq.as_str())
         .unwrap_or("/");
+    refuse_token_in(request.method().as_str().as_bytes(), "method")?;
     let path_and_query = substitute_path_and_query(path_and_query, resolver)?;
     let upgrade = !forwarding.connection.client_http2 && is_upgrade_request(request.headers());
     if upgrade && !is_websocket_upgrade(request.headers()) {

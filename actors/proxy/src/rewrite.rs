@@ -55,6 +55,26 @@ pub fn is_upgrade_request(headers: &HeaderMap) -> bool {
             .any(|token| token == "upgrade")
 }
 
+/// Refuses a whole sealed token where the proxy never substitutes one — the method, a header
+/// name, the host — so that a token (foreign ones included) is never forwarded as it is
+/// (DESIGN §6 rule 1). Names shorter than a token cannot hold one and cost nothing.
+pub fn refuse_token_in(bytes: &[u8], what: &str) -> Result<(), Refusal> {
+    if bytes.len() < osb_proto::SEALED_TOKEN_LEN {
+        return Ok(());
+    }
+    let holds_token = memchr::memmem::find_iter(bytes, SEALED_TOKEN_PREFIX.as_bytes()).any(|at| {
+        bytes
+            .get(at..at + osb_proto::SEALED_TOKEN_LEN)
+            .is_some_and(|window| SealedToken::from_bytes(window).is_ok())
+    });
+    if holds_token {
+        return Err(Refusal::bad_request(&format!(
+            "a sealed token may not appear in the {what}: tokens are replaced only in header values, the path, the query and the body"
+        )));
+    }
+    Ok(())
+}
+
 /// Whether an upgrade request (or a `101` answer) is for WebSocket.
 pub fn is_websocket_upgrade(headers: &HeaderMap) -> bool {
     headers
@@ -83,6 +103,7 @@ pub fn rewrite_request_headers(
     let listed = connection_tokens(headers);
     let mut out = HeaderMap::with_capacity(headers.len() + 1);
     for (name, value) in headers {
+        refuse_token_in(name.as_str().as_bytes(), "name of a header")?;
         let keep_te_trailers =
             name == header::TE && value.as_bytes().eq_ignore_ascii_case(b"trailers");
         let keep_upgrade_header = keep_upgrade && name == header::UPGRADE;

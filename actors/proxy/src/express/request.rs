@@ -14,7 +14,9 @@ use super::{parse_length, range_of};
 use crate::policy::RequestSubstitution;
 use crate::refusal::Refusal;
 use crate::replacer::substitute_all;
-use crate::rewrite::{check_header_value, substitute_path_and_query, substitute_value_bytes};
+use crate::rewrite::{
+    check_header_value, refuse_token_in, substitute_path_and_query, substitute_value_bytes,
+};
 
 /// Longest request head the lane reads before leaving the connection to hyper.
 pub const MAX_HEAD: usize = 64 * 1024;
@@ -163,6 +165,7 @@ pub fn upstream_request_offering(
 ) -> Result<Zeroizing<Vec<u8>>, Refusal> {
     let path = std::str::from_utf8(&buffer[head.path.clone()])
         .map_err(|_| Refusal::bad_request("the request target is not valid"))?;
+    refuse_token_in(&buffer[head.method.clone()], "method")?;
     let path = substitute_path_and_query(path, resolver)?;
     let mut out = Zeroizing::new(Vec::with_capacity(head.total_len() + 256));
     out.extend_from_slice(&buffer[head.method.clone()]);
@@ -188,6 +191,7 @@ pub fn upstream_request_offering(
     for (name, value) in &head.forwarded {
         let name = &buffer[name.clone()];
         let value = &buffer[value.clone()];
+        refuse_token_in(name, "name of a header")?;
         if accept_encoding.is_some() && name.eq_ignore_ascii_case(b"accept-encoding") {
             continue;
         }

@@ -29,4 +29,5 @@ mod refusals;
 mod ssrf;
 mod substitution;
 mod timeouts;
+mod token_places;
 mod websocket;
