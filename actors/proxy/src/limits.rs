@@ -45,6 +45,9 @@ pub struct Limits {
     pub websocket_idle_timeout: Duration,
 }
 
+/// Whole bodies up to this size are not charged to a sandbox's buffer budget.
+pub const SMALL_BODY: usize = 64 * 1024;
+
 /// Default for [`Limits::max_connections_per_sandbox`].
 pub const DEFAULT_MAX_CONNECTIONS_PER_SANDBOX: usize = 256;
 
@@ -135,7 +138,16 @@ impl Limiter {
     }
 
     /// Reserves `bytes` of whole-body buffer for `source`, or `None` when its budget is spent.
+    /// Bodies up to [`SMALL_BODY`] are not charged (no lock on the hot path): they are bounded
+    /// by the connection cap instead (256 connections × 64 KiB = 16 MiB per sandbox).
     pub fn reserve_buffer(self: &Arc<Self>, source: IpAddr, bytes: usize) -> Option<BufferPermit> {
+        if bytes <= SMALL_BODY {
+            return Some(BufferPermit {
+                limiter: None,
+                source,
+                bytes: 0,
+            });
+        }
         let mut sources = self.sources();
         let state = sources.entry(source).or_default();
         if state.buffered + bytes > self.limits.max_buffered_bytes_per_sandbox {
@@ -143,7 +155,7 @@ impl Limiter {
         }
         state.buffered += bytes;
         Some(BufferPermit {
-            limiter: Arc::clone(self),
+            limiter: Some(Arc::clone(self)),
             source,
             bytes,
         })
@@ -211,14 +223,17 @@ impl Drop for ConnectionPermit {
 /// Bytes of one whole-body buffer; dropping it gives them back.
 #[derive(Debug)]
 pub struct BufferPermit {
-    limiter: Arc<Limiter>,
+    /// `None` for a small body that was not charged.
+    limiter: Option<Arc<Limiter>>,
     source: IpAddr,
     bytes: usize,
 }
 
 impl Drop for BufferPermit {
     fn drop(&mut self) {
-        self.limiter.release(self.source, 0, self.bytes);
+        if let Some(limiter) = &self.limiter {
+            limiter.release(self.source, 0, self.bytes);
+        }
     }
 }
 
@@ -252,18 +267,23 @@ mod tests {
 
     #[test]
     fn buffered_bytes_are_a_per_sandbox_budget() {
+        let big = SMALL_BODY + 1;
         let limiter = Limiter::new(Limits {
-            max_buffered_bytes_per_sandbox: 100,
+            max_buffered_bytes_per_sandbox: big + big / 2,
             ..Limits::default()
         });
-        let first = limiter.reserve_buffer(ip(1), 60).unwrap();
-        assert!(limiter.reserve_buffer(ip(1), 60).is_none());
+        let first = limiter.reserve_buffer(ip(1), big).unwrap();
+        assert!(limiter.reserve_buffer(ip(1), big).is_none());
         assert!(
-            limiter.reserve_buffer(ip(2), 60).is_some(),
+            limiter.reserve_buffer(ip(2), big).is_some(),
             "another sandbox has its own budget"
         );
+        assert!(
+            limiter.reserve_buffer(ip(1), SMALL_BODY).is_some(),
+            "small bodies are not charged"
+        );
         drop(first);
-        assert!(limiter.reserve_buffer(ip(1), 100).is_some());
+        assert!(limiter.reserve_buffer(ip(1), big).is_some());
     }
 
     #[test]

@@ -117,7 +117,7 @@ async fn bodies_over_the_sandbox_buffer_budget_are_refused_on_both_front_ends() 
         .await;
         let request = http::Request::post("/sink")
             .header("host", h.at("api.example.test"))
-            .body(body(vec![b'x'; 1000]))
+            .body(body(vec![b'x'; osb_proxy::limits::SMALL_BODY + 1000]))
             .unwrap();
         let (status, _, answer) = client.send(request).await;
         assert_eq!(status, 429, "express={express}");
