@@ -44,6 +44,14 @@ pub enum ErrorCode {
     UnknownSource,
     /// The upstream could not be reached or failed.
     UpstreamFailure,
+    /// The upstream answered in a form the proxy cannot scrub (an unknown content coding).
+    UnscrubbableResponse,
+    /// A per-sandbox bound of the proxy was reached (connections, buffered bytes, mint rate).
+    RateLimited,
+    /// A per-worker bound of the proxy was reached.
+    ProxyOverloaded,
+    /// The client took too long to send a request.
+    RequestTimeout,
 }
 
 impl ErrorCode {
@@ -66,7 +74,10 @@ impl ErrorCode {
             | ErrorCode::PlaintextSecret => 403,
             ErrorCode::MisdirectedRequest => 421,
             ErrorCode::UnknownSource => 407,
-            ErrorCode::UpstreamFailure => 502,
+            ErrorCode::UpstreamFailure | ErrorCode::UnscrubbableResponse => 502,
+            ErrorCode::RateLimited => 429,
+            ErrorCode::ProxyOverloaded => 503,
+            ErrorCode::RequestTimeout => 408,
         }
     }
 
@@ -90,6 +101,10 @@ impl ErrorCode {
             ErrorCode::PlaintextSecret => "plaintext_secret",
             ErrorCode::UnknownSource => "unknown_source",
             ErrorCode::UpstreamFailure => "upstream_failure",
+            ErrorCode::UnscrubbableResponse => "unscrubbable_response",
+            ErrorCode::RateLimited => "rate_limited",
+            ErrorCode::ProxyOverloaded => "proxy_overloaded",
+            ErrorCode::RequestTimeout => "request_timeout",
         }
     }
 }
@@ -111,6 +126,10 @@ mod tests {
             ErrorCode::SecretNotAllowedForHost,
             ErrorCode::ForbiddenUpstreamAddress,
             ErrorCode::UnknownSource,
+            ErrorCode::UnscrubbableResponse,
+            ErrorCode::RateLimited,
+            ErrorCode::ProxyOverloaded,
+            ErrorCode::RequestTimeout,
         ] {
             let json = serde_json::to_string(&code).unwrap();
             assert_eq!(json, format!("\"{}\"", code.as_str()));
@@ -123,5 +142,7 @@ mod tests {
         assert_eq!(ErrorCode::NotFound.http_status(), 404);
         assert_eq!(ErrorCode::MisdirectedRequest.http_status(), 421);
         assert_eq!(ErrorCode::UpstreamFailure.http_status(), 502);
+        assert_eq!(ErrorCode::RateLimited.http_status(), 429);
+        assert_eq!(ErrorCode::ProxyOverloaded.http_status(), 503);
     }
 }

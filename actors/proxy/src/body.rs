@@ -1,33 +1,37 @@
-//! Body plumbing: the boxed body type both legs use, the streaming request body that substitutes
-//! tokens as it flows (refusing mid-stream on a forbidden token), the streaming response body
-//! that scrubs echoed values, and the per-request ledger that emits exactly one `secret_used`
-//! event when the request is done. Nothing here buffers without a bound; nothing logs a value.
+//! Body plumbing: the boxed body type both legs use, the per-request ledger that emits exactly one
+//! `secret_used` event when the request is done, and the two body transforms run by
+//! [`crate::transform::TransformedBody`]: [`Substitution`] (request bodies: tokens replaced as
+//! they stream, a forbidden token aborts the upstream request) and [`Scrubbing`] (response
+//! bodies: decoded if compressed, echoed values replaced, trailers scrubbed). Nothing here
+//! buffers without a bound; nothing logs a value.
 
 use std::collections::BTreeSet;
-use std::pin::Pin;
 use std::sync::{Arc, Mutex, PoisonError};
-use std::task::{Context, Poll};
 
 use bytes::Bytes;
-use http_body::{Body, Frame, SizeHint};
+use http::HeaderMap;
 use http_body_util::combinators::UnsyncBoxBody;
 use http_body_util::{BodyExt, Empty, Full};
 use osb_proto::{ErrorCode, SandboxId};
 
+use crate::encoding::Decoder;
 use crate::events::{EventSink, ProxyEvent};
 use crate::metrics::ProxyMetrics;
 use crate::policy::RequestSubstitution;
 use crate::refusal::Refusal;
 use crate::replacer::StreamReplacer;
-use crate::scrubber::StreamScrubber;
+use crate::scrubber::{ScrubTable, StreamScrubber};
+use crate::transform::FrameTransform;
 
 /// Why a proxied body stopped.
 #[derive(Debug, thiserror::Error)]
 pub enum BodyError {
-    #[error("request body refused by the sealing proxy ({0})")]
+    #[error("body refused by the sealing proxy ({0})")]
     Refused(ErrorCode),
     #[error("body stream failed: {0}")]
     Stream(#[from] hyper::Error),
+    #[error("the body went silent for too long")]
+    TimedOut,
 }
 
 /// The body type of both legs.
@@ -53,7 +57,7 @@ pub fn incoming_body(incoming: hyper::body::Incoming) -> ProxyBody {
 #[derive(Debug)]
 pub struct RequestLedger {
     sink: Arc<dyn EventSink>,
-    metrics: Arc<ProxyMetrics>,
+    pub(crate) metrics: Arc<ProxyMetrics>,
     sandbox_id: SandboxId,
     source_ip: std::net::IpAddr,
     host: String,
@@ -96,7 +100,7 @@ impl RequestLedger {
         used.extend(resolver.used().iter().cloned());
     }
 
-    /// Records and reports a refusal discovered while streaming the body.
+    /// Records and reports a refusal discovered while streaming a body or frames.
     pub fn block(&self, refusal: Refusal) {
         self.metrics.blocked(refusal.code);
         tracing::info!(sandbox_id = %self.sandbox_id, host = %self.host, code = %refusal.code, "request body refused");
@@ -138,53 +142,31 @@ impl Drop for RequestLedger {
     }
 }
 
-/// A request body whose tokens are replaced while it streams.
-pub struct SubstitutingBody {
-    inner: ProxyBody,
+/// Request bodies: tokens replaced while the body streams; a token the policy refuses ends the
+/// body with an error, which makes hyper abort the upstream request (no terminating chunk on
+/// HTTP/1.1, `RST_STREAM` on HTTP/2), so the origin never sees it as complete.
+pub struct Substitution {
     replacer: StreamReplacer,
     resolver: RequestSubstitution,
     ledger: Arc<RequestLedger>,
-    done: bool,
     counted: u64,
-    pending_trailers: Option<Frame<Bytes>>,
 }
 
-impl std::fmt::Debug for SubstitutingBody {
+impl std::fmt::Debug for Substitution {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SubstitutingBody")
-            .field("done", &self.done)
-            .finish_non_exhaustive()
+        f.debug_struct("Substitution").finish_non_exhaustive()
     }
 }
 
-impl SubstitutingBody {
-    pub fn new(
-        inner: ProxyBody,
-        resolver: RequestSubstitution,
-        ledger: Arc<RequestLedger>,
-    ) -> Self {
+impl Substitution {
+    pub fn new(resolver: RequestSubstitution, ledger: Arc<RequestLedger>) -> Self {
         let counted = resolver.substitutions();
         Self {
-            inner,
             replacer: StreamReplacer::new(),
             resolver,
             ledger,
-            done: false,
             counted,
-            pending_trailers: None,
         }
-    }
-
-    fn rewrite_trailers(&mut self, frame: Frame<Bytes>) -> Result<Frame<Bytes>, Refusal> {
-        let Ok(trailers) = frame.into_trailers() else {
-            return Err(Refusal::bad_request("unexpected body frame"));
-        };
-        let mut rewritten = http::HeaderMap::with_capacity(trailers.len());
-        for (name, value) in &trailers {
-            let value = crate::rewrite::substitute_header_value(name, value, &mut self.resolver)?;
-            rewritten.append(name.clone(), value);
-        }
-        Ok(Frame::trailers(rewritten))
     }
 
     fn account(&mut self) {
@@ -195,153 +177,136 @@ impl SubstitutingBody {
     }
 }
 
-impl Body for SubstitutingBody {
-    type Data = Bytes;
-    type Error = BodyError;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, BodyError>>> {
-        let this = &mut *self;
-        if let Some(trailers) = this.pending_trailers.take() {
-            return Poll::Ready(Some(Ok(trailers)));
-        }
-        if this.done {
-            return Poll::Ready(None);
-        }
-        loop {
-            match Pin::new(&mut this.inner).poll_frame(cx) {
-                Poll::Pending => return Poll::Pending,
-                Poll::Ready(Some(Err(error))) => return Poll::Ready(Some(Err(error))),
-                Poll::Ready(None) => {
-                    this.done = true;
-                    this.account();
-                    let tail = this.replacer.finish();
-                    return Poll::Ready((!tail.is_empty()).then(|| Ok(Frame::data(tail))));
-                }
-                Poll::Ready(Some(Ok(frame))) => match frame.into_data() {
-                    Ok(data) => match this.replacer.feed(data, &mut this.resolver) {
-                        Ok(out) if out.is_empty() => continue,
-                        Ok(out) => {
-                            this.account();
-                            return Poll::Ready(Some(Ok(Frame::data(out))));
-                        }
-                        Err(refusal) => {
-                            this.done = true;
-                            let code = refusal.code;
-                            this.ledger.block(refusal);
-                            return Poll::Ready(Some(Err(BodyError::Refused(code))));
-                        }
-                    },
-                    Err(frame) => {
-                        // Trailers get the same substitution and policy as headers.
-                        let trailers = match this.rewrite_trailers(frame) {
-                            Ok(trailers) => trailers,
-                            Err(refusal) => {
-                                this.done = true;
-                                let code = refusal.code;
-                                this.ledger.block(refusal);
-                                return Poll::Ready(Some(Err(BodyError::Refused(code))));
-                            }
-                        };
-                        this.account();
-                        // Held-back bytes go out before the trailers.
-                        let tail = this.replacer.finish();
-                        if tail.is_empty() {
-                            return Poll::Ready(Some(Ok(trailers)));
-                        }
-                        this.pending_trailers = Some(trailers);
-                        return Poll::Ready(Some(Ok(Frame::data(tail))));
-                    }
-                },
-            }
-        }
+impl FrameTransform for Substitution {
+    fn data(&mut self, chunk: Bytes) -> Result<Bytes, Refusal> {
+        let out = self.replacer.feed(chunk, &mut self.resolver)?;
+        self.account();
+        Ok(out)
     }
 
-    fn is_end_stream(&self) -> bool {
-        self.done
+    fn trailers(&mut self, trailers: HeaderMap) -> Result<HeaderMap, Refusal> {
+        let mut rewritten = HeaderMap::with_capacity(trailers.len());
+        for (name, value) in &trailers {
+            let value = crate::rewrite::substitute_header_value(name, value, &mut self.resolver)?;
+            rewritten.append(name.clone(), value);
+        }
+        self.account();
+        Ok(rewritten)
     }
 
-    fn size_hint(&self) -> SizeHint {
-        SizeHint::default()
+    fn finish(&mut self) -> Result<Bytes, Refusal> {
+        Ok(self.replacer.finish())
+    }
+
+    fn refused(&mut self, refusal: Refusal) -> BodyError {
+        let code = refusal.code;
+        self.ledger.block(refusal);
+        BodyError::Refused(code)
+    }
+
+    fn timed_out(&mut self) {
+        self.ledger.metrics.timed_out();
     }
 }
 
-/// A response body whose echoed secret values are replaced by tokens while it streams.
-pub struct ScrubbingBody {
-    inner: ProxyBody,
+/// Response bodies: decoded when compressed (ADR 0109), then scrubbed with a constant shape
+/// (ADR 0108); trailers scrubbed too.
+pub struct Scrubbing {
+    decoder: Option<Decoder>,
     scrubber: StreamScrubber,
-    done: bool,
-    pending_trailers: Option<Frame<Bytes>>,
+    table: ScrubTable,
+    metrics: Arc<ProxyMetrics>,
+    counted: bool,
 }
 
-impl std::fmt::Debug for ScrubbingBody {
+impl std::fmt::Debug for Scrubbing {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ScrubbingBody")
-            .field("done", &self.done)
-            .finish_non_exhaustive()
+        f.debug_struct("Scrubbing").finish_non_exhaustive()
     }
 }
 
-impl ScrubbingBody {
-    pub fn new(inner: ProxyBody, scrubber: StreamScrubber) -> Self {
+fn decode_failed(error: impl std::fmt::Display) -> Refusal {
+    Refusal::upstream_failure("the upstream", &error.to_string())
+}
+
+impl Scrubbing {
+    pub fn new(table: ScrubTable, decoder: Option<Decoder>, metrics: Arc<ProxyMetrics>) -> Self {
+        if decoder.is_some() {
+            metrics.decoded_response();
+        }
         Self {
-            inner,
-            scrubber,
-            done: false,
-            pending_trailers: None,
+            decoder,
+            scrubber: StreamScrubber::new(table.clone()),
+            table,
+            metrics,
+            counted: false,
+        }
+    }
+
+    fn scrub(&mut self, decoded: &[u8]) -> Bytes {
+        let out = self.scrubber.feed(decoded);
+        self.count();
+        out
+    }
+
+    fn count(&mut self) {
+        if self.scrubber.scrubbed() && !self.counted {
+            self.counted = true;
+            self.metrics.scrubbed();
         }
     }
 }
 
-impl Body for ScrubbingBody {
-    type Data = Bytes;
-    type Error = BodyError;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, BodyError>>> {
-        let this = &mut *self;
-        if let Some(trailers) = this.pending_trailers.take() {
-            return Poll::Ready(Some(Ok(trailers)));
-        }
-        if this.done {
-            return Poll::Ready(None);
-        }
-        loop {
-            match Pin::new(&mut this.inner).poll_frame(cx) {
-                Poll::Pending => return Poll::Pending,
-                Poll::Ready(Some(Err(error))) => return Poll::Ready(Some(Err(error))),
-                Poll::Ready(None) => {
-                    this.done = true;
-                    let tail = this.scrubber.finish();
-                    return Poll::Ready((!tail.is_empty()).then(|| Ok(Frame::data(tail))));
-                }
-                Poll::Ready(Some(Ok(frame))) => match frame.into_data() {
-                    Ok(data) => {
-                        let out = this.scrubber.feed(data);
-                        if out.is_empty() {
-                            continue;
-                        }
-                        return Poll::Ready(Some(Ok(Frame::data(out))));
-                    }
-                    Err(trailers) => {
-                        let tail = this.scrubber.finish();
-                        if tail.is_empty() {
-                            return Poll::Ready(Some(Ok(trailers)));
-                        }
-                        this.pending_trailers = Some(trailers);
-                        return Poll::Ready(Some(Ok(Frame::data(tail))));
-                    }
-                },
+impl FrameTransform for Scrubbing {
+    fn data(&mut self, chunk: Bytes) -> Result<Bytes, Refusal> {
+        match &mut self.decoder {
+            None => Ok(self.scrub(&chunk)),
+            Some(decoder) => {
+                let decoded = decoder.push(&chunk).map_err(decode_failed)?;
+                Ok(self.scrub(&decoded))
             }
         }
     }
 
-    fn is_end_stream(&self) -> bool {
-        self.done
+    fn more(&mut self) -> Result<Option<Bytes>, Refusal> {
+        let Some(decoder) = self.decoder.as_mut().filter(|decoder| decoder.has_input()) else {
+            return Ok(None);
+        };
+        let decoded = decoder.step().map_err(decode_failed)?;
+        Ok(Some(self.scrub(&decoded)))
+    }
+
+    fn trailers(&mut self, mut trailers: HeaderMap) -> Result<HeaderMap, Refusal> {
+        crate::rewrite::scrub_header_values(&mut trailers, &self.table);
+        Ok(trailers)
+    }
+
+    fn finish(&mut self) -> Result<Bytes, Refusal> {
+        let mut out = bytes::BytesMut::new();
+        if let Some(decoder) = &mut self.decoder {
+            let rest = decoder.finish().map_err(decode_failed)?;
+            out.extend_from_slice(&self.scrubber.feed(&rest));
+        }
+        out.extend_from_slice(&self.scrubber.finish());
+        self.count();
+        Ok(out.freeze())
+    }
+
+    fn holds_back(&self) -> bool {
+        self.scrubber.pending() > 0
+    }
+
+    fn flush(&mut self) -> Bytes {
+        self.scrubber.flush()
+    }
+
+    fn refused(&mut self, refusal: Refusal) -> BodyError {
+        self.metrics.blocked(refusal.code);
+        BodyError::Refused(refusal.code)
+    }
+
+    fn timed_out(&mut self) {
+        self.metrics.timed_out();
     }
 }
 

@@ -54,6 +54,8 @@ pub enum CaError {
     Mint(#[from] rcgen::Error),
     #[error("the TLS library refused the minted certificate: {0}")]
     Tls(#[from] rustls::Error),
+    #[error("minting was interrupted (the proxy is shutting down)")]
+    MintInterrupted,
 }
 
 /// The CA: its certificate (what sandboxes trust) and the issuer that signs leaves.

@@ -6,6 +6,8 @@ use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::cert_cache::CacheBounds;
+pub use crate::limits::{Limits, DEFAULT_MAX_CONNECTIONS_PER_SANDBOX};
 use crate::policy::AddressPolicy;
 
 /// What to do with a `Content-Length` request body larger than the rewrite buffer.
@@ -30,6 +32,9 @@ pub struct ProxyConfig {
     pub leaf_lifetime: Duration,
     /// How long a leaf stays cached (kept below `leaf_lifetime`).
     pub leaf_cache_ttl: Duration,
+    /// How many leaves (and bytes of them) the cache holds before it evicts the least recently
+    /// used.
+    pub leaf_cache_bounds: CacheBounds,
     /// Largest body buffered to recompute `Content-Length` (requests) or scrub (responses).
     pub max_buffered_body: usize,
     pub oversized_body: OversizedBody,
@@ -52,12 +57,18 @@ pub struct ProxyConfig {
     /// Serve simple HTTP/1.1 requests on the express lane (ADR 0107); everything else, and every
     /// request when this is off, goes through hyper.
     pub express: bool,
+    /// Connections, streams, buffered bytes, mint rate and timeouts (ADR 0110).
+    pub limits: Limits,
+    /// How long the scrubber's held-back bytes wait for more of a body before they are handed out
+    /// anyway (ADR 0108: the wait is the same whatever the bytes are).
+    pub scrub_flush_after: Duration,
 }
 
 impl ProxyConfig {
     /// Defaults: explicit listener on 127.0.0.1:3128, no transparent listener, 1 MiB rewrite
-    /// buffer, 7-day leaves cached for 1 day, strict address policy, system roots, idle upstream
-    /// connections kept 30 s (at most 128 per sandbox and target).
+    /// buffer, 7-day leaves cached for 1 day (at most 10 000 / 64 MiB), strict address policy,
+    /// system roots, idle upstream connections kept 30 s (at most 128 per sandbox and target),
+    /// the limits of [`Limits::default`], held-back response bytes flushed after 50 ms of quiet.
     pub fn new(data_dir: impl Into<PathBuf>) -> Self {
         Self {
             explicit_listen: SocketAddr::from(([127, 0, 0, 1], 3128)),
@@ -76,6 +87,9 @@ impl ProxyConfig {
             upstream_max_idle_per_host: 128,
             lanes: std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get),
             express: true,
+            limits: Limits::default(),
+            scrub_flush_after: Duration::from_millis(50),
+            leaf_cache_bounds: CacheBounds::default(),
         }
     }
 }

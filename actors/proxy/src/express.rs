@@ -13,6 +13,7 @@
 
 pub mod chunked;
 mod prefixed;
+mod relay;
 pub mod request;
 pub mod response;
 pub mod upstream;
@@ -24,25 +25,20 @@ use bytes::{Buf, BytesMut};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::time::Instant;
 
+use crate::admission::{admit, Admission, Authority};
 use crate::events::ProxyEvent;
-use crate::handler::{authority_for, report_refusal, BlockFacts, Shared};
-use crate::policy::{RequestSubstitution, Target};
+use crate::handler::authority_for;
+use crate::policy::Target;
 use crate::pool::PoolKey;
 use crate::refusal::Refusal;
 use crate::rewrite::redact_path;
-use crate::scrubber::{ScrubTable, StreamScrubber};
-use crate::session::Session;
-use chunked::{encode_chunk, ChunkedDecoder, LAST_CHUNK};
+use crate::shared::Shared;
+use relay::Relayed;
 use request::{Parsed, RequestHead};
-use response::{ClientFraming, Framing, ResponseHead};
-use upstream::ExpressUpstream;
+use upstream::{round_trip, ExpressUpstream};
 
 /// Spare room kept in a read buffer before each read.
 const READ_CHUNK: usize = 16 * 1024;
-
-/// A response being relayed: its head, the scrub table, whether the client asked to close, and
-/// the pool key its upstream connection returns to.
-type Relayed<'a> = (&'a ResponseHead, Option<&'a ScrubTable>, bool, &'a PoolKey);
 
 /// What one connection remembers between its requests. Only facts that cannot change while the
 /// connection lives (its target, SNI and lane) go in here; session and policy are read anew for
@@ -113,16 +109,6 @@ impl UpstreamError {
     }
 }
 
-fn is_lost(error: &std::io::Error) -> bool {
-    matches!(
-        error.kind(),
-        std::io::ErrorKind::ConnectionReset
-            | std::io::ErrorKind::ConnectionAborted
-            | std::io::ErrorKind::BrokenPipe
-            | std::io::ErrorKind::UnexpectedEof
-    )
-}
-
 async fn read_more<S: AsyncRead + Unpin>(
     io: &mut S,
     buffer: &mut BytesMut,
@@ -133,7 +119,9 @@ async fn read_more<S: AsyncRead + Unpin>(
     io.read_buf(buffer).await
 }
 
-fn refusal_bytes(refusal: &Refusal, close: bool) -> Vec<u8> {
+/// A refusal as an HTTP/1.1 response (also what the explicit door answers a connection over
+/// its cap with).
+pub(crate) fn refusal_bytes(refusal: &Refusal, close: bool) -> Vec<u8> {
     let body = refusal.body();
     let reason = http::StatusCode::from_u16(refusal.status())
         .ok()
@@ -159,7 +147,8 @@ impl ExpressClient {
         let mut buffer = BytesMut::with_capacity(READ_CHUNK);
         let mut memo = ConnectionMemo::default();
         loop {
-            let deadline = Instant::now() + crate::listener::HEADER_READ_TIMEOUT;
+            let limits = self.shared.limiter.limits();
+            let deadline = Instant::now() + limits.head_timeout;
             let head = loop {
                 match request::parse(&buffer, self.shared.max_buffered_body) {
                     Parsed::Express(head) => break head,
@@ -171,14 +160,49 @@ impl ExpressClient {
                     Ok(Ok(_)) => {}
                     Err(_) => {
                         tracing::debug!(source_ip = %self.source_ip, "request head timed out");
+                        self.shared.metrics.timed_out();
+                        if !buffer.is_empty() {
+                            let refusal = Refusal::request_timeout("the request head");
+                            self.shared.metrics.blocked(refusal.code);
+                            let _ = client.write_all(&refusal_bytes(&refusal, true)).await;
+                        }
                         return;
                     }
                 }
             };
+            let _body_permit = match head.content_length.filter(|length| *length > 0) {
+                None => None,
+                Some(length) => match self.shared.limiter.reserve_buffer(self.source_ip, length) {
+                    Some(permit) => Some(permit),
+                    None => {
+                        let refusal = Refusal::rate_limited(
+                            "this sandbox has too many request bodies buffered in the proxy at once: retry when earlier requests are done",
+                        );
+                        let method = text(&buffer[head.method.clone()]).into_owned();
+                        self.refuse_unread(&mut client, &method, refusal).await;
+                        return;
+                    }
+                },
+            };
             while buffer.len() < head.total_len() {
-                match read_more(&mut client, &mut buffer).await {
-                    Ok(0) | Err(_) => return,
-                    Ok(_) => {}
+                let read = tokio::time::timeout(
+                    limits.body_idle_timeout,
+                    read_more(&mut client, &mut buffer),
+                );
+                match read.await {
+                    Ok(Ok(0)) | Ok(Err(_)) => return,
+                    Ok(Ok(_)) => {}
+                    Err(_) => {
+                        self.shared.metrics.timed_out();
+                        let method = text(&buffer[head.method.clone()]).into_owned();
+                        self.refuse_unread(
+                            &mut client,
+                            &method,
+                            Refusal::request_timeout("the request body"),
+                        )
+                        .await;
+                        return;
+                    }
                 }
             }
             let flow = self
@@ -197,7 +221,7 @@ impl ExpressClient {
         S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
         let io = prefixed::Prefixed::new(buffer.freeze(), client);
-        crate::listener::serve_hyper(
+        crate::hyper_front::serve_hyper(
             self.shared,
             io,
             self.source_ip,
@@ -208,19 +232,24 @@ impl ExpressClient {
         .await;
     }
 
-    async fn answer_refusal<S>(
-        &self,
-        client: &mut S,
-        facts: BlockFacts<'_>,
-        refusal: Refusal,
-        close: bool,
-    ) -> Flow
+    /// Answers a request the lane could not read to its end, and closes.
+    async fn refuse_unread<S>(&self, client: &mut S, method: &str, refusal: Refusal)
     where
         S: AsyncWrite + Unpin,
     {
-        report_refusal(&self.shared, facts, &refusal);
+        let session = self.shared.registry.lookup(self.source_ip);
+        let admission = self.admission(method, None, Authority::Verified);
+        admission.report(&self.shared, session.as_deref(), &refusal);
+        let _ = client.write_all(&refusal_bytes(&refusal, true)).await;
+        let _ = client.shutdown().await;
+    }
+
+    async fn answer_refusal<S>(&self, client: &mut S, refusal: &Refusal, close: bool) -> Flow
+    where
+        S: AsyncWrite + Unpin,
+    {
         if client
-            .write_all(&refusal_bytes(&refusal, close))
+            .write_all(&refusal_bytes(refusal, close))
             .await
             .is_err()
             || client.flush().await.is_err()
@@ -230,7 +259,24 @@ impl ExpressClient {
         Flow::KeepAlive
     }
 
-    /// One request (head and body in `request`), start to finish.
+    fn admission<'a>(
+        &'a self,
+        method: &'a str,
+        path: Option<&'a str>,
+        authority: Authority<'a>,
+    ) -> Admission<'a> {
+        Admission {
+            source_ip: self.source_ip,
+            target: &self.target,
+            authority,
+            sni: self.sni.as_deref(),
+            method: Some(method),
+            path,
+        }
+    }
+
+    /// One request (head and body in `request`), start to finish, along the same hooks as the
+    /// hyper front end: admission, head and body substitution, upstream exchange, response relay.
     async fn exchange<S>(
         &self,
         client: &mut S,
@@ -247,50 +293,48 @@ impl ExpressClient {
         let method = text(&request[head.method.clone()]);
         let path = text(&request[head.path.clone()]);
         let raw_path = path.split('?').next().unwrap_or("/");
-        let session = match shared
-            .policy
-            .check_source(self.source_ip, shared.registry.lookup(self.source_ip))
-        {
-            Ok(session) => session,
-            Err(refusal) => {
-                let path = redact_path(raw_path, None);
-                let facts = self.facts(None, &method, &path);
-                return self
-                    .answer_refusal(client, facts, refusal, head.close)
-                    .await;
-            }
-        };
         let claimed_bytes = head.host.clone().map(|range| &request[range]);
         let claimed = claimed_bytes.map(text);
         // The target and SNI are fixed for the connection, so the authority check is a pure
         // function of the Host bytes: a Host that already passed passes again.
-        let authority_checked =
-            if memo.authority_ok.as_ref().map(|ok| ok.as_deref()) == Some(claimed_bytes) {
-                Ok(())
-            } else {
-                shared
-                    .policy
-                    .check_authority(&self.target, claimed.as_deref(), self.sni.as_deref())
-                    .inspect(|()| memo.authority_ok = Some(claimed_bytes.map(<[u8]>::to_vec)))
-            };
-        let checked = authority_checked.and_then(|()| {
-            shared
-                .policy
-                .check_egress(&session, &self.target.host, self.target.port)
-        });
-        let mut resolver =
-            RequestSubstitution::new(shared.policy, Arc::clone(&session), self.target.clone());
-        let authority = claimed.unwrap_or_else(|| authority_for(&self.target).into());
-        let wire = checked
-            .and_then(|()| request::upstream_request(request, head, &authority, &mut resolver));
+        let authority = if memo.authority_ok.as_ref().map(|ok| ok.as_deref()) == Some(claimed_bytes)
+        {
+            Authority::Verified
+        } else {
+            Authority::Claimed(claimed.as_deref())
+        };
+        let admission = self.admission(&method, Some(raw_path), authority);
+        let admitted = match admit(shared, &admission) {
+            Ok(admitted) => admitted,
+            Err(refusal) => return self.answer_refusal(client, &refusal, head.close).await,
+        };
+        if matches!(authority, Authority::Claimed(_)) {
+            memo.authority_ok = Some(claimed_bytes.map(<[u8]>::to_vec));
+        }
+        let session = admitted.session;
+        let mut resolver = admitted.resolver;
+        let refuse = |refusal: Refusal| {
+            let refusal = refusal.scrubbed(session.scrub_table());
+            admission.report(shared, Some(&session), &refusal);
+            refusal
+        };
+        let offered = session.has_secrets().then_some(crate::encoding::OFFERED);
+        let authority_text: std::borrow::Cow<'_, str> = match claimed.as_deref() {
+            Some(claimed) => std::borrow::Cow::Borrowed(claimed),
+            None => authority_for(&self.target).into(),
+        };
+        let wire = request::upstream_request_offering(
+            request,
+            head,
+            &authority_text,
+            offered,
+            &mut resolver,
+        );
         let wire = match wire {
             Ok(wire) => wire,
             Err(refusal) => {
-                let path = redact_path(raw_path, Some(&session));
-                let facts = self.facts(Some(&session), &method, &path);
-                return self
-                    .answer_refusal(client, facts, refusal, head.close)
-                    .await;
+                let refusal = refuse(refusal);
+                return self.answer_refusal(client, &refusal, head.close).await;
             }
         };
         shared.metrics.substituted(resolver.substitutions());
@@ -327,30 +371,23 @@ impl ExpressClient {
         let (upstream, response) = match sent {
             Ok(sent) => sent,
             Err(refusal) => {
-                let path = redact_path(raw_path, Some(&session));
-                let facts = self.facts(Some(&session), &method, &path);
-                return self
-                    .answer_refusal(client, facts, refusal, head.close)
-                    .await;
+                let refusal = refuse(refusal);
+                return self.answer_refusal(client, &refusal, head.close).await;
             }
         };
         let table = session.scrub_table().cloned();
-        self.relay(client, upstream, &response, table, key, head.close)
-            .await
-    }
-
-    fn facts<'a>(
-        &'a self,
-        session: Option<&'a Session>,
-        method: &'a str,
-        path: &'a str,
-    ) -> BlockFacts<'a> {
-        BlockFacts {
-            source_ip: self.source_ip,
-            session,
-            host: Some(&self.target.host),
-            method: Some(method),
-            path: Some(path),
+        let relay = relay::Relay {
+            client: self,
+            key,
+            table: table.as_ref(),
+            client_close: head.close,
+        };
+        match relay.run(client, upstream, &response).await {
+            Relayed::Done(flow) => flow,
+            Relayed::Refused(refusal) => {
+                let refusal = refuse(refusal);
+                self.answer_refusal(client, &refusal, head.close).await
+            }
         }
     }
 
@@ -363,7 +400,7 @@ impl ExpressClient {
         wire: &[u8],
         request_was_head: bool,
         replayable: bool,
-    ) -> Result<(Box<ExpressUpstream>, ResponseHead), Refusal> {
+    ) -> Result<(Box<ExpressUpstream>, response::ResponseHead), Refusal> {
         let host = &self.target.host;
         let failure = |error: UpstreamError| {
             Refusal::upstream_failure(host, &format!("request failed: {}", error.reason()))
@@ -384,198 +421,17 @@ impl ExpressClient {
         Ok((upstream, response))
     }
 
-    /// Relays the response to the client and, when the upstream connection is clean afterwards,
-    /// gives it back to the pool.
-    async fn relay<S>(
-        &self,
-        client: &mut S,
-        mut upstream: Box<ExpressUpstream>,
-        response: &ResponseHead,
-        table: Option<ScrubTable>,
-        key: &PoolKey,
-        client_close: bool,
-    ) -> Flow
-    where
-        S: AsyncWrite + Unpin,
-    {
-        let cap = self.shared.max_buffered_body;
-        let mut out = Vec::with_capacity(response.head_len + 512);
-        let outcome = match response.framing {
-            Framing::Bodiless => {
-                response::client_head(
-                    &upstream.buffer,
-                    response,
-                    table.as_ref(),
-                    ClientFraming::Bodiless,
-                    client_close,
-                    &mut out,
-                );
-                upstream.buffer.advance(response.head_len);
-                self.give_back(key, upstream, response);
-                write_out(client, &out).await
-            }
-            Framing::Length(length) if length <= cap as u64 => {
-                let length = length as usize;
-                let frame = (response, table.as_ref(), client_close, key);
-                self.relay_buffered(client, upstream, frame, length, out)
-                    .await
-            }
-            framing => {
-                let frame = (response, table.as_ref(), client_close, key);
-                self.relay_streamed(client, upstream, frame, framing, out)
-                    .await
-            }
-        };
-        match outcome {
-            Ok(()) => Flow::KeepAlive,
-            Err(error) => {
-                tracing::debug!(host = %self.target.host, reason = error.reason(), "response relay ended early");
-                Flow::Close
-            }
-        }
-    }
-
     /// Returns a connection to the pool when its response was read exactly to the end and the
     /// upstream did not ask to close it. Called before the last write to the client, so the
     /// connection is available by the time the client sees the end of the response.
-    fn give_back(&self, key: &PoolKey, upstream: Box<ExpressUpstream>, response: &ResponseHead) {
+    fn give_back(
+        &self,
+        key: &PoolKey,
+        upstream: Box<ExpressUpstream>,
+        response: &response::ResponseHead,
+    ) {
         if !response.close && upstream.buffer.is_empty() {
             self.shared.pools.release_express(key, upstream);
-        }
-    }
-
-    async fn relay_buffered<S>(
-        &self,
-        client: &mut S,
-        mut upstream: Box<ExpressUpstream>,
-        (response, table, client_close, key): Relayed<'_>,
-        length: usize,
-        mut out: Vec<u8>,
-    ) -> Result<(), UpstreamError>
-    where
-        S: AsyncWrite + Unpin,
-    {
-        let end = response.head_len + length;
-        while upstream.buffer.len() < end {
-            match read_more(&mut upstream.tls, &mut upstream.buffer).await {
-                Ok(0) => return Err(UpstreamError::Failed("upstream closed mid-body".into())),
-                Ok(_) => {}
-                Err(error) => return Err(UpstreamError::Failed(error.to_string())),
-            }
-        }
-        let body = &upstream.buffer[response.head_len..end];
-        let scrubbed = table.and_then(|table| table.scrub_all(body));
-        if scrubbed.is_some() {
-            self.shared.metrics.scrubbed();
-        }
-        let body = scrubbed.as_deref().unwrap_or(body);
-        response::client_head(
-            &upstream.buffer,
-            response,
-            table,
-            ClientFraming::Length(body.len()),
-            client_close,
-            &mut out,
-        );
-        out.extend_from_slice(body);
-        upstream.buffer.advance(end);
-        self.give_back(key, upstream, response);
-        write_out(client, &out).await
-    }
-
-    async fn relay_streamed<S>(
-        &self,
-        client: &mut S,
-        mut upstream: Box<ExpressUpstream>,
-        (response, table, client_close, key): Relayed<'_>,
-        framing: Framing,
-        mut out: Vec<u8>,
-    ) -> Result<(), UpstreamError>
-    where
-        S: AsyncWrite + Unpin,
-    {
-        // Without a scrub table a known length passes through as it is; otherwise the body
-        // changes length and is re-framed as chunks.
-        let plain_length = match framing {
-            Framing::Length(length) if table.is_none() => Some(length),
-            _ => None,
-        };
-        let client_framing = match plain_length {
-            Some(length) => ClientFraming::Length(length as usize),
-            None => ClientFraming::Chunked,
-        };
-        response::client_head(
-            &upstream.buffer,
-            response,
-            table,
-            client_framing,
-            client_close,
-            &mut out,
-        );
-        upstream.buffer.advance(response.head_len);
-        write_out(client, &out).await?;
-        let mut scrubber = table.cloned().map(StreamScrubber::new);
-        let mut decoder = (framing == Framing::Chunked).then(ChunkedDecoder::new);
-        let mut remaining = match framing {
-            Framing::Length(length) => length,
-            _ => u64::MAX,
-        };
-        let mut decoded = BytesMut::new();
-        loop {
-            // Take what the buffer holds of the body.
-            match &mut decoder {
-                Some(decoder) => decoder
-                    .decode(&mut upstream.buffer, &mut decoded)
-                    .map_err(|error| UpstreamError::Failed(error.to_string()))?,
-                None => {
-                    let take = (upstream.buffer.len() as u64).min(remaining) as usize;
-                    decoded.extend_from_slice(&upstream.buffer[..take]);
-                    upstream.buffer.advance(take);
-                    remaining -= take as u64;
-                }
-            }
-            let finished = match (&decoder, framing) {
-                (Some(decoder), _) => decoder.is_done(),
-                (None, Framing::Length(_)) => remaining == 0,
-                _ => false,
-            };
-            out.clear();
-            if !decoded.is_empty() {
-                let data = decoded.split().freeze();
-                let data = match &mut scrubber {
-                    Some(scrubber) => scrubber.feed(data),
-                    None => data,
-                };
-                match plain_length {
-                    Some(_) => out.extend_from_slice(&data),
-                    None => encode_chunk(&data, &mut out),
-                }
-            }
-            if finished {
-                if let Some(scrubber) = &mut scrubber {
-                    encode_chunk(&scrubber.finish(), &mut out);
-                }
-                if plain_length.is_none() {
-                    out.extend_from_slice(LAST_CHUNK);
-                }
-                self.give_back(key, upstream, response);
-                return write_out(client, &out).await;
-            }
-            write_out(client, &out).await?;
-            match read_more(&mut upstream.tls, &mut upstream.buffer).await {
-                Ok(0) if framing == Framing::UntilClose => {
-                    out.clear();
-                    if let Some(scrubber) = &mut scrubber {
-                        encode_chunk(&scrubber.finish(), &mut out);
-                    }
-                    out.extend_from_slice(LAST_CHUNK);
-                    // The close ended the body; `response.close` keeps the connection out of the pool.
-                    return write_out(client, &out).await;
-                }
-                Ok(0) => return Err(UpstreamError::Failed("upstream closed mid-body".into())),
-                Ok(_) => {}
-                Err(error) => return Err(UpstreamError::Failed(error.to_string())),
-            }
         }
     }
 }
@@ -592,53 +448,4 @@ async fn write_out<S: AsyncWrite + Unpin>(client: &mut S, out: &[u8]) -> Result<
         .flush()
         .await
         .map_err(|error| UpstreamError::Failed(format!("client write failed: {error}")))
-}
-
-/// Writes the request and reads the final response head (interim 1xx heads are skipped).
-async fn round_trip(
-    upstream: &mut ExpressUpstream,
-    wire: &[u8],
-    request_was_head: bool,
-) -> Result<ResponseHead, UpstreamError> {
-    let written = async {
-        upstream.tls.write_all(wire).await?;
-        upstream.tls.flush().await
-    }
-    .await;
-    if let Err(error) = written {
-        return Err(if is_lost(&error) {
-            UpstreamError::Lost(error.to_string())
-        } else {
-            UpstreamError::Failed(error.to_string())
-        });
-    }
-    let mut received_any = false;
-    loop {
-        match response::parse(&upstream.buffer, request_was_head) {
-            Ok(response::Parsed::Final(head)) => return Ok(head),
-            Ok(response::Parsed::Interim(length)) => {
-                upstream.buffer.advance(length);
-                continue;
-            }
-            Ok(response::Parsed::Partial) => {}
-            Err(reason) => return Err(UpstreamError::Failed(reason)),
-        }
-        match read_more(&mut upstream.tls, &mut upstream.buffer).await {
-            Ok(0) if !received_any && upstream.buffer.is_empty() => {
-                return Err(UpstreamError::Lost(
-                    "connection closed before a response".into(),
-                ))
-            }
-            Ok(0) => {
-                return Err(UpstreamError::Failed(
-                    "connection closed mid-response".into(),
-                ))
-            }
-            Ok(_) => received_any = true,
-            Err(error) if !received_any && is_lost(&error) => {
-                return Err(UpstreamError::Lost(error.to_string()))
-            }
-            Err(error) => return Err(UpstreamError::Failed(error.to_string())),
-        }
-    }
 }

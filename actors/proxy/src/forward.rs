@@ -20,8 +20,8 @@ pub struct RequestShape {
     pub method: Method,
     /// `host[:port]` as the client named it (or as the target implies).
     pub authority: String,
-    /// Path and query with tokens substituted.
-    pub path_and_query: String,
+    /// Path and query with tokens substituted (wiped when dropped).
+    pub path_and_query: zeroize::Zeroizing<String>,
 }
 
 impl RequestShape {
@@ -35,22 +35,25 @@ impl RequestShape {
         body: ProxyBody,
     ) -> Result<Request<ProxyBody>, Refusal> {
         let mut builder = Request::builder().method(self.method.clone());
+        // The URI may hold substituted values: it is built over a buffer wiped when the request
+        // is done.
+        let mut text = zeroize::Zeroizing::new(Vec::with_capacity(self.path_and_query.len() + 64));
         if http2 {
             headers.remove(header::HOST);
-            builder = builder.version(Version::HTTP_2).uri(format!(
-                "{}://{}{}",
-                key.target().scheme.as_str(),
-                self.authority,
-                self.path_and_query
-            ));
+            text.extend_from_slice(key.target().scheme.as_str().as_bytes());
+            text.extend_from_slice(b"://");
+            text.extend_from_slice(self.authority.as_bytes());
+            builder = builder.version(Version::HTTP_2);
         } else {
             let host = HeaderValue::from_str(&self.authority)
                 .map_err(|_| Refusal::bad_request("the Host header is not valid"))?;
             headers.insert(header::HOST, host);
-            builder = builder
-                .version(Version::HTTP_11)
-                .uri(self.path_and_query.as_str());
+            builder = builder.version(Version::HTTP_11);
         }
+        text.extend_from_slice(self.path_and_query.as_bytes());
+        let uri = http::Uri::from_maybe_shared(crate::wiped::wiped_bytes(text))
+            .map_err(|_| Refusal::bad_request("the request target is not valid"))?;
+        builder = builder.uri(uri);
         let mut request = builder.body(body).map_err(|error| {
             Refusal::bad_request(&format!("the request cannot be rebuilt: {error}"))
         })?;

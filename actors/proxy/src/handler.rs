@@ -1,67 +1,39 @@
-//! One proxied request, start to finish: source check, fronting check, egress check, token
-//! substitution in head and body, upstream exchange, response scrubbing, refusal answers and
-//! events. The same code serves CONNECT tunnels, transparent TLS, and plain HTTP; the listener
-//! only decides the [`Target`]. Policy is re-evaluated for every request of a keep-alive
-//! connection. It must never forward a request it refused, nor log a value or token.
+//! One request on the hyper front end, along the admission hooks: [`admit`] (source, fronting,
+//! egress), the head (path, query, headers with tokens substituted; `Accept-Encoding` narrowed
+//! for sessions with secrets), the body (buffered within the sandbox's budget to fix its length,
+//! refused, or streamed through [`Substitution`]), the upstream exchange, and the response
+//! (scrubbed in [`response`], or a WebSocket relayed frame by frame). The same code serves
+//! CONNECT tunnels, transparent TLS and plain HTTP; the listener only decides the [`Target`].
+//! Policy is re-evaluated for every request of a keep-alive connection. It must never forward a
+//! request it refused, nor log a value or token.
 
-use std::net::IpAddr;
+mod response;
+
 use std::sync::Arc;
 
 use http::header::{self, HeaderValue};
-use http::{Request, Response, StatusCode, Version};
+use http::{Method, Request, Response, StatusCode, Version};
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
-use hyper_util::rt::TokioIo;
 
-use crate::body::{
-    empty_body, full_body, incoming_body, ProxyBody, RequestLedger, ScrubbingBody, SubstitutingBody,
-};
-use crate::cert_cache::LeafCache;
+use crate::admission::{admit, Admission, Authority};
+use crate::body::{empty_body, full_body, incoming_body, ProxyBody, RequestLedger, Substitution};
 use crate::config::OversizedBody;
-use crate::events::{EventSink, ProxyEvent};
 use crate::forward::{exchange, ExchangeError, Exchanged, Outgoing, RequestShape};
-use crate::metrics::ProxyMetrics;
-use crate::policy::{RequestSubstitution, Scheme, SealingPolicy, Target};
-use crate::pool::{PoolKey, ReturnSlot, UpstreamPools};
+use crate::policy::{RequestSubstitution, Scheme, Target};
+use crate::pool::{PoolKey, ReturnSlot};
 use crate::refusal::Refusal;
-use crate::registry::SessionRegistry;
 use crate::replacer::substitute_all;
 use crate::rewrite::{
-    is_upgrade_request, redact_path, rewrite_request_headers, scrub_response_headers,
-    substitute_path_and_query,
+    is_upgrade_request, is_websocket_upgrade, redact_path, refuse_token_in,
+    rewrite_request_headers, substitute_path_and_query, RequestHeaderRules,
 };
-use crate::scrubber::{ScrubTable, StreamScrubber};
 use crate::session::Session;
-use crate::upstream::UpstreamConnector;
+use crate::shared::{ClientConnection, Shared};
+use crate::transform::TransformedBody;
+use crate::wiped::wiped_bytes;
 
-/// State shared by every connection of one proxy.
-#[derive(Debug)]
-pub struct Shared {
-    pub registry: Arc<SessionRegistry>,
-    pub policy: SealingPolicy,
-    pub leaves: Arc<LeafCache>,
-    pub connector: UpstreamConnector,
-    /// Upstream connections, per sandbox (ADR 0105).
-    pub pools: Arc<UpstreamPools>,
-    pub metrics: Arc<ProxyMetrics>,
-    pub sink: Arc<dyn EventSink>,
-    pub max_buffered_body: usize,
-    pub oversized_body: OversizedBody,
-    /// Whether simple HTTP/1.1 requests take the express lane (ADR 0107).
-    pub express: bool,
-    /// Where accepted connections are served (see `lanes`).
-    pub(crate) lanes: crate::lanes::Lanes,
-}
-
-/// One downstream connection (TCP or TLS inside a tunnel).
-#[derive(Debug)]
-pub struct ClientConnection {
-    pub shared: Arc<Shared>,
-    pub source_ip: IpAddr,
-    /// SNI the client sent, checked against the target (explicit CONNECT only).
-    pub sni: Option<String>,
-    pub client_http2: bool,
-}
+pub use crate::admission::{report_refusal, BlockFacts};
 
 /// What the sandbox sees for a refusal.
 pub fn refusal_response(refusal: &Refusal) -> Response<ProxyBody> {
@@ -75,42 +47,10 @@ pub fn refusal_response(refusal: &Refusal) -> Response<ProxyBody> {
     response
 }
 
-/// Facts for an `egress_blocked` event.
-#[derive(Debug)]
-pub struct BlockFacts<'a> {
-    pub source_ip: IpAddr,
-    pub session: Option<&'a Session>,
-    pub host: Option<&'a str>,
-    pub method: Option<&'a str>,
-    pub path: Option<&'a str>,
-}
-
 /// Counts, logs and reports a refusal, and builds the answer.
 pub fn refuse(shared: &Shared, facts: BlockFacts<'_>, refusal: Refusal) -> Response<ProxyBody> {
     report_refusal(shared, facts, &refusal);
     refusal_response(&refusal)
-}
-
-/// Counts, logs and reports a refusal (an `egress_blocked` event).
-pub fn report_refusal(shared: &Shared, facts: BlockFacts<'_>, refusal: &Refusal) {
-    shared.metrics.blocked(refusal.code);
-    tracing::info!(
-        source_ip = %facts.source_ip,
-        sandbox_id = ?facts.session.map(|s| s.sandbox_id),
-        host = facts.host.unwrap_or(""),
-        code = %refusal.code,
-        "egress blocked"
-    );
-    shared.sink.emit(ProxyEvent::EgressBlocked {
-        sandbox_id: facts.session.map(|s| s.sandbox_id),
-        source_ip: facts.source_ip,
-        host: facts.host.map(str::to_owned),
-        method: facts.method.map(str::to_owned),
-        path: facts.path.map(str::to_owned),
-        code: refusal.code,
-        secret: refusal.secret.clone(),
-        reason: refusal.message.clone(),
-    });
 }
 
 /// The `host[:port]` of a target, as a `Host` header names it.
@@ -127,40 +67,9 @@ pub fn authority_for(target: &Target) -> String {
     }
 }
 
-/// Handles one request toward `target`.
-pub async fn handle(
-    connection: Arc<ClientConnection>,
-    target: Target,
-    mut request: Request<Incoming>,
-) -> Response<ProxyBody> {
-    let shared = &connection.shared;
-    shared.metrics.request();
-    let method = request.method().as_str().to_owned();
-    let raw_path = request.uri().path().to_owned();
-    let looked_up = shared.registry.lookup(connection.source_ip);
-    let session = match shared.policy.check_source(connection.source_ip, looked_up) {
-        Ok(session) => session,
-        Err(refusal) => {
-            let path = redact_path(&raw_path, None);
-            let facts = BlockFacts {
-                source_ip: connection.source_ip,
-                session: None,
-                host: Some(&target.host),
-                method: Some(&method),
-                path: Some(&path),
-            };
-            return refuse(shared, facts, refusal);
-        }
-    };
-    let event_path = redact_path(&raw_path, Some(&session));
-    let facts = || BlockFacts {
-        source_ip: connection.source_ip,
-        session: Some(&session),
-        host: Some(&target.host),
-        method: Some(&method),
-        path: Some(&event_path),
-    };
-    let claimed_authority = match request.version() {
+/// The authority the request claims: `:authority` on HTTP/2, the `Host` header otherwise.
+fn claimed_authority<B>(request: &Request<B>) -> Option<String> {
+    match request.version() {
         Version::HTTP_2 => request
             .uri()
             .authority()
@@ -169,45 +78,196 @@ pub async fn handle(
             .headers()
             .get(header::HOST)
             .map(|value| String::from_utf8_lossy(value.as_bytes()).into_owned()),
-    };
-    if let Err(refusal) = shared.policy.check_authority(
-        &target,
-        claimed_authority.as_deref(),
-        connection.sni.as_deref(),
-    ) {
-        return refuse(shared, facts(), refusal);
     }
-    if let Err(refusal) = shared
-        .policy
-        .check_egress(&session, &target.host, target.port)
-    {
-        return refuse(shared, facts(), refusal);
+}
+
+/// An admitted request on its way: the facts every later refusal is reported with.
+struct Forwarding<'a> {
+    connection: &'a ClientConnection,
+    target: &'a Target,
+    admission: &'a Admission<'a>,
+    session: Arc<Session>,
+}
+
+impl Forwarding<'_> {
+    fn shared(&self) -> &Shared {
+        &self.connection.shared
     }
 
-    let mut resolver =
-        RequestSubstitution::new(shared.policy, Arc::clone(&session), target.clone());
+    /// Reports a refusal of this request and builds the answer.
+    fn refuse(&self, refusal: Refusal) -> Response<ProxyBody> {
+        let refusal = refusal.scrubbed(self.session.scrub_table());
+        self.admission
+            .report(self.shared(), Some(&self.session), &refusal);
+        refusal_response(&refusal)
+    }
+}
+
+/// Handles one request toward `target`.
+pub async fn handle(
+    connection: Arc<ClientConnection>,
+    target: Target,
+    request: Request<Incoming>,
+) -> Response<ProxyBody> {
+    let shared = &connection.shared;
+    shared.metrics.request();
+    let method = request.method().as_str().to_owned();
+    let raw_path = request.uri().path().to_owned();
+    let claimed = claimed_authority(&request);
+    let admission = Admission {
+        source_ip: connection.source_ip,
+        target: &target,
+        authority: Authority::Claimed(claimed.as_deref()),
+        sni: connection.sni.as_deref(),
+        method: Some(&method),
+        path: Some(&raw_path),
+    };
+    let admitted = match admit(shared, &admission) {
+        Ok(admitted) => admitted,
+        Err(refusal) => return refusal_response(&refusal),
+    };
+    let forwarding = Forwarding {
+        connection: &connection,
+        target: &target,
+        admission: &admission,
+        session: Arc::clone(&admitted.session),
+    };
+    if request.method() == Method::CONNECT {
+        return forwarding.refuse(Refusal::bad_request(
+            "CONNECT inside a tunnel is not supported, and neither is WebSocket over HTTP/2 (RFC 8441): open WebSockets over HTTP/1.1",
+        ));
+    }
+    forward(&forwarding, admitted.resolver, request, claimed.clone()).await
+}
+
+/// The rewritten request head.
+struct Head {
+    path_and_query: zeroize::Zeroizing<String>,
+    headers: http::HeaderMap,
+    upgrade: bool,
+}
+
+fn rewrite_head(
+    forwarding: &Forwarding<'_>,
+    request: &Request<Incoming>,
+    resolver: &mut RequestSubstitution,
+) -> Result<Head, Refusal> {
     let path_and_query = request
         .uri()
         .path_and_query()
         .map(|pq| pq.as_str())
         .unwrap_or("/");
-    let path_and_query = match substitute_path_and_query(path_and_query, &mut resolver) {
-        Ok(rewritten) => rewritten,
-        Err(refusal) => return refuse(shared, facts(), refusal),
+    refuse_token_in(request.method().as_str().as_bytes(), "method")?;
+    let path_and_query = substitute_path_and_query(path_and_query, resolver)?;
+    let upgrade = !forwarding.connection.client_http2 && is_upgrade_request(request.headers());
+    if upgrade && !is_websocket_upgrade(request.headers()) {
+        return Err(Refusal::bad_request(
+            "only WebSocket upgrades are relayed (the proxy must read every frame to keep secrets out of the sandbox)",
+        ));
+    }
+    let rules = RequestHeaderRules {
+        keep_upgrade: upgrade,
+        accept_encoding: forwarding.session.has_secrets().then(|| {
+            crate::encoding::accept_encoding_for(request.headers().contains_key(header::RANGE))
+        }),
     };
-    let upgrade = !connection.client_http2 && is_upgrade_request(request.headers());
-    let mut headers = match rewrite_request_headers(request.headers(), upgrade, &mut resolver) {
-        Ok(headers) => headers,
-        Err(refusal) => return refuse(shared, facts(), refusal),
+    let headers = rewrite_request_headers(request.headers(), rules, resolver)?;
+    Ok(Head {
+        path_and_query,
+        headers,
+        upgrade,
+    })
+}
+
+/// The request body for the upstream, with the length it must announce (if known).
+async fn prepare_body(
+    forwarding: &Forwarding<'_>,
+    incoming: Incoming,
+    announced_length: Option<u64>,
+    resolver: RequestSubstitution,
+    ledger: &Arc<RequestLedger>,
+) -> Result<(ProxyBody, Option<u64>, Option<crate::limits::BufferPermit>), Refusal> {
+    let shared = forwarding.shared();
+    let limits = shared.limiter.limits();
+    match announced_length {
+        Some(length) if length <= shared.max_buffered_body as u64 => {
+            let permit = shared
+                .limiter
+                .reserve_buffer(forwarding.connection.source_ip, length as usize)
+                .ok_or_else(|| {
+                    Refusal::rate_limited(
+                        "this sandbox has too many request bodies buffered in the proxy at once: retry when earlier requests are done",
+                    )
+                })?;
+            let collect = Limited::new(incoming, shared.max_buffered_body).collect();
+            let collected = match tokio::time::timeout(limits.body_idle_timeout, collect).await {
+                Ok(Ok(collected)) => collected.to_bytes(),
+                Ok(Err(error)) => {
+                    return Err(Refusal::bad_request(&format!(
+                        "reading the request body failed: {error}"
+                    )))
+                }
+                Err(_) => {
+                    shared.metrics.timed_out();
+                    return Err(Refusal::request_timeout("the request body"));
+                }
+            };
+            let mut resolver = resolver;
+            let rewritten = substitute_all(&collected, &mut resolver)?;
+            let body = match rewritten {
+                std::borrow::Cow::Borrowed(_) => collected,
+                std::borrow::Cow::Owned(replaced) => wiped_bytes(zeroize::Zeroizing::new(replaced)),
+            };
+            shared.metrics.substituted(resolver.substitutions());
+            ledger.record_use(&resolver);
+            let length = body.len() as u64;
+            Ok((full_body(body), Some(length), Some(permit)))
+        }
+        Some(length) if shared.oversized_body == OversizedBody::Refuse => {
+            // Discard (never keep) what the client still sends so it can read the answer
+            // instead of seeing its stream reset.
+            tokio::spawn(discard_body(incoming));
+            Err(Refusal::body_too_large(length, shared.max_buffered_body))
+        }
+        _ => {
+            let streaming = TransformedBody::new(
+                incoming_body(incoming),
+                Substitution::new(resolver, Arc::clone(ledger)),
+                limits.body_idle_timeout,
+                None,
+            );
+            Ok((streaming.boxed(), None, None))
+        }
+    }
+}
+
+async fn forward(
+    forwarding: &Forwarding<'_>,
+    mut resolver: RequestSubstitution,
+    mut request: Request<Incoming>,
+    claimed: Option<String>,
+) -> Response<ProxyBody> {
+    let shared = forwarding.shared();
+    let target = forwarding.target;
+    let session = &forwarding.session;
+    let Head {
+        path_and_query,
+        mut headers,
+        upgrade,
+    } = match rewrite_head(forwarding, &request, &mut resolver) {
+        Ok(head) => head,
+        Err(refusal) => return forwarding.refuse(refusal),
     };
+    let method = request.method().as_str().to_owned();
+    let event_path = redact_path(request.uri().path(), Some(session));
     let ledger = RequestLedger::new(
         Arc::clone(&shared.sink),
         Arc::clone(&shared.metrics),
         session.sandbox_id,
-        connection.source_ip,
+        forwarding.connection.source_ip,
         target.host.clone(),
-        method.clone(),
-        event_path.clone(),
+        method,
+        event_path,
     );
     shared.metrics.substituted(resolver.substitutions());
     ledger.record_use(&resolver);
@@ -221,66 +281,29 @@ pub async fn handle(
         .and_then(|value| value.trim().parse::<u64>().ok());
     let no_body =
         upgrade || (announced_length.is_none() && http_body::Body::is_end_stream(&incoming));
-    let (body, exact_length) = if no_body {
-        (empty_body(), None)
+    let frames_resolver = upgrade
+        .then(|| RequestSubstitution::new(shared.policy, Arc::clone(session), target.clone()));
+    let (body, exact_length, _buffer_permit) = if no_body {
+        (empty_body(), None, None)
     } else {
-        match announced_length {
-            Some(length) if length <= shared.max_buffered_body as u64 => {
-                let collected = match Limited::new(incoming, shared.max_buffered_body)
-                    .collect()
-                    .await
-                {
-                    Ok(collected) => collected.to_bytes(),
-                    Err(error) => {
-                        let refusal = Refusal::bad_request(&format!(
-                            "reading the request body failed: {error}"
-                        ));
-                        return refuse(shared, facts(), refusal);
-                    }
-                };
-                let before = resolver.substitutions();
-                let rewritten = match substitute_all(&collected, &mut resolver) {
-                    Ok(rewritten) => bytes::Bytes::from(rewritten.into_owned()),
-                    Err(refusal) => return refuse(shared, facts(), refusal),
-                };
-                shared
-                    .metrics
-                    .substituted(resolver.substitutions() - before);
-                ledger.record_use(&resolver);
-                let length = rewritten.len() as u64;
-                (full_body(rewritten), Some(length))
-            }
-            Some(length) if shared.oversized_body == OversizedBody::Refuse => {
-                // Discard (never keep) what the client still sends so it can read the answer
-                // instead of seeing its stream reset.
-                tokio::spawn(discard_body(incoming));
-                return refuse(
-                    shared,
-                    facts(),
-                    Refusal::body_too_large(length, shared.max_buffered_body),
-                );
-            }
-            _ => {
-                let streaming =
-                    SubstitutingBody::new(incoming_body(incoming), resolver, Arc::clone(&ledger));
-                (http_body_util::BodyExt::boxed_unsync(streaming), None)
-            }
+        match prepare_body(forwarding, incoming, announced_length, resolver, &ledger).await {
+            Ok(prepared) => prepared,
+            Err(refusal) => return forwarding.refuse(refusal),
         }
     };
-
-    let key = PoolKey::new(
-        session.sandbox_id,
-        target.clone(),
-        connection.client_http2,
-        crate::lanes::current_lane(),
-    );
     if let Some(length) = exact_length {
         headers.insert(header::CONTENT_LENGTH, HeaderValue::from(length));
     }
+    let key = PoolKey::new(
+        session.sandbox_id,
+        target.clone(),
+        forwarding.connection.client_http2,
+        crate::lanes::current_lane(),
+    );
     let outgoing = Outgoing {
         shape: RequestShape {
             method: parts.method.clone(),
-            authority: claimed_authority.unwrap_or_else(|| authority_for(&target)),
+            authority: claimed.unwrap_or_else(|| authority_for(target)),
             path_and_query,
         },
         headers,
@@ -290,32 +313,32 @@ pub async fn handle(
     };
     let exchanged = exchange(&shared.pools, &shared.connector, &key, outgoing).await;
     if let Some(refusal) = ledger.take_refusal() {
+        // Already reported by the body when it found the token.
         return refusal_response(&refusal);
     }
-    let Exchanged {
-        mut response,
-        sender,
-    } = match exchanged {
+    let Exchanged { response, sender } = match exchanged {
         Ok(exchanged) => exchanged,
-        Err(ExchangeError::Refused(refusal)) => return refuse(shared, facts(), refusal),
+        Err(ExchangeError::Refused(refusal)) => return forwarding.refuse(refusal),
         Err(ExchangeError::Failed(error)) => {
             let reason = format!("request failed: {error}");
-            return refuse(
-                shared,
-                facts(),
-                Refusal::upstream_failure(&target.host, &reason),
-            );
+            return forwarding.refuse(Refusal::upstream_failure(&target.host, &reason));
         }
     };
     let table = session.scrub_table().cloned();
-    if let (Some(downstream_upgrade), StatusCode::SWITCHING_PROTOCOLS) =
-        (downstream_upgrade, response.status())
+    if let (Some(downstream_upgrade), Some(frames_resolver)) = (downstream_upgrade, frames_resolver)
     {
-        let upstream_upgrade = hyper::upgrade::on(&mut response);
-        spawn_pipe(downstream_upgrade, upstream_upgrade, target.host.clone());
-        let (mut parts, _) = response.into_parts();
-        scrub_response_headers(&mut parts.headers, table.as_ref(), true);
-        return Response::from_parts(parts, empty_body());
+        let upgraded = response::websocket(
+            forwarding,
+            response,
+            downstream_upgrade,
+            frames_resolver,
+            table,
+            ledger,
+        );
+        return match upgraded {
+            Ok(response) => response,
+            Err(refusal) => forwarding.refuse(refusal),
+        };
     }
     let slot = if upgrade {
         None
@@ -323,78 +346,9 @@ pub async fn handle(
         ReturnSlot::for_sender(&shared.pools, key, sender)
     };
     drop(ledger);
-    finish_response(shared, &parts.method, response, table, &target, slot).await
-}
-
-/// Passes a response body through, handing its connection back to the pool when it ends.
-fn passthrough(incoming: Incoming, slot: Option<ReturnSlot>) -> ProxyBody {
-    let body = incoming_body(incoming);
-    match slot {
-        Some(slot) => slot.attach(body),
-        None => body,
-    }
-}
-
-async fn finish_response(
-    shared: &Shared,
-    method: &http::Method,
-    response: Response<Incoming>,
-    table: Option<ScrubTable>,
-    target: &Target,
-    slot: Option<ReturnSlot>,
-) -> Response<ProxyBody> {
-    let (mut parts, incoming) = response.into_parts();
-    parts.version = Version::default();
-    scrub_response_headers(&mut parts.headers, table.as_ref(), false);
-    let bodiless = method == http::Method::HEAD
-        || parts.status.is_informational()
-        || parts.status == StatusCode::NO_CONTENT
-        || parts.status == StatusCode::NOT_MODIFIED;
-    let Some(table) = table.filter(|_| !bodiless) else {
-        return Response::from_parts(parts, passthrough(incoming, slot));
-    };
-    let announced_length = parts
-        .headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|value| value.to_str().ok())
-        .and_then(|value| value.trim().parse::<u64>().ok());
-    match announced_length {
-        Some(length) if length <= shared.max_buffered_body as u64 => {
-            let collected = match Limited::new(incoming, shared.max_buffered_body)
-                .collect()
-                .await
-            {
-                Ok(collected) => collected.to_bytes(),
-                Err(error) => {
-                    let refusal = Refusal::upstream_failure(
-                        &target.host,
-                        &format!("reading the response body failed: {error}"),
-                    );
-                    shared.metrics.blocked(refusal.code);
-                    return refusal_response(&refusal);
-                }
-            };
-            if let Some(slot) = slot {
-                slot.release();
-            }
-            let body = match table.scrub_all(&collected) {
-                Some(scrubbed) => {
-                    shared.metrics.scrubbed();
-                    bytes::Bytes::from(scrubbed)
-                }
-                None => collected,
-            };
-            parts
-                .headers
-                .insert(header::CONTENT_LENGTH, HeaderValue::from(body.len() as u64));
-            Response::from_parts(parts, full_body(body))
-        }
-        _ => {
-            parts.headers.remove(header::CONTENT_LENGTH);
-            let scrubbing =
-                ScrubbingBody::new(passthrough(incoming, slot), StreamScrubber::new(table));
-            Response::from_parts(parts, http_body_util::BodyExt::boxed_unsync(scrubbing))
-        }
+    match response::finish(forwarding, &parts.method, response, table, slot).await {
+        Ok(response) => response,
+        Err(refusal) => forwarding.refuse(refusal),
     }
 }
 
@@ -411,27 +365,6 @@ async fn discard_body(mut incoming: Incoming) {
         }
     };
     let _ = tokio::time::timeout(std::time::Duration::from_secs(30), drain).await;
-}
-
-fn spawn_pipe(
-    downstream: hyper::upgrade::OnUpgrade,
-    upstream: hyper::upgrade::OnUpgrade,
-    host: String,
-) {
-    tokio::spawn(async move {
-        match tokio::join!(downstream, upstream) {
-            (Ok(downstream), Ok(upstream)) => {
-                let mut downstream = TokioIo::new(downstream);
-                let mut upstream = TokioIo::new(upstream);
-                if let Err(error) =
-                    tokio::io::copy_bidirectional(&mut downstream, &mut upstream).await
-                {
-                    tracing::debug!(host = %host, %error, "upgraded connection ended");
-                }
-            }
-            _ => tracing::debug!(host = %host, "upgrade did not complete"),
-        }
-    });
 }
 
 /// The plain-HTTP target of an absolute-form request (`http://host[:port]/…`).

@@ -10,15 +10,20 @@
 #![forbid(unsafe_code)]
 
 pub mod actor;
+pub mod admission;
 pub mod body;
 pub mod ca;
 pub mod cert_cache;
 pub mod config;
+pub mod encoding;
 pub mod events;
 pub mod express;
 pub mod forward;
+pub mod fuzzing;
 pub mod handler;
+mod hyper_front;
 mod lanes;
+pub mod limits;
 mod listener;
 pub mod metrics;
 pub mod original_dst;
@@ -32,11 +37,15 @@ pub mod rewrite;
 pub mod scrubber;
 pub mod secret_value;
 pub mod session;
+pub mod shared;
+pub mod transform;
 pub mod upstream;
+pub mod websocket;
+pub mod wiped;
 
 pub use actor::ProxyActor;
 pub use ca::{CA_CERT_FILE, CA_KEY_FILE};
-pub use config::{parse_resolve_override, OversizedBody, ProxyConfig};
+pub use config::{parse_resolve_override, Limits, OversizedBody, ProxyConfig};
 pub use events::{ChannelSink, EventSink, NullSink, ProxyEvent};
 pub use metrics::ProxyMetrics;
 pub use original_dst::{FixedOriginalDestination, KernelOriginalDestination, OriginalDestination};

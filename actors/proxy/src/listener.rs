@@ -2,53 +2,92 @@
 //! `HTTPS_PROXY`: `CONNECT host:port` opens a TLS tunnel the proxy terminates with a minted leaf,
 //! and absolute-URI requests are plain HTTP. The transparent listener takes redirected tcp/443
 //! (TLS, host from SNI) and tcp/80 (host from `Host`), with the port from the original
-//! destination. Both hand every request to `handler::handle`. Neither ever tunnels bytes it has
-//! not inspected, except after a WebSocket upgrade.
+//! destination. Every accepted connection first takes a slot from the limiter (per sandbox and
+//! per worker); every tunnel and every TLS handshake passes [`admit`] before the proxy mints a
+//! certificate, and a mint is also bounded per source. Requests then go to the express lane or
+//! hyper. Neither door ever tunnels bytes it has not inspected.
 
 use std::convert::Infallible;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
+use std::time::Instant;
 
 use http::{Method, Request, Response, StatusCode};
 use hyper::body::Incoming;
-use hyper::server::conn::{http1, http2};
 use hyper::service::service_fn;
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use hyper_util::server::conn::auto;
-use tokio::io::{AsyncRead, AsyncWrite};
+use hyper_util::rt::TokioIo;
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio_rustls::LazyConfigAcceptor;
 
+use crate::admission::{admit, report_refusal, Admission, Authority, BlockFacts};
 use crate::body::{empty_body, ProxyBody};
-use crate::handler::{handle, plain_http_target, refuse, BlockFacts, ClientConnection, Shared};
+use crate::handler::{handle, plain_http_target, refusal_response, refuse};
+use crate::hyper_front::{http1_server, serve_hyper};
+use crate::limits::ConnectionPermit;
 use crate::original_dst::OriginalDestination;
 use crate::policy::{parse_authority, Scheme, Target};
 use crate::refusal::Refusal;
-
-/// A client that has not sent a complete request head by then is disconnected (slowloris).
-pub(crate) const HEADER_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
-
-fn downstream_http1() -> http1::Builder {
-    let mut builder = http1::Builder::new();
-    builder
-        .timer(TokioTimer::new())
-        .header_read_timeout(HEADER_READ_TIMEOUT);
-    builder
-}
+use crate::shared::{ClientConnection, Shared};
 
 /// How a TLS connection's target is known.
 #[derive(Debug, Clone)]
 enum TlsTarget {
-    /// From the CONNECT line; the SNI must agree.
+    /// From the CONNECT line (already admitted); the SNI must agree.
     Connect(Target),
     /// From SNI (or the original destination address without SNI) and the original port.
     Transparent { port: u16, original_ip: IpAddr },
 }
 
+/// Which door a connection came through (what a refused one is told).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Door {
+    Explicit,
+    Transparent,
+}
+
+/// Takes a connection slot for `peer`, or refuses: the explicit door answers with the JSON
+/// reason (its clients speak HTTP to the proxy first), the transparent one closes.
+fn take_slot(
+    shared: &Arc<Shared>,
+    stream: TcpStream,
+    peer: SocketAddr,
+    door: Door,
+) -> Option<(TcpStream, ConnectionPermit)> {
+    match shared.limiter.open_connection(peer.ip()) {
+        Ok(permit) => Some((stream, permit)),
+        Err(refusal) => {
+            let session = shared.registry.lookup(peer.ip());
+            let facts = BlockFacts {
+                source_ip: peer.ip(),
+                session: session.as_deref(),
+                host: None,
+                method: None,
+                path: None,
+            };
+            report_refusal(shared, facts, &refusal);
+            if door == Door::Explicit {
+                tokio::spawn(async move {
+                    let mut stream = stream;
+                    let answer = crate::express::refusal_bytes(&refusal, true);
+                    let _ = tokio::time::timeout(
+                        std::time::Duration::from_secs(5),
+                        stream.write_all(&answer),
+                    )
+                    .await;
+                    let _ = stream.shutdown().await;
+                });
+            }
+            None
+        }
+    }
+}
+
 /// Serves an accepted connection on a lane (its socket moves to the lane's reactor), or on this
-/// runtime when there are no lanes or the socket cannot move.
-fn on_a_lane<F, Fut>(shared: &Arc<Shared>, stream: TcpStream, serve: F)
+/// runtime when there are no lanes or the socket cannot move. The slot is held until the
+/// connection's work is done.
+fn on_a_lane<F, Fut>(shared: &Arc<Shared>, stream: TcpStream, permit: ConnectionPermit, serve: F)
 where
     F: FnOnce(Arc<Shared>, TcpStream) -> Fut + Send + 'static,
     Fut: std::future::Future<Output = ()> + Send + 'static,
@@ -67,6 +106,7 @@ where
                 Ok(stream) => serve(lane_shared, stream).await,
                 Err(error) => tracing::warn!(%error, "a lane could not adopt a connection"),
             }
+            drop(permit);
         })
     });
     if let Err(job) = shared.lanes.dispatch(job) {
@@ -86,7 +126,9 @@ pub async fn run_explicit(
             accepted = listener.accept() => match accepted {
                 Ok((stream, peer)) => {
                     let _ = stream.set_nodelay(true);
-                    on_a_lane(&shared, stream, move |shared, stream| serve_explicit(shared, stream, peer));
+                    if let Some((stream, permit)) = take_slot(&shared, stream, peer, Door::Explicit) {
+                        on_a_lane(&shared, stream, permit, move |shared, stream| serve_explicit(shared, stream, peer));
+                    }
                 }
                 Err(error) => tracing::warn!(%error, "explicit listener accept failed"),
             },
@@ -107,8 +149,10 @@ pub async fn run_transparent(
             accepted = listener.accept() => match accepted {
                 Ok((stream, peer)) => {
                     let _ = stream.set_nodelay(true);
-                    let original = Arc::clone(&original);
-                    on_a_lane(&shared, stream, move |shared, stream| serve_transparent(shared, stream, peer, original));
+                    if let Some((stream, permit)) = take_slot(&shared, stream, peer, Door::Transparent) {
+                        let original = Arc::clone(&original);
+                        on_a_lane(&shared, stream, permit, move |shared, stream| serve_transparent(shared, stream, peer, original));
+                    }
                 }
                 Err(error) => tracing::warn!(%error, "transparent listener accept failed"),
             },
@@ -131,27 +175,18 @@ fn new_connection(
 }
 
 async fn serve_explicit(shared: Arc<Shared>, stream: TcpStream, peer: SocketAddr) {
+    let limits = shared.limiter.limits().clone();
     let connection = new_connection(shared, peer.ip(), None, false);
     let service = service_fn(move |request| {
         let connection = Arc::clone(&connection);
         async move { Ok::<_, Infallible>(explicit_request(connection, request).await) }
     });
-    if let Err(error) = downstream_http1()
+    if let Err(error) = http1_server(&limits)
         .serve_connection(TokioIo::new(stream), service)
         .with_upgrades()
         .await
     {
         tracing::debug!(%error, "explicit connection ended");
-    }
-}
-
-fn connect_facts(source_ip: IpAddr, host: Option<&str>) -> BlockFacts<'_> {
-    BlockFacts {
-        source_ip,
-        session: None,
-        host,
-        method: Some("CONNECT"),
-        path: None,
     }
 }
 
@@ -162,63 +197,7 @@ async fn explicit_request(
     let shared = Arc::clone(&connection.shared);
     let source_ip = connection.source_ip;
     if request.method() == Method::CONNECT {
-        let authority = request
-            .uri()
-            .authority()
-            .map(|authority| authority.as_str().to_owned())
-            .unwrap_or_default();
-        let Some((host, port)) = parse_authority(&authority) else {
-            return refuse(
-                &shared,
-                connect_facts(source_ip, None),
-                Refusal::bad_request("CONNECT needs a host:port target"),
-            );
-        };
-        let target = Target {
-            scheme: Scheme::Https,
-            host,
-            port: port.unwrap_or(443),
-        };
-        let session = match shared
-            .policy
-            .check_source(source_ip, shared.registry.lookup(source_ip))
-        {
-            Ok(session) => session,
-            Err(refusal) => {
-                return refuse(
-                    &shared,
-                    connect_facts(source_ip, Some(&target.host)),
-                    refusal,
-                )
-            }
-        };
-        if let Err(refusal) = shared
-            .policy
-            .check_egress(&session, &target.host, target.port)
-        {
-            let facts = BlockFacts {
-                session: Some(&session),
-                ..connect_facts(source_ip, Some(&target.host))
-            };
-            return refuse(&shared, facts, refusal);
-        }
-        tokio::spawn(async move {
-            match hyper::upgrade::on(request).await {
-                Ok(upgraded) => {
-                    serve_tls(
-                        shared,
-                        TokioIo::new(upgraded),
-                        source_ip,
-                        TlsTarget::Connect(target),
-                    )
-                    .await
-                }
-                Err(error) => tracing::debug!(%error, "connect upgrade failed"),
-            }
-        });
-        let mut response = Response::new(empty_body());
-        *response.status_mut() = StatusCode::OK;
-        return response;
+        return connect(shared, source_ip, request);
     }
     match plain_http_target(&request) {
         Some(target) => handle(connection, target, request).await,
@@ -241,14 +220,111 @@ async fn explicit_request(
     }
 }
 
+/// `CONNECT host:port`: admitted like any request, then the tunnel is served as TLS.
+fn connect(
+    shared: Arc<Shared>,
+    source_ip: IpAddr,
+    request: Request<Incoming>,
+) -> Response<ProxyBody> {
+    let authority = request
+        .uri()
+        .authority()
+        .map(|authority| authority.as_str().to_owned())
+        .unwrap_or_default();
+    let Some((host, port)) = parse_authority(&authority) else {
+        let facts = BlockFacts {
+            source_ip,
+            session: None,
+            host: None,
+            method: Some("CONNECT"),
+            path: None,
+        };
+        return refuse(
+            &shared,
+            facts,
+            Refusal::bad_request("CONNECT needs a host:port target"),
+        );
+    };
+    let target = Target {
+        scheme: Scheme::Https,
+        host,
+        port: port.unwrap_or(443),
+    };
+    let admission = Admission {
+        source_ip,
+        target: &target,
+        authority: Authority::Claimed(None),
+        sni: None,
+        method: Some("CONNECT"),
+        path: None,
+    };
+    if let Err(refusal) = admit(&shared, &admission) {
+        return refusal_response(&refusal);
+    }
+    tokio::spawn(async move {
+        match hyper::upgrade::on(request).await {
+            Ok(upgraded) => {
+                serve_tls(
+                    shared,
+                    TokioIo::new(upgraded),
+                    source_ip,
+                    TlsTarget::Connect(target),
+                )
+                .await
+            }
+            Err(error) => tracing::debug!(%error, "connect upgrade failed"),
+        }
+    });
+    let mut response = Response::new(empty_body());
+    *response.status_mut() = StatusCode::OK;
+    response
+}
+
+/// The leaf for `target`, minted only after the policy admitted the source and the host, and
+/// only within the source's mint rate. `None`: refused (reported) or failed.
+async fn leaf_for(
+    shared: &Shared,
+    source_ip: IpAddr,
+    target: &Target,
+    admit_first: bool,
+) -> Option<Arc<rustls::ServerConfig>> {
+    let admission = Admission {
+        source_ip,
+        target,
+        authority: Authority::Claimed(None),
+        sni: None,
+        method: None,
+        path: None,
+    };
+    if admit_first && admit(shared, &admission).is_err() {
+        return None;
+    }
+    if shared.leaves.cached(&target.host).is_none() {
+        if let Err(refusal) = shared.limiter.allow_mint(source_ip, Instant::now()) {
+            let session = shared.registry.lookup(source_ip);
+            admission.report(shared, session.as_deref(), &refusal);
+            return None;
+        }
+    }
+    match shared.leaves.server_config(&target.host).await {
+        Ok(config) => Some(config),
+        Err(error) => {
+            tracing::warn!(host = %target.host, %error, "leaf certificate unavailable");
+            None
+        }
+    }
+}
+
 async fn serve_tls<IO>(shared: Arc<Shared>, io: IO, source_ip: IpAddr, tls_target: TlsTarget)
 where
     IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
+    let handshake_timeout = shared.limiter.limits().handshake_timeout;
     let acceptor = LazyConfigAcceptor::new(rustls::server::Acceptor::default(), io);
-    let start = match tokio::time::timeout(HEADER_READ_TIMEOUT, acceptor).await {
+    let start = match tokio::time::timeout(handshake_timeout, acceptor).await {
         Ok(Ok(start)) => start,
         Err(_) => {
+            shared.metrics.timed_out();
             tracing::debug!(%source_ip, "tls client hello timed out");
             return;
         }
@@ -261,30 +337,29 @@ where
         .client_hello()
         .server_name()
         .map(osb_proto::host_pattern::normalise_host);
-    let (target, sni_to_check) = match tls_target {
-        TlsTarget::Connect(target) => (target, sni),
+    let (target, sni_to_check, admit_first) = match tls_target {
+        TlsTarget::Connect(target) => (target, sni, false),
         TlsTarget::Transparent { port, original_ip } => {
             let host = sni.unwrap_or_else(|| original_ip.to_string());
-            (
-                Target {
-                    scheme: Scheme::Https,
-                    host,
-                    port,
-                },
-                None,
-            )
+            let target = Target {
+                scheme: Scheme::Https,
+                host,
+                port,
+            };
+            (target, None, true)
         }
     };
-    let config = match shared.leaves.server_config(&target.host).await {
-        Ok(config) => config,
-        Err(error) => {
-            tracing::warn!(host = %target.host, %error, "leaf certificate unavailable");
-            return;
-        }
+    let Some(config) = leaf_for(&shared, source_ip, &target, admit_first).await else {
+        // No certificate for a refused (or failed) host: finish the handshake with a TLS
+        // `access_denied` alert, the refusal a client can show without trusting anything.
+        let refusing = crate::cert_cache::refusing_config();
+        let _ = tokio::time::timeout(handshake_timeout, start.into_stream(refusing)).await;
+        return;
     };
-    let tls = match tokio::time::timeout(HEADER_READ_TIMEOUT, start.into_stream(config)).await {
+    let tls = match tokio::time::timeout(handshake_timeout, start.into_stream(config)).await {
         Ok(Ok(tls)) => tls,
         Err(_) => {
+            shared.metrics.timed_out();
             tracing::debug!(%source_ip, host = %target.host, "tls handshake with sandbox timed out");
             return;
         }
@@ -309,54 +384,6 @@ where
     serve_hyper(shared, tls, source_ip, target, sni_to_check, alpn).await;
 }
 
-/// Serves a decrypted client connection with hyper: HTTP/2 or HTTP/1.1 as ALPN named it, sniffed
-/// when the client negotiated none. The express lane hands connections here too, with the bytes
-/// it already read put back in front.
-pub(crate) async fn serve_hyper<IO>(
-    shared: Arc<Shared>,
-    io: IO,
-    source_ip: IpAddr,
-    target: Target,
-    sni: Option<String>,
-    alpn: Option<Vec<u8>>,
-) where
-    IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
-{
-    let client_http2 = alpn.as_deref() == Some(b"h2");
-    let connection = new_connection(shared, source_ip, sni, client_http2);
-    let service = service_fn(move |request| {
-        let connection = Arc::clone(&connection);
-        let target = target.clone();
-        async move { Ok::<_, Infallible>(handle(connection, target, request).await) }
-    });
-    let io = TokioIo::new(io);
-    // ALPN already named the protocol; only a client that negotiated none is sniffed.
-    let served: Result<(), Box<dyn std::error::Error + Send + Sync>> = match alpn.as_deref() {
-        Some(b"h2") => http2::Builder::new(TokioExecutor::new())
-            .timer(TokioTimer::new())
-            .serve_connection(io, service)
-            .await
-            .map_err(Into::into),
-        Some(_) => downstream_http1()
-            .serve_connection(io, service)
-            .with_upgrades()
-            .await
-            .map_err(Into::into),
-        None => {
-            let mut builder = auto::Builder::new(TokioExecutor::new());
-            builder
-                .http1()
-                .timer(TokioTimer::new())
-                .header_read_timeout(HEADER_READ_TIMEOUT);
-            builder.http2().timer(TokioTimer::new());
-            builder.serve_connection_with_upgrades(io, service).await
-        }
-    };
-    if let Err(error) = served {
-        tracing::debug!(%source_ip, %error, "tls connection ended");
-    }
-}
-
 async fn serve_transparent(
     shared: Arc<Shared>,
     stream: TcpStream,
@@ -370,10 +397,17 @@ async fn serve_transparent(
             return;
         }
     };
+    let limits = shared.limiter.limits().clone();
     let mut first = [0u8; 1];
-    let is_tls = match stream.peek(&mut first).await {
-        Ok(1) => first[0] == 0x16,
-        _ => return,
+    let is_tls = match tokio::time::timeout(limits.handshake_timeout, stream.peek(&mut first)).await
+    {
+        Ok(Ok(1)) => first[0] == 0x16,
+        Ok(_) => return,
+        Err(_) => {
+            shared.metrics.timed_out();
+            tracing::debug!(source_ip = %peer.ip(), "nothing sent on a redirected connection");
+            return;
+        }
     };
     if is_tls {
         let tls_target = TlsTarget::Transparent {
@@ -424,7 +458,7 @@ async fn serve_transparent(
             Ok::<_, Infallible>(response)
         }
     });
-    if let Err(error) = downstream_http1()
+    if let Err(error) = http1_server(&limits)
         .serve_connection(TokioIo::new(stream), service)
         .with_upgrades()
         .await

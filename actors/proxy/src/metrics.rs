@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use osb_proto::ErrorCode;
 
-const BLOCK_CODES: [ErrorCode; 10] = [
+const BLOCK_CODES: [ErrorCode; 14] = [
     ErrorCode::UnknownSource,
     ErrorCode::HostNotAllowed,
     ErrorCode::SecretNotAllowedForHost,
@@ -18,6 +18,10 @@ const BLOCK_CODES: [ErrorCode; 10] = [
     ErrorCode::PayloadTooLarge,
     ErrorCode::UpstreamFailure,
     ErrorCode::InvalidInput,
+    ErrorCode::UnscrubbableResponse,
+    ErrorCode::RateLimited,
+    ErrorCode::ProxyOverloaded,
+    ErrorCode::RequestTimeout,
 ];
 
 /// The counters. Shared by `Arc`.
@@ -31,6 +35,10 @@ pub struct ProxyMetrics {
     cert_cache_hits: AtomicU64,
     cert_cache_misses: AtomicU64,
     cert_mints: AtomicU64,
+    cert_evictions: AtomicU64,
+    timeouts: AtomicU64,
+    websocket_frames: AtomicU64,
+    decoded_responses: AtomicU64,
 }
 
 impl ProxyMetrics {
@@ -74,6 +82,31 @@ impl ProxyMetrics {
 
     pub fn cert_minted(&self) {
         self.cert_mints.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A cached leaf certificate was evicted to stay within the cache's bounds.
+    pub fn cert_evicted(&self) {
+        self.cert_evictions.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A read timed out (handshake, head, body, idle connection or WebSocket).
+    pub fn timed_out(&self) {
+        self.timeouts.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Reads that timed out since start.
+    pub fn timeouts(&self) -> u64 {
+        self.timeouts.load(Ordering::Relaxed)
+    }
+
+    /// A WebSocket frame was relayed (either way).
+    pub fn websocket_frame(&self) {
+        self.websocket_frames.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A compressed response was decoded to be scrubbed.
+    pub fn decoded_response(&self) {
+        self.decoded_responses.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Certificates minted since start.
@@ -143,6 +176,26 @@ impl ProxyMetrics {
             "osb_proxy_cert_mints_total",
             "Leaf certificates minted.",
             self.cert_mints(),
+        );
+        counter(
+            "osb_proxy_cert_evictions_total",
+            "Leaf certificates evicted from the bounded cache.",
+            self.cert_evictions.load(Ordering::Relaxed),
+        );
+        counter(
+            "osb_proxy_timeouts_total",
+            "Reads that timed out (handshake, head, body, idle connection, WebSocket).",
+            self.timeouts(),
+        );
+        counter(
+            "osb_proxy_websocket_frames_total",
+            "WebSocket frames relayed with substitution or scrubbing.",
+            self.websocket_frames.load(Ordering::Relaxed),
+        );
+        counter(
+            "osb_proxy_decoded_responses_total",
+            "Compressed responses decoded to be scrubbed.",
+            self.decoded_responses.load(Ordering::Relaxed),
         );
         let _ = writeln!(out, "# HELP osb_proxy_blocks_total Requests refused, by reason code.\n# TYPE osb_proxy_blocks_total counter");
         for (index, code) in BLOCK_CODES.iter().enumerate() {

@@ -157,6 +157,9 @@ impl SealingPolicy {
             AddressClass::Private => Err("private"),
             AddressClass::LinkLocalOrMetadata => Err("link-local or metadata"),
             AddressClass::Unroutable => Err("unspecified, broadcast or multicast"),
+            AddressClass::Reserved => Err(
+                "reserved special-purpose (documentation, benchmarking, transition or future use)",
+            ),
         }
     }
 }
@@ -169,49 +172,111 @@ pub enum AddressClass {
     Private,
     LinkLocalOrMetadata,
     Unroutable,
+    /// IANA special-purpose blocks that are not globally reachable and no operator setting
+    /// opens (documentation, benchmarking, protocol assignments, 6to4/Teredo, future use).
+    Reserved,
 }
 
-/// Classifies an address (IPv4-mapped IPv6 is classified as its IPv4 address).
+fn in_v4(address: std::net::Ipv4Addr, network: [u8; 4], prefix: u32) -> bool {
+    let mask = if prefix == 0 {
+        0
+    } else {
+        u32::MAX << (32 - prefix)
+    };
+    (u32::from(address) & mask) == (u32::from_be_bytes(network) & mask)
+}
+
+fn in_v6(address: std::net::Ipv6Addr, network: [u16; 8], prefix: u32) -> bool {
+    let mask = if prefix == 0 {
+        0
+    } else {
+        u128::MAX << (128 - prefix)
+    };
+    let network = std::net::Ipv6Addr::from(network);
+    (u128::from(address) & mask) == (u128::from(network) & mask)
+}
+
+/// Classifies an address (issue 11 item 7: every IANA special-purpose block; IPv6 forms that
+/// carry an IPv4 address — mapped, NAT64 — are classified as that address).
 pub fn classify(address: IpAddr) -> AddressClass {
     match address {
-        IpAddr::V4(v4) => {
-            let octets = v4.octets();
-            if v4.is_loopback() {
-                AddressClass::Loopback
-            } else if v4.is_link_local() || octets == [100, 100, 100, 200] {
-                AddressClass::LinkLocalOrMetadata
-            } else if v4.is_private() || (octets[0] == 100 && (64..128).contains(&octets[1])) {
-                AddressClass::Private
-            } else if v4.is_unspecified()
-                || v4.is_broadcast()
-                || v4.is_multicast()
-                || octets[0] == 0
-            {
-                AddressClass::Unroutable
-            } else {
-                AddressClass::Public
-            }
-        }
-        IpAddr::V6(v6) => {
-            if let Some(v4) = v6.to_ipv4_mapped() {
-                return classify(IpAddr::V4(v4));
-            }
-            let first = v6.segments()[0];
-            if v6.is_loopback() {
-                AddressClass::Loopback
-            } else if (first & 0xffc0) == 0xfe80
-                || v6.segments() == [0xfd00, 0xec2, 0, 0, 0, 0, 0, 0x254]
-            {
-                AddressClass::LinkLocalOrMetadata
-            } else if (first & 0xfe00) == 0xfc00 {
-                AddressClass::Private
-            } else if v6.is_unspecified() || v6.is_multicast() {
-                AddressClass::Unroutable
-            } else {
-                AddressClass::Public
-            }
-        }
+        IpAddr::V4(v4) => classify_v4(v4),
+        IpAddr::V6(v6) => classify_v6(v6),
     }
+}
+
+fn classify_v4(v4: std::net::Ipv4Addr) -> AddressClass {
+    const RESERVED: [([u8; 4], u32); 7] = [
+        ([192, 0, 0, 0], 24), // IETF protocol assignments (DS-Lite, NAT64 discovery, …)
+        ([192, 0, 2, 0], 24), // TEST-NET-1
+        ([192, 88, 99, 0], 24), // 6to4 relay anycast (deprecated)
+        ([198, 18, 0, 0], 15), // benchmarking
+        ([198, 51, 100, 0], 24), // TEST-NET-2
+        ([203, 0, 113, 0], 24), // TEST-NET-3
+        ([240, 0, 0, 0], 4),  // reserved for future use
+    ];
+    let octets = v4.octets();
+    if v4.is_loopback() {
+        AddressClass::Loopback
+    } else if v4.is_link_local() || octets == [100, 100, 100, 200] {
+        AddressClass::LinkLocalOrMetadata
+    } else if v4.is_private() || in_v4(v4, [100, 64, 0, 0], 10) {
+        AddressClass::Private
+    } else if v4.is_unspecified() || v4.is_broadcast() || v4.is_multicast() || octets[0] == 0 {
+        AddressClass::Unroutable
+    } else if RESERVED
+        .iter()
+        .any(|(network, prefix)| in_v4(v4, *network, *prefix))
+    {
+        AddressClass::Reserved
+    } else {
+        AddressClass::Public
+    }
+}
+
+fn classify_v6(v6: std::net::Ipv6Addr) -> AddressClass {
+    const RESERVED: [([u16; 8], u32); 7] = [
+        ([0x100, 0, 0, 0, 0, 0, 0, 0], 64),      // discard-only
+        ([0x2001, 0, 0, 0, 0, 0, 0, 0], 23), // IETF protocol assignments (Teredo, benchmarking, ORCHID)
+        ([0x2001, 0xdb8, 0, 0, 0, 0, 0, 0], 32), // documentation
+        ([0x2002, 0, 0, 0, 0, 0, 0, 0], 16), // 6to4
+        ([0x3fff, 0, 0, 0, 0, 0, 0, 0], 20), // documentation
+        ([0x5f00, 0, 0, 0, 0, 0, 0, 0], 16), // segment routing SIDs
+        ([0, 0, 0, 0, 0, 0, 0, 0], 96),      // IPv4-compatible (deprecated)
+    ];
+    if let Some(v4) = v6.to_ipv4_mapped() {
+        return classify_v4(v4);
+    }
+    if v6.is_loopback() {
+        return AddressClass::Loopback;
+    }
+    if v6.is_unspecified() || v6.is_multicast() {
+        return AddressClass::Unroutable;
+    }
+    if in_v6(v6, [0x64, 0xff9b, 0, 0, 0, 0, 0, 0], 96) {
+        let [a, b, c, d] = v6.octets()[12..16] else {
+            return AddressClass::Reserved;
+        };
+        return classify_v4(std::net::Ipv4Addr::new(a, b, c, d));
+    }
+    if v6.segments() == [0xfd00, 0xec2, 0, 0, 0, 0, 0, 0x254]
+        || in_v6(v6, [0xfe80, 0, 0, 0, 0, 0, 0, 0], 10)
+    {
+        return AddressClass::LinkLocalOrMetadata;
+    }
+    if in_v6(v6, [0xfc00, 0, 0, 0, 0, 0, 0, 0], 7)
+        || in_v6(v6, [0xfec0, 0, 0, 0, 0, 0, 0, 0], 10)
+        || in_v6(v6, [0x64, 0xff9b, 1, 0, 0, 0, 0, 0], 48)
+    {
+        return AddressClass::Private;
+    }
+    if RESERVED
+        .iter()
+        .any(|(network, prefix)| in_v6(v6, *network, *prefix))
+    {
+        return AddressClass::Reserved;
+    }
+    AddressClass::Public
 }
 
 /// Parses `host[:port]` / `[v6][:port]` into a normalised host and optional port.
@@ -258,7 +323,14 @@ pub fn split_authority(authority: &str) -> Option<(std::borrow::Cow<'_, str>, Op
         }
         Some(_) => return None,
     };
-    Some((osb_proto::host_pattern::normalised_host(host), port))
+    let host = osb_proto::host_pattern::normalised_host(host);
+    // No empty labels ("", ".", "a..b", ".a"): such a name is no host at all.
+    let empty_label = !host.contains(':')
+        && (host.is_empty() || host.starts_with('.') || host.ends_with('.') || host.contains(".."));
+    if host.is_empty() || empty_label {
+        return None;
+    }
+    Some((host, port))
 }
 
 /// The resolver used for one request: applies [`SealingPolicy::check_token`] to every token and

@@ -14,7 +14,7 @@ use crate::ca::{CaError, CertificateAuthority};
 use crate::cert_cache::LeafCache;
 use crate::config::ProxyConfig;
 use crate::events::EventSink;
-use crate::handler::Shared;
+use crate::limits::Limiter;
 use crate::listener::{run_explicit, run_transparent};
 use crate::metrics::ProxyMetrics;
 use crate::original_dst::{KernelOriginalDestination, OriginalDestination};
@@ -22,6 +22,7 @@ use crate::policy::SealingPolicy;
 use crate::pool::UpstreamPools;
 use crate::registry::{RegistryError, SessionRegistry};
 use crate::session::{Session, SessionSpec};
+use crate::shared::Shared;
 use crate::upstream::{root_store, UpstreamConnector, UpstreamTlsError};
 
 /// Why the proxy could not start.
@@ -92,9 +93,10 @@ impl SealingProxy {
             &config.data_dir,
             config.leaf_lifetime,
         )?);
-        let leaves = Arc::new(LeafCache::new(
+        let leaves = Arc::new(LeafCache::with_bounds(
             ca,
             config.leaf_cache_ttl,
+            config.leaf_cache_bounds,
             Arc::clone(&metrics),
         ));
         let policy = SealingPolicy {
@@ -119,7 +121,9 @@ impl SealingProxy {
             pools,
             metrics,
             sink,
+            limiter: Limiter::new(config.limits.clone()),
             max_buffered_body: config.max_buffered_body,
+            scrub_flush_after: config.scrub_flush_after,
             oversized_body: config.oversized_body,
             express: config.express,
             lanes: crate::lanes::Lanes::start(config.lanes).map_err(|source| ProxyError::Bind {
@@ -220,6 +224,11 @@ impl SealingProxy {
     /// The upstream connection pools (tests check per-sandbox reuse).
     pub fn upstream_pools(&self) -> &Arc<UpstreamPools> {
         &self.shared.pools
+    }
+
+    /// Open client connections (both listeners).
+    pub fn open_connections(&self) -> usize {
+        self.shared.limiter.open_connections()
     }
 
     /// The leaf cache (for benchmarks and the pre-mint check).

@@ -39,6 +39,29 @@ impl Refusal {
         self
     }
 
+    /// The refusal with every secret value (in any form the scrubber knows) taken out of its
+    /// texts. Reasons may quote what an upstream sent (a coding, a TLS error naming a
+    /// certificate); they go to the sandbox and into events, so they are scrubbed like a
+    /// response.
+    pub fn scrubbed(mut self, table: Option<&crate::scrubber::ScrubTable>) -> Self {
+        let Some(table) = table else {
+            return self;
+        };
+        for text in [
+            Some(&mut self.message),
+            self.host.as_mut(),
+            self.secret.as_mut(),
+        ]
+        .into_iter()
+        .flatten()
+        {
+            if let Some(clean) = table.scrub_all(text.as_bytes()) {
+                *text = String::from_utf8_lossy(&clean).into_owned();
+            }
+        }
+        self
+    }
+
     /// The HTTP status to answer with.
     pub fn status(&self) -> u16 {
         self.code.http_status()
@@ -124,6 +147,35 @@ impl Refusal {
             format!("upstream {host} failed: {reason}"),
         )
         .with_host(host)
+    }
+
+    pub fn unscrubbable(host: &str, reason: &str) -> Self {
+        Self::new(
+            ErrorCode::UnscrubbableResponse,
+            format!("the response of {host} was not forwarded: {reason}; the sandbox cannot receive what the proxy cannot scrub"),
+        )
+        .with_host(host)
+    }
+
+    pub fn rate_limited(reason: &str) -> Self {
+        Self::new(
+            ErrorCode::RateLimited,
+            format!("the proxy refused this to protect other sandboxes: {reason}"),
+        )
+    }
+
+    pub fn proxy_overloaded(reason: &str) -> Self {
+        Self::new(
+            ErrorCode::ProxyOverloaded,
+            format!("the proxy is at capacity: {reason}; retry later"),
+        )
+    }
+
+    pub fn request_timeout(what: &str) -> Self {
+        Self::new(
+            ErrorCode::RequestTimeout,
+            format!("the proxy stopped waiting for {what}: send requests without long pauses"),
+        )
     }
 
     pub fn bad_request(reason: &str) -> Self {

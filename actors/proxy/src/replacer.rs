@@ -132,6 +132,9 @@ impl StreamReplacer {
                 if could_be_token_start(available) {
                     output.extend_from_slice(&data[copied_up_to..at]);
                     self.carry.extend_from_slice(available);
+                    if copied_up_to > 0 {
+                        return Ok(Self::wiped(output));
+                    }
                     return Ok(self.emit(output));
                 }
                 search_from = at + 1;
@@ -151,7 +154,18 @@ impl StreamReplacer {
         let held = held_back_tail(rest);
         output.extend_from_slice(&rest[..rest.len() - held]);
         self.carry.extend_from_slice(&rest[rest.len() - held..]);
+        if copied_up_to > 0 {
+            return Ok(Self::wiped(output));
+        }
         Ok(self.emit(output))
+    }
+
+    /// Output that holds substituted values: moved into a buffer wiped when the last reference
+    /// is dropped, and the working buffer zeroed (it is not reused).
+    fn wiped(mut output: BytesMut) -> Bytes {
+        let copy = zeroize::Zeroizing::new(output.to_vec());
+        zeroize::Zeroize::zeroize(output.as_mut());
+        crate::wiped::wiped_bytes(copy)
     }
 
     /// Hands out what was written and keeps the buffer so its allocation is reused once the

@@ -55,22 +55,62 @@ pub fn is_upgrade_request(headers: &HeaderMap) -> bool {
             .any(|token| token == "upgrade")
 }
 
+/// Refuses a whole sealed token where the proxy never substitutes one — the method, a header
+/// name, the host — so that a token (foreign ones included) is never forwarded as it is
+/// (DESIGN §6 rule 1). Names shorter than a token cannot hold one and cost nothing.
+pub fn refuse_token_in(bytes: &[u8], what: &str) -> Result<(), Refusal> {
+    if bytes.len() < osb_proto::SEALED_TOKEN_LEN {
+        return Ok(());
+    }
+    let holds_token = memchr::memmem::find_iter(bytes, SEALED_TOKEN_PREFIX.as_bytes()).any(|at| {
+        bytes
+            .get(at..at + osb_proto::SEALED_TOKEN_LEN)
+            .is_some_and(|window| SealedToken::from_bytes(window).is_ok())
+    });
+    if holds_token {
+        return Err(Refusal::bad_request(&format!(
+            "a sealed token may not appear in the {what}: tokens are replaced only in header values, the path, the query and the body"
+        )));
+    }
+    Ok(())
+}
+
+/// Whether an upgrade request (or a `101` answer) is for WebSocket.
+pub fn is_websocket_upgrade(headers: &HeaderMap) -> bool {
+    headers
+        .get_all(header::UPGRADE)
+        .iter()
+        .any(|value| value.as_bytes().eq_ignore_ascii_case(b"websocket"))
+}
+
+/// How request headers are rewritten for the upstream beyond substitution.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RequestHeaderRules {
+    /// A WebSocket upgrade: keep `Upgrade`, send `Connection: upgrade`, offer no extension.
+    pub keep_upgrade: bool,
+    /// Replace the client's `Accept-Encoding` with this (sessions with secrets, ADR 0109).
+    pub accept_encoding: Option<&'static str>,
+}
+
 /// Copies request headers for the upstream with every token substituted. `Host`, `Content-Length`
-/// and hop-by-hop headers are dropped (the caller sets what the upstream leg needs); an upgrade
-/// keeps `Upgrade` and gets `Connection: upgrade`.
+/// and hop-by-hop headers are dropped (the caller sets what the upstream leg needs).
 pub fn rewrite_request_headers(
     headers: &HeaderMap,
-    keep_upgrade: bool,
+    rules: RequestHeaderRules,
     resolver: &mut RequestSubstitution,
 ) -> Result<HeaderMap, Refusal> {
+    let keep_upgrade = rules.keep_upgrade;
     let listed = connection_tokens(headers);
-    let mut out = HeaderMap::with_capacity(headers.len());
+    let mut out = HeaderMap::with_capacity(headers.len() + 1);
     for (name, value) in headers {
+        refuse_token_in(name.as_str().as_bytes(), "name of a header")?;
         let keep_te_trailers =
             name == header::TE && value.as_bytes().eq_ignore_ascii_case(b"trailers");
         let keep_upgrade_header = keep_upgrade && name == header::UPGRADE;
         if (is_hop_by_hop(name) && !keep_te_trailers && !keep_upgrade_header)
             || name == header::CONTENT_LENGTH
+            || name == header::SEC_WEBSOCKET_EXTENSIONS
+            || (rules.accept_encoding.is_some() && name == header::ACCEPT_ENCODING)
             || (!keep_upgrade_header && listed.iter().any(|token| token == name.as_str()))
         {
             continue;
@@ -83,6 +123,9 @@ pub fn rewrite_request_headers(
     if keep_upgrade {
         out.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
     }
+    if let Some(offered) = rules.accept_encoding {
+        out.insert(header::ACCEPT_ENCODING, HeaderValue::from_static(offered));
+    }
     Ok(out)
 }
 
@@ -94,7 +137,7 @@ pub fn substitute_header_value(
 ) -> Result<HeaderValue, Refusal> {
     match substitute_value_bytes(name == header::AUTHORIZATION, value.as_bytes(), resolver)? {
         None => Ok(value.clone()),
-        Some(replaced) => sensitive_value(&replaced),
+        Some(replaced) => sensitive_value(replaced),
     }
 }
 
@@ -143,11 +186,11 @@ fn invalid_value() -> Refusal {
     )
 }
 
-fn sensitive_value(bytes: &[u8]) -> Result<HeaderValue, Refusal> {
-    check_header_value(bytes)?;
-    let mut value = HeaderValue::from_bytes(bytes).map_err(|_| invalid_value())?;
-    value.set_sensitive(true);
-    Ok(value)
+/// A substituted value as a header: checked, and backed by a buffer wiped when the request is
+/// done (`wiped`), however often it is cloned.
+fn sensitive_value(bytes: Zeroizing<Vec<u8>>) -> Result<HeaderValue, Refusal> {
+    check_header_value(&bytes)?;
+    crate::wiped::wiped_header_value(bytes).ok_or_else(invalid_value)
 }
 
 /// Percent-encodes substituted values so they cannot change the structure of a path or query.
@@ -176,19 +219,24 @@ impl TokenResolver for UrlEncoding<'_> {
     }
 }
 
-/// Substitutes tokens in a path-and-query string.
+/// Substitutes tokens in a path-and-query string. The result may hold values (percent-encoded)
+/// and is wiped when dropped.
 pub fn substitute_path_and_query(
     path_and_query: &str,
     resolver: &mut RequestSubstitution,
-) -> Result<String, Refusal> {
+) -> Result<Zeroizing<String>, Refusal> {
     let mut encoding = UrlEncoding {
         inner: resolver,
         buffer: Zeroizing::new(Vec::new()),
     };
     match substitute_all(path_and_query.as_bytes(), &mut encoding)? {
-        Cow::Borrowed(_) => Ok(path_and_query.to_owned()),
-        Cow::Owned(replaced) => String::from_utf8(replaced)
-            .map_err(|_| Refusal::internal("percent-encoded path is not ascii")),
+        Cow::Borrowed(_) => Ok(Zeroizing::new(path_and_query.to_owned())),
+        Cow::Owned(replaced) => {
+            let replaced = Zeroizing::new(replaced);
+            std::str::from_utf8(&replaced)
+                .map(|text| Zeroizing::new(text.to_owned()))
+                .map_err(|_| Refusal::internal("percent-encoded path is not ascii"))
+        }
     }
 }
 
@@ -242,13 +290,30 @@ pub fn scrub_response_headers(
             }
         }
     }
-    let Some(table) = table else { return };
-    for value in headers.values_mut() {
+    if let Some(table) = table {
+        scrub_header_values(headers, table);
+    }
+}
+
+/// Replaces echoed values (and their encodings) in every header value. A header whose name
+/// carries a value, or whose value would not be valid once scrubbed, is dropped rather than
+/// passed on.
+pub fn scrub_header_values(headers: &mut HeaderMap, table: &ScrubTable) {
+    let mut invalid: Vec<HeaderName> = headers
+        .keys()
+        .filter(|name| table.name_carries_value(name.as_str().as_bytes()))
+        .cloned()
+        .collect();
+    for (name, value) in headers.iter_mut() {
         if let Some(scrubbed) = table.scrub_all(value.as_bytes()) {
-            if let Ok(replacement) = HeaderValue::from_bytes(&scrubbed) {
-                *value = replacement;
+            match HeaderValue::from_bytes(&scrubbed) {
+                Ok(replacement) => *value = replacement,
+                Err(_) => invalid.push(name.clone()),
             }
         }
+    }
+    for name in invalid {
+        headers.remove(name);
     }
 }
 

@@ -5,6 +5,7 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
+use http_body::Frame;
 use http_body_util::{BodyExt, StreamBody};
 use osb_proto::{HostPattern, SandboxId, SealedToken};
 
@@ -12,6 +13,7 @@ use super::*;
 use crate::policy::{Scheme, SealingPolicy, Target};
 use crate::secret_value::SecretValue;
 use crate::session::{SealedSecret, Session};
+use crate::transform::TransformedBody;
 
 #[derive(Debug, Default)]
 struct Recorder(Mutex<Vec<ProxyEvent>>);
@@ -46,7 +48,11 @@ fn frames(frames: Vec<Frame<Bytes>>) -> ProxyBody {
     StreamBody::new(stream).boxed_unsync()
 }
 
-fn substituting(session: Arc<Session>, input: ProxyBody, sink: Arc<Recorder>) -> SubstitutingBody {
+fn substituting(
+    session: Arc<Session>,
+    input: ProxyBody,
+    sink: Arc<Recorder>,
+) -> TransformedBody<Substitution> {
     let target = Target {
         scheme: Scheme::Https,
         host: "api.example.test".into(),
@@ -62,7 +68,21 @@ fn substituting(session: Arc<Session>, input: ProxyBody, sink: Arc<Recorder>) ->
         "POST".into(),
         "/x".into(),
     );
-    SubstitutingBody::new(input, resolver, ledger)
+    TransformedBody::new(
+        input,
+        Substitution::new(resolver, ledger),
+        std::time::Duration::from_secs(60),
+        None,
+    )
+}
+
+fn scrubbing(table: ScrubTable, input: ProxyBody) -> TransformedBody<Scrubbing> {
+    TransformedBody::new(
+        input,
+        Scrubbing::new(table, None, Arc::new(ProxyMetrics::default())),
+        std::time::Duration::from_secs(60),
+        Some(std::time::Duration::from_millis(50)),
+    )
 }
 
 #[tokio::test]
@@ -127,10 +147,54 @@ async fn scrubbing_body_replaces_values_split_across_frames() {
         Frame::data(Bytes::from_static(b"echo real-")),
         Frame::data(Bytes::from_static(b"value end")),
     ]);
-    let out = ScrubbingBody::new(input, StreamScrubber::new(table))
-        .collect()
-        .await
-        .unwrap()
-        .to_bytes();
+    let out = scrubbing(table, input).collect().await.unwrap().to_bytes();
     assert_eq!(out, Bytes::from(format!("echo {} end", token(1))));
+}
+
+#[tokio::test]
+async fn trailers_of_a_response_are_scrubbed() {
+    let session = session();
+    let table = session.scrub_table().cloned().unwrap();
+    let mut trailers = http::HeaderMap::new();
+    trailers.insert(
+        "x-echo",
+        http::HeaderValue::from_static("was real-value here"),
+    );
+    let input = frames(vec![
+        Frame::data(Bytes::from_static(b"body")),
+        Frame::trailers(trailers),
+    ]);
+    let collected = scrubbing(table, input).collect().await.unwrap();
+    let trailers = collected.trailers().cloned().unwrap();
+    assert_eq!(
+        trailers["x-echo"],
+        format!("was {} here", token(1)).as_str()
+    );
+    assert_eq!(collected.to_bytes(), Bytes::from_static(b"body"));
+}
+
+#[tokio::test]
+async fn held_back_bytes_are_flushed_when_the_body_goes_quiet_and_a_silent_body_times_out() {
+    let session = session();
+    let table = session.scrub_table().cloned().unwrap();
+    let (sender, receiver) =
+        tokio::sync::mpsc::unbounded_channel::<Result<Frame<Bytes>, BodyError>>();
+    let stream = futures_util::stream::unfold(receiver, |mut receiver| async move {
+        receiver.recv().await.map(|frame| (frame, receiver))
+    });
+    let mut body = TransformedBody::new(
+        StreamBody::new(stream).boxed_unsync(),
+        Scrubbing::new(table, None, Arc::new(ProxyMetrics::default())),
+        std::time::Duration::from_millis(400),
+        Some(std::time::Duration::from_millis(50)),
+    );
+    sender
+        .send(Ok(Frame::data(Bytes::from_static(b"short"))))
+        .unwrap();
+    // Everything is held back at first; after the quiet period it is handed out unchanged.
+    let flushed = body.frame().await.unwrap().unwrap().into_data().unwrap();
+    assert_eq!(flushed, Bytes::from_static(b"short"));
+    // Then nothing comes for the idle timeout: the body ends with an error.
+    let error = body.frame().await.unwrap().unwrap_err();
+    assert!(matches!(error, BodyError::TimedOut));
 }

@@ -14,7 +14,9 @@ use super::{parse_length, range_of};
 use crate::policy::RequestSubstitution;
 use crate::refusal::Refusal;
 use crate::replacer::substitute_all;
-use crate::rewrite::{check_header_value, substitute_path_and_query, substitute_value_bytes};
+use crate::rewrite::{
+    check_header_value, refuse_token_in, substitute_path_and_query, substitute_value_bytes,
+};
 
 /// Longest request head the lane reads before leaving the connection to hyper.
 pub const MAX_HEAD: usize = 64 * 1024;
@@ -148,8 +150,22 @@ pub fn upstream_request(
     authority: &str,
     resolver: &mut RequestSubstitution,
 ) -> Result<Zeroizing<Vec<u8>>, Refusal> {
+    upstream_request_offering(buffer, head, authority, None, resolver)
+}
+
+/// [`upstream_request`] with the client's `Accept-Encoding` replaced by `accept_encoding` (the
+/// codings the scrubber can decode, for sessions with secrets — ADR 0109). A request with a
+/// `Range` header is offered `identity` only.
+pub fn upstream_request_offering(
+    buffer: &[u8],
+    head: &RequestHead,
+    authority: &str,
+    accept_encoding: Option<&str>,
+    resolver: &mut RequestSubstitution,
+) -> Result<Zeroizing<Vec<u8>>, Refusal> {
     let path = std::str::from_utf8(&buffer[head.path.clone()])
         .map_err(|_| Refusal::bad_request("the request target is not valid"))?;
+    refuse_token_in(&buffer[head.method.clone()], "method")?;
     let path = substitute_path_and_query(path, resolver)?;
     let mut out = Zeroizing::new(Vec::with_capacity(head.total_len() + 256));
     out.extend_from_slice(&buffer[head.method.clone()]);
@@ -158,9 +174,27 @@ pub fn upstream_request(
     out.extend_from_slice(b" HTTP/1.1\r\nhost: ");
     out.extend_from_slice(authority.as_bytes());
     out.extend_from_slice(b"\r\n");
+    if let Some(offered) = accept_encoding {
+        let has_range = head
+            .forwarded
+            .iter()
+            .any(|(name, _)| buffer[name.clone()].eq_ignore_ascii_case(b"range"));
+        let offered = if has_range {
+            crate::encoding::OFFERED_FOR_RANGES
+        } else {
+            offered
+        };
+        out.extend_from_slice(b"accept-encoding: ");
+        out.extend_from_slice(offered.as_bytes());
+        out.extend_from_slice(b"\r\n");
+    }
     for (name, value) in &head.forwarded {
         let name = &buffer[name.clone()];
         let value = &buffer[value.clone()];
+        refuse_token_in(name, "name of a header")?;
+        if accept_encoding.is_some() && name.eq_ignore_ascii_case(b"accept-encoding") {
+            continue;
+        }
         out.extend_from_slice(name);
         out.extend_from_slice(b": ");
         let is_authorization = name.eq_ignore_ascii_case(b"authorization");

@@ -88,11 +88,13 @@ pub fn parse(buffer: &[u8], request_was_head: bool) -> Result<Parsed, String> {
         let name = header.name;
         let value = header.value.trim_ascii();
         if name.eq_ignore_ascii_case("transfer-encoding") {
-            chunked = Some(
-                tokens(value)
-                    .last()
-                    .is_some_and(|t| t.eq_ignore_ascii_case(b"chunked")),
-            );
+            // Only `chunked` is relayed: any other transfer coding (gzip, …) would reach the
+            // sandbox still coded, past the scrubber, with the header that says so dropped.
+            if tokens(value).any(|t| !t.eq_ignore_ascii_case(b"chunked")) {
+                // The upstream's text is not quoted: it could carry a value.
+                return Err("a transfer-coding other than chunked is not supported".into());
+            }
+            chunked = Some(tokens(value).last().is_some());
         } else if name.eq_ignore_ascii_case("content-length") {
             let parsed = parse_length(value).ok_or("invalid content-length")?;
             if length.is_some_and(|known| known != parsed) {
@@ -190,6 +192,30 @@ pub fn client_head(
     close: bool,
     out: &mut Vec<u8>,
 ) {
+    write_client_head(upstream, head, table, framing, close, false, out);
+}
+
+/// The content coding of the response (ADR 0109), or why it cannot be scrubbed.
+pub fn coding(upstream: &[u8], head: &ResponseHead) -> Result<crate::encoding::Coding, String> {
+    let values = head
+        .forwarded
+        .iter()
+        .filter(|(name, _)| upstream[name.clone()].eq_ignore_ascii_case(b"content-encoding"))
+        .map(|(_, value)| &upstream[value.clone()]);
+    crate::encoding::coding_of(values)
+}
+
+/// Writes the head the sandbox sees; `decoded`: the body is handed out decoded, so the upstream's
+/// `Content-Encoding` is left out.
+pub fn write_client_head(
+    upstream: &[u8],
+    head: &ResponseHead,
+    table: Option<&ScrubTable>,
+    framing: ClientFraming,
+    close: bool,
+    decoded: bool,
+    out: &mut Vec<u8>,
+) {
     let reason = http::StatusCode::from_u16(head.status)
         .ok()
         .and_then(|status| status.canonical_reason())
@@ -200,6 +226,12 @@ pub fn client_head(
     out.extend_from_slice(reason.as_bytes());
     out.extend_from_slice(b"\r\n");
     for (name, value) in &head.forwarded {
+        if decoded && upstream[name.clone()].eq_ignore_ascii_case(b"content-encoding") {
+            continue;
+        }
+        if table.is_some_and(|table| table.name_carries_value(&upstream[name.clone()])) {
+            continue;
+        }
         out.extend_from_slice(&upstream[name.clone()]);
         out.extend_from_slice(b": ");
         let value = &upstream[value.clone()];

@@ -249,3 +249,13 @@ proptest! {
         prop_assert!(pattern.matches(&subdomain, 443));
     }
 }
+
+#[test]
+fn names_with_empty_labels_are_no_authority() {
+    // Found by the `authority` fuzz target's proptest twin: "." normalised to an empty host and
+    // ".." to ".".
+    for bad in [".", "..", ".:443", "a..b", ".a", "a..", "[::1]."] {
+        assert_eq!(parse_authority(bad), None, "{bad}");
+    }
+    assert_eq!(parse_authority("a.b."), Some(("a.b".into(), None)));
+}

@@ -57,7 +57,10 @@ fn basic_auth_is_decoded_and_reencoded() {
 fn path_values_are_percent_encoded() {
     let path = format!("/v1/{}/x?key={}&a=b", token(1), token(1));
     let out = substitute_path_and_query(&path, &mut resolver()).unwrap();
-    assert_eq!(out, "/v1/p%40ss%20w%2Frd/x?key=p%40ss%20w%2Frd&a=b");
+    assert_eq!(
+        out.as_str(),
+        "/v1/p%40ss%20w%2Frd/x?key=p%40ss%20w%2Frd&a=b"
+    );
 }
 
 #[test]
@@ -74,7 +77,8 @@ fn hop_by_hop_headers_are_dropped_and_tokens_replaced() {
         "x-api-key",
         HeaderValue::from_str(token(1).as_str()).unwrap(),
     );
-    let out = rewrite_request_headers(&headers, false, &mut resolver()).unwrap();
+    let out =
+        rewrite_request_headers(&headers, RequestHeaderRules::default(), &mut resolver()).unwrap();
     assert_eq!(out.len(), 1);
     assert_eq!(out["x-api-key"], "p@ss w/rd");
 }
@@ -86,7 +90,8 @@ fn foreign_token_in_a_header_is_refused() {
         "x-api-key",
         HeaderValue::from_str(token(9).as_str()).unwrap(),
     );
-    let refusal = rewrite_request_headers(&headers, false, &mut resolver()).unwrap_err();
+    let refusal = rewrite_request_headers(&headers, RequestHeaderRules::default(), &mut resolver())
+        .unwrap_err();
     assert_eq!(refusal.code, ErrorCode::UnknownToken);
 }
 
@@ -113,4 +118,17 @@ fn response_headers_are_scrubbed() {
     scrub_response_headers(&mut headers, Some(&table), false);
     assert_eq!(headers["x-echo"], format!("got {}", token(1)).as_str());
     assert!(!headers.contains_key(header::TRANSFER_ENCODING));
+}
+
+#[test]
+fn a_header_whose_name_carries_a_value_is_dropped() {
+    let sealed = token(1);
+    let pairs: [(&[u8], &[u8]); 1] = [(b"MixedCaseValue123", sealed.as_bytes())];
+    let table = ScrubTable::from_values(&pairs).unwrap();
+    let mut headers = HeaderMap::new();
+    headers.insert("x-mixedcasevalue123-leak", HeaderValue::from_static("1"));
+    headers.insert("x-kept", HeaderValue::from_static("2"));
+    scrub_response_headers(&mut headers, Some(&table), false);
+    assert!(!headers.contains_key("x-mixedcasevalue123-leak"));
+    assert_eq!(headers["x-kept"], "2");
 }

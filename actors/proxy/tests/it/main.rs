@@ -8,14 +8,26 @@ mod support {
     pub mod client;
     pub mod closing_origin;
     pub mod harness;
+    pub mod hostile_origin;
     pub mod origin;
+    pub mod raw_origin;
+    pub mod ws;
 }
 
+mod abort;
 mod actor;
 mod canary;
+mod echoes;
 mod express;
 mod keep_alive;
+mod limits;
+mod minting;
+mod oracle;
 mod original_dst;
 mod protocols;
 mod refusals;
+mod ssrf;
 mod substitution;
+mod timeouts;
+mod token_places;
+mod websocket;

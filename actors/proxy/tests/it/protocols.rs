@@ -1,5 +1,5 @@
 //! Protocol coverage: HTTP/2 on both legs (curl --http2 and a Rust h2 client), Expect:
-//! 100-continue, WebSocket upgrade with substitution then a byte pipe, transparent mode with the
+//! 100-continue, WebSocket upgrade with substitution then a frame relay, transparent mode with the
 //! original destination injected, pre-minted certificates and metrics.
 
 use http::Request;
@@ -7,6 +7,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::support::client::{body, connect_from, Client};
 use crate::support::harness::{sandbox_ip, token, Harness};
+use crate::support::ws;
 
 const KEY: &str = "protocol-test-secret-value";
 
@@ -82,7 +83,7 @@ async fn expect_100_continue_is_honoured() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn websocket_upgrade_substitutes_then_pipes_bytes() {
+async fn websocket_upgrade_substitutes_then_relays_frames() {
     let h = harness().await;
     let mut client = h.client(2, "api.example.test", false).await;
     let request = Request::get("/ws")
@@ -100,10 +101,19 @@ async fn websocket_upgrade_substitutes_then_pipes_bytes() {
     );
     let upgraded = hyper::upgrade::on(response).await.unwrap();
     let mut io = hyper_util::rt::TokioIo::new(upgraded);
-    io.write_all(b"ping through the pipe").await.unwrap();
-    let mut buffer = [0u8; 21];
-    io.read_exact(&mut buffer).await.unwrap();
-    assert_eq!(&buffer, b"ping through the pipe");
+    let frame = ws::frame(
+        true,
+        ws::TEXT,
+        Some([1, 2, 3, 4]),
+        b"ping through the relay",
+    );
+    io.write_all(&frame).await.unwrap();
+    let (fin, opcode, masked, payload) = ws::read_frame(&mut io).await.unwrap();
+    assert!(fin && !masked);
+    assert_eq!(
+        (opcode, payload.as_slice()),
+        (ws::TEXT, &b"ping through the relay"[..])
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -120,16 +130,16 @@ async fn transparent_mode_uses_sni_and_the_original_port() {
     let (status, _, _) = client.send(request).await;
     assert_eq!(status, 200);
     assert_eq!(h.origin.last().header("x-api-key").as_deref(), Some(KEY));
-    // An SNI outside the allowlist is refused inside TLS with a JSON reason.
+    // An SNI outside the allowlist is refused before a certificate is minted for it: the
+    // handshake fails and the refusal is an event (see `minting`).
     let stream = connect_from(sandbox_ip(2), transparent).await;
-    let mut client = Client::over(stream, h.proxy.ca_cert_pem(), "evil.test", false).await;
-    let request = Request::get("/echo")
-        .header("host", h.at("evil.test"))
-        .body(body(""))
-        .unwrap();
-    let (status, _, reason) = client.send(request).await;
-    assert_eq!(status, 403);
-    assert!(String::from_utf8_lossy(&reason).contains("host_not_allowed"));
+    let connector = tokio_rustls::TlsConnector::from(crate::support::client::tls_config(
+        h.proxy.ca_cert_pem(),
+        &[b"http/1.1"],
+    ));
+    let name = rustls::pki_types::ServerName::try_from("evil.test").unwrap();
+    assert!(connector.connect(name, stream).await.is_err());
+    assert!(format!("{:?}", h.events()).contains("HostNotAllowed"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

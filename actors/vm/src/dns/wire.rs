@@ -184,4 +184,20 @@ mod tests {
         assert!(parse_query(truncated).is_none());
         assert_eq!(format_error(&[9, 9, 0]).map(|r| r.len()), Some(12));
     }
+
+    proptest::proptest! {
+        /// Twin of the `dns_wire` fuzz target (actors/proxy/fuzz): any bytes parse or are
+        /// refused without a panic, and a parsed question is echoed exactly.
+        #[test]
+        fn any_packet_is_parsed_or_refused_without_panicking(
+            packet in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..300),
+        ) {
+            let _ = format_error(&packet);
+            if let Some(query) = parse_query(&packet) {
+                proptest::prop_assert!(query.question_end <= packet.len() && query.question_end >= 12);
+                let answer = build_response(&packet, &query, RCODE_NOERROR, Some([10, 0, 0, 1].into()));
+                proptest::prop_assert_eq!(&answer[12..query.question_end], &packet[12..query.question_end]);
+            }
+        }
+    }
 }

@@ -222,8 +222,9 @@ async fn a_sandbox_uses_a_secret_it_never_sees(kind: RuntimeKind) {
     assert_eq!(py.exit_code, 0, "{} {}", py.stdout, py.stderr);
     assert!(py.stdout.contains(sealed.as_str()), "{}", py.stdout);
 
-    // A host that is not allowed: refused by the proxy with a reason (transparent path; the
-    // resolver would not even answer the name, so curl is told where to go).
+    // A host that is not allowed, on the transparent path (the resolver would not even answer
+    // the name, so curl is told where to go): the proxy refuses on the SNI, before it mints a
+    // certificate for the host, with a TLS access_denied alert (ADR 0110).
     let refused = sh(&format!(
         "curl -sS --noproxy '*' --resolve other.example.test:443:{dns_answer} -H \"x-api-key: $ANTHROPIC_API_KEY\" https://other.example.test/"
     ))
@@ -231,7 +232,17 @@ async fn a_sandbox_uses_a_secret_it_never_sees(kind: RuntimeKind) {
     seen_by_sandbox.push_str(&refused.stdout);
     seen_by_sandbox.push_str(&refused.stderr);
     assert!(
-        refused.stdout.contains("host_not_allowed") || refused.stderr.contains("403"),
+        refused.stderr.contains("access denied"),
+        "{} {}",
+        refused.stdout,
+        refused.stderr
+    );
+    // Through the explicit proxy the refusal is a 403 to the CONNECT, before any TLS.
+    let refused = sh("curl -sS https://other.example.test/ -o /dev/null -w '%{http_code}'").await;
+    seen_by_sandbox.push_str(&refused.stdout);
+    seen_by_sandbox.push_str(&refused.stderr);
+    assert!(
+        refused.stderr.contains("403"),
         "{} {}",
         refused.stdout,
         refused.stderr

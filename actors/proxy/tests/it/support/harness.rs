@@ -90,6 +90,8 @@ pub struct Options {
     pub lanes: Option<usize>,
     /// Serve simple HTTP/1.1 requests on the express lane (the proxy's default: on).
     pub express: bool,
+    /// The proxy's limits (default: `Limits::default()`).
+    pub limits: Option<osb_proxy::Limits>,
 }
 
 impl Default for Options {
@@ -101,6 +103,7 @@ impl Default for Options {
             transparent_to_plain: false,
             lanes: None,
             express: true,
+            limits: None,
         }
     }
 }
@@ -135,6 +138,9 @@ impl Harness {
             config.lanes = lanes;
         }
         config.express = options.express;
+        if let Some(limits) = options.limits {
+            config.limits = limits;
+        }
         config.use_system_roots = false;
         config.extra_upstream_ca_pems = vec![origin.ca_pem.clone().into_bytes()];
         for host in HOSTS {

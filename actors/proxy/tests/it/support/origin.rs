@@ -1,7 +1,7 @@
 //! A local test origin: hyper + rustls with its own test CA, HTTP/1.1 and HTTP/2, plus a plain
 //! HTTP listener. `/echo` reflects the request line, headers and body; `/sink` answers the body's
 //! length and sha256; `/split-reflect` streams the `x-reflect` header back split across two
-//! frames; `/ws` accepts an upgrade and echoes bytes. Every request is recorded so tests can check
+//! frames; `/ws` accepts an upgrade and echoes WebSocket frames. Every request is recorded so tests can check
 //! what really arrived.
 
 use std::convert::Infallible;
@@ -18,7 +18,7 @@ use hyper_util::server::conn::auto;
 use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair, PKCS_ECDSA_P256_SHA256};
 use rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
 use sha2::{Digest, Sha256};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::TcpListener;
 
 type OriginBody = http_body_util::combinators::BoxBody<Bytes, Infallible>;
@@ -227,11 +227,12 @@ async fn route(
         }
         "/ws" => {
             tokio::spawn(async move {
+                // A WebSocket echo: every frame back as it came, unmasked (RFC 6455 §5.1).
                 if let Ok(upgraded) = upgrade.await {
                     let mut io = TokioIo::new(upgraded);
-                    let mut buffer = [0u8; 1024];
-                    while let Ok(n) = io.read(&mut buffer).await {
-                        if n == 0 || io.write_all(&buffer[..n]).await.is_err() {
+                    while let Ok((fin, opcode, _, payload)) = super::ws::read_frame(&mut io).await {
+                        let echo = super::ws::frame(fin, opcode, None, &payload);
+                        if io.write_all(&echo).await.is_err() || opcode == super::ws::CLOSE {
                             break;
                         }
                     }

@@ -1,0 +1,6 @@
+//! Fuzz target `chunked`: the oracle `osb_proxy::fuzzing::chunked` (its proptest twin runs in CI).
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| {
+    osb_proxy::fuzzing::chunked(data);
+});
