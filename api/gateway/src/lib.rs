@@ -23,7 +23,7 @@ mod openapi;
 mod pagination;
 mod project_replace;
 mod projects;
-mod sagas;
+mod saga_views;
 mod sandbox_ops;
 mod sandbox_storage;
 mod sandbox_view;
@@ -55,7 +55,7 @@ pub fn configure(config: &mut web::ServiceConfig) {
                 .configure(sandbox_ops::routes)
                 .configure(sandbox_storage::routes)
                 .configure(event_stream::routes)
-                .configure(sagas::routes)
+                .configure(saga_views::routes)
                 .configure(workers::routes)
                 .configure(openapi::routes)
                 .default_service(web::to(error::unknown_route))
