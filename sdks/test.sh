@@ -16,6 +16,8 @@ started=$(date +%s)
 echo "sdk tests: building osbd"
 cargo build -q --locked -p osbd --bin osbd
 osbd="$target/debug/osbd"
+# The plain build the SDK suites use is also the one that must hold no failpoint code.
+scripts/check-failpoints-off.sh "$osbd"
 
 tmp="$(mktemp -d /tmp/osbsdk.XXXXXX)"
 pid=""

@@ -281,6 +281,28 @@ pub struct SagaRecord {
     pub params: serde_json::Value,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// Bumped by every claim: a write under an older generation is refused (fencing).
+    pub generation: i64,
+}
+
+impl SagaRecord {
+    /// The claim this record shows, if the saga has an owner.
+    pub fn claim(&self) -> Option<SagaClaim> {
+        self.owner.as_ref().map(|owner| SagaClaim {
+            owner: owner.clone(),
+            generation: self.generation,
+        })
+    }
+}
+
+/// One owner's hold on a saga: every step and status write names it, and the store refuses the
+/// write (`StoreError::Stale`) once another claim has replaced it. A control plane that lost its
+/// lease (paused, partitioned) can therefore never record anything for a saga another one has
+/// taken over.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SagaClaim {
+    pub owner: String,
+    pub generation: i64,
 }
 
 /// Doing or undoing a step.
@@ -365,4 +387,13 @@ pub struct SnapshotRecord {
     pub checkpoint_id: Option<CheckpointId>,
     pub metadata: serde_json::Value,
     pub created_at: DateTime<Utc>,
+}
+
+/// An event waiting in the outbox: published to `subject` with `Nats-Msg-Id` = `msg_id`. The
+/// payload is the event's envelope (ids, names, statuses — never a value).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboxEvent {
+    pub msg_id: String,
+    pub subject: String,
+    pub payload: Vec<u8>,
 }

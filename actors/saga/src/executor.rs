@@ -1,17 +1,22 @@
 //! The executor: drives a saga forward, logging before and after every action, and unwinds it
-//! on failure. Every write happens under the executor's claim on the saga row; a claim lost to
-//! another control plane stops this one without touching anything further.
+//! on failure. Every write happens under the executor's claim on the saga row (owner and
+//! generation, checked in the same transaction as the write); the claim is renewed while a step
+//! runs and every step is bounded by a deadline (`fence`). A claim lost to another control plane
+//! stops this one without touching anything further.
 
 use std::collections::BTreeMap;
+use std::future::Future;
 use std::sync::Arc;
+use std::time::Duration;
 
 use osb_proto::SagaId;
-use osb_store::{SagaRecord, SagaStatus, StepAction, StepStatus, Store};
+use osb_store::{SagaClaim, SagaRecord, SagaStatus, StepAction, StepStatus, Store};
 use serde_json::json;
 use tracing::{info, warn};
 
 use crate::definition::SagaDefinition;
 use crate::error::{SagaError, StepError};
+use crate::fence::{fenced, run_holding, FenceSettings, Fenced};
 use crate::inputs::StepInputs;
 use crate::progress::{ProgressSink, StepProgress};
 
@@ -22,6 +27,9 @@ pub struct ExecutorOptions {
     pub lease: chrono::Duration,
     /// Attempts at an undo before the saga is marked stuck.
     pub undo_attempts: u32,
+    /// The longest one step action or undo may run; past it the step is abandoned as failed
+    /// (a worker that never answers cannot hold a saga forever).
+    pub step_deadline: Duration,
     /// Fault injection for the saga test helpers; all off in production.
     pub hooks: TestHooks,
     /// Told of every step outcome once it is logged (saga progress events).
@@ -33,6 +41,7 @@ impl Default for ExecutorOptions {
         Self {
             lease: chrono::Duration::seconds(30),
             undo_attempts: 3,
+            step_deadline: Duration::from_secs(300),
             hooks: TestHooks::default(),
             progress: None,
         }
@@ -51,6 +60,8 @@ pub struct TestHooks {
     /// Stop the executor after this step's action ran but before it is logged completed, as a
     /// crash would.
     pub stop_after: Option<String>,
+    /// Never renew the claim while a step runs (a paused or partitioned control plane).
+    pub no_renewals: bool,
 }
 
 /// How a saga ended.
@@ -105,7 +116,10 @@ impl SagaExecutor {
             .store
             .create_saga(saga, definition.kind(), params, &self.owner)
             .await?;
-        self.drive(definition, context, record).await
+        let claim = record.claim().ok_or_else(|| SagaError::ClaimLost {
+            saga: saga.to_string(),
+        })?;
+        self.drive(definition, context, record, &claim).await
     }
 
     /// Claims an unfinished saga (ours, unowned, or a crashed owner's) and drives it on.
@@ -115,15 +129,15 @@ impl SagaExecutor {
         context: &C,
         saga: SagaId,
     ) -> Result<SagaOutcome, SagaError> {
-        if !self
+        let Some(claim) = self
             .store
             .claim_saga(saga, &self.owner, self.options.lease)
             .await?
-        {
+        else {
             return Err(SagaError::ClaimLost {
                 saga: saga.to_string(),
             });
-        }
+        };
         let record = self.store.get_saga(saga).await?;
         if record.kind != definition.kind() {
             return Err(SagaError::WrongKind {
@@ -132,21 +146,69 @@ impl SagaExecutor {
                 expected: definition.kind().to_owned(),
             });
         }
-        self.drive(definition, context, record).await
+        self.drive(definition, context, record, &claim).await
     }
 
-    async fn renew(&self, saga: SagaId) -> Result<(), SagaError> {
-        if self
+    async fn renew(&self, saga: SagaId, claim: &SagaClaim) -> Result<(), SagaError> {
+        fenced(saga, self.store.renew_saga_claim(saga, claim).await)
+    }
+
+    /// Runs one step action or undo under the fence: the claim renewed while it runs, bounded by
+    /// the step deadline (an abandoned step is a failed step).
+    async fn bounded<T>(
+        &self,
+        saga: SagaId,
+        claim: &SagaClaim,
+        name: &str,
+        step: impl Future<Output = Result<T, StepError>>,
+    ) -> Result<Result<T, StepError>, SagaError> {
+        let settings = FenceSettings {
+            lease: self
+                .options
+                .lease
+                .to_std()
+                .unwrap_or(Duration::from_secs(30)),
+            step_deadline: self.options.step_deadline,
+            renewals: !self.options.hooks.no_renewals,
+        };
+        Ok(
+            match run_holding(&self.store, saga, claim, settings, step).await? {
+                Fenced::Finished(result) => result,
+                Fenced::DeadlineExceeded => Err(StepError::new(format!(
+                    "step {name} did not finish within {} s and was abandoned",
+                    settings.step_deadline.as_secs()
+                ))),
+            },
+        )
+    }
+
+    /// Logs a step action's status under the claim (fenced: `ClaimLost` if it was taken over).
+    #[allow(clippy::too_many_arguments)]
+    async fn log(
+        &self,
+        saga: SagaId,
+        claim: &SagaClaim,
+        seq: u32,
+        name: &str,
+        action: StepAction,
+        status: StepStatus,
+        output: Option<serde_json::Value>,
+    ) -> Result<(), SagaError> {
+        let result = self
             .store
-            .claim_saga(saga, &self.owner, self.options.lease)
-            .await?
-        {
-            Ok(())
-        } else {
-            Err(SagaError::ClaimLost {
-                saga: saga.to_string(),
-            })
-        }
+            .record_saga_step(saga, claim, seq, name, action, status, output)
+            .await;
+        fenced(saga, result)
+    }
+
+    /// Sets the saga's status under the claim (fenced).
+    async fn set_status(
+        &self,
+        saga: SagaId,
+        claim: &SagaClaim,
+        status: SagaStatus,
+    ) -> Result<(), SagaError> {
+        fenced(saga, self.store.set_saga_status(saga, claim, status).await)
     }
 
     /// Tells the progress sink about a logged step outcome.
@@ -175,6 +237,7 @@ impl SagaExecutor {
         definition: &SagaDefinition<C>,
         context: &C,
         record: SagaRecord,
+        claim: &SagaClaim,
     ) -> Result<SagaOutcome, SagaError> {
         let saga = record.id;
         let mut inputs = StepInputs {
@@ -206,13 +269,11 @@ impl SagaExecutor {
             }
             SagaStatus::Unwinding | SagaStatus::Stuck => failed_entry(&log),
             SagaStatus::Running => match self
-                .run_forward(definition, context, saga, &mut inputs)
+                .run_forward(definition, context, saga, claim, &mut inputs)
                 .await?
             {
                 None => {
-                    self.store
-                        .set_saga_status(saga, &self.owner, SagaStatus::Completed)
-                        .await?;
+                    self.set_status(saga, claim, SagaStatus::Completed).await?;
                     info!(saga = %saga, kind = definition.kind(), "saga completed");
                     return Ok(SagaOutcome::Completed {
                         saga,
@@ -222,7 +283,7 @@ impl SagaExecutor {
                 Some(failure) => failure,
             },
         };
-        self.unwind(definition, context, saga, &inputs, failure)
+        self.unwind(definition, context, (saga, claim), &inputs, failure)
             .await
     }
 
@@ -232,6 +293,7 @@ impl SagaExecutor {
         definition: &SagaDefinition<C>,
         context: &C,
         saga: SagaId,
+        claim: &SagaClaim,
         inputs: &mut StepInputs,
     ) -> Result<Option<(String, String)>, SagaError> {
         for (seq, step) in definition.steps().iter().enumerate() {
@@ -239,22 +301,33 @@ impl SagaExecutor {
             if inputs.outputs.contains_key(name) {
                 continue;
             }
-            self.renew(saga).await?;
+            self.renew(saga, claim).await?;
             let seq = u32::try_from(seq).unwrap_or(u32::MAX);
-            self.store
-                .record_saga_step(saga, seq, name, StepAction::Do, StepStatus::Started, None)
-                .await?;
+            self.log(
+                saga,
+                claim,
+                seq,
+                name,
+                StepAction::Do,
+                StepStatus::Started,
+                None,
+            )
+            .await?;
             let inject = self.options.hooks.fail_after.as_deref() == Some(name);
             if inject && step.irreversible() {
                 // An irreversible step cannot have run and then failed: inject before it.
                 let error = format!("injected failure before irreversible step {name}");
-                let failed = self.fail_step(saga, seq, name, error).await?;
+                let failed = self.fail_step(saga, claim, seq, name, error).await?;
                 self.report(definition.kind(), saga, inputs, name, DO_FAILED);
                 return Ok(Some(failed));
             }
-            let mut result = step.run(context, inputs).await;
+            let mut result = self
+                .bounded(saga, claim, name, step.run(context, inputs))
+                .await?;
             if self.options.hooks.repeat_actions && result.is_ok() {
-                result = step.run(context, inputs).await;
+                result = self
+                    .bounded(saga, claim, name, step.run(context, inputs))
+                    .await?;
             }
             if self.options.hooks.stop_after.as_deref() == Some(name) {
                 return Err(SagaError::Stopped {
@@ -268,21 +341,23 @@ impl SagaExecutor {
             }
             match result {
                 Ok(output) => {
-                    self.store
-                        .record_saga_step(
-                            saga,
-                            seq,
-                            name,
-                            StepAction::Do,
-                            StepStatus::Completed,
-                            Some(output.clone()),
-                        )
-                        .await?;
+                    self.log(
+                        saga,
+                        claim,
+                        seq,
+                        name,
+                        StepAction::Do,
+                        StepStatus::Completed,
+                        Some(output.clone()),
+                    )
+                    .await?;
                     inputs.outputs.insert(name.to_owned(), output);
                     self.report(definition.kind(), saga, inputs, name, DO_COMPLETED);
                 }
                 Err(error) => {
-                    let failed = self.fail_step(saga, seq, name, error.message).await?;
+                    let failed = self
+                        .fail_step(saga, claim, seq, name, error.message)
+                        .await?;
                     self.report(definition.kind(), saga, inputs, name, DO_FAILED);
                     return Ok(Some(failed));
                 }
@@ -295,24 +370,23 @@ impl SagaExecutor {
     async fn fail_step(
         &self,
         saga: SagaId,
+        claim: &SagaClaim,
         seq: u32,
         name: &str,
         error: String,
     ) -> Result<(String, String), SagaError> {
         warn!(saga = %saga, step = name, error = %error, "saga step failed; unwinding");
-        self.store
-            .record_saga_step(
-                saga,
-                seq,
-                name,
-                StepAction::Do,
-                StepStatus::Failed,
-                Some(json!({ "error": error })),
-            )
-            .await?;
-        self.store
-            .set_saga_status(saga, &self.owner, SagaStatus::Unwinding)
-            .await?;
+        self.log(
+            saga,
+            claim,
+            seq,
+            name,
+            StepAction::Do,
+            StepStatus::Failed,
+            Some(json!({ "error": error })),
+        )
+        .await?;
+        self.set_status(saga, claim, SagaStatus::Unwinding).await?;
         Ok((name.to_owned(), error))
     }
 
@@ -322,7 +396,7 @@ impl SagaExecutor {
         &self,
         definition: &SagaDefinition<C>,
         context: &C,
-        saga: SagaId,
+        (saga, claim): (SagaId, &SagaClaim),
         inputs: &StepInputs,
         (failed_step, error): (String, String),
     ) -> Result<SagaOutcome, SagaError> {
@@ -346,16 +420,27 @@ impl SagaExecutor {
             if !started(name) || undone(name) {
                 continue;
             }
-            self.renew(saga).await?;
+            self.renew(saga, claim).await?;
             let seq = u32::try_from(seq).unwrap_or(u32::MAX);
-            self.store
-                .record_saga_step(saga, seq, name, StepAction::Undo, StepStatus::Started, None)
-                .await?;
+            self.log(
+                saga,
+                claim,
+                seq,
+                name,
+                StepAction::Undo,
+                StepStatus::Started,
+                None,
+            )
+            .await?;
             let mut last_error = None;
             for _ in 0..self.options.undo_attempts.max(1) {
-                let mut result = undo.undo(context, inputs).await;
+                let mut result = self
+                    .bounded(saga, claim, name, undo.undo(context, inputs))
+                    .await?;
                 if self.options.hooks.repeat_undos && result.is_ok() {
-                    result = undo.undo(context, inputs).await;
+                    result = self
+                        .bounded(saga, claim, name, undo.undo(context, inputs))
+                        .await?;
                 }
                 match result {
                     Ok(()) => {
@@ -367,19 +452,17 @@ impl SagaExecutor {
             }
             if let Some(undo_error) = last_error {
                 warn!(saga = %saga, step = name, error = %undo_error, "undo keeps failing; saga is stuck");
-                self.store
-                    .record_saga_step(
-                        saga,
-                        seq,
-                        name,
-                        StepAction::Undo,
-                        StepStatus::Failed,
-                        Some(json!({ "error": undo_error.message })),
-                    )
-                    .await?;
-                self.store
-                    .set_saga_status(saga, &self.owner, SagaStatus::Stuck)
-                    .await?;
+                self.log(
+                    saga,
+                    claim,
+                    seq,
+                    name,
+                    StepAction::Undo,
+                    StepStatus::Failed,
+                    Some(json!({ "error": undo_error.message })),
+                )
+                .await?;
+                self.set_status(saga, claim, SagaStatus::Stuck).await?;
                 self.report(definition.kind(), saga, inputs, name, UNDO_FAILED);
                 return Ok(SagaOutcome::Stuck {
                     saga,
@@ -387,21 +470,19 @@ impl SagaExecutor {
                     error: undo_error.message,
                 });
             }
-            self.store
-                .record_saga_step(
-                    saga,
-                    seq,
-                    name,
-                    StepAction::Undo,
-                    StepStatus::Completed,
-                    None,
-                )
-                .await?;
+            self.log(
+                saga,
+                claim,
+                seq,
+                name,
+                StepAction::Undo,
+                StepStatus::Completed,
+                None,
+            )
+            .await?;
             self.report(definition.kind(), saga, inputs, name, UNDO_COMPLETED);
         }
-        self.store
-            .set_saga_status(saga, &self.owner, SagaStatus::Unwound)
-            .await?;
+        self.set_status(saga, claim, SagaStatus::Unwound).await?;
         info!(saga = %saga, kind = definition.kind(), failed_step = %failed_step, "saga unwound");
         Ok(SagaOutcome::Unwound {
             saga,

@@ -17,6 +17,7 @@
 mod definition;
 mod error;
 mod executor;
+mod fence;
 mod inputs;
 mod progress;
 pub mod testing;

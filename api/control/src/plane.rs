@@ -1,6 +1,7 @@
 //! `ControlPlane`: what every saga step acts on — the store (source of truth), the vault (the
 //! only door to plaintext values, which leave it only inside a gRPC request to a worker), the
-//! worker links (placement and mutual-TLS clients) and the bus (events). Cheap to clone.
+//! worker links (placement and mutual-TLS clients), the bus and the outbox relay (events).
+//! Cheap to clone.
 //!
 //! Steps must never put a value in a saga parameter, a step output, an event or an error.
 
@@ -27,6 +28,8 @@ pub struct ControlPlane {
     pub secret_vault: actix::Addr<osb_vault::SecretVaultActor>,
     /// The supervised project actor that propagates allowlist changes.
     pub projects: actix::Addr<osb_project::ProjectActor>,
+    /// Publishes the events committed to the outbox.
+    pub outbox: crate::outbox::OutboxRelay,
 }
 
 impl ControlPlane {

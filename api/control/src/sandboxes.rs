@@ -15,7 +15,7 @@ use osb_store::{CheckpointRecord, SandboxRecord, SandboxStatus, SnapshotRecord, 
 use serde_json::json;
 
 use super::error::ControlError;
-use super::events::publish_sandbox_event;
+use super::events::{publish_sandbox_event, transition_announcing, Announcement};
 use super::in_flight::InFlight;
 use super::metrics::ControlMetrics;
 use super::plane::ControlPlane;
@@ -182,26 +182,22 @@ impl SandboxService {
     async fn record_failure(&self, org: OrgId, sandbox: SandboxId, reason: &str) {
         if let Ok(row) = self.plane.store.find_sandbox(sandbox).await {
             if matches!(row.status, SandboxStatus::Failed | SandboxStatus::Creating) {
-                let _ = self
-                    .plane
-                    .store
-                    .transition_sandbox(
-                        sandbox,
-                        row.generation,
-                        SandboxStatus::Failed,
-                        None,
-                        Some(reason),
-                    )
-                    .await;
-                publish_sandbox_event(
-                    self.plane.bus.as_ref(),
-                    org,
-                    sandbox,
-                    "failed",
-                    "create",
-                    json!({ "status": "failed", "reason": reason }),
+                let recorded = transition_announcing(
+                    &self.plane,
+                    (sandbox, row.generation),
+                    SandboxStatus::Failed,
+                    (None, Some(reason)),
+                    Announcement {
+                        org,
+                        what: "failed",
+                        dedupe: "create",
+                        fields: json!({ "status": "failed", "reason": reason }),
+                    },
                 )
                 .await;
+                if let Err(error) = recorded {
+                    tracing::warn!(%sandbox, %error, "failed create not recorded");
+                }
             }
         }
     }
@@ -379,7 +375,7 @@ impl SandboxService {
                 Ok(_) => {
                     destroyed += 1;
                     publish_sandbox_event(
-                        self.plane.bus.as_ref(),
+                        &self.plane,
                         sandbox.org_id,
                         sandbox.id,
                         "expired",

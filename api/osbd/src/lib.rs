@@ -16,6 +16,7 @@ mod admin;
 mod certs;
 mod cli;
 mod context;
+mod failpoints;
 mod gateway;
 mod init;
 mod keys;

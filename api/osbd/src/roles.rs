@@ -19,10 +19,6 @@ use crate::settings::Settings;
 use osb_grpc::{GrpcSecurity, PeerRole};
 use osb_worker::{WorkerNode, WorkerNodeConfig};
 
-/// Crash tests arm a failpoint: `crash_after:<create step>` aborts the process right after that
-/// step's action ran, before it is logged — a kill -9 at the worst moment.
-pub const FAILPOINT_ENV: &str = "OPENSANDBOX_FAILPOINT";
-
 fn security() -> Result<GrpcSecurity, CommandError> {
     GrpcSecurity::from_env().map_err(|error| CommandError::Usage(error.to_string()))
 }
@@ -59,15 +55,7 @@ pub(crate) async fn control(
     let vault = open_vault_on(store, config, err).await?;
     let bus = role_bus().await?;
     let mut config = ControlNodeConfig::new(listen, security);
-    config.crash_after = std::env::var(FAILPOINT_ENV)
-        .ok()
-        .and_then(|value| value.strip_prefix("crash_after:").map(str::to_owned));
-    if let Some(step) = &config.crash_after {
-        writeln!(
-            err,
-            "warning: failpoint armed: this process aborts after step {step}"
-        )?;
-    }
+    config.crash_after = crate::failpoints::crash_after(err)?;
     let control = ControlNode::start(config, vault, bus)
         .await
         .map_err(CommandError::Failed)?;

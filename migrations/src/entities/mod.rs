@@ -4,6 +4,7 @@ pub(crate) mod api_keys;
 pub(crate) mod checkpoints;
 pub(crate) mod encryption_keys;
 pub(crate) mod orgs;
+pub(crate) mod outbox;
 pub(crate) mod projects;
 pub(crate) mod saga_log;
 pub(crate) mod sagas;

@@ -14,6 +14,7 @@ pub struct Model {
     pub params: Json,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
+    pub generation: i64,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

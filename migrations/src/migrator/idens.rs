@@ -126,6 +126,7 @@ pub enum Sagas {
     Params,
     CreatedAt,
     UpdatedAt,
+    Generation,
 }
 
 #[derive(DeriveIden)]
@@ -156,6 +157,15 @@ pub enum AuditEvents {
     OrgId,
     Subject,
     Kind,
+    Payload,
+    CreatedAt,
+}
+
+#[derive(DeriveIden)]
+pub enum Outbox {
+    Table,
+    MsgId,
+    Subject,
     Payload,
     CreatedAt,
 }

@@ -13,6 +13,8 @@ mod m0004_sagas_and_audit;
 mod m0005_sandbox_runtime;
 mod m0006_listing_keysets_and_sandbox_metadata;
 mod m0010_secret_row_binding;
+mod m0020_saga_fencing;
+mod m0021_outbox;
 
 pub(crate) mod idens;
 
@@ -31,6 +33,7 @@ pub const APPLICATION_TABLES: &[&str] = &[
     "processed_commands",
     "audit_events",
     "vault_state",
+    "outbox",
 ];
 
 /// How many migrations the schema has (tests compare applied counts against it).
@@ -53,6 +56,8 @@ impl MigratorTrait for Migrator {
             Box::new(m0005_sandbox_runtime::Migration),
             Box::new(m0006_listing_keysets_and_sandbox_metadata::Migration),
             Box::new(m0010_secret_row_binding::Migration),
+            Box::new(m0020_saga_fencing::Migration),
+            Box::new(m0021_outbox::Migration),
         ]
     }
 }

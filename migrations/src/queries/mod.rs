@@ -6,6 +6,7 @@ mod checkpoints;
 mod convert;
 mod encryption_keys;
 mod orgs;
+mod outbox;
 mod pages;
 mod projects;
 mod sagas;

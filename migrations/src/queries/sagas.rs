@@ -1,16 +1,24 @@
 //! Saga bookkeeping: create, claim (one owner at a time, lease-based takeover of a crashed
 //! owner's sagas), log step actions (one row per saga/step/action, upserted as it moves from
 //! started to completed or failed), and find unfinished sagas on start.
+//!
+//! Fencing: every claim bumps the saga's generation, and every write after it (renewal, step
+//! log, status) is conditional on the owner *and* the generation in the same transaction, so a
+//! control plane whose claim was taken over can never write for that saga again, even if it
+//! wakes up mid-step long after its lease ran out.
 
 use chrono::{DateTime, Duration, Utc};
 use osb_proto::SagaId;
 use sea_orm::sea_query::{Expr, OnConflict};
-use sea_orm::{ColumnTrait, Condition, EntityTrait, QueryFilter, QueryOrder, Set};
+use sea_orm::{
+    ColumnTrait, Condition, ConnectionTrait, EntityTrait, ExprTrait, QueryFilter, QueryOrder, Set,
+    TransactionTrait,
+};
 
 use super::convert::now;
 use crate::entities::{saga_log, sagas};
 use crate::error::StoreError;
-use crate::records::{SagaLogEntry, SagaRecord, SagaStatus, StepAction, StepStatus};
+use crate::records::{SagaClaim, SagaLogEntry, SagaRecord, SagaStatus, StepAction, StepStatus};
 use crate::store::Store;
 
 impl Store {
@@ -32,6 +40,7 @@ impl Store {
             params: Set(params),
             created_at: Set(at),
             updated_at: Set(at),
+            generation: Set(1),
         };
         sagas::Entity::insert(row)
             .exec_without_returning(&self.db)
@@ -67,19 +76,25 @@ impl Store {
     }
 
     /// Claims a saga for `owner` if it is unowned, already ours, or its owner's claim is older
-    /// than `lease` (a crashed control plane). Returns whether the claim succeeded. The check
-    /// and the write are one conditional UPDATE, so two control planes cannot both win.
+    /// than `lease` (a crashed control plane). Returns the new claim (its generation one above
+    /// the last), or `None` when another owner still holds the saga. The check and the write are
+    /// one conditional UPDATE, so two control planes cannot both win, and the generation bump
+    /// fences off every older claim, including an earlier one of the same owner.
     pub async fn claim_saga(
         &self,
         id: SagaId,
         owner: &str,
         lease: Duration,
-    ) -> Result<bool, StoreError> {
+    ) -> Result<Option<SagaClaim>, StoreError> {
         let at = now();
         let expired: DateTime<Utc> = at - lease;
         let result = sagas::Entity::update_many()
             .col_expr(sagas::Column::Owner, Expr::value(owner))
             .col_expr(sagas::Column::ClaimedAt, Expr::value(at))
+            .col_expr(
+                sagas::Column::Generation,
+                Expr::col(sagas::Column::Generation).add(1),
+            )
             .filter(sagas::Column::Id.eq(id.as_uuid()))
             .filter(
                 Condition::any()
@@ -89,35 +104,40 @@ impl Store {
             )
             .exec(&self.db)
             .await?;
-        Ok(result.rows_affected == 1)
+        if result.rows_affected != 1 {
+            return Ok(None);
+        }
+        // The generation we just wrote; a later claim can only have raised it, which the first
+        // fenced write will notice.
+        Ok(self
+            .get_saga(id)
+            .await?
+            .claim()
+            .filter(|claim| claim.owner == owner))
     }
 
-    /// Sets a saga's status (only while `owner` holds it). `Stale` if the claim was lost.
+    /// Renews `claim` (its lease starts again now). `Stale` if another claim replaced it.
+    pub async fn renew_saga_claim(&self, id: SagaId, claim: &SagaClaim) -> Result<(), StoreError> {
+        touch_claim(&self.db, id, claim, None).await
+    }
+
+    /// Sets a saga's status under `claim` (and renews it). `Stale` if the claim was replaced.
     pub async fn set_saga_status(
         &self,
         id: SagaId,
-        owner: &str,
+        claim: &SagaClaim,
         status: SagaStatus,
     ) -> Result<(), StoreError> {
-        let at = now();
-        let result = sagas::Entity::update_many()
-            .col_expr(sagas::Column::Status, Expr::value(status.as_str()))
-            .col_expr(sagas::Column::UpdatedAt, Expr::value(at))
-            .col_expr(sagas::Column::ClaimedAt, Expr::value(at))
-            .filter(sagas::Column::Id.eq(id.as_uuid()))
-            .filter(sagas::Column::Owner.eq(owner))
-            .exec(&self.db)
-            .await?;
-        if result.rows_affected == 0 {
-            return Err(StoreError::Stale(format!("saga {id} claim")));
-        }
-        Ok(())
+        touch_claim(&self.db, id, claim, Some(status)).await
     }
 
-    /// Records a step action's status (upsert on saga/step/action).
+    /// Records a step action's status (upsert on saga/step/action) under `claim`, renewing it in
+    /// the same transaction; `Stale` (and nothing written) if another claim replaced it.
+    #[allow(clippy::too_many_arguments)]
     pub async fn record_saga_step(
         &self,
         id: SagaId,
+        claim: &SagaClaim,
         seq: u32,
         step: &str,
         action: StepAction,
@@ -135,6 +155,10 @@ impl Store {
             output: Set(output),
             created_at: Set(now()),
         };
+        let transaction = self.db.begin().await?;
+        // The fenced renewal first: it locks the saga row, so a concurrent claim waits for this
+        // transaction and then finds a fresh lease.
+        touch_claim(&transaction, id, claim, None).await?;
         saga_log::Entity::insert(row)
             .on_conflict(
                 OnConflict::columns([
@@ -145,8 +169,9 @@ impl Store {
                 .update_columns([saga_log::Column::Status, saga_log::Column::Output])
                 .to_owned(),
             )
-            .exec_without_returning(&self.db)
+            .exec_without_returning(&transaction)
             .await?;
+        transaction.commit().await?;
         Ok(())
     }
 
@@ -178,6 +203,34 @@ impl Store {
     }
 }
 
+/// Renews `claim` (and sets `status` when given) only while the saga's owner and generation are
+/// still the claim's: the one fence every saga write goes through.
+async fn touch_claim<C: ConnectionTrait>(
+    db: &C,
+    id: SagaId,
+    claim: &SagaClaim,
+    status: Option<SagaStatus>,
+) -> Result<(), StoreError> {
+    let at = now();
+    let mut update = sagas::Entity::update_many()
+        .col_expr(sagas::Column::ClaimedAt, Expr::value(at))
+        .filter(sagas::Column::Id.eq(id.as_uuid()))
+        .filter(sagas::Column::Owner.eq(claim.owner.as_str()))
+        .filter(sagas::Column::Generation.eq(claim.generation));
+    if let Some(status) = status {
+        update = update
+            .col_expr(sagas::Column::Status, Expr::value(status.as_str()))
+            .col_expr(sagas::Column::UpdatedAt, Expr::value(at));
+    }
+    if update.exec(db).await?.rows_affected == 0 {
+        return Err(StoreError::Stale(format!(
+            "saga {id}: the claim of {} (generation {}) was taken over",
+            claim.owner, claim.generation
+        )));
+    }
+    Ok(())
+}
+
 fn saga_record(row: sagas::Model) -> Result<SagaRecord, StoreError> {
     Ok(SagaRecord {
         id: SagaId::from_uuid(row.id),
@@ -189,5 +242,6 @@ fn saga_record(row: sagas::Model) -> Result<SagaRecord, StoreError> {
         params: row.params,
         created_at: row.created_at,
         updated_at: row.updated_at,
+        generation: row.generation,
     })
 }

@@ -213,35 +213,55 @@ impl Store {
         worker_id: Option<&WorkerName>,
         failure_reason: Option<&str>,
     ) -> Result<u64, StoreError> {
-        let expected = i64::try_from(expected_generation)
-            .map_err(|_| StoreError::corrupt("generation", "too large"))?;
-        let mut update = sandboxes::Entity::update_many()
-            .col_expr(sandboxes::Column::Status, Expr::value(status.as_str()))
-            .col_expr(sandboxes::Column::Generation, Expr::value(expected + 1))
-            .col_expr(
-                sandboxes::Column::UpdatedAt,
-                Expr::value(super::convert::now()),
-            )
-            .col_expr(
-                sandboxes::Column::FailureReason,
-                Expr::value(failure_reason.map(str::to_owned)),
-            );
-        if let Some(worker_id) = worker_id {
-            update = update.col_expr(
-                sandboxes::Column::WorkerId,
-                Expr::value(worker_id.as_str().to_owned()),
-            );
-        }
-        let result = update
-            .filter(sandboxes::Column::Id.eq(id.as_uuid()))
-            .filter(sandboxes::Column::Generation.eq(expected))
-            .exec(&self.db)
-            .await?;
-        if result.rows_affected == 0 {
-            return Err(StoreError::Stale(format!("sandbox {id}")));
-        }
-        Ok(expected_generation + 1)
+        transition_on(
+            &self.db,
+            id,
+            expected_generation,
+            status,
+            worker_id,
+            failure_reason,
+        )
+        .await
     }
+}
+
+/// The conditional transition on any connection (a transaction, for the outbox).
+pub(super) async fn transition_on<C: sea_orm::ConnectionTrait>(
+    db: &C,
+    id: SandboxId,
+    expected_generation: u64,
+    status: SandboxStatus,
+    worker_id: Option<&WorkerName>,
+    failure_reason: Option<&str>,
+) -> Result<u64, StoreError> {
+    let expected = i64::try_from(expected_generation)
+        .map_err(|_| StoreError::corrupt("generation", "too large"))?;
+    let mut update = sandboxes::Entity::update_many()
+        .col_expr(sandboxes::Column::Status, Expr::value(status.as_str()))
+        .col_expr(sandboxes::Column::Generation, Expr::value(expected + 1))
+        .col_expr(
+            sandboxes::Column::UpdatedAt,
+            Expr::value(super::convert::now()),
+        )
+        .col_expr(
+            sandboxes::Column::FailureReason,
+            Expr::value(failure_reason.map(str::to_owned)),
+        );
+    if let Some(worker_id) = worker_id {
+        update = update.col_expr(
+            sandboxes::Column::WorkerId,
+            Expr::value(worker_id.as_str().to_owned()),
+        );
+    }
+    let result = update
+        .filter(sandboxes::Column::Id.eq(id.as_uuid()))
+        .filter(sandboxes::Column::Generation.eq(expected))
+        .exec(db)
+        .await?;
+    if result.rows_affected == 0 {
+        return Err(StoreError::Stale(format!("sandbox {id}")));
+    }
+    Ok(expected_generation + 1)
 }
 
 fn metadata_to_json(metadata: &BTreeMap<String, String>) -> serde_json::Value {

@@ -1,6 +1,7 @@
 //! Store integration tests against real PostgreSQL and SQLite (a fresh database per test).
 
 mod migrations;
+mod outbox;
 mod pages;
 mod projects;
 mod sandboxes;

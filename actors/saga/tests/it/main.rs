@@ -4,5 +4,6 @@
 #![allow(clippy::unwrap_used)]
 
 mod engine;
+mod fencing;
 mod progress;
 mod toy;

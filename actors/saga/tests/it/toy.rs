@@ -5,6 +5,7 @@
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Mutex;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use osb_saga::{SagaDefinition, SagaStep, StepError, StepInputs, StepName, StepUndo};
@@ -18,6 +19,8 @@ pub struct World {
     pub runs: AtomicU32,
     /// Undos of this step fail this many times before succeeding.
     pub failing_undo: Mutex<Option<(&'static str, u32)>>,
+    /// The next run of this step takes this long before it acts (once: later runs are quick).
+    pub slow_once: Mutex<Option<(&'static str, Duration)>>,
 }
 
 impl World {
@@ -32,6 +35,17 @@ impl World {
             Ok(())
         } else {
             Err(format!("resources {left:?}, running {running}"))
+        }
+    }
+
+    fn delay_for(&self, step: &'static str) -> Option<Duration> {
+        let mut guard = self.slow_once.lock().unwrap();
+        match *guard {
+            Some((name, delay)) if name == step => {
+                *guard = None;
+                Some(delay)
+            }
+            _ => None,
         }
     }
 
@@ -65,6 +79,9 @@ impl SagaStep<World> for Resource {
     }
 
     async fn run(&self, world: &World, inputs: &StepInputs) -> Result<Value, StepError> {
+        if let Some(delay) = world.delay_for(self.name.as_str()) {
+            tokio::time::sleep(delay).await;
+        }
         let params: Value = inputs.params()?;
         let id = params["id"].as_str().unwrap_or("x").to_owned();
         let parent = match self.depends_on {

@@ -197,7 +197,7 @@ impl SagaStep<ControlPlane> for RecordCheckpoint {
             .map_err(store_failed)?;
         if self.last {
             publish_sandbox_event(
-                plane.bus.as_ref(),
+                plane,
                 p.org_id,
                 p.sandbox_id,
                 "checkpointed",
@@ -272,7 +272,7 @@ impl SagaStep<ControlPlane> for RecordSnapshot {
                 other => store_failed(other),
             })?;
         publish_sandbox_event(
-            plane.bus.as_ref(),
+            plane,
             p.org_id,
             p.sandbox_id,
             "snapshotted",

@@ -17,7 +17,7 @@ use serde_json::{json, Value};
 use super::params::{
     BootFrom, Booted, CreateParams, Done, Placed, Registered, Resolved, Sealed, SealedName,
 };
-use crate::events::publish_sandbox_event;
+use crate::events::{transition_announcing, Announcement};
 use crate::plane::{store_failed, to_output, worker_call_key, ControlPlane};
 use osb_grpc::proto as wire;
 
@@ -443,28 +443,24 @@ impl SagaStep<ControlPlane> for MarkRunning {
             .find_sandbox(p.sandbox_id)
             .await
             .map_err(store_failed)?;
+        // The transition and its `created` event commit together; a rerun after a crash finds
+        // the sandbox running and its event already recorded.
         if row.status != SandboxStatus::Running {
-            plane
-                .store
-                .transition_sandbox(
-                    p.sandbox_id,
-                    row.generation,
-                    SandboxStatus::Running,
-                    Some(&placed.worker),
-                    None,
-                )
-                .await
-                .map_err(store_failed)?;
+            transition_announcing(
+                plane,
+                (p.sandbox_id, row.generation),
+                SandboxStatus::Running,
+                (Some(&placed.worker), None),
+                Announcement {
+                    org: p.org_id,
+                    what: "created",
+                    dedupe: "0",
+                    fields: json!({ "status": "running", "workerID": placed.worker, "projectId": p.project_id }),
+                },
+            )
+            .await
+            .map_err(store_failed)?;
         }
-        publish_sandbox_event(
-            plane.bus.as_ref(),
-            p.org_id,
-            p.sandbox_id,
-            "created",
-            "0",
-            json!({ "status": "running", "workerID": placed.worker, "projectId": p.project_id }),
-        )
-        .await;
         to_output(&Done {})
     }
 

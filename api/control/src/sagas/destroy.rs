@@ -10,7 +10,7 @@ use osb_store::SandboxStatus;
 use serde_json::{json, Value};
 
 use super::params::{Destroyed, SandboxParams};
-use crate::events::publish_sandbox_event;
+use crate::events::{transition_announcing, Announcement};
 use crate::plane::{store_failed, to_output, ControlPlane};
 use osb_grpc::proto as wire;
 
@@ -65,26 +65,20 @@ impl SagaStep<ControlPlane> for DestroySandbox {
             }
         }
         let reason = row.failure_reason.as_deref();
-        plane
-            .store
-            .transition_sandbox(
-                p.sandbox_id,
-                row.generation,
-                SandboxStatus::Destroyed,
-                None,
-                reason,
-            )
-            .await
-            .map_err(store_failed)?;
-        publish_sandbox_event(
-            plane.bus.as_ref(),
-            p.org_id,
-            p.sandbox_id,
-            "destroyed",
-            &p.request,
-            json!({ "status": "destroyed", "workerID": row.worker_id }),
+        transition_announcing(
+            plane,
+            (p.sandbox_id, row.generation),
+            SandboxStatus::Destroyed,
+            (None, reason),
+            Announcement {
+                org: p.org_id,
+                what: "destroyed",
+                dedupe: &p.request,
+                fields: json!({ "status": "destroyed", "workerID": row.worker_id }),
+            },
         )
-        .await;
+        .await
+        .map_err(store_failed)?;
         to_output(&Destroyed { existed })
     }
 

@@ -108,7 +108,7 @@ impl SagaStep<ControlPlane> for RestoreOnWorker {
             .await
             .map_err(|status| plane.rpc_failed(&worker, "restore the sandbox", status))?;
         publish_sandbox_event(
-            plane.bus.as_ref(),
+            plane,
             p.org_id,
             p.sandbox_id,
             "restored",

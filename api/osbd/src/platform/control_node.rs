@@ -22,8 +22,8 @@ use serde_json::json;
 use tokio::task::JoinHandle;
 
 use osb_control::{
-    publish_sandbox_event, ControlPlane, GrpcAllowlistPusher, GrpcSecretPusher, SandboxService,
-    WorkerLinks,
+    sandbox_event_record, ControlPlane, GrpcAllowlistPusher, GrpcSecretPusher, OutboxRelay,
+    SandboxService, WorkerLinks,
 };
 use osb_gateway::{configure, AppState};
 use osb_grpc::GrpcSecurity;
@@ -43,7 +43,8 @@ pub struct ControlNodeConfig {
     pub lease: Duration,
     /// Unique name of this control-plane instance (saga owner).
     pub owner: String,
-    /// Crash failpoint (tests only): abort the process right after this create step ran.
+    /// Crash failpoint (tests only): abort the process right after this create step ran. Only
+    /// a build with the `failpoints` feature sets it from the environment.
     pub crash_after: Option<String>,
     /// How often sandboxes past their `timeoutSec` are looked for and destroyed.
     pub expire_every: Duration,
@@ -114,6 +115,7 @@ impl ControlNode {
             Arc::new(GrpcAllowlistPusher::new(links.clone())),
         )
         .map_err(|error| format!("the project actor could not start: {error}"))?;
+        let outbox = OutboxRelay::start(state.store.clone(), bus.clone());
         let plane = ControlPlane {
             store: state.store.clone(),
             vault: state.vault.clone(),
@@ -121,6 +123,7 @@ impl ControlNode {
             bus,
             secret_vault,
             projects,
+            outbox,
         };
         let options = ExecutorOptions {
             lease: chrono::Duration::from_std(config.lease)
@@ -280,25 +283,37 @@ async fn report_lost_workers(
             } else {
                 format!("worker {name} was lost (no heartbeat); the sandbox is unreachable")
             };
-            let _ = plane
-                .store
-                .transition_sandbox(
-                    sandbox.id,
-                    sandbox.generation,
-                    SandboxStatus::Failed,
-                    None,
-                    Some(&reason),
-                )
-                .await;
-            publish_sandbox_event(
-                plane.bus.as_ref(),
+            // The failure and its `worker_lost` event commit together (the outbox relay
+            // publishes it).
+            let event = match sandbox_event_record(
                 sandbox.org_id,
                 sandbox.id,
                 "worker_lost",
                 &id.to_string(),
                 json!({ "status": "failed", "workerID": name, "reason": reason }),
-            )
-            .await;
+            ) {
+                Ok(event) => event,
+                Err(error) => {
+                    tracing::error!(%error, "worker_lost event not encoded");
+                    continue;
+                }
+            };
+            let recorded = plane
+                .store
+                .transition_sandbox_announcing(
+                    sandbox.id,
+                    sandbox.generation,
+                    SandboxStatus::Failed,
+                    (None, Some(&reason)),
+                    &event,
+                )
+                .await;
+            match recorded {
+                Ok(_) => plane.outbox.poke(),
+                Err(error) => {
+                    tracing::warn!(sandbox = %sandbox.id, %error, "lost sandbox not marked failed")
+                }
+            }
         }
     }
 }

@@ -17,8 +17,10 @@ mod osbd_gateway;
 mod osbd_init;
 mod osbd_keys;
 mod osbd_up;
+mod outbox;
 mod sandboxes;
 mod settings;
+mod soak;
 mod support;
 mod worker_service;
 

@@ -31,14 +31,17 @@ async fn sagas_are_the_callers_unfinished_ones_without_parameters_or_tokens() {
 
     // Ours: one stuck (an undo failed with a token in its message), one running, one done.
     let stuck = SagaId::new();
-    store
+    let stuck_claim = store
         .create_saga(stuck, "create_sandbox", params(ours), "cp-1")
         .await
+        .unwrap()
+        .claim()
         .unwrap();
     let sealed = json!({ "secrets": [{ "name": "API_KEY", "token": token }] });
     store
         .record_saga_step(
             stuck,
+            &stuck_claim,
             2,
             "seal_secrets",
             StepAction::Do,
@@ -50,6 +53,7 @@ async fn sagas_are_the_callers_unfinished_ones_without_parameters_or_tokens() {
     store
         .record_saga_step(
             stuck,
+            &stuck_claim,
             3,
             "boot_sandbox",
             StepAction::Do,
@@ -61,6 +65,7 @@ async fn sagas_are_the_callers_unfinished_ones_without_parameters_or_tokens() {
     store
         .record_saga_step(
             stuck,
+            &stuck_claim,
             2,
             "seal_secrets",
             StepAction::Undo,
@@ -70,7 +75,7 @@ async fn sagas_are_the_callers_unfinished_ones_without_parameters_or_tokens() {
         .await
         .unwrap();
     store
-        .set_saga_status(stuck, "cp-1", SagaStatus::Stuck)
+        .set_saga_status(stuck, &stuck_claim, SagaStatus::Stuck)
         .await
         .unwrap();
     let running = SagaId::new();
@@ -79,12 +84,14 @@ async fn sagas_are_the_callers_unfinished_ones_without_parameters_or_tokens() {
         .await
         .unwrap();
     let done = SagaId::new();
-    store
+    let done_claim = store
         .create_saga(done, "destroy_sandbox", params(ours), "cp-1")
         .await
+        .unwrap()
+        .claim()
         .unwrap();
     store
-        .set_saga_status(done, "cp-1", SagaStatus::Completed)
+        .set_saga_status(done, &done_claim, SagaStatus::Completed)
         .await
         .unwrap();
     // Theirs: running.
