@@ -37,6 +37,7 @@ pub mod error;
 pub mod events;
 pub mod exec;
 pub mod host;
+pub mod lifecycle;
 pub mod microvm;
 pub mod naming;
 pub mod netns;

@@ -1,23 +1,31 @@
 //! The `Worker` RPCs. Every state-changing call is idempotent: creating a sandbox that exists
 //! returns it, destroying one that is gone reports `existed: false`, re-registering a session
-//! replaces it, and secret updates apply only when their version is newer.
+//! replaces it, and secret updates apply only when their version is newer. Every change of the
+//! proxy's sessions goes through the supervised `ProxyActor` (which owns the version rule);
+//! this file only parses requests and maps replies.
 
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
+use actix::Addr;
 use futures_util::Stream;
 use osb_proto::{CheckpointId, SandboxId};
-use osb_proxy::{RegistryError, SealingProxy, SecretValue, SessionSpec};
+use osb_proxy::actor::{
+    RegisterSession, RemoveSecret, SetEgressAllowlist, UnregisterSession, UpdateSecret,
+};
+use osb_proxy::{
+    ProxyActor, ProxyActorError, RegistryError, SealingProxy, SecretValue, SessionSpec,
+};
 use osb_vm::{ExecChunk, ExecRequest, ProxyEndpoints, Runtime};
 use tonic::{Request, Response, Status};
 
+use super::actor_host::ActorHost;
 use super::checkpoint_keys::CheckpointKeys;
 use super::convert::{
-    address, created, patterns, registry_status, runtime_status, sandbox_spec, secret_spec,
+    address, created, patterns, proxy_reply, runtime_status, sandbox_spec, secret_spec,
 };
 use super::holdings::Holdings;
-use super::versions::SecretVersions;
 use osb_grpc::parse_id;
 use osb_grpc::proto::worker_server::Worker;
 use osb_grpc::proto::{self as wire};
@@ -40,7 +48,9 @@ pub struct WorkerService {
     runtime: Arc<dyn Runtime>,
     proxy: Arc<SealingProxy>,
     config: WorkerServiceConfig,
-    versions: Arc<SecretVersions>,
+    /// Keeps the actor system alive as long as any clone of the service.
+    _actors: Arc<ActorHost>,
+    proxy_actor: Addr<ProxyActor>,
     checkpoints: Arc<CheckpointKeys>,
     usage: Arc<Holdings>,
 }
@@ -54,19 +64,54 @@ impl std::fmt::Debug for WorkerService {
 }
 
 impl WorkerService {
+    /// Starts the worker's actor system and its `ProxyActor`. Fails only when the system's
+    /// thread cannot be spawned.
     pub fn new(
         runtime: Arc<dyn Runtime>,
         proxy: Arc<SealingProxy>,
         config: WorkerServiceConfig,
-    ) -> Self {
-        Self {
+    ) -> std::io::Result<Self> {
+        let actors = Arc::new(ActorHost::start()?);
+        let proxy_actor = {
+            let proxy = Arc::clone(&proxy);
+            actors.start_supervised(move || ProxyActor::control_only(proxy))
+        };
+        Ok(Self {
             runtime,
             proxy,
             config,
-            versions: Arc::new(SecretVersions::default()),
+            _actors: actors,
+            proxy_actor,
             checkpoints: Arc::new(CheckpointKeys::default()),
             usage: Arc::new(Holdings::default()),
+        })
+    }
+
+    /// The proxy's control actor (tests inject faults through it).
+    pub fn proxy_actor(&self) -> &Addr<ProxyActor> {
+        &self.proxy_actor
+    }
+
+    /// Destroys every sandbox the worker holds (shutdown): sessions first, then the sandboxes.
+    pub async fn destroy_all(&self) {
+        for sandbox in self.usage.sandboxes() {
+            if let Err(status) = self.close_session(sandbox).await {
+                tracing::warn!(%sandbox, error = %status.message(), "session not closed at shutdown");
+            }
+            if let Err(error) = self.runtime.destroy(sandbox).await {
+                tracing::warn!(%sandbox, %error, "sandbox not destroyed at shutdown");
+            }
+            self.usage.remove(sandbox);
         }
+    }
+
+    /// Closes a sandbox's proxy session; returns whether it had one.
+    async fn close_session(&self, sandbox_id: SandboxId) -> Result<bool, Status> {
+        proxy_reply(
+            self.proxy_actor
+                .send(UnregisterSession { sandbox_id })
+                .await,
+        )
     }
 
     /// What the worker holds now (for heartbeats).
@@ -120,8 +165,7 @@ impl Worker for WorkerService {
         let id: SandboxId = parse_id("sandbox_id", &request.into_inner().sandbox_id)?;
         let existed = self.runtime.info(id).await.is_ok();
         // The session goes first: nothing may be substituted for a sandbox being torn down.
-        let _ = self.proxy.registry().unregister(id);
-        self.versions.forget(id, None);
+        self.close_session(id).await?;
         self.runtime.destroy(id).await.map_err(runtime_status)?;
         self.usage.remove(id);
         Ok(Response::new(wire::DestroySandboxResponse { existed }))
@@ -292,43 +336,31 @@ impl Worker for WorkerService {
         let id: SandboxId = parse_id("sandbox_id", &request.sandbox_id)?;
         let source_ip = address(&request.source_address)?;
         let egress_allowlist = patterns("egress_allowlist", &request.egress_allowlist)?;
-        let mut versions = Vec::with_capacity(request.secrets.len());
         let mut secrets = Vec::with_capacity(request.secrets.len());
         for material in &mut request.secrets {
-            versions.push((material.name.clone(), material.version));
             secrets.push(secret_spec(material)?);
         }
-        let count = u32::try_from(secrets.len()).unwrap_or(u32::MAX);
         // Re-registration (a replayed saga step, a restore) replaces the session.
-        match self.proxy.registry().unregister(id) {
-            Ok(()) | Err(RegistryError::UnknownSandbox(_)) => {}
-            Err(other) => return Err(registry_status(other)),
-        }
-        self.versions.forget(id, None);
-        self.proxy
-            .register_session(SessionSpec {
-                sandbox_id: id,
-                source_ip,
-                egress_allowlist,
-                secrets,
-            })
-            .map_err(|error| match error {
-                // Development sandboxes are plain host processes: they all come from
-                // 127.0.0.1, so the proxy can tell only one of them apart.
-                RegistryError::AddressInUse { owner, .. }
-                    if self.runtime.isolation() == osb_vm::Isolation::DevelopmentCooperative =>
-                {
-                    Status::failed_precondition(format!(
-                        "the development runtime (no root) runs one sandbox at a time and {owner} is running; destroy it first, or run osbd as root for isolated sandboxes"
-                    ))
-                }
-                other => registry_status(other),
-            })?;
-        for (name, version) in versions {
-            self.versions.set(id, &name, version);
-        }
+        let spec = SessionSpec {
+            sandbox_id: id,
+            source_ip,
+            egress_allowlist,
+            secrets,
+        };
+        let count = match self.proxy_actor.send(RegisterSession(spec)).await {
+            // Development sandboxes are plain host processes: they all come from 127.0.0.1, so
+            // the proxy can tell only one of them apart.
+            Ok(Err(ProxyActorError::Refused(RegistryError::AddressInUse { owner, .. })))
+                if self.runtime.isolation() == osb_vm::Isolation::DevelopmentCooperative =>
+            {
+                return Err(Status::failed_precondition(format!(
+                    "the development runtime (no root) runs one sandbox at a time and {owner} is running; destroy it first, or run osbd as root for isolated sandboxes"
+                )));
+            }
+            reply => proxy_reply(reply)?,
+        };
         Ok(Response::new(wire::RegisterSessionResponse {
-            secrets: count,
+            secrets: u32::try_from(count).unwrap_or(u32::MAX),
         }))
     }
 
@@ -338,43 +370,19 @@ impl Worker for WorkerService {
     ) -> Result<Response<wire::UpdateSecretValueResponse>, Status> {
         let mut request = request.into_inner();
         let id: SandboxId = parse_id("sandbox_id", &request.sandbox_id)?;
-        let session = self
-            .proxy
-            .registry()
-            .session_of(id)
-            .ok_or_else(|| registry_status(RegistryError::UnknownSandbox(id)))?;
-        let current = session
-            .secret_named(&request.name)
-            .cloned()
-            .ok_or_else(|| {
-                registry_status(RegistryError::UnknownSecret {
-                    sandbox_id: id,
-                    name: request.name.clone(),
-                })
-            })?;
-        if !self.versions.advance(id, &request.name, request.version) {
-            return Ok(Response::new(wire::UpdateSecretValueResponse {
-                applied: false,
-            }));
-        }
-        let value = SecretValue::new(std::mem::take(&mut request.value));
-        let registry = self.proxy.registry();
-        match &request.allowed_hosts {
-            None => registry.update_secret_value(id, &request.name, value),
-            Some(hosts) => registry.upsert_secret(
-                id,
-                osb_proxy::SecretSpec {
-                    name: request.name.clone(),
-                    token: current.token,
-                    value,
-                    allowed_hosts: patterns("allowed_hosts", &hosts.patterns)?,
-                },
-            ),
-        }
-        .map_err(registry_status)?;
-        Ok(Response::new(wire::UpdateSecretValueResponse {
-            applied: true,
-        }))
+        let allowed_hosts = match &request.allowed_hosts {
+            None => None,
+            Some(hosts) => Some(patterns("allowed_hosts", &hosts.patterns)?),
+        };
+        let update = UpdateSecret {
+            sandbox_id: id,
+            name: std::mem::take(&mut request.name),
+            version: request.version,
+            value: SecretValue::new(std::mem::take(&mut request.value)),
+            allowed_hosts,
+        };
+        let applied = proxy_reply(self.proxy_actor.send(update).await)?;
+        Ok(Response::new(wire::UpdateSecretValueResponse { applied }))
     }
 
     async fn remove_secret(
@@ -383,12 +391,11 @@ impl Worker for WorkerService {
     ) -> Result<Response<wire::RemoveSecretResponse>, Status> {
         let request = request.into_inner();
         let id: SandboxId = parse_id("sandbox_id", &request.sandbox_id)?;
-        let existed = match self.proxy.registry().remove_secret(id, &request.name) {
-            Ok(()) => true,
-            Err(RegistryError::UnknownSecret { .. } | RegistryError::UnknownSandbox(_)) => false,
-            Err(other) => return Err(registry_status(other)),
+        let remove = RemoveSecret {
+            sandbox_id: id,
+            name: request.name,
         };
-        self.versions.forget(id, Some(&request.name));
+        let existed = proxy_reply(self.proxy_actor.send(remove).await)?;
         Ok(Response::new(wire::RemoveSecretResponse { existed }))
     }
 
@@ -418,10 +425,11 @@ impl Worker for WorkerService {
             }));
         }
         // The proxy first: a narrowed list must not wait for the resolver to take effect.
-        match self.proxy.registry().set_egress_allowlist(id, allowlist) {
-            Ok(()) | Err(RegistryError::UnknownSandbox(_)) => {}
-            Err(other) => return Err(registry_status(other)),
-        }
+        let change = SetEgressAllowlist {
+            sandbox_id: id,
+            allowlist,
+        };
+        proxy_reply(self.proxy_actor.send(change).await)?;
         self.runtime
             .set_egress_allowlist(id, request.egress_allowlist)
             .await
@@ -436,12 +444,7 @@ impl Worker for WorkerService {
         request: Request<wire::UnregisterSessionRequest>,
     ) -> Result<Response<wire::UnregisterSessionResponse>, Status> {
         let id: SandboxId = parse_id("sandbox_id", &request.into_inner().sandbox_id)?;
-        let existed = match self.proxy.registry().unregister(id) {
-            Ok(()) => true,
-            Err(RegistryError::UnknownSandbox(_)) => false,
-            Err(other) => return Err(registry_status(other)),
-        };
-        self.versions.forget(id, None);
+        let existed = self.close_session(id).await?;
         Ok(Response::new(wire::UnregisterSessionResponse { existed }))
     }
 }

@@ -103,7 +103,8 @@ async fn control_plane_drives_a_sandbox_and_its_secrets_over_mutual_tls() {
         WorkerServiceConfig {
             proxy_endpoints: endpoints,
         },
-    );
+    )
+    .unwrap();
     let server = serve_worker(
         SocketAddr::from(([127, 0, 0, 1], 0)),
         &worker_security,
@@ -377,7 +378,8 @@ async fn the_development_runtime_refuses_a_second_session_clearly() {
                 explicit_port: proxy.explicit_addr().port(),
             },
         },
-    );
+    )
+    .unwrap();
     let session = |sandbox: SandboxId| wire::RegisterSessionRequest {
         idempotency_key: format!("{sandbox}:register"),
         sandbox_id: sandbox.to_string(),
