@@ -47,14 +47,16 @@ pub mod runtime;
 pub mod select;
 pub mod spec;
 pub mod system;
+mod vm_error;
 
-pub use actor::VmActor;
+pub use actor::{VmActor, VmError};
 pub use checkpoint::{CheckpointMeta, SecretRef};
 pub use config::NetnsConfig;
 pub use dev::DevelopmentRuntime;
 pub use dispatch::DispatchRuntime;
 pub use error::{RuntimeError, SpecError};
 pub use events::{EventSink, LogSink, RecordingSink, SandboxEvent, SandboxEventKind};
+pub use lifecycle::{Lifecycle, LifecycleError, VmCommand};
 pub use microvm::{MicroVmConfig, MicroVmRuntime};
 pub use netns::{NetnsRuntime, ResourceCensus};
 pub use pool::Ipv4Pool;
