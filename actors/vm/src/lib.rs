@@ -36,6 +36,7 @@ pub mod env;
 pub mod error;
 pub mod events;
 pub mod exec;
+pub mod faults;
 pub mod host;
 pub mod lifecycle;
 pub mod microvm;

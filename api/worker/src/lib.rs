@@ -17,6 +17,7 @@ mod convert;
 mod events;
 mod holdings;
 mod node;
+mod sandboxes;
 mod service;
 
 pub use holdings::Holdings;

@@ -17,6 +17,10 @@ use osb_proxy::actor::{
 use osb_proxy::{
     ProxyActor, ProxyActorError, RegistryError, SealingProxy, SecretValue, SessionSpec,
 };
+use osb_vm::actor::{
+    BootSandbox, CheckpointSandbox, DestroySandbox, ExecCommand, ExecStreaming, RestoreSandbox,
+    SetEgressAllowlist as SetSandboxAllowlist,
+};
 use osb_vm::{ExecChunk, ExecRequest, ProxyEndpoints, Runtime};
 use tonic::{Request, Response, Status};
 
@@ -26,6 +30,7 @@ use super::convert::{
     address, created, patterns, proxy_reply, runtime_status, sandbox_spec, secret_spec,
 };
 use super::holdings::Holdings;
+use super::sandboxes::{vm_reply, SandboxActors};
 use osb_grpc::parse_id;
 use osb_grpc::proto::worker_server::Worker;
 use osb_grpc::proto::{self as wire};
@@ -48,8 +53,8 @@ pub struct WorkerService {
     runtime: Arc<dyn Runtime>,
     proxy: Arc<SealingProxy>,
     config: WorkerServiceConfig,
-    /// Keeps the actor system alive as long as any clone of the service.
-    _actors: Arc<ActorHost>,
+    /// One `VmActor` per sandbox, on the worker's actor system.
+    sandboxes: Arc<SandboxActors>,
     proxy_actor: Addr<ProxyActor>,
     checkpoints: Arc<CheckpointKeys>,
     usage: Arc<Holdings>,
@@ -76,11 +81,12 @@ impl WorkerService {
             let proxy = Arc::clone(&proxy);
             actors.start_supervised(move || ProxyActor::control_only(proxy))
         };
+        let sandboxes = Arc::new(SandboxActors::new(actors, Arc::clone(&runtime)));
         Ok(Self {
             runtime,
             proxy,
             config,
-            _actors: actors,
+            sandboxes,
             proxy_actor,
             checkpoints: Arc::new(CheckpointKeys::default()),
             usage: Arc::new(Holdings::default()),
@@ -94,14 +100,47 @@ impl WorkerService {
 
     /// Destroys every sandbox the worker holds (shutdown): sessions first, then the sandboxes.
     pub async fn destroy_all(&self) {
-        for sandbox in self.usage.sandboxes() {
-            if let Err(status) = self.close_session(sandbox).await {
-                tracing::warn!(%sandbox, error = %status.message(), "session not closed at shutdown");
+        for sandbox in self.sandboxes.ids() {
+            if let Err(status) = self.destroy_one(sandbox).await {
+                tracing::warn!(%sandbox, error = %status.message(), "sandbox not destroyed at shutdown");
             }
-            if let Err(error) = self.runtime.destroy(sandbox).await {
-                tracing::warn!(%sandbox, %error, "sandbox not destroyed at shutdown");
+        }
+    }
+
+    /// Destroys one sandbox through its actor: the session goes first (nothing may be
+    /// substituted for a sandbox being torn down), then the sandbox. Returns whether the worker
+    /// held it.
+    async fn destroy_one(&self, id: SandboxId) -> Result<bool, Status> {
+        self.close_session(id).await?;
+        let Some(actor) = self.sandboxes.get(id) else {
+            return Ok(false);
+        };
+        vm_reply(actor.send(DestroySandbox).await)?;
+        self.sandboxes.forget(id);
+        self.usage.remove(id);
+        Ok(true)
+    }
+
+    /// Boots a new sandbox (or a fork) through its actor; a failed boot forgets the actor.
+    async fn boot(
+        &self,
+        spec: osb_vm::SandboxSpec,
+        fork_of: Option<CheckpointId>,
+    ) -> Result<wire::CreateSandboxResponse, Status> {
+        let (id, cpu, memory) = (spec.id, spec.cpu_count, spec.memory_mb);
+        let actor = self.sandboxes.for_new(spec, fork_of);
+        match vm_reply(actor.send(BootSandbox).await) {
+            Ok(info) => {
+                self.usage.add(id, cpu, memory);
+                Ok(created(&info))
             }
-            self.usage.remove(sandbox);
+            Err(status) => {
+                // The runtime undid the failed create; a retry starts a fresh actor.
+                if status.code() != tonic::Code::Unavailable {
+                    self.sandboxes.forget(id);
+                }
+                Err(status)
+            }
         }
     }
 
@@ -148,14 +187,8 @@ impl Worker for WorkerService {
             .spec
             .ok_or_else(|| Status::invalid_argument("spec is required"))?;
         let spec = sandbox_spec(spec, self.config.proxy_endpoints, self.proxy.ca_cert_pem())?;
-        // A replayed create returns the sandbox it already made.
-        if let Ok(info) = self.runtime.info(spec.id).await {
-            return Ok(Response::new(created(&info)));
-        }
-        let (id, cpu, memory) = (spec.id, spec.cpu_count, spec.memory_mb);
-        let info = self.runtime.create(spec).await.map_err(runtime_status)?;
-        self.usage.add(id, cpu, memory);
-        Ok(Response::new(created(&info)))
+        // A replayed create reaches the same actor, which returns the sandbox it already made.
+        Ok(Response::new(self.boot(spec, None).await?))
     }
 
     async fn destroy_sandbox(
@@ -163,11 +196,7 @@ impl Worker for WorkerService {
         request: Request<wire::DestroySandboxRequest>,
     ) -> Result<Response<wire::DestroySandboxResponse>, Status> {
         let id: SandboxId = parse_id("sandbox_id", &request.into_inner().sandbox_id)?;
-        let existed = self.runtime.info(id).await.is_ok();
-        // The session goes first: nothing may be substituted for a sandbox being torn down.
-        self.close_session(id).await?;
-        self.runtime.destroy(id).await.map_err(runtime_status)?;
-        self.usage.remove(id);
+        let existed = self.destroy_one(id).await?;
         Ok(Response::new(wire::DestroySandboxResponse { existed }))
     }
 
@@ -177,11 +206,8 @@ impl Worker for WorkerService {
     ) -> Result<Response<wire::ExecResponse>, Status> {
         let request = request.into_inner();
         let id: SandboxId = parse_id("sandbox_id", &request.sandbox_id)?;
-        let output = self
-            .runtime
-            .exec(id, Self::exec_request(request))
-            .await
-            .map_err(runtime_status)?;
+        let actor = self.sandboxes.require(id)?;
+        let output = vm_reply(actor.send(ExecCommand(Self::exec_request(request))).await)?;
         Ok(Response::new(wire::ExecResponse {
             exit_code: output.exit_code,
             stdout: output.stdout.into_bytes(),
@@ -200,11 +226,8 @@ impl Worker for WorkerService {
     ) -> Result<Response<Self::ExecStreamStream>, Status> {
         let request = request.into_inner();
         let id: SandboxId = parse_id("sandbox_id", &request.sandbox_id)?;
-        let stream = self
-            .runtime
-            .exec_streaming(id, Self::exec_request(request))
-            .await
-            .map_err(runtime_status)?;
+        let actor = self.sandboxes.require(id)?;
+        let stream = vm_reply(actor.send(ExecStreaming(Self::exec_request(request))).await)?;
         let chunks = futures_util::stream::unfold(stream, |mut stream| async move {
             let chunk = stream.chunks.recv().await?;
             let wire_chunk = match chunk {
@@ -244,7 +267,8 @@ impl Worker for WorkerService {
                 size_bytes: 0,
             }));
         }
-        let meta = self.runtime.checkpoint(id).await.map_err(runtime_status)?;
+        let actor = self.sandboxes.require(id)?;
+        let meta = vm_reply(actor.send(CheckpointSandbox).await)?;
         if let Some(key) = key {
             self.checkpoints.remember(key, meta.checkpoint_id);
         }
@@ -291,11 +315,9 @@ impl Worker for WorkerService {
         let request = request.into_inner();
         let id: SandboxId = parse_id("sandbox_id", &request.sandbox_id)?;
         let checkpoint: CheckpointId = parse_id("checkpoint_id", &request.checkpoint_id)?;
+        let actor = self.sandboxes.require(id)?;
         let _reading = self.checkpoints.reading_layers().await;
-        self.runtime
-            .restore(id, checkpoint)
-            .await
-            .map_err(runtime_status)?;
+        vm_reply(actor.send(RestoreSandbox(checkpoint)).await)?;
         Ok(Response::new(wire::RestoreResponse {}))
     }
 
@@ -310,21 +332,10 @@ impl Worker for WorkerService {
             .spec
             .ok_or_else(|| Status::invalid_argument("spec is required"))?;
         let spec = sandbox_spec(spec, self.config.proxy_endpoints, self.proxy.ca_cert_pem())?;
-        if let Ok(info) = self.runtime.info(spec.id).await {
-            return Ok(Response::new(wire::ForkResponse {
-                sandbox: Some(created(&info)),
-            }));
-        }
-        let (id, cpu, memory) = (spec.id, spec.cpu_count, spec.memory_mb);
         let _reading = self.checkpoints.reading_layers().await;
-        let info = self
-            .runtime
-            .fork(checkpoint, spec)
-            .await
-            .map_err(runtime_status)?;
-        self.usage.add(id, cpu, memory);
+        let sandbox = self.boot(spec, Some(checkpoint)).await?;
         Ok(Response::new(wire::ForkResponse {
-            sandbox: Some(created(&info)),
+            sandbox: Some(sandbox),
         }))
     }
 
@@ -419,21 +430,22 @@ impl Worker for WorkerService {
         let request = request.into_inner();
         let id: SandboxId = parse_id("sandbox_id", &request.sandbox_id)?;
         let allowlist = patterns("egress_allowlist", &request.egress_allowlist)?;
-        if self.runtime.info(id).await.is_err() {
+        let Some(actor) = self.sandboxes.get(id) else {
             return Ok(Response::new(wire::UpdateEgressAllowlistResponse {
                 applied: false,
             }));
-        }
+        };
         // The proxy first: a narrowed list must not wait for the resolver to take effect.
         let change = SetEgressAllowlist {
             sandbox_id: id,
             allowlist,
         };
         proxy_reply(self.proxy_actor.send(change).await)?;
-        self.runtime
-            .set_egress_allowlist(id, request.egress_allowlist)
-            .await
-            .map_err(runtime_status)?;
+        vm_reply(
+            actor
+                .send(SetSandboxAllowlist(request.egress_allowlist))
+                .await,
+        )?;
         Ok(Response::new(wire::UpdateEgressAllowlistResponse {
             applied: true,
         }))

@@ -3,93 +3,16 @@
 //! flow then completes and nothing is left behind (no namespace, rule, layer or checkpoint of
 //! the failed attempt).
 
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use async_trait::async_trait;
-use osb_proto::{CheckpointId, SandboxId};
+use osb_proto::CheckpointId;
 use osb_vm::actor::{
     BootSandbox, CheckpointSandbox, DestroySandbox, ExecCommand, GetState, RestoreSandbox,
 };
-use osb_vm::{
-    CheckpointMeta, ExecOutput, ExecRequest, ExecStream, Isolation, Lifecycle, Runtime,
-    RuntimeError, SandboxInfo, SandboxSpec, VmActor, VmError,
-};
+use osb_vm::faults::PanicOnCheckpoint;
+use osb_vm::{ExecRequest, Lifecycle, Runtime, VmActor, VmError};
 
 use crate::support::{spec, unused_proxy, TestPki, TestWorker};
-
-/// A runtime that panics in `checkpoint` while armed (before touching the sandbox), and
-/// otherwise is the real netns runtime.
-#[derive(Debug)]
-struct PanicOnCheckpoint {
-    inner: Arc<dyn Runtime>,
-    armed: AtomicBool,
-}
-
-#[async_trait]
-impl Runtime for PanicOnCheckpoint {
-    fn isolation(&self) -> Isolation {
-        self.inner.isolation()
-    }
-    async fn create(&self, spec: SandboxSpec) -> Result<SandboxInfo, RuntimeError> {
-        self.inner.create(spec).await
-    }
-    async fn exec(&self, id: SandboxId, request: ExecRequest) -> Result<ExecOutput, RuntimeError> {
-        self.inner.exec(id, request).await
-    }
-    async fn exec_streaming(
-        &self,
-        id: SandboxId,
-        request: ExecRequest,
-    ) -> Result<ExecStream, RuntimeError> {
-        self.inner.exec_streaming(id, request).await
-    }
-    async fn info(&self, id: SandboxId) -> Result<SandboxInfo, RuntimeError> {
-        self.inner.info(id).await
-    }
-    async fn stop(&self, id: SandboxId) -> Result<(), RuntimeError> {
-        self.inner.stop(id).await
-    }
-    async fn start(&self, id: SandboxId) -> Result<(), RuntimeError> {
-        self.inner.start(id).await
-    }
-    async fn destroy(&self, id: SandboxId) -> Result<(), RuntimeError> {
-        self.inner.destroy(id).await
-    }
-    async fn checkpoint(&self, id: SandboxId) -> Result<CheckpointMeta, RuntimeError> {
-        if self.armed.swap(false, Ordering::SeqCst) {
-            panic!("injected panic during checkpoint");
-        }
-        self.inner.checkpoint(id).await
-    }
-    async fn set_egress_allowlist(
-        &self,
-        id: SandboxId,
-        allowlist: Vec<String>,
-    ) -> Result<(), RuntimeError> {
-        self.inner.set_egress_allowlist(id, allowlist).await
-    }
-    async fn delete_checkpoint(&self, checkpoint: CheckpointId) -> Result<bool, RuntimeError> {
-        self.inner.delete_checkpoint(checkpoint).await
-    }
-    async fn restore(&self, id: SandboxId, checkpoint: CheckpointId) -> Result<(), RuntimeError> {
-        self.inner.restore(id, checkpoint).await
-    }
-    async fn fork(
-        &self,
-        checkpoint: CheckpointId,
-        spec: SandboxSpec,
-    ) -> Result<SandboxInfo, RuntimeError> {
-        self.inner.fork(checkpoint, spec).await
-    }
-    async fn register_snapshot(
-        &self,
-        name: &str,
-        checkpoint: CheckpointId,
-    ) -> Result<(), RuntimeError> {
-        self.inner.register_snapshot(name, checkpoint).await
-    }
-}
 
 #[actix::test]
 async fn commands_the_lifecycle_forbids_are_refused_and_change_nothing() {
@@ -145,10 +68,7 @@ async fn restarts(actor: &actix::Addr<VmActor>) -> u32 {
 async fn a_panic_during_a_checkpoint_restarts_the_actor_which_resyncs_and_orphans_nothing() {
     let worker = TestWorker::start(62).await;
     let pki = TestPki::new("unused.test");
-    let runtime = Arc::new(PanicOnCheckpoint {
-        inner: Arc::new(worker.runtime.clone()),
-        armed: AtomicBool::new(false),
-    });
+    let runtime = Arc::new(PanicOnCheckpoint::new(Arc::new(worker.runtime.clone())));
     let actor = VmActor::new(
         runtime.clone(),
         spec(unused_proxy(), &pki.ca_pem),
@@ -166,7 +86,7 @@ async fn a_panic_during_a_checkpoint_restarts_the_actor_which_resyncs_and_orphan
         .expect("mailbox")
         .expect("exec");
 
-    runtime.armed.store(true, Ordering::SeqCst);
+    runtime.arm();
     let crashed = actor.send(CheckpointSandbox).await.expect("mailbox");
     assert!(
         matches!(&crashed, Err(error) if error.is_fatal()),
