@@ -299,7 +299,12 @@ async fn control_plane_drives_a_sandbox_and_its_secrets_over_mutual_tls() {
     links.insert(&local, client.clone());
     let pusher = osb_control::GrpcSecretPusher::new(links);
     let report = vault
-        .fan_out_secret(project.id, "ANTHROPIC_API_KEY", &pusher)
+        .fan_out_secret(
+            project.id,
+            "ANTHROPIC_API_KEY",
+            &pusher,
+            osb_vault::DeliveryPolicy::default(),
+        )
         .await
         .unwrap();
     assert_eq!(
@@ -308,7 +313,12 @@ async fn control_plane_drives_a_sandbox_and_its_secrets_over_mutual_tls() {
         "{report:?}"
     );
     let again = vault
-        .fan_out_secret(project.id, "ANTHROPIC_API_KEY", &pusher)
+        .fan_out_secret(
+            project.id,
+            "ANTHROPIC_API_KEY",
+            &pusher,
+            osb_vault::DeliveryPolicy::default(),
+        )
         .await
         .unwrap();
     assert_eq!(
