@@ -75,6 +75,7 @@ fn scrubber(c: &mut Criterion) {
             token: SealedToken::from_random_bytes([i; 16]),
             value: SecretValue::new(format!("sk-live-value-number-{i}-0123456789").into_bytes()),
             allowed_hosts: vec![],
+            version: 0,
         })
     });
     let session = Session::new(

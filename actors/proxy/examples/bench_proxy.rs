@@ -103,6 +103,7 @@ fn main() -> Result<(), String> {
                     token,
                     value: secret,
                     allowed_hosts: vec![],
+                    version: 0,
                 }],
             })
             .map_err(|e| e.to_string())?;

@@ -184,6 +184,7 @@ fn session() -> Arc<Session> {
         token: token(1),
         value: SecretValue::from("V4LUE"),
         allowed_hosts: vec![],
+        version: 0,
     });
     let allow = HostPattern::parse("origin.test")
         .map(|p| vec![p])

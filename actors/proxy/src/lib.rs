@@ -15,6 +15,7 @@ pub mod body;
 pub mod ca;
 pub mod cert_cache;
 pub mod config;
+pub mod control;
 pub mod encoding;
 pub mod events;
 pub mod express;
@@ -40,10 +41,11 @@ pub mod session;
 pub mod shared;
 pub mod transform;
 pub mod upstream;
+pub mod versions;
 pub mod websocket;
 pub mod wiped;
 
-pub use actor::ProxyActor;
+pub use actor::{ProxyActor, ProxyActorError};
 pub use ca::{CA_CERT_FILE, CA_KEY_FILE};
 pub use config::{parse_resolve_override, Limits, OversizedBody, ProxyConfig};
 pub use events::{ChannelSink, EventSink, NullSink, ProxyEvent};
@@ -52,6 +54,6 @@ pub use original_dst::{FixedOriginalDestination, KernelOriginalDestination, Orig
 pub use policy::{AddressPolicy, Scheme, SealingPolicy, Target};
 pub use proxy::{ProxyError, SealingProxy};
 pub use refusal::Refusal;
-pub use registry::{RegistryError, SessionRegistry};
+pub use registry::{RegistryError, SecretUpdate, SessionRegistry};
 pub use secret_value::SecretValue;
 pub use session::{SecretSpec, Session, SessionSpec};

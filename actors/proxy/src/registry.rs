@@ -11,6 +11,7 @@ use osb_proto::{HostPattern, SandboxId};
 
 use crate::secret_value::SecretValue;
 use crate::session::{SealedSecret, SecretSpec, Session, SessionSpec};
+use crate::versions::{decide, VersionDecision};
 
 type SessionMap = HashMap<IpAddr, Arc<Session>>;
 
@@ -27,6 +28,26 @@ pub enum RegistryError {
     EmptyValue { name: String },
     #[error("secret {name:?} reuses a token or name already in the session: each secret needs its own name and token")]
     DuplicateSecret { name: String },
+}
+
+/// A versioned change of one secret: a new value under the same token, and optionally new hosts.
+pub struct SecretUpdate {
+    pub name: String,
+    pub version: u64,
+    pub value: SecretValue,
+    /// `None` keeps the secret's allowed hosts.
+    pub allowed_hosts: Option<Vec<HostPattern>>,
+}
+
+impl std::fmt::Debug for SecretUpdate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SecretUpdate")
+            .field("name", &self.name)
+            .field("version", &self.version)
+            .field("value", &self.value)
+            .field("allowed_hosts", &self.allowed_hosts)
+            .finish()
+    }
 }
 
 /// Lock-free readable map of sessions.
@@ -136,6 +157,7 @@ impl SessionRegistry {
                 token: current.token,
                 value: new_value,
                 allowed_hosts: current.allowed_hosts.clone(),
+                version: current.version,
             });
             let secrets = session
                 .secrets()
@@ -143,6 +165,58 @@ impl SessionRegistry {
                 .cloned()
                 .chain(std::iter::once(replaced));
             Ok(rebuild(session, session.egress_allowlist.clone(), secrets))
+        })
+    }
+
+    /// Applies a versioned update of an existing secret (same token): the new value, and the new
+    /// allowed hosts when given. Decided by the version rule inside the writer lock, so two
+    /// racing updates cannot both win. Returns whether it applied (false: this or a newer
+    /// version is already held).
+    pub fn update_secret_versioned(
+        &self,
+        sandbox_id: SandboxId,
+        update: SecretUpdate,
+    ) -> Result<bool, RegistryError> {
+        if update.value.is_empty() {
+            return Err(RegistryError::EmptyValue { name: update.name });
+        }
+        let mut update = Some(update);
+        self.change_session_if(sandbox_id, |session| {
+            let SecretUpdate {
+                name,
+                version,
+                value,
+                allowed_hosts,
+            } = update
+                .take()
+                .ok_or(RegistryError::UnknownSandbox(sandbox_id))?;
+            let current =
+                session
+                    .secret_named(&name)
+                    .ok_or_else(|| RegistryError::UnknownSecret {
+                        sandbox_id,
+                        name: name.clone(),
+                    })?;
+            if decide(current.version, version) == VersionDecision::AlreadyCurrent {
+                return Ok(None);
+            }
+            let replaced = Arc::new(SealedSecret {
+                name: current.name.clone(),
+                token: current.token,
+                value,
+                allowed_hosts: allowed_hosts.unwrap_or_else(|| current.allowed_hosts.clone()),
+                version,
+            });
+            let secrets = session
+                .secrets()
+                .filter(|secret| secret.name != name)
+                .cloned()
+                .chain(std::iter::once(replaced));
+            Ok(Some(rebuild(
+                session,
+                session.egress_allowlist.clone(),
+                secrets,
+            )))
         })
     }
 
@@ -217,16 +291,30 @@ impl SessionRegistry {
         sandbox_id: SandboxId,
         mut edit: impl FnMut(&Session) -> Result<Session, RegistryError>,
     ) -> Result<(), RegistryError> {
+        self.change_session_if(sandbox_id, |session| edit(session).map(Some))
+            .map(|_| ())
+    }
+
+    /// Edits one session; `Ok(None)` from `edit` leaves it as it is. Returns whether it changed.
+    fn change_session_if(
+        &self,
+        sandbox_id: SandboxId,
+        edit: impl FnOnce(&Session) -> Result<Option<Session>, RegistryError>,
+    ) -> Result<bool, RegistryError> {
+        let mut changed = false;
         self.change(|map| {
             let (ip, session) = map
                 .iter()
                 .find(|(_, session)| session.sandbox_id == sandbox_id)
                 .map(|(ip, session)| (*ip, Arc::clone(session)))
                 .ok_or(RegistryError::UnknownSandbox(sandbox_id))?;
-            let edited = edit(&session)?;
-            map.insert(ip, Arc::new(edited));
+            if let Some(edited) = edit(&session)? {
+                map.insert(ip, Arc::new(edited));
+                changed = true;
+            }
             Ok(())
-        })
+        })?;
+        Ok(changed)
     }
 
     fn change(

@@ -23,6 +23,9 @@ pub struct SecretSpec {
     pub value: SecretValue,
     /// Hosts the value may be sent to; empty means "the project allowlist".
     pub allowed_hosts: Vec<HostPattern>,
+    /// The secret's version in the control plane's store (0: unversioned). An update applies
+    /// only when it is newer (`versions::is_newer`), so a late update never rolls a value back.
+    pub version: u64,
 }
 
 impl fmt::Debug for SecretSpec {
@@ -32,6 +35,7 @@ impl fmt::Debug for SecretSpec {
             .field("token", &self.token)
             .field("value", &self.value)
             .field("allowed_hosts", &self.allowed_hosts)
+            .field("version", &self.version)
             .finish()
     }
 }
@@ -54,6 +58,9 @@ pub struct SealedSecret {
     pub token: SealedToken,
     pub value: SecretValue,
     pub allowed_hosts: Vec<HostPattern>,
+    /// The version the value came with; it lives in the snapshot so a restarted control actor
+    /// finds it where the data plane keeps it.
+    pub version: u64,
 }
 
 impl From<SecretSpec> for SealedSecret {
@@ -63,6 +70,7 @@ impl From<SecretSpec> for SealedSecret {
             token: spec.token,
             value: spec.value,
             allowed_hosts: spec.allowed_hosts,
+            version: spec.version,
         }
     }
 }

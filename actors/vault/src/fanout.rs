@@ -1,12 +1,21 @@
-//! Fan-out of a secret update: after a secret changes, every running sandbox of its project
-//! must get the new value in its proxy session, under the same token. The vault decrypts once
-//! and hands the value to a `SecretPusher` per sandbox (the worker gRPC link in production);
-//! the value never leaves this function any other way. Failures are collected, not fatal: one
-//! unreachable worker must not keep the others on the old value.
+//! Fan-out of a secret change: after a secret changes, every live sandbox of its project must
+//! get the new value in its proxy session, under the same token — and after a delete, must
+//! lose it (revocation is guaranteed, not best-effort). The vault decrypts once and hands the
+//! value to a `SecretPusher` per sandbox (the worker gRPC link in production); the value never
+//! leaves this function any other way.
+//!
+//! Delivery is retried in rounds (`delivery::DeliveryPolicy`) until every live sandbox
+//! acknowledged: a refused or failed push is tried again after a bounded backoff, a sandbox
+//! that is no longer live is dropped and reported gone, and one that never answered is
+//! reported unreachable with its last reason. Acknowledged means the worker holds this or a
+//! newer version (or, for a removal, no longer holds the secret).
+
+use std::collections::HashSet;
 
 use async_trait::async_trait;
 use osb_proto::{ProjectId, SandboxId, WorkerName};
 
+use crate::delivery::DeliveryPolicy;
 use crate::error::VaultError;
 use crate::secret_value::SecretValue;
 use crate::vault::Vault;
@@ -26,7 +35,7 @@ pub struct SecretPush<'a> {
 pub trait SecretPusher: Send + Sync {
     /// Pushes the secret's current value and allowed hosts to `sandbox` on `worker`. Returns
     /// whether the worker applied it (false: it already held this or a newer version, or it
-    /// has no session for the sandbox yet).
+    /// has no session for the sandbox yet). An error means "not acknowledged": it is retried.
     async fn push(
         &self,
         worker: &WorkerName,
@@ -35,7 +44,7 @@ pub trait SecretPusher: Send + Sync {
     ) -> Result<bool, String>;
 
     /// Removes the secret from the sandbox's session: its token is refused from then on.
-    /// Returns whether the session held it.
+    /// Returns whether the session held it. An error is retried.
     async fn remove(
         &self,
         worker: &WorkerName,
@@ -47,68 +56,131 @@ pub trait SecretPusher: Send + Sync {
 /// What a fan-out did.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct FanoutReport {
-    /// Sandboxes whose session now holds the new value.
+    /// Sandboxes whose session now holds the change.
     pub refreshed: u64,
-    /// Sandboxes whose worker already had this or a newer version.
+    /// Sandboxes whose worker already had this or a newer version (or no such secret).
     pub already_current: u64,
-    /// Sandboxes that could not be reached: (sandbox, reason). Retried by the next update or a
-    /// session re-registration.
+    /// Sandboxes that stopped being live while delivery was retried (nothing to deliver).
+    pub gone: Vec<SandboxId>,
+    /// Sandboxes that never acknowledged within the policy's rounds: (sandbox, last reason).
+    /// Their worker re-registers their session from the vault when it is reachable again.
     pub failed: Vec<(SandboxId, String)>,
+    /// Push attempts made in all (retries included).
+    pub attempts: u64,
+}
+
+/// The change being delivered.
+enum Change<'a> {
+    Push(SecretPush<'a>),
+    Remove(&'a str),
 }
 
 impl Vault {
     /// Pushes the current value of `name` to every live sandbox of `project` (running, or
-    /// being created on a known worker).
+    /// being created on a known worker), retrying until each acknowledged.
     pub async fn fan_out_secret(
         &self,
         project: ProjectId,
         name: &str,
         pusher: &dyn SecretPusher,
+        policy: DeliveryPolicy,
     ) -> Result<FanoutReport, VaultError> {
-        let mut report = FanoutReport::default();
         let Some((record, value)) = self.reveal_secret(project, name).await? else {
-            return Ok(report);
+            return Ok(FanoutReport::default());
         };
-        for sandbox in self.store().list_live_sandboxes_of_project(project).await? {
-            let Some(worker) = sandbox.worker_id.as_ref() else {
-                continue;
-            };
-            let push = SecretPush {
-                name,
-                value: &value,
-                version: record.secret_version,
-                allowed_hosts: record.allowed_hosts.as_deref().unwrap_or(&[]),
-            };
-            match pusher.push(worker, sandbox.id, &push).await {
-                Ok(true) => report.refreshed += 1,
-                Ok(false) => report.already_current += 1,
-                Err(reason) => report.failed.push((sandbox.id, reason)),
-            }
-        }
-        Ok(report)
+        let push = SecretPush {
+            name,
+            value: &value,
+            version: record.secret_version,
+            allowed_hosts: record.allowed_hosts.as_deref().unwrap_or(&[]),
+        };
+        self.deliver(project, &Change::Push(push), pusher, policy)
+            .await
     }
-}
 
-impl Vault {
-    /// Removes a deleted secret from every live sandbox of `project`: `refreshed` counts the
-    /// sessions that held it.
+    /// Removes a deleted secret from every live sandbox of `project`, retrying until each
+    /// acknowledged: `refreshed` counts the sessions that held it.
     pub async fn fan_out_removal(
         &self,
         project: ProjectId,
         name: &str,
         pusher: &dyn SecretPusher,
+        policy: DeliveryPolicy,
+    ) -> Result<FanoutReport, VaultError> {
+        self.deliver(project, &Change::Remove(name), pusher, policy)
+            .await
+    }
+
+    async fn deliver(
+        &self,
+        project: ProjectId,
+        change: &Change<'_>,
+        pusher: &dyn SecretPusher,
+        policy: DeliveryPolicy,
     ) -> Result<FanoutReport, VaultError> {
         let mut report = FanoutReport::default();
-        for sandbox in self.store().list_live_sandboxes_of_project(project).await? {
-            let Some(worker) = sandbox.worker_id.as_ref() else {
-                continue;
+        let mut waiting: Vec<(SandboxId, WorkerName)> = self.live_targets(project).await?;
+        let mut last_reason: Vec<(SandboxId, String)> = Vec::new();
+        let mut round = 0;
+        while !waiting.is_empty() {
+            let Some(backoff) = policy.backoff_before(round) else {
+                break;
             };
-            match pusher.remove(worker, sandbox.id, name).await {
-                Ok(true) => report.refreshed += 1,
-                Ok(false) => report.already_current += 1,
-                Err(reason) => report.failed.push((sandbox.id, reason)),
+            if round > 0 {
+                tokio::time::sleep(backoff).await;
+                // A sandbox destroyed meanwhile has nothing left to deliver to.
+                let live: HashSet<SandboxId> = self
+                    .live_targets(project)
+                    .await?
+                    .into_iter()
+                    .map(|(sandbox, _)| sandbox)
+                    .collect();
+                let (still, gone): (Vec<_>, Vec<_>) = waiting
+                    .into_iter()
+                    .partition(|(sandbox, _)| live.contains(sandbox));
+                report
+                    .gone
+                    .extend(gone.into_iter().map(|(sandbox, _)| sandbox));
+                waiting = still;
             }
+            last_reason.clear();
+            let mut retry = Vec::new();
+            for (sandbox, worker) in waiting {
+                report.attempts += 1;
+                let attempt = match change {
+                    Change::Push(push) => pusher.push(&worker, sandbox, push).await,
+                    Change::Remove(name) => pusher.remove(&worker, sandbox, name).await,
+                };
+                match attempt {
+                    Ok(true) => report.refreshed += 1,
+                    Ok(false) => report.already_current += 1,
+                    Err(reason) => {
+                        tracing::debug!(%sandbox, %worker, round, reason, "secret change not acknowledged; retrying");
+                        last_reason.push((sandbox, reason));
+                        retry.push((sandbox, worker));
+                    }
+                }
+            }
+            waiting = retry;
+            round += 1;
         }
+        report.failed = last_reason
+            .into_iter()
+            .filter(|(sandbox, _)| waiting.iter().any(|(left, _)| left == sandbox))
+            .collect();
         Ok(report)
+    }
+
+    async fn live_targets(
+        &self,
+        project: ProjectId,
+    ) -> Result<Vec<(SandboxId, WorkerName)>, VaultError> {
+        Ok(self
+            .store()
+            .list_live_sandboxes_of_project(project)
+            .await?
+            .into_iter()
+            .filter_map(|sandbox| sandbox.worker_id.map(|worker| (sandbox.id, worker)))
+            .collect())
     }
 }

@@ -17,18 +17,24 @@
 mod aad;
 mod actor;
 mod cipher;
+mod delivery;
 mod error;
 mod fanout;
 mod keyring;
 mod keyring_config;
 mod master_key;
+mod queues;
 mod rewrap;
 mod secret_value;
 mod vault;
 
 pub use aad::{SecretAad, CURRENT_ROW_BINDING, LEGACY_ROW_BINDING};
-pub use actor::{spawn_secret_vault, FanOutRemoval, FanOutSecret, SecretVaultActor};
+pub use actor::{
+    spawn_secret_vault, FanOutRemoval, FanOutSecret, GetVaultState, PanicOnNextFanOut,
+    SecretVaultActor, VaultActorError, VaultObservableState,
+};
 pub use cipher::{open, seal, CIPHERTEXT_HEADER_LEN, NONCE_LEN, TAG_LEN};
+pub use delivery::DeliveryPolicy;
 pub use error::VaultError;
 pub use fanout::{FanoutReport, SecretPush, SecretPusher};
 pub use keyring::{Keyring, KeyringPlan, RegisteredKey};

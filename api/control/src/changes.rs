@@ -46,7 +46,10 @@ impl SandboxService {
                 ControlMetrics::bump(&metrics.fanout_refreshed, report.refreshed);
                 ControlMetrics::bump(&metrics.fanout_failed, report.failed.len() as u64);
                 for (sandbox, reason) in &report.failed {
-                    tracing::warn!(%sandbox, secret = name, reason, "secret change did not reach a sandbox");
+                    tracing::warn!(%sandbox, secret = name, reason, attempts = report.attempts, "secret change did not reach a sandbox after every retry");
+                }
+                for sandbox in &report.gone {
+                    tracing::info!(%sandbox, secret = name, "sandbox ended while its secret change was retried");
                 }
                 report.refreshed
             }

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::net::IpAddr;
 
 use osb_proto::{CheckpointId, HostPattern, SealedToken};
-use osb_proxy::{RegistryError, SecretSpec, SecretValue};
+use osb_proxy::{ProxyActorError, RegistryError, SecretSpec, SecretValue};
 use osb_vm::{
     BootLayer, Isolation, ProxyEndpoints, RuntimeError, SandboxInfo, SandboxSpec, SealedEnv,
     HOST_SYSTEM_TEMPLATE,
@@ -88,6 +88,7 @@ pub(crate) fn secret_spec(material: &mut wire::SecretMaterial) -> Result<SecretS
         token: token("secrets.sealed_token", &material.sealed_token)?,
         value: SecretValue::new(std::mem::take(&mut material.value)),
         allowed_hosts: patterns("secrets.allowed_hosts", &material.allowed_hosts)?,
+        version: material.version,
     })
 }
 
@@ -117,6 +118,22 @@ pub(crate) fn runtime_status(error: RuntimeError) -> Status {
         RuntimeError::NotRunning(_) => Status::failed_precondition(error.to_string()),
         RuntimeError::PoolExhausted { .. } => Status::resource_exhausted(error.to_string()),
         _ => Status::internal(error.to_string()),
+    }
+}
+
+/// A reply of the proxy's control actor, as a status.
+pub(crate) fn proxy_reply<T>(
+    reply: Result<Result<T, ProxyActorError>, actix::MailboxError>,
+) -> Result<T, Status> {
+    match reply {
+        Ok(Ok(value)) => Ok(value),
+        Ok(Err(ProxyActorError::Refused(error))) => Err(registry_status(error)),
+        Ok(Err(fatal @ ProxyActorError::Fatal { .. })) => {
+            Err(Status::unavailable(fatal.to_string()))
+        }
+        Err(_) => Err(Status::unavailable(
+            "the proxy control actor is not running: the worker is shutting down",
+        )),
     }
 }
 

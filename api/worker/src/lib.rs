@@ -11,13 +11,14 @@
 
 #![forbid(unsafe_code)]
 
+mod actor_host;
 mod checkpoint_keys;
 mod convert;
 mod events;
 mod holdings;
 mod node;
+mod sandboxes;
 mod service;
-mod versions;
 
 pub use holdings::Holdings;
 pub use node::{ProxyOptions, WorkerNode, WorkerNodeConfig};

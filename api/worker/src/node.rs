@@ -20,7 +20,6 @@ use osb_vm::{Ipv4Pool, Isolation, NetnsConfig, ProxyEndpoints, Runtime};
 use tokio::task::JoinHandle;
 
 use super::events::forward_events;
-use super::holdings::Holdings;
 use super::service::{WorkerService, WorkerServiceConfig};
 use osb_grpc::{serve_worker, GrpcSecurity, WorkerServerHandle};
 
@@ -66,7 +65,7 @@ pub struct WorkerNode {
     server: Option<WorkerServerHandle>,
     runtime: Arc<dyn Runtime>,
     proxy: Arc<SealingProxy>,
-    holdings: Arc<Holdings>,
+    service: WorkerService,
     tasks: Vec<JoinHandle<()>>,
     prefix: String,
     data_dir: PathBuf,
@@ -134,9 +133,10 @@ impl WorkerNode {
             WorkerServiceConfig {
                 proxy_endpoints: endpoints,
             },
-        );
+        )
+        .map_err(|error| format!("the worker actor system could not start: {error}"))?;
         let holdings = service.holdings();
-        let server = serve_worker(config.grpc_listen, &config.security, service)
+        let server = serve_worker(config.grpc_listen, &config.security, service.clone())
             .await
             .map_err(|error| format!("the worker gRPC service could not start: {error}"))?;
         let address = config
@@ -165,7 +165,7 @@ impl WorkerNode {
             server: Some(server),
             runtime,
             proxy,
-            holdings,
+            service,
             tasks: vec![heartbeats, forwarder],
             prefix: config.netns_prefix,
             data_dir: sandboxes_dir,
@@ -192,6 +192,11 @@ impl WorkerNode {
         &self.runtime
     }
 
+    /// The worker service (tests reach its actors through it).
+    pub fn service(&self) -> &WorkerService {
+        &self.service
+    }
+
     /// The proxy (tests read its CA and metrics).
     pub fn proxy(&self) -> &Arc<SealingProxy> {
         &self.proxy
@@ -210,12 +215,7 @@ impl WorkerNode {
         for task in &self.tasks {
             task.abort();
         }
-        for sandbox in self.holdings.sandboxes() {
-            let _ = self.proxy.registry().unregister(sandbox);
-            if let Err(error) = self.runtime.destroy(sandbox).await {
-                tracing::warn!(%sandbox, %error, "sandbox not destroyed at shutdown");
-            }
-        }
+        self.service.destroy_all().await;
         let _ = osb_vm::netns::reap_worker(&self.prefix, &self.data_dir).await;
         if let Some(server) = self.server.take() {
             let _ = server.shutdown().await;

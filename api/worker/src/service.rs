@@ -1,23 +1,36 @@
 //! The `Worker` RPCs. Every state-changing call is idempotent: creating a sandbox that exists
 //! returns it, destroying one that is gone reports `existed: false`, re-registering a session
-//! replaces it, and secret updates apply only when their version is newer.
+//! replaces it, and secret updates apply only when their version is newer. Every change of the
+//! proxy's sessions goes through the supervised `ProxyActor` (which owns the version rule);
+//! this file only parses requests and maps replies.
 
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
+use actix::Addr;
 use futures_util::Stream;
 use osb_proto::{CheckpointId, SandboxId};
-use osb_proxy::{RegistryError, SealingProxy, SecretValue, SessionSpec};
+use osb_proxy::actor::{
+    RegisterSession, RemoveSecret, SetEgressAllowlist, UnregisterSession, UpdateSecret,
+};
+use osb_proxy::{
+    ProxyActor, ProxyActorError, RegistryError, SealingProxy, SecretValue, SessionSpec,
+};
+use osb_vm::actor::{
+    BootSandbox, CheckpointSandbox, DestroySandbox, ExecCommand, ExecStreaming, RestoreSandbox,
+    SetEgressAllowlist as SetSandboxAllowlist,
+};
 use osb_vm::{ExecChunk, ExecRequest, ProxyEndpoints, Runtime};
 use tonic::{Request, Response, Status};
 
+use super::actor_host::ActorHost;
 use super::checkpoint_keys::CheckpointKeys;
 use super::convert::{
-    address, created, patterns, registry_status, runtime_status, sandbox_spec, secret_spec,
+    address, created, patterns, proxy_reply, runtime_status, sandbox_spec, secret_spec,
 };
 use super::holdings::Holdings;
-use super::versions::SecretVersions;
+use super::sandboxes::{vm_reply, SandboxActors};
 use osb_grpc::parse_id;
 use osb_grpc::proto::worker_server::Worker;
 use osb_grpc::proto::{self as wire};
@@ -40,7 +53,9 @@ pub struct WorkerService {
     runtime: Arc<dyn Runtime>,
     proxy: Arc<SealingProxy>,
     config: WorkerServiceConfig,
-    versions: Arc<SecretVersions>,
+    /// One `VmActor` per sandbox, on the worker's actor system.
+    sandboxes: Arc<SandboxActors>,
+    proxy_actor: Addr<ProxyActor>,
     checkpoints: Arc<CheckpointKeys>,
     usage: Arc<Holdings>,
 }
@@ -54,19 +69,88 @@ impl std::fmt::Debug for WorkerService {
 }
 
 impl WorkerService {
+    /// Starts the worker's actor system and its `ProxyActor`. Fails only when the system's
+    /// thread cannot be spawned.
     pub fn new(
         runtime: Arc<dyn Runtime>,
         proxy: Arc<SealingProxy>,
         config: WorkerServiceConfig,
-    ) -> Self {
-        Self {
+    ) -> std::io::Result<Self> {
+        let actors = Arc::new(ActorHost::start()?);
+        let proxy_actor = {
+            let proxy = Arc::clone(&proxy);
+            actors.start_supervised(move || ProxyActor::control_only(proxy))
+        };
+        let sandboxes = Arc::new(SandboxActors::new(actors, Arc::clone(&runtime)));
+        Ok(Self {
             runtime,
             proxy,
             config,
-            versions: Arc::new(SecretVersions::default()),
+            sandboxes,
+            proxy_actor,
             checkpoints: Arc::new(CheckpointKeys::default()),
             usage: Arc::new(Holdings::default()),
+        })
+    }
+
+    /// The proxy's control actor (tests inject faults through it).
+    pub fn proxy_actor(&self) -> &Addr<ProxyActor> {
+        &self.proxy_actor
+    }
+
+    /// Destroys every sandbox the worker holds (shutdown): sessions first, then the sandboxes.
+    pub async fn destroy_all(&self) {
+        for sandbox in self.sandboxes.ids() {
+            if let Err(status) = self.destroy_one(sandbox).await {
+                tracing::warn!(%sandbox, error = %status.message(), "sandbox not destroyed at shutdown");
+            }
         }
+    }
+
+    /// Destroys one sandbox through its actor: the session goes first (nothing may be
+    /// substituted for a sandbox being torn down), then the sandbox. Returns whether the worker
+    /// held it.
+    async fn destroy_one(&self, id: SandboxId) -> Result<bool, Status> {
+        self.close_session(id).await?;
+        let Some(actor) = self.sandboxes.get(id) else {
+            return Ok(false);
+        };
+        vm_reply(actor.send(DestroySandbox).await)?;
+        self.sandboxes.forget(id);
+        self.usage.remove(id);
+        Ok(true)
+    }
+
+    /// Boots a new sandbox (or a fork) through its actor; a failed boot forgets the actor.
+    async fn boot(
+        &self,
+        spec: osb_vm::SandboxSpec,
+        fork_of: Option<CheckpointId>,
+    ) -> Result<wire::CreateSandboxResponse, Status> {
+        let (id, cpu, memory) = (spec.id, spec.cpu_count, spec.memory_mb);
+        let actor = self.sandboxes.for_new(spec, fork_of);
+        match vm_reply(actor.send(BootSandbox).await) {
+            Ok(info) => {
+                self.usage.add(id, cpu, memory);
+                Ok(created(&info))
+            }
+            Err(status) => {
+                // The runtime undid the failed create; a retry starts a fresh actor.
+                if status.code() != tonic::Code::Unavailable {
+                    self.sandboxes.forget(id);
+                }
+                Err(status)
+            }
+        }
+    }
+
+    /// Closes a sandbox's proxy session; returns whether it had one.
+    async fn close_session(&self, sandbox_id: SandboxId) -> Result<bool, Status> {
+        proxy_reply(
+            self.proxy_actor
+                .send(UnregisterSession { sandbox_id })
+                .await,
+        )
     }
 
     /// What the worker holds now (for heartbeats).
@@ -103,14 +187,8 @@ impl Worker for WorkerService {
             .spec
             .ok_or_else(|| Status::invalid_argument("spec is required"))?;
         let spec = sandbox_spec(spec, self.config.proxy_endpoints, self.proxy.ca_cert_pem())?;
-        // A replayed create returns the sandbox it already made.
-        if let Ok(info) = self.runtime.info(spec.id).await {
-            return Ok(Response::new(created(&info)));
-        }
-        let (id, cpu, memory) = (spec.id, spec.cpu_count, spec.memory_mb);
-        let info = self.runtime.create(spec).await.map_err(runtime_status)?;
-        self.usage.add(id, cpu, memory);
-        Ok(Response::new(created(&info)))
+        // A replayed create reaches the same actor, which returns the sandbox it already made.
+        Ok(Response::new(self.boot(spec, None).await?))
     }
 
     async fn destroy_sandbox(
@@ -118,12 +196,7 @@ impl Worker for WorkerService {
         request: Request<wire::DestroySandboxRequest>,
     ) -> Result<Response<wire::DestroySandboxResponse>, Status> {
         let id: SandboxId = parse_id("sandbox_id", &request.into_inner().sandbox_id)?;
-        let existed = self.runtime.info(id).await.is_ok();
-        // The session goes first: nothing may be substituted for a sandbox being torn down.
-        let _ = self.proxy.registry().unregister(id);
-        self.versions.forget(id, None);
-        self.runtime.destroy(id).await.map_err(runtime_status)?;
-        self.usage.remove(id);
+        let existed = self.destroy_one(id).await?;
         Ok(Response::new(wire::DestroySandboxResponse { existed }))
     }
 
@@ -133,11 +206,8 @@ impl Worker for WorkerService {
     ) -> Result<Response<wire::ExecResponse>, Status> {
         let request = request.into_inner();
         let id: SandboxId = parse_id("sandbox_id", &request.sandbox_id)?;
-        let output = self
-            .runtime
-            .exec(id, Self::exec_request(request))
-            .await
-            .map_err(runtime_status)?;
+        let actor = self.sandboxes.require(id)?;
+        let output = vm_reply(actor.send(ExecCommand(Self::exec_request(request))).await)?;
         Ok(Response::new(wire::ExecResponse {
             exit_code: output.exit_code,
             stdout: output.stdout.into_bytes(),
@@ -156,11 +226,8 @@ impl Worker for WorkerService {
     ) -> Result<Response<Self::ExecStreamStream>, Status> {
         let request = request.into_inner();
         let id: SandboxId = parse_id("sandbox_id", &request.sandbox_id)?;
-        let stream = self
-            .runtime
-            .exec_streaming(id, Self::exec_request(request))
-            .await
-            .map_err(runtime_status)?;
+        let actor = self.sandboxes.require(id)?;
+        let stream = vm_reply(actor.send(ExecStreaming(Self::exec_request(request))).await)?;
         let chunks = futures_util::stream::unfold(stream, |mut stream| async move {
             let chunk = stream.chunks.recv().await?;
             let wire_chunk = match chunk {
@@ -200,7 +267,8 @@ impl Worker for WorkerService {
                 size_bytes: 0,
             }));
         }
-        let meta = self.runtime.checkpoint(id).await.map_err(runtime_status)?;
+        let actor = self.sandboxes.require(id)?;
+        let meta = vm_reply(actor.send(CheckpointSandbox).await)?;
         if let Some(key) = key {
             self.checkpoints.remember(key, meta.checkpoint_id);
         }
@@ -247,11 +315,9 @@ impl Worker for WorkerService {
         let request = request.into_inner();
         let id: SandboxId = parse_id("sandbox_id", &request.sandbox_id)?;
         let checkpoint: CheckpointId = parse_id("checkpoint_id", &request.checkpoint_id)?;
+        let actor = self.sandboxes.require(id)?;
         let _reading = self.checkpoints.reading_layers().await;
-        self.runtime
-            .restore(id, checkpoint)
-            .await
-            .map_err(runtime_status)?;
+        vm_reply(actor.send(RestoreSandbox(checkpoint)).await)?;
         Ok(Response::new(wire::RestoreResponse {}))
     }
 
@@ -266,21 +332,10 @@ impl Worker for WorkerService {
             .spec
             .ok_or_else(|| Status::invalid_argument("spec is required"))?;
         let spec = sandbox_spec(spec, self.config.proxy_endpoints, self.proxy.ca_cert_pem())?;
-        if let Ok(info) = self.runtime.info(spec.id).await {
-            return Ok(Response::new(wire::ForkResponse {
-                sandbox: Some(created(&info)),
-            }));
-        }
-        let (id, cpu, memory) = (spec.id, spec.cpu_count, spec.memory_mb);
         let _reading = self.checkpoints.reading_layers().await;
-        let info = self
-            .runtime
-            .fork(checkpoint, spec)
-            .await
-            .map_err(runtime_status)?;
-        self.usage.add(id, cpu, memory);
+        let sandbox = self.boot(spec, Some(checkpoint)).await?;
         Ok(Response::new(wire::ForkResponse {
-            sandbox: Some(created(&info)),
+            sandbox: Some(sandbox),
         }))
     }
 
@@ -292,43 +347,31 @@ impl Worker for WorkerService {
         let id: SandboxId = parse_id("sandbox_id", &request.sandbox_id)?;
         let source_ip = address(&request.source_address)?;
         let egress_allowlist = patterns("egress_allowlist", &request.egress_allowlist)?;
-        let mut versions = Vec::with_capacity(request.secrets.len());
         let mut secrets = Vec::with_capacity(request.secrets.len());
         for material in &mut request.secrets {
-            versions.push((material.name.clone(), material.version));
             secrets.push(secret_spec(material)?);
         }
-        let count = u32::try_from(secrets.len()).unwrap_or(u32::MAX);
         // Re-registration (a replayed saga step, a restore) replaces the session.
-        match self.proxy.registry().unregister(id) {
-            Ok(()) | Err(RegistryError::UnknownSandbox(_)) => {}
-            Err(other) => return Err(registry_status(other)),
-        }
-        self.versions.forget(id, None);
-        self.proxy
-            .register_session(SessionSpec {
-                sandbox_id: id,
-                source_ip,
-                egress_allowlist,
-                secrets,
-            })
-            .map_err(|error| match error {
-                // Development sandboxes are plain host processes: they all come from
-                // 127.0.0.1, so the proxy can tell only one of them apart.
-                RegistryError::AddressInUse { owner, .. }
-                    if self.runtime.isolation() == osb_vm::Isolation::DevelopmentCooperative =>
-                {
-                    Status::failed_precondition(format!(
-                        "the development runtime (no root) runs one sandbox at a time and {owner} is running; destroy it first, or run osbd as root for isolated sandboxes"
-                    ))
-                }
-                other => registry_status(other),
-            })?;
-        for (name, version) in versions {
-            self.versions.set(id, &name, version);
-        }
+        let spec = SessionSpec {
+            sandbox_id: id,
+            source_ip,
+            egress_allowlist,
+            secrets,
+        };
+        let count = match self.proxy_actor.send(RegisterSession(spec)).await {
+            // Development sandboxes are plain host processes: they all come from 127.0.0.1, so
+            // the proxy can tell only one of them apart.
+            Ok(Err(ProxyActorError::Refused(RegistryError::AddressInUse { owner, .. })))
+                if self.runtime.isolation() == osb_vm::Isolation::DevelopmentCooperative =>
+            {
+                return Err(Status::failed_precondition(format!(
+                    "the development runtime (no root) runs one sandbox at a time and {owner} is running; destroy it first, or run osbd as root for isolated sandboxes"
+                )));
+            }
+            reply => proxy_reply(reply)?,
+        };
         Ok(Response::new(wire::RegisterSessionResponse {
-            secrets: count,
+            secrets: u32::try_from(count).unwrap_or(u32::MAX),
         }))
     }
 
@@ -338,43 +381,19 @@ impl Worker for WorkerService {
     ) -> Result<Response<wire::UpdateSecretValueResponse>, Status> {
         let mut request = request.into_inner();
         let id: SandboxId = parse_id("sandbox_id", &request.sandbox_id)?;
-        let session = self
-            .proxy
-            .registry()
-            .session_of(id)
-            .ok_or_else(|| registry_status(RegistryError::UnknownSandbox(id)))?;
-        let current = session
-            .secret_named(&request.name)
-            .cloned()
-            .ok_or_else(|| {
-                registry_status(RegistryError::UnknownSecret {
-                    sandbox_id: id,
-                    name: request.name.clone(),
-                })
-            })?;
-        if !self.versions.advance(id, &request.name, request.version) {
-            return Ok(Response::new(wire::UpdateSecretValueResponse {
-                applied: false,
-            }));
-        }
-        let value = SecretValue::new(std::mem::take(&mut request.value));
-        let registry = self.proxy.registry();
-        match &request.allowed_hosts {
-            None => registry.update_secret_value(id, &request.name, value),
-            Some(hosts) => registry.upsert_secret(
-                id,
-                osb_proxy::SecretSpec {
-                    name: request.name.clone(),
-                    token: current.token,
-                    value,
-                    allowed_hosts: patterns("allowed_hosts", &hosts.patterns)?,
-                },
-            ),
-        }
-        .map_err(registry_status)?;
-        Ok(Response::new(wire::UpdateSecretValueResponse {
-            applied: true,
-        }))
+        let allowed_hosts = match &request.allowed_hosts {
+            None => None,
+            Some(hosts) => Some(patterns("allowed_hosts", &hosts.patterns)?),
+        };
+        let update = UpdateSecret {
+            sandbox_id: id,
+            name: std::mem::take(&mut request.name),
+            version: request.version,
+            value: SecretValue::new(std::mem::take(&mut request.value)),
+            allowed_hosts,
+        };
+        let applied = proxy_reply(self.proxy_actor.send(update).await)?;
+        Ok(Response::new(wire::UpdateSecretValueResponse { applied }))
     }
 
     async fn remove_secret(
@@ -383,12 +402,11 @@ impl Worker for WorkerService {
     ) -> Result<Response<wire::RemoveSecretResponse>, Status> {
         let request = request.into_inner();
         let id: SandboxId = parse_id("sandbox_id", &request.sandbox_id)?;
-        let existed = match self.proxy.registry().remove_secret(id, &request.name) {
-            Ok(()) => true,
-            Err(RegistryError::UnknownSecret { .. } | RegistryError::UnknownSandbox(_)) => false,
-            Err(other) => return Err(registry_status(other)),
+        let remove = RemoveSecret {
+            sandbox_id: id,
+            name: request.name,
         };
-        self.versions.forget(id, Some(&request.name));
+        let existed = proxy_reply(self.proxy_actor.send(remove).await)?;
         Ok(Response::new(wire::RemoveSecretResponse { existed }))
     }
 
@@ -412,20 +430,22 @@ impl Worker for WorkerService {
         let request = request.into_inner();
         let id: SandboxId = parse_id("sandbox_id", &request.sandbox_id)?;
         let allowlist = patterns("egress_allowlist", &request.egress_allowlist)?;
-        if self.runtime.info(id).await.is_err() {
+        let Some(actor) = self.sandboxes.get(id) else {
             return Ok(Response::new(wire::UpdateEgressAllowlistResponse {
                 applied: false,
             }));
-        }
+        };
         // The proxy first: a narrowed list must not wait for the resolver to take effect.
-        match self.proxy.registry().set_egress_allowlist(id, allowlist) {
-            Ok(()) | Err(RegistryError::UnknownSandbox(_)) => {}
-            Err(other) => return Err(registry_status(other)),
-        }
-        self.runtime
-            .set_egress_allowlist(id, request.egress_allowlist)
-            .await
-            .map_err(runtime_status)?;
+        let change = SetEgressAllowlist {
+            sandbox_id: id,
+            allowlist,
+        };
+        proxy_reply(self.proxy_actor.send(change).await)?;
+        vm_reply(
+            actor
+                .send(SetSandboxAllowlist(request.egress_allowlist))
+                .await,
+        )?;
         Ok(Response::new(wire::UpdateEgressAllowlistResponse {
             applied: true,
         }))
@@ -436,12 +456,7 @@ impl Worker for WorkerService {
         request: Request<wire::UnregisterSessionRequest>,
     ) -> Result<Response<wire::UnregisterSessionResponse>, Status> {
         let id: SandboxId = parse_id("sandbox_id", &request.into_inner().sandbox_id)?;
-        let existed = match self.proxy.registry().unregister(id) {
-            Ok(()) => true,
-            Err(RegistryError::UnknownSandbox(_)) => false,
-            Err(other) => return Err(registry_status(other)),
-        };
-        self.versions.forget(id, None);
+        let existed = self.close_session(id).await?;
         Ok(Response::new(wire::UnregisterSessionResponse { existed }))
     }
 }

@@ -34,6 +34,7 @@ fn session() -> Arc<Session> {
         token: token(1),
         value: SecretValue::from("real-value"),
         allowed_hosts: vec![],
+        version: 0,
     });
     Arc::new(Session::new(
         SandboxId::new(),

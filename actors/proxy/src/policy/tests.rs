@@ -28,12 +28,14 @@ fn session() -> Arc<Session> {
             token: token(1),
             value: SecretValue::from("ghp_real"),
             allowed_hosts: patterns(&["api.github.test"]),
+            version: 0,
         }),
         Arc::new(SealedSecret {
             name: "PROJECT_KEY".into(),
             token: token(2),
             value: SecretValue::from("pk_real"),
             allowed_hosts: vec![],
+            version: 0,
         }),
     ];
     Arc::new(Session::new(

@@ -24,6 +24,7 @@ fn spec(sandbox_id: SandboxId, last: u8) -> SessionSpec {
             token: token(last),
             value: SecretValue::from("value-one"),
             allowed_hosts: vec![],
+            version: 0,
         }],
     }
 }
@@ -100,6 +101,7 @@ fn add_and_remove_secrets() {
                 token: token(9),
                 value: SecretValue::from("other-value"),
                 allowed_hosts: vec![],
+                version: 0,
             },
         )
         .unwrap();
@@ -113,6 +115,7 @@ fn add_and_remove_secrets() {
         token: token(9),
         value: SecretValue::from("v"),
         allowed_hosts: vec![],
+        version: 0,
     };
     assert!(matches!(
         registry.upsert_secret(sandbox, duplicate_token),

@@ -20,6 +20,7 @@ fn session() -> Arc<Session> {
         token: token(1),
         value: SecretValue::from("p@ss w/rd"),
         allowed_hosts: vec![],
+        version: 0,
     });
     Arc::new(Session::new(
         SandboxId::new(),

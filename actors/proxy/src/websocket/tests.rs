@@ -28,6 +28,7 @@ fn relay_for(host: &str) -> Relay {
         token: token(1),
         value: SecretValue::new(VALUE.to_vec()),
         allowed_hosts: vec![HostPattern::parse("api.example.test").unwrap()],
+        version: 0,
     });
     let session = Arc::new(Session::new(
         SandboxId::new(),

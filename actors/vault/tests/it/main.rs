@@ -1,6 +1,7 @@
 //! Vault integration tests against real PostgreSQL and SQLite.
 
 mod canary;
+mod fanout;
 mod key_mistakes;
 mod rotation;
 mod row_binding;

@@ -5,6 +5,7 @@
 //! veths the tests create.
 
 mod actor;
+mod actor_faults;
 mod checkpoints;
 mod egress;
 mod exec;

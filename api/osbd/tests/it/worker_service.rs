@@ -3,7 +3,8 @@
 //! with a sealed secret, and runs `curl` inside; the origin receives the value, the sandbox the
 //! token. An update reaches the running sandbox's next request without a restart; a stale
 //! update is ignored; the control plane's vault fan-out pushes the project's current value to
-//! the running sandbox; destroy is idempotent and leaves nothing behind.
+//! the running sandbox; destroy is idempotent and leaves nothing behind. The worker's
+//! `ProxyActor` is made to panic before the update: the update still applies afterwards.
 
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -103,7 +104,9 @@ async fn control_plane_drives_a_sandbox_and_its_secrets_over_mutual_tls() {
         WorkerServiceConfig {
             proxy_endpoints: endpoints,
         },
-    );
+    )
+    .unwrap();
+    let proxy_actor = service.proxy_actor().clone();
     let server = serve_worker(
         SocketAddr::from(([127, 0, 0, 1], 0)),
         &worker_security,
@@ -184,6 +187,16 @@ async fn control_plane_drives_a_sandbox_and_its_secrets_over_mutual_tls() {
     );
     first.assert_absent("the sandbox's output", &stdout);
 
+    // The worker's proxy control actor panics mid-flow: its supervisor restarts it, the
+    // live session stays, and the version rule still holds afterwards.
+    let crashed = proxy_actor
+        .send(osb_proxy::actor::InjectPanic)
+        .await
+        .unwrap();
+    assert!(
+        matches!(crashed, Err(osb_proxy::ProxyActorError::Fatal { .. })),
+        "{crashed:?}"
+    );
     // An update reaches the running sandbox's next request; a stale one is ignored.
     let update = |value: &str, version: u64| wire::UpdateSecretValueRequest {
         sandbox_id: sandbox.to_string(),
@@ -216,6 +229,12 @@ async fn control_plane_drives_a_sandbox_and_its_secrets_over_mutual_tls() {
         vec![first.value().to_owned(), second.value().to_owned()],
         "the second request carried the updated value, without a restart"
     );
+    let proxy_state = proxy_actor
+        .send(osb_proxy::actor::GetObservableState)
+        .await
+        .unwrap();
+    assert_eq!(proxy_state.restarts, 1);
+    assert_eq!(proxy_state.sandbox_ids, vec![sandbox]);
 
     // The control plane's fan-out: the vault decrypts the project's current value and pushes it
     // to the worker of every running sandbox of the project, over the same mutual-TLS link.
@@ -280,7 +299,12 @@ async fn control_plane_drives_a_sandbox_and_its_secrets_over_mutual_tls() {
     links.insert(&local, client.clone());
     let pusher = osb_control::GrpcSecretPusher::new(links);
     let report = vault
-        .fan_out_secret(project.id, "ANTHROPIC_API_KEY", &pusher)
+        .fan_out_secret(
+            project.id,
+            "ANTHROPIC_API_KEY",
+            &pusher,
+            osb_vault::DeliveryPolicy::default(),
+        )
         .await
         .unwrap();
     assert_eq!(
@@ -289,7 +313,12 @@ async fn control_plane_drives_a_sandbox_and_its_secrets_over_mutual_tls() {
         "{report:?}"
     );
     let again = vault
-        .fan_out_secret(project.id, "ANTHROPIC_API_KEY", &pusher)
+        .fan_out_secret(
+            project.id,
+            "ANTHROPIC_API_KEY",
+            &pusher,
+            osb_vault::DeliveryPolicy::default(),
+        )
         .await
         .unwrap();
     assert_eq!(
@@ -377,7 +406,8 @@ async fn the_development_runtime_refuses_a_second_session_clearly() {
                 explicit_port: proxy.explicit_addr().port(),
             },
         },
-    );
+    )
+    .unwrap();
     let session = |sandbox: SandboxId| wire::RegisterSessionRequest {
         idempotency_key: format!("{sandbox}:register"),
         sandbox_id: sandbox.to_string(),

@@ -163,6 +163,7 @@ async fn a_sandbox_uses_a_secret_it_never_sees(kind: RuntimeKind) {
                 token: sealed,
                 value: SecretValue::new(canary.value().as_bytes().to_vec()),
                 allowed_hosts: vec![],
+                version: 0,
             }],
         })
         .unwrap();
@@ -308,6 +309,7 @@ async fn a_sandbox_uses_a_secret_it_never_sees(kind: RuntimeKind) {
                 token: fork_token,
                 value: SecretValue::new(canary.value().as_bytes().to_vec()),
                 allowed_hosts: vec![],
+                version: 0,
             }],
         })
         .unwrap();

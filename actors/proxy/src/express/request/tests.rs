@@ -25,6 +25,7 @@ fn resolver(value: &str) -> RequestSubstitution {
         token: token(1),
         value: SecretValue::from(value),
         allowed_hosts: vec![],
+        version: 0,
     });
     let session = Arc::new(Session::new(
         SandboxId::new(),

@@ -97,6 +97,7 @@ fn the_client_head_drops_hop_by_hop_headers_and_scrubs_values() {
             token,
             value: SecretValue::from("sk-live-1"),
             allowed_hosts: vec![],
+            version: 0,
         })],
     );
     let table = ScrubTable::for_session(&session).unwrap();

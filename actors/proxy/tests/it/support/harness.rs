@@ -202,6 +202,7 @@ impl Harness {
                 token: token(*byte),
                 value: SecretValue::from(*value),
                 allowed_hosts: patterns(hosts),
+                version: 0,
             })
             .collect();
         self.proxy
