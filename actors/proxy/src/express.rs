@@ -503,6 +503,30 @@ async fn read_limited<S: AsyncRead + Unpin>(
     io.read_buf(&mut limited).await
 }
 
+/// After a read that waited, takes whatever else is already readable, without waiting, until
+/// `buffer` holds `want` bytes or `limit` more were read: fewer and fuller writes (and TLS
+/// records) downstream, at no added latency. Returns the bytes read; an error or the end of the
+/// stream is left for the next read to report.
+fn read_ready<S: AsyncRead + Unpin>(
+    io: &mut S,
+    buffer: &mut BytesMut,
+    mut limit: u64,
+    want: usize,
+) -> usize {
+    use futures_util::FutureExt as _;
+    let mut total = 0;
+    while buffer.len() < want && limit > 0 {
+        match read_limited(io, buffer, limit).now_or_never() {
+            Some(Ok(read)) if read > 0 => {
+                total += read;
+                limit -= read as u64;
+            }
+            _ => break,
+        }
+    }
+    total
+}
+
 /// Writes body pieces to `io` with vectored writes (the TLS layer packs them into full records
 /// without copying them together first): as one chunk when `chunked`, followed by the last
 /// chunk when `last`; then flushes.

@@ -13,8 +13,9 @@ use bytes::{Bytes, BytesMut};
 use tokio::io::{AsyncRead, AsyncWriteExt};
 
 use super::response::ResponseHead;
+use super::stage::BODY_READ;
 use super::upstream::{read_head, ExpressUpstream};
-use super::{read_limited, write_body, ExpressClient, UpstreamError};
+use super::{read_limited, read_ready, write_body, ExpressClient, UpstreamError};
 use crate::policy::RequestSubstitution;
 use crate::pool::PoolKey;
 use crate::refusal::Refusal;
@@ -135,7 +136,10 @@ where
         if buffer.is_empty() {
             match tokio::time::timeout(idle, read_limited(client, buffer, remaining)).await {
                 Ok(Ok(0)) | Ok(Err(_)) => return Err(BodyFailure::Client(None)),
-                Ok(Ok(_)) => {}
+                Ok(Ok(read)) => {
+                    let more = remaining.saturating_sub(read as u64);
+                    read_ready(client, buffer, more, BODY_READ);
+                }
                 Err(_) => {
                     return Err(BodyFailure::Client(Some(Refusal::request_timeout(
                         "the request body",

@@ -317,14 +317,25 @@ impl Run {
         assert_eq!((tokens.found, values.found), (frames, 0), "{case}");
     }
 
-    /// Every combination: both front ends, both framings, both directions.
+    /// Every combination: both front ends, both framings, both directions; the peak after each
+    /// is printed (the test's output says which case grew).
     async fn all(&self, frames: u64) {
         for http2 in [false, true] {
             self.upload(http2, frames, true).await;
+            self.note(http2, "upload, content-length");
             self.upload(http2, frames, false).await;
+            self.note(http2, "upload, chunked");
             self.download(http2, frames, "length").await;
+            self.note(http2, "download, content-length");
             self.download(http2, frames, "chunked").await;
+            self.note(http2, "download, chunked");
         }
+    }
+
+    fn note(&self, http2: bool, case: &str) {
+        let protocol = if http2 { "h2" } else { "http/1.1" };
+        let peak = self.proxy.peak_rss() >> 10;
+        eprintln!("  after {protocol} {case}: VmHWM {peak} KiB");
     }
 }
 
