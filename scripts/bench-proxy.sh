@@ -21,13 +21,16 @@
 # instead, e.g. one built from an older commit for a before/after comparison), PROXY_ARGS (extra
 # bench_proxy arguments, e.g. "--lanes 1"), ROUNDS [1], plus every knob of
 # the kit (DUR, ROUTES, TESTS, …). The load average is printed before and after the run.
+# At the end it prints P's figures against B2 and B1t of the same run (scripts/bench-proxy-ratios.py):
+# (b) req/s ×B2, (b) CPU per request ×B1t, (d)/(e) MiB/s ×B2 and ×B1t, P's peak RSS; one row per
+# round and the medians (issue 19).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 KIT=${KIT:-$ROOT/../shared/peer-bench}
 PROXY_PORT=${PROXY_PORT:-18090}
 PROXY_DATA=${PROXY_DATA:-/tmp/osb-proxy-bench}
-PROXY_TARGET_DIR=${PROXY_TARGET_DIR:-/work/target-proxy}
+PROXY_TARGET_DIR=${PROXY_TARGET_DIR:-${CARGO_TARGET_DIR:-/work/target-proxy}}
 
 [[ -x $KIT/bench.sh ]] || { echo "bench-proxy.sh: peer kit not found at $KIT (set KIT=)" >&2; exit 1; }
 if [[ -n ${PROXY_BIN:-} ]]; then
@@ -62,6 +65,9 @@ for ((round = 1; round <= ROUNDS; round++)); do
   RUNS+=("$(ls -td "${WORK:-/tmp/osb-peers}"/runs/* | head -1)")
 done
 echo "== load average after the run: $(cut -d' ' -f1-3 /proc/loadavg)"
+# The figures of issue 19 (P against B2 and B1t of the same run), per round and their medians.
+echo "== P against hudsucker (B2) and the bare tunnel (B1t), per round and median"
+python3 "$ROOT/scripts/bench-proxy-ratios.py" "$KIT" "${RUNS[@]}"
 if ((ROUNDS > 1)); then
   echo "== ratios to B0 per round: (a) p50 | (a) p99 | (b) req/s | (c) conn/s | (c) p50 | (d) MiB/s"
   for run in "${RUNS[@]}"; do

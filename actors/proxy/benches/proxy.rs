@@ -1,6 +1,7 @@
 //! Criterion benches: the streaming replacer on bodies without a token (1 KiB and 64 KiB; goals
 //! ≥ 5 GB/s and ≥ 12 GB/s), with one token per 64 KiB, the response scrubber with every encoded
-//! form of three values (goal ≥ 5 GB/s on 64 KiB identity bodies) and on a gzip body, and a
+//! form of three values (goal ≥ 5 GB/s on 64 KiB identity bodies) and on a gzip body, a 64 MiB
+//! response through the response transform as identity and as gzip (issue 19), and a
 //! leaf-cache hit (goal ≤ 1 µs). Run: `cargo bench -p osb-proxy --bench proxy`.
 
 use std::collections::HashMap;
@@ -131,6 +132,89 @@ fn scrubber(c: &mut Criterion) {
     group.finish();
 }
 
+/// Base64 text of pseudo-random bytes, like the peer kit's `/bytes/N` (no `_`, so never a token).
+fn random_text(len: usize) -> Vec<u8> {
+    use base64::Engine as _;
+    let mut state = 0x9e37_79b9_7f4a_7c15_u64;
+    let raw: Vec<u8> = (0..len * 3 / 4 + 3)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state as u8
+        })
+        .collect();
+    let mut text = base64::engine::general_purpose::STANDARD
+        .encode(raw)
+        .into_bytes();
+    text.truncate(len);
+    text
+}
+
+/// Runs a whole response through the proxy's response transform (decode when coded, then
+/// constant-shape scrubbing) in 64 KiB reads, as the relay does; returns the bytes handed out.
+fn relay_response(table: &ScrubTable, coding: Coding, wire: &[Bytes]) -> usize {
+    use osb_proxy::transform::FrameTransform as _;
+    let mut transform = osb_proxy::body::Scrubbing::new(
+        table.clone(),
+        Decoder::for_coding(coding),
+        Arc::new(ProxyMetrics::default()),
+    );
+    let mut total = 0;
+    for read in wire {
+        total += transform.data(read.clone()).map_or(0, |out| out.len());
+        while let Ok(Some(step)) = transform.more() {
+            total += step.len();
+        }
+    }
+    total + transform.finish().map_or(0, |out| out.len())
+}
+
+/// Must-hold 4 of issue 19: a 64 MiB response, identity beside gzip, per decoded byte.
+fn response_64mib(c: &mut Criterion) {
+    let secrets = (0..3u8).map(|i| {
+        Arc::new(SealedSecret {
+            name: format!("S{i}"),
+            token: SealedToken::from_random_bytes([i; 16]),
+            value: SecretValue::new(format!("sk-live-value-number-{i}-0123456789").into_bytes()),
+            allowed_hosts: vec![],
+        })
+    });
+    let session = Session::new(
+        SandboxId::new(),
+        IpAddr::V4(Ipv4Addr::LOCALHOST),
+        vec![],
+        secrets,
+    );
+    let Some(table) = ScrubTable::for_session(&session) else {
+        return;
+    };
+    let body = random_text(64 * 1024 * 1024);
+    let reads = |bytes: &[u8]| -> Vec<Bytes> {
+        bytes
+            .chunks(64 * 1024)
+            .map(Bytes::copy_from_slice)
+            .collect()
+    };
+    let identity = reads(&body);
+    let gzip = {
+        use std::io::Write as _;
+        let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        let _ = encoder.write_all(&body);
+        reads(&encoder.finish().unwrap_or_default())
+    };
+    let mut group = c.benchmark_group("response_64MiB");
+    group.sample_size(10);
+    group.throughput(Throughput::Bytes(body.len() as u64));
+    group.bench_function("identity_scrubbed", |b| {
+        b.iter(|| black_box(relay_response(&table, Coding::Identity, &identity)))
+    });
+    group.bench_function("gzip_decoded_and_scrubbed", |b| {
+        b.iter(|| black_box(relay_response(&table, Coding::Gzip, &gzip)))
+    });
+    group.finish();
+}
+
 fn leaf_cache(c: &mut Criterion) {
     let Ok(dir) = tempfile::tempdir() else { return };
     let Ok(ca) =
@@ -163,6 +247,6 @@ fn leaf_cache(c: &mut Criterion) {
 criterion_group! {
     name = benches;
     config = Criterion::default().measurement_time(Duration::from_secs(3)).warm_up_time(Duration::from_secs(1));
-    targets = replacer, scrubber, leaf_cache
+    targets = replacer, scrubber, response_64mib, leaf_cache
 }
 criterion_main!(benches);

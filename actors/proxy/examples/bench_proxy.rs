@@ -8,7 +8,8 @@
 //! ```
 //! `--init-ca` creates (or checks) the CA in the data dir, prints its path and exits. On SIGTERM or
 //! Ctrl-C the proxy prints its Prometheus counters to stderr, so a run shows how many tokens it
-//! substituted (the bench's own "/echo" check sees the token again, because responses are scrubbed).
+//! substituted (the bench's own "/echo" check sees the token again, because responses are scrubbed),
+//! and its peak resident set (`VmHWM`).
 
 // The allocator of osbd, so these figures are the product's (ADR 0107).
 #[global_allocator]
@@ -120,6 +121,12 @@ fn main() -> Result<(), String> {
             _ = tokio::signal::ctrl_c() => {}
         }
         eprint!("{}", proxy.render_metrics());
+        // The peak resident set, for the bench's memory column (issue 19).
+        if let Ok(status) = std::fs::read_to_string("/proc/self/status") {
+            for line in status.lines().filter(|line| line.starts_with("VmHWM:")) {
+                eprintln!("{line}");
+            }
+        }
         Ok::<(), String>(())
     })
 }

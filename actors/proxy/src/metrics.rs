@@ -64,6 +64,11 @@ impl ProxyMetrics {
         self.scrubbed_responses.fetch_add(1, Ordering::Relaxed);
     }
 
+    /// Responses in which at least one value was scrubbed.
+    pub fn scrubbed_responses(&self) -> u64 {
+        self.scrubbed_responses.load(Ordering::Relaxed)
+    }
+
     pub fn blocked(&self, code: ErrorCode) {
         let index = BLOCK_CODES
             .iter()

@@ -223,6 +223,20 @@ impl StreamScrubber {
     /// with every form that starts before that point replaced.
     pub fn feed(&mut self, chunk: &[u8]) -> Bytes {
         self.window.extend_from_slice(chunk);
+        self.ready()
+    }
+
+    /// The buffer input is appended to, so a body can be read straight into it instead of being
+    /// copied in through [`StreamScrubber::feed`]. Only append to it, then call
+    /// [`StreamScrubber::ready`].
+    pub fn input(&mut self) -> &mut BytesMut {
+        &mut self.window
+    }
+
+    /// Scrubs what was appended through [`StreamScrubber::input`] (the same constant-shape rule
+    /// as [`StreamScrubber::feed`]). When nothing was replaced the output shares the input's
+    /// memory: no copy.
+    pub fn ready(&mut self) -> Bytes {
         let limit = self.window.len().saturating_sub(self.table.holdback());
         self.advance(limit)
     }

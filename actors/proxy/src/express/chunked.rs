@@ -163,10 +163,43 @@ pub fn encode_chunk(data: &[u8], output: &mut Vec<u8>) {
     if data.is_empty() {
         return;
     }
-    output.extend_from_slice(format!("{:x}\r\n", data.len()).as_bytes());
+    output.extend_from_slice(SizeLine::new(data.len()).as_bytes());
     output.extend_from_slice(data);
     output.extend_from_slice(b"\r\n");
 }
+
+/// The line that opens a chunk (`<hex size>\r\n`), built without allocating.
+#[derive(Debug, Clone, Copy)]
+pub struct SizeLine {
+    bytes: [u8; 18],
+    start: usize,
+}
+
+impl SizeLine {
+    pub fn new(size: usize) -> Self {
+        let mut bytes = [0u8; 18];
+        bytes[16] = b'\r';
+        bytes[17] = b'\n';
+        let mut start = 16;
+        let mut rest = size as u64;
+        loop {
+            start -= 1;
+            bytes[start] = b"0123456789abcdef"[(rest & 0xf) as usize];
+            rest >>= 4;
+            if rest == 0 {
+                break;
+            }
+        }
+        Self { bytes, start }
+    }
+
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.bytes[self.start..]
+    }
+}
+
+/// The chunk terminator after chunk data.
+pub const CRLF: &[u8] = b"\r\n";
 
 /// The last chunk with an empty trailer section.
 pub const LAST_CHUNK: &[u8] = b"0\r\n\r\n";
@@ -231,6 +264,17 @@ mod tests {
         let (data, done, _) = decode_in_pieces(b"3\r\nabc\r\n", 2).expect("valid so far");
         assert_eq!(data, b"abc");
         assert!(!done);
+    }
+
+    #[test]
+    fn size_lines_are_lowercase_hex() {
+        for (size, line) in [
+            (1usize, "1\r\n"),
+            (0xfff6, "fff6\r\n"),
+            (usize::MAX, "ffffffffffffffff\r\n"),
+        ] {
+            assert_eq!(SizeLine::new(size).as_bytes(), line.as_bytes());
+        }
     }
 
     proptest! {

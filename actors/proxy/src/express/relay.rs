@@ -5,21 +5,18 @@
 //! coding cannot be scrubbed is refused before a byte reaches the sandbox. It must never give an
 //! upstream connection back to the pool unless its response was read exactly to the end.
 
-use std::sync::Arc;
-
-use bytes::{Buf, Bytes, BytesMut};
+use bytes::{Buf, Bytes};
 use tokio::io::AsyncWrite;
 
-use super::chunked::{encode_chunk, ChunkedDecoder, LAST_CHUNK};
+use super::chunked::ChunkedDecoder;
 use super::response::{self, ClientFraming, Framing, ResponseHead};
+use super::stage::Stage;
 use super::upstream::ExpressUpstream;
-use super::{read_more, write_out, ExpressClient, Flow, UpstreamError};
-use crate::body::Scrubbing;
-use crate::encoding::{Coding, Decoder};
+use super::{read_limited, read_more, write_body, write_out, ExpressClient, Flow, UpstreamError};
+use crate::encoding::Coding;
 use crate::pool::PoolKey;
 use crate::refusal::Refusal;
 use crate::scrubber::ScrubTable;
-use crate::transform::FrameTransform;
 
 /// How a relay ended.
 #[derive(Debug)]
@@ -37,45 +34,6 @@ pub(super) struct Relay<'a> {
     pub table: Option<&'a ScrubTable>,
     /// The client asked to close after this exchange.
     pub client_close: bool,
-}
-
-/// What the body goes through: the hyper front end's response transform (decoding, then
-/// constant-shape scrubbing), or nothing for a session without secrets.
-struct Pipeline(Option<Scrubbing>);
-
-impl Pipeline {
-    fn push(&mut self, data: Bytes) -> Result<Bytes, UpstreamError> {
-        match &mut self.0 {
-            Some(scrubbing) => scrubbing.data(data).map_err(failed),
-            None => Ok(data),
-        }
-    }
-
-    /// The next bounded step from input already received; `None` when there is none.
-    fn step(&mut self) -> Result<Option<Bytes>, UpstreamError> {
-        match &mut self.0 {
-            Some(scrubbing) => scrubbing.more().map_err(failed),
-            None => Ok(None),
-        }
-    }
-
-    fn finish(&mut self) -> Result<Bytes, UpstreamError> {
-        match &mut self.0 {
-            Some(scrubbing) => scrubbing.finish().map_err(failed),
-            None => Ok(Bytes::new()),
-        }
-    }
-
-    fn holds_back(&self) -> bool {
-        self.0.as_ref().is_some_and(FrameTransform::holds_back)
-    }
-
-    fn flush(&mut self) -> Bytes {
-        self.0
-            .as_mut()
-            .map(FrameTransform::flush)
-            .unwrap_or_default()
-    }
 }
 
 fn failed(refusal: Refusal) -> UpstreamError {
@@ -225,8 +183,9 @@ impl Relay<'_> {
             Some(length) => ClientFraming::Length(length as usize),
             None => ClientFraming::Chunked,
         };
+        let rechunk = plain_length.is_none();
         let decoding = coding != Coding::Identity;
-        let mut out = Vec::with_capacity(head.head_len + 512);
+        let mut head_out = Vec::with_capacity(head.head_len + 512);
         response::write_client_head(
             &upstream.buffer,
             head,
@@ -234,81 +193,63 @@ impl Relay<'_> {
             client_framing,
             self.client_close,
             decoding,
-            &mut out,
+            &mut head_out,
         );
         upstream.buffer.advance(head.head_len);
-        write_out(client, &out).await?;
-        let mut pipeline = Pipeline(self.table.cloned().map(|table| {
-            Scrubbing::new(
-                table,
-                Decoder::for_coding(coding),
-                Arc::clone(&shared.metrics),
-            )
-        }));
-        let frame = |data: &[u8], out: &mut Vec<u8>| match plain_length {
-            Some(_) => out.extend_from_slice(data),
-            None => encode_chunk(data, out),
-        };
-        let mut decoder = (framing == Framing::Chunked).then(ChunkedDecoder::new);
+        write_out(client, &head_out).await?;
+        let mut stage = Stage::new(self.table, coding, &shared.metrics);
+        let mut dechunk = (framing == Framing::Chunked).then(ChunkedDecoder::new);
         let mut remaining = match framing {
             Framing::Length(length) => length,
             _ => u64::MAX,
         };
-        let mut decoded = BytesMut::new();
+        let mut out: Vec<Bytes> = Vec::new();
         loop {
-            // Take what the buffer holds of the body.
-            match &mut decoder {
+            // What the upstream buffer holds of the body (bytes that came with the head, or
+            // chunked framing); a length-framed body is read straight into the stage below.
+            match &mut dechunk {
                 Some(decoder) => decoder
-                    .decode(&mut upstream.buffer, &mut decoded)
+                    .decode(&mut upstream.buffer, stage.input())
                     .map_err(|error| UpstreamError::Failed(error.to_string()))?,
-                None => {
+                None if !upstream.buffer.is_empty() => {
                     let take = (upstream.buffer.len() as u64).min(remaining) as usize;
-                    decoded.extend_from_slice(&upstream.buffer[..take]);
+                    stage.input().extend_from_slice(&upstream.buffer[..take]);
                     upstream.buffer.advance(take);
                     remaining -= take as u64;
                 }
+                None => {}
             }
-            let finished = match (&decoder, framing) {
+            let finished = match (&dechunk, framing) {
                 (Some(decoder), _) => decoder.is_done(),
                 (None, Framing::Length(_)) => remaining == 0,
                 _ => false,
             };
-            out.clear();
-            if !decoded.is_empty() {
-                let data = pipeline.push(decoded.split().freeze())?;
-                frame(&data, &mut out);
-                while let Some(step) = pipeline.step()? {
-                    frame(&step, &mut out);
-                    if out.len() >= 64 * 1024 {
-                        write_out(client, &out).await?;
-                        out.clear();
-                    }
-                }
-            }
+            stage.drain(&mut out).map_err(failed)?;
             if finished {
-                frame(&pipeline.finish()?, &mut out);
-                if plain_length.is_none() {
-                    out.extend_from_slice(LAST_CHUNK);
-                }
+                stage.finish(&mut out).map_err(failed)?;
                 self.client.give_back(self.key, upstream, head);
-                return write_out(client, &out).await;
+                return write_body(client, &out, rechunk, rechunk).await;
             }
-            write_out(client, &out).await?;
+            write_body(client, &out, rechunk, false).await?;
+            out.clear();
             let read = {
                 let upstream = &mut *upstream;
-                let quiet = if pipeline.holds_back() {
+                let quiet = if stage.holds_back() {
                     shared.scrub_flush_after
                 } else {
                     limits.body_idle_timeout
                 };
-                tokio::time::timeout(quiet, read_more(&mut upstream.tls, &mut upstream.buffer))
-                    .await
+                let reading = match dechunk {
+                    Some(_) => read_limited(&mut upstream.tls, &mut upstream.buffer, u64::MAX),
+                    None => read_limited(&mut upstream.tls, stage.input(), remaining),
+                };
+                tokio::time::timeout(quiet, reading).await
             };
             match read {
-                Err(_) if pipeline.holds_back() => {
+                Err(_) if stage.holds_back() => {
+                    stage.flush(&mut out);
+                    write_body(client, &out, rechunk, false).await?;
                     out.clear();
-                    frame(&pipeline.flush(), &mut out);
-                    write_out(client, &out).await?;
                 }
                 Err(_) => {
                     shared.metrics.timed_out();
@@ -317,14 +258,16 @@ impl Relay<'_> {
                     ));
                 }
                 Ok(Ok(0)) if framing == Framing::UntilClose => {
-                    out.clear();
-                    frame(&pipeline.finish()?, &mut out);
-                    out.extend_from_slice(LAST_CHUNK);
+                    stage.finish(&mut out).map_err(failed)?;
                     // The close ended the body; `head.close` keeps the connection out of the pool.
-                    return write_out(client, &out).await;
+                    return write_body(client, &out, true, true).await;
                 }
                 Ok(Ok(0)) => return Err(UpstreamError::Failed("upstream closed mid-body".into())),
-                Ok(Ok(_)) => {}
+                Ok(Ok(read)) => {
+                    if dechunk.is_none() {
+                        remaining = remaining.saturating_sub(read as u64);
+                    }
+                }
                 Ok(Err(error)) => return Err(UpstreamError::Failed(error.to_string())),
             }
         }

@@ -46,6 +46,9 @@ pub struct RequestHead {
     pub forwarded: Vec<(Range<usize>, Range<usize>)>,
     /// The announced body length; `None` means no body.
     pub content_length: Option<usize>,
+    /// The body is larger than the whole-body threshold and streams upstream as it arrives
+    /// (re-framed as chunks); it is not part of [`RequestHead::total_len`].
+    pub streamed: bool,
     /// The client asked to close the connection after this exchange.
     pub close: bool,
 }
@@ -53,6 +56,9 @@ pub struct RequestHead {
 impl RequestHead {
     /// Head plus body.
     pub fn total_len(&self) -> usize {
+        if self.streamed {
+            return self.head_len;
+        }
         self.head_len + self.content_length.unwrap_or(0)
     }
 }
@@ -83,8 +89,15 @@ fn connection_close(value: &[u8]) -> Option<bool> {
     Some(close)
 }
 
-/// Parses the head at the start of `buffer` and classifies the request.
+/// Parses the head at the start of `buffer` and classifies the request; a body longer than
+/// `max_body` leaves the request to hyper.
 pub fn parse(buffer: &[u8], max_body: usize) -> Parsed {
+    parse_with(buffer, max_body, false)
+}
+
+/// [`parse`], where `stream_larger` keeps a `Content-Length` body longer than `max_body` on the
+/// lane, marked [`RequestHead::streamed`].
+pub fn parse_with(buffer: &[u8], max_body: usize, stream_larger: bool) -> Parsed {
     // Uninitialised slots: zeroing 64 headers per request showed in the profile.
     let mut headers = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS];
     let mut request = httparse::Request::new(&mut []);
@@ -107,6 +120,7 @@ pub fn parse(buffer: &[u8], max_body: usize) -> Parsed {
         host: None,
         forwarded: Vec::with_capacity(request.headers.len()),
         content_length: None,
+        streamed: false,
         close: false,
     };
     for header in request.headers.iter() {
@@ -121,8 +135,11 @@ pub fn parse(buffer: &[u8], max_body: usize) -> Parsed {
         } else if is("content-length") {
             let length = parse_length(value).and_then(|l| usize::try_from(l).ok());
             match length {
-                Some(length) if head.content_length.is_none() && length <= max_body => {
+                Some(length)
+                    if head.content_length.is_none() && (length <= max_body || stream_larger) =>
+                {
                     head.content_length = Some(length);
+                    head.streamed = length > max_body;
                 }
                 _ => return Parsed::Hyper,
             }
@@ -141,8 +158,9 @@ pub fn parse(buffer: &[u8], max_body: usize) -> Parsed {
     Parsed::Express(head)
 }
 
-/// Writes the upstream request for `head` (whose body is `buffer[head_len..total_len]`), with
-/// tokens substituted in the path and query, header values and body. The result holds secret
+/// Writes the upstream request for `head` (whose body is `buffer[head_len..total_len]`, or only
+/// announced as chunked when it is streamed), with tokens substituted in the path and query,
+/// header values and body. The result holds secret
 /// values and is zeroized when dropped.
 pub fn upstream_request(
     buffer: &[u8],
@@ -207,7 +225,10 @@ pub fn upstream_request_offering(
         }
         out.extend_from_slice(b"\r\n");
     }
-    if head.content_length.is_some() {
+    if head.streamed {
+        // The body follows as it arrives; substitution may change its length.
+        out.extend_from_slice(b"transfer-encoding: chunked\r\n\r\n");
+    } else if head.content_length.is_some() {
         let body = substitute_all(&buffer[head.head_len..head.total_len()], resolver)?;
         out.extend_from_slice(b"content-length: ");
         super::response::push_decimal(&mut out, body.len() as u64);

@@ -82,6 +82,15 @@ pub(super) async fn round_trip(
             UpstreamError::Failed(error.to_string())
         });
     }
+    read_head(upstream, request_was_head).await
+}
+
+/// Reads the final response head of a request already written (interim 1xx heads are skipped).
+/// `Lost` means nothing at all came back.
+pub(super) async fn read_head(
+    upstream: &mut ExpressUpstream,
+    request_was_head: bool,
+) -> Result<super::response::ResponseHead, UpstreamError> {
     let mut received_any = false;
     loop {
         match super::response::parse(&upstream.buffer, request_was_head) {

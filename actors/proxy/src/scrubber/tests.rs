@@ -180,6 +180,25 @@ proptest! {
         prop_assert_eq!(stream(&table, &chunks), expected);
     }
 
+    /// Reading straight into the window ([`StreamScrubber::input`] then `ready`) gives the same
+    /// output as `feed`, even while earlier output (which may share the window's memory) is
+    /// still held when the next input is appended.
+    #[test]
+    fn appending_to_the_input_equals_whole_buffer(pieces in pieces(), reserve in 0usize..300) {
+        let table = table();
+        let input = pieces.concat();
+        let expected = table.scrub_all(&input).unwrap_or_else(|| input.clone());
+        let mut scrubber = StreamScrubber::new(table.clone());
+        let mut held: Vec<Bytes> = Vec::new();
+        for piece in &pieces {
+            scrubber.input().reserve(reserve);
+            scrubber.input().extend_from_slice(piece);
+            held.push(scrubber.ready());
+        }
+        held.push(scrubber.finish());
+        prop_assert_eq!(held.concat(), expected);
+    }
+
     /// With flushes in between, no raw value ever passes whole.
     #[test]
     fn flushes_never_let_a_whole_value_through(pieces in pieces(), flush_at in proptest::collection::vec(any::<bool>(), 0..10)) {

@@ -2,7 +2,8 @@
 //! foreign token straddling two chunks of a streamed body, found after the head already went
 //! upstream, aborts the upstream request — no terminating chunk on HTTP/1.1, a reset stream on
 //! HTTP/2 — so the origin cannot take the part it got for a whole request. Covered on the hyper
-//! path (HTTP/1.1 chunked, HTTP/2, re-chunked `Content-Length`) and on the express lane.
+//! path (HTTP/1.1 chunked, HTTP/2, re-chunked `Content-Length`) and on the express lane (a
+//! buffered body refused before anything goes upstream, a streamed one aborted mid-body).
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -53,7 +54,8 @@ fn straddling_body() -> ClientBody {
     http_body_util::StreamBody::new(stream).boxed()
 }
 
-async fn run(options: Options, http2: bool, with_length: bool) {
+/// Runs the case; returns how many requests the express lane served.
+async fn run(options: Options, http2: bool, with_length: bool) -> u64 {
     let h = Harness::start_with(options).await;
     let bodies: Bodies = Arc::default();
     let origin = start_hostile_origin(
@@ -101,6 +103,7 @@ async fn run(options: Options, http2: bool, with_length: bool) {
     }
     let blocked = format!("{:?}", h.events());
     assert!(blocked.contains("UnknownToken"), "{case}: {blocked}");
+    h.proxy.metrics().express_requests()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -115,17 +118,30 @@ async fn an_http2_upload_is_reset_upstream() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_rechunked_content_length_upload_is_aborted_upstream() {
-    run(
+async fn a_rechunked_content_length_upload_is_aborted_upstream_on_hyper() {
+    let served_by_express = run(
         Options {
             max_buffered_body: 16,
             oversized_body: OversizedBody::Rechunk,
+            express: false,
             ..Options::default()
         },
         false,
         true,
     )
     .await;
+    assert_eq!(served_by_express, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_content_length_upload_streamed_by_the_express_lane_is_aborted_upstream() {
+    // Longer than the whole-body threshold: the express lane streams it (issue 19).
+    let options = Options {
+        max_buffered_body: 16,
+        oversized_body: OversizedBody::Rechunk,
+        ..Options::default()
+    };
+    assert_eq!(run(options, false, true).await, 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -21,6 +21,7 @@ mod echoes;
 mod express;
 mod keep_alive;
 mod limits;
+mod memory;
 mod minting;
 mod oracle;
 mod original_dst;

@@ -1,0 +1,99 @@
+#!/usr/bin/env bash
+# HTTP/2 against HTTP/1.1 through the sealing proxy (issue 19, must-hold 3): the peer kit's
+# 64 MiB upload to /sink and download of /bytes/N, with curl on --http2 (h2 to the proxy, so the
+# proxy's hyper front end and an h2 upstream) and on --http1.1 (the express lane), interleaved,
+# REPS times each; prints the MiB/s of every run, the medians and h2 ÷ h1.
+#
+#   scripts/bench-proxy-h2.sh                 # after one run of scripts/bench-proxy.sh (kit built)
+#   REPS=5 UPLOAD_MIB=64 PROXY_BIN=/path/to/bench_proxy scripts/bench-proxy-h2.sh
+#
+# It reuses what the kit left in WORK [/tmp/osb-peers]: its release binaries (the origin), its
+# certificates and its upload file, and the bench_proxy binary that scripts/bench-proxy.sh built
+# (PROXY_BIN). Everything runs on 127.0.0.1; the origin and the proxy run in their own process
+# groups and are stopped on exit.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+WORK=${WORK:-/tmp/osb-peers}
+REPS=${REPS:-3}
+UPLOAD_MIB=${UPLOAD_MIB:-64}
+ORIGIN_PORT=${ORIGIN_PORT:-18443}
+PROXY_PORT=${PROXY_PORT:-18090}
+PROXY_DATA=${PROXY_DATA:-/tmp/osb-proxy-bench}
+PROXY_BIN=${PROXY_BIN:-${CARGO_TARGET_DIR:-/work/target-proxy}/release/examples/bench_proxy}
+TOKEN=${BENCH_TOKEN:-osb_sealed_3f9a1c7e5b2d4086a1e9c3b7d5f20418}
+SECRET=${BENCH_SECRET:-sk-bench-7d2f0c9a41e8b635SECRET}
+CERTS=$WORK/certs
+UPLOAD=$WORK/upload-${UPLOAD_MIB}MiB.b64
+URL=https://localhost:$ORIGIN_PORT
+
+for need in "$WORK/target/release/osb-bench-origin" "$CERTS/bundle.pem" "$UPLOAD" "$PROXY_BIN"; do
+  [[ -e $need ]] || { echo "bench-proxy-h2.sh: $need is missing (run scripts/bench-proxy.sh once)" >&2; exit 1; }
+done
+
+PIDS=()
+cleanup() {
+  local pid
+  for pid in "${PIDS[@]}"; do kill -TERM -- "-$pid" 2>/dev/null || true; done
+  sleep 0.3
+  for pid in "${PIDS[@]}"; do kill -KILL -- "-$pid" 2>/dev/null || true; done
+  rm -f "$SCRATCH"/*.body
+}
+SCRATCH=$(mktemp -d)
+trap cleanup EXIT
+wait_port() { for _ in $(seq 1 150); do (exec 3<> "/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.1; done; return 1; }
+
+CA=$("$PROXY_BIN" --init-ca --data-dir "$PROXY_DATA")
+cat "$CERTS/bundle.pem" "$CA" > "$SCRATCH/trust.pem"
+setsid "$WORK/target/release/osb-bench-origin" --listen "127.0.0.1:$ORIGIN_PORT" --cert-dir "$CERTS" \
+  > "$SCRATCH/origin.log" 2>&1 < /dev/null &
+PIDS+=("$!")
+setsid env OSB_BENCH_ORIGIN_CA="$CERTS/origin-ca.pem" OSB_BENCH_ORIGIN="localhost:$ORIGIN_PORT" \
+  OSB_BENCH_TOKEN="$TOKEN" OSB_BENCH_SECRET="$SECRET" \
+  "$PROXY_BIN" --listen "127.0.0.1:$PROXY_PORT" --data-dir "$PROXY_DATA" ${PROXY_ARGS:-} \
+  > "$SCRATCH/proxy.log" 2>&1 < /dev/null &
+PIDS+=("$!")
+wait_port "$ORIGIN_PORT" && wait_port "$PROXY_PORT" || { echo "bench-proxy-h2.sh: origin or proxy did not start" >&2; exit 1; }
+
+BYTES=$(stat -c %s "$UPLOAD")
+SHA=$(sha256sum "$UPLOAD" | cut -d' ' -f1)
+curl_p() { # VERSION-FLAG curl-args...: through the proxy, bounded
+  local version=$1; shift
+  timeout 200 curl -sS "$version" --max-time 180 --cacert "$SCRATCH/trust.pem" --proxy "http://127.0.0.1:$PROXY_PORT" \
+    -H 'Expect:' -H "Authorization: Bearer $TOKEN" "$@"
+}
+# The origin builds the download body once; not measured.
+curl_p --http1.1 -o /dev/null "$URL/bytes/$BYTES"
+
+declare -A RESULTS=()
+for i in $(seq 1 "$REPS"); do
+  for version in --http1.1 --http2; do
+    # (d) upload: the origin's len and sha must match the file.
+    out=$(curl_p "$version" -o "$SCRATCH/d.body" -w '%{http_code} %{time_total} %{http_version}' \
+          -H 'Content-Type: application/octet-stream' --data-binary "@$UPLOAD" "$URL/sink")
+    read -r code secs proto <<< "$out"
+    grep -q "\"len\":$BYTES," "$SCRATCH/d.body" && grep -q "\"sha256\":\"$SHA\"" "$SCRATCH/d.body" && [[ $code == 200 ]] \
+      || { echo "upload $version run $i: BAD (HTTP $code: $(head -c 120 "$SCRATCH/d.body"))" >&2; exit 1; }
+    mibs=$(awk -v b="$BYTES" -v s="$secs" 'BEGIN { printf "%.1f", b / s / 1048576 }')
+    RESULTS[d$version]+="$mibs "
+    echo "  (d) upload   $version (negotiated HTTP/$proto) run $i: $mibs MiB/s"
+    # (e) download: the body's sha must equal the origin's X-Bench-Sha256.
+    out=$(curl_p "$version" -o "$SCRATCH/e.body" -D "$SCRATCH/e.head" -w '%{http_code} %{time_total} %{http_version}' \
+          "$URL/bytes/$BYTES")
+    read -r code secs proto <<< "$out"
+    want=$(tr -d '\r' < "$SCRATCH/e.head" | awk -F': ' 'tolower($1) == "x-bench-sha256" { print $2 }' | tail -1)
+    [[ $code == 200 && $(sha256sum "$SCRATCH/e.body" | cut -d' ' -f1) == "$want" ]] \
+      || { echo "download $version run $i: BAD (HTTP $code)" >&2; exit 1; }
+    mibs=$(awk -v b="$BYTES" -v s="$secs" 'BEGIN { printf "%.1f", b / s / 1048576 }')
+    RESULTS[e$version]+="$mibs "
+    echo "  (e) download $version (negotiated HTTP/$proto) run $i: $mibs MiB/s"
+    sleep 1
+  done
+done
+median() { tr ' ' '\n' | grep -v '^$' | sort -n | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+echo "== medians of $REPS (MiB/s), load average $(cut -d' ' -f1-3 /proc/loadavg)"
+for test in d e; do
+  h1=$(echo "${RESULTS[$test--http1.1]}" | median)
+  h2=$(echo "${RESULTS[$test--http2]}" | median)
+  echo "  ($test) HTTP/1.1 $h1   HTTP/2 $h2   h2 ÷ h1 $(awk -v a="$h2" -v b="$h1" 'BEGIN { printf "%.2f", a / b }')"
+done
