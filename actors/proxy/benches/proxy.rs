@@ -69,8 +69,9 @@ fn replacer(c: &mut Criterion) {
     group.finish();
 }
 
-fn scrubber(c: &mut Criterion) {
-    let secrets = (0..3u8).map(|i| {
+/// The three secrets the scrubbing benches hold a session for.
+fn three_secrets() -> impl Iterator<Item = Arc<SealedSecret>> {
+    (0..3u8).map(|i| {
         Arc::new(SealedSecret {
             name: format!("S{i}"),
             token: SealedToken::from_random_bytes([i; 16]),
@@ -78,7 +79,11 @@ fn scrubber(c: &mut Criterion) {
             allowed_hosts: vec![],
             version: 0,
         })
-    });
+    })
+}
+
+fn scrubber(c: &mut Criterion) {
+    let secrets = three_secrets();
     let session = Session::new(
         SandboxId::new(),
         IpAddr::V4(Ipv4Addr::LOCALHOST),
@@ -172,14 +177,7 @@ fn relay_response(table: &ScrubTable, coding: Coding, wire: &[Bytes]) -> usize {
 
 /// Must-hold 4 of issue 19: a 64 MiB response, identity beside gzip, per decoded byte.
 fn response_64mib(c: &mut Criterion) {
-    let secrets = (0..3u8).map(|i| {
-        Arc::new(SealedSecret {
-            name: format!("S{i}"),
-            token: SealedToken::from_random_bytes([i; 16]),
-            value: SecretValue::new(format!("sk-live-value-number-{i}-0123456789").into_bytes()),
-            allowed_hosts: vec![],
-        })
-    });
+    let secrets = three_secrets();
     let session = Session::new(
         SandboxId::new(),
         IpAddr::V4(Ipv4Addr::LOCALHOST),
