@@ -40,8 +40,8 @@ pub use nats::{NatsBus, EVENTS_STREAM, EVENTS_STREAM_SUBJECTS};
 pub use pattern::{matches, validate_pattern, validate_subject, PatternError};
 pub use replay::{EventFeed, FeedItem, ReplayFrom, StoredEvent, Truncation};
 pub use subject::{
-    command, command_for, command_for_worker, project_event, saga_progress, sandbox_event,
-    worker_event, worker_heartbeat, SagaOutcome, Subject, SubjectError, ALL_EVENTS,
+    command, command_for, command_for_worker, project_event, saga_progress, saga_step_outcomes,
+    sandbox_event, worker_event, worker_heartbeat, SagaOutcome, Subject, SubjectError, ALL_EVENTS,
     ALL_PROJECT_EVENTS, ALL_SAGA_EVENTS, ALL_SANDBOX_EVENTS, ALL_WORKER_HEARTBEATS,
     PROJECT_EVENTS_PREFIX, SAGA_EVENTS_PREFIX, SANDBOX_EVENTS_PREFIX,
 };

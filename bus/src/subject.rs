@@ -131,6 +131,11 @@ pub fn saga_progress(
     )))
 }
 
+/// `osb.saga.<saga_id>.<step>.*`: every outcome of one step (what a command's sender awaits).
+pub fn saga_step_outcomes(saga: SagaId, step: &str) -> Result<String, SubjectError> {
+    Ok(format!("osb.saga.{saga}.{}.*", token("step", step)?))
+}
+
 /// `osb.worker.<id>.<event>`, e.g. `lost`, `joined` (placement's view of workers).
 pub fn worker_event(worker: WorkerId, event: &str) -> Result<Subject, SubjectError> {
     Ok(Subject(format!(

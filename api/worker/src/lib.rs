@@ -12,11 +12,13 @@
 #![forbid(unsafe_code)]
 
 mod checkpoint_keys;
+mod commands;
 mod convert;
 mod events;
 mod holdings;
 mod node;
 mod service;
+mod staged;
 mod versions;
 
 pub use holdings::Holdings;

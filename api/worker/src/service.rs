@@ -43,6 +43,7 @@ pub struct WorkerService {
     versions: Arc<SecretVersions>,
     checkpoints: Arc<CheckpointKeys>,
     usage: Arc<Holdings>,
+    pub(crate) staged: Arc<super::staged::StagedValues>,
 }
 
 impl std::fmt::Debug for WorkerService {
@@ -66,6 +67,7 @@ impl WorkerService {
             versions: Arc::new(SecretVersions::default()),
             checkpoints: Arc::new(CheckpointKeys::default()),
             usage: Arc::new(Holdings::default()),
+            staged: Arc::default(),
         }
     }
 
@@ -443,5 +445,13 @@ impl Worker for WorkerService {
         };
         self.versions.forget(id, None);
         Ok(Response::new(wire::UnregisterSessionResponse { existed }))
+    }
+
+    async fn stage_values(
+        &self,
+        request: Request<wire::StageValuesRequest>,
+    ) -> Result<Response<wire::StageValuesResponse>, Status> {
+        self.staged.stage(request.into_inner())?;
+        Ok(Response::new(wire::StageValuesResponse {}))
     }
 }

@@ -89,6 +89,15 @@ impl CommandPayload {
             CommandPayload::Restore(_) => "restore",
         }
     }
+
+    /// The key of the values staged for this command over the value channel, if any.
+    pub fn staged_key(&self) -> Option<&str> {
+        match self {
+            CommandPayload::BootSandbox(boot) => boot.staged_key.as_deref(),
+            CommandPayload::RegisterSession(register) => register.staged_key.as_deref(),
+            _ => None,
+        }
+    }
 }
 
 /// Where a booted sandbox's writable layer starts.
@@ -117,7 +126,8 @@ pub struct BootSandbox {
     pub memory_mb: u32,
     pub timeout_sec: u32,
     pub boot: BootFrom,
-    pub staged_key: String,
+    /// `None` when there was nothing to stage (no envs at all).
+    pub staged_key: Option<String>,
 }
 
 /// Destroy a sandbox (session first, then namespace, rules, layer).
@@ -136,7 +146,8 @@ pub struct RegisterSession {
     pub egress_allowlist: Vec<String>,
     /// The secret names the session is expected to hold (names only).
     pub secret_names: Vec<String>,
-    pub staged_key: String,
+    /// `None` when the session holds no secret.
+    pub staged_key: Option<String>,
 }
 
 /// Drop a sandbox's proxy session.
@@ -222,7 +233,7 @@ mod tests {
                 boot: BootFrom::Checkpoint {
                     checkpoint_id: checkpoint,
                 },
-                staged_key: staged.clone(),
+                staged_key: Some(staged.clone()),
             }),
             CommandPayload::DestroySandbox(DestroySandbox {
                 sandbox_id: sandbox,
@@ -232,7 +243,7 @@ mod tests {
                 source_address: "100.64.1.2".into(),
                 egress_allowlist: vec!["*.llm.test".into()],
                 secret_names: vec!["LLM_KEY".into()],
-                staged_key: staged,
+                staged_key: Some(staged),
             }),
             CommandPayload::UnregisterSession(UnregisterSession {
                 sandbox_id: sandbox,

@@ -22,8 +22,8 @@ use serde_json::json;
 use tokio::task::JoinHandle;
 
 use osb_control::{
-    publish_sandbox_event, ControlPlane, GrpcAllowlistPusher, GrpcSecretPusher, SandboxService,
-    WorkerLinks,
+    publish_sandbox_event, CommandTimings, ControlPlane, GrpcAllowlistPusher, GrpcSecretPusher,
+    SandboxService, WorkerLinks,
 };
 use osb_gateway::{configure, AppState};
 use osb_grpc::GrpcSecurity;
@@ -47,6 +47,8 @@ pub struct ControlNodeConfig {
     pub crash_after: Option<String>,
     /// How often sandboxes past their `timeoutSec` are looked for and destroyed.
     pub expire_every: Duration,
+    /// How saga steps wait for workers' answers to their commands (and re-send).
+    pub commands: CommandTimings,
 }
 
 /// Overrides the saga claim lease in seconds (default 30): how long a crashed control plane's
@@ -70,6 +72,7 @@ impl ControlNodeConfig {
             owner: format!("control-{}", osb_proto::SagaId::new()),
             crash_after: None,
             expire_every: Duration::from_secs(5),
+            commands: CommandTimings::default(),
         }
     }
 }
@@ -121,6 +124,7 @@ impl ControlNode {
             bus,
             secret_vault,
             projects,
+            commands: config.commands,
         };
         let options = ExecutorOptions {
             lease: chrono::Duration::from_std(config.lease)

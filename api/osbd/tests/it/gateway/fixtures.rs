@@ -43,6 +43,7 @@ pub async fn with_control(mut gateway: Gateway) -> Gateway {
         bus: gateway.bus.clone(),
         secret_vault,
         projects,
+        commands: Default::default(),
     };
     let service = SandboxService::new(plane, "gateway-test", ExecutorOptions::default())
         .expect("sagas defined");
