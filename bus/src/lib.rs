@@ -28,7 +28,9 @@ mod replay;
 mod subject;
 
 pub use bus_trait::{Bus, BusError, Subscription};
-pub use connect::{connect_bus, parse_event_ring_size, EVENT_RING_ENV, NATS_URL_ENV};
+pub use connect::{
+    connect_bus, parse_event_ring_size, COMMAND_SPACE_ENV, EVENT_RING_ENV, NATS_URL_ENV,
+};
 pub use envelope::{Envelope, EnvelopeError, ENVELOPE_VERSION};
 pub use event_ring::DEFAULT_EVENT_RING_CAPACITY;
 pub use headers::{
