@@ -4,7 +4,9 @@
 //! with the sandbox running and working, then destroyed, with nothing left behind: no proxy
 //! session, no namespace or nft table, no row other than `destroyed`. A worker that cannot
 //! publish an outcome after executing (what a runner killed at that point leaves) gets the
-//! command again and answers from its record: the redelivered answer says `replayed`.
+//! command again and answers from its record: the redelivered answer says `replayed`. Every
+//! run also records every byte published on the bus and finds neither the secret value, nor the
+//! sandbox's sealed token, nor a user env value (they travel over the gRPC value channel).
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
@@ -47,6 +49,8 @@ struct FaultyBus {
     /// Every outcome that reached the bus.
     outcomes: Mutex<Vec<StepOutcome>>,
     turn: Mutex<u64>,
+    /// Every byte of every message published (the canary search).
+    wire: Mutex<Vec<u8>>,
 }
 
 impl FaultyBus {
@@ -61,12 +65,20 @@ impl FaultyBus {
             seen: Mutex::default(),
             outcomes: Mutex::default(),
             turn: Mutex::default(),
+            wire: Mutex::default(),
         })
     }
 
     /// True the first time `key` is seen.
     fn first(&self, key: &str) -> bool {
         self.seen.lock().unwrap().insert(key.to_owned())
+    }
+
+    fn saw(&self, subject: &str, message: &BusMessage) {
+        let mut wire = self.wire.lock().unwrap();
+        wire.extend_from_slice(subject.as_bytes());
+        wire.extend_from_slice(format!("{:?}", message.headers).as_bytes());
+        wire.extend_from_slice(&message.payload);
     }
 
     fn outcome_of(message: &BusMessage) -> Option<StepOutcome> {
@@ -78,10 +90,12 @@ impl FaultyBus {
 #[async_trait]
 impl Bus for FaultyBus {
     async fn publish(&self, subject: &str, message: BusMessage) -> Result<(), BusError> {
+        self.saw(subject, &message);
         self.inner.publish(subject, message).await
     }
 
     async fn publish_durable(&self, subject: &str, message: BusMessage) -> Result<(), BusError> {
+        self.saw(subject, &message);
         let Some(outcome) = Self::outcome_of(&message) else {
             return self.inner.publish_durable(subject, message).await;
         };
@@ -139,6 +153,7 @@ impl Bus for FaultyBus {
         message: BusMessage,
         msg_id: &str,
     ) -> Result<(), BusError> {
+        self.saw(verb, &message);
         let key = msg_id.split('#').next().unwrap_or(msg_id).to_owned();
         match self.fault {
             Fault::DropFirstCommand if self.first(&key) => Ok(()),
@@ -184,18 +199,52 @@ async fn create_and_destroy_under(fault: Fault, prefix: &'static str, number: u8
     let platform = start_platform(options).await;
     platform.project_with_key("demo").await;
 
+    let env_canary = "user-env-canary-5d81e0";
     let (status, created) = platform
-        .call("POST", "/api/sandboxes", Some(json!({ "project": "demo" })))
+        .call(
+            "POST",
+            "/api/sandboxes",
+            Some(json!({ "project": "demo", "envs": { "DB_PASSWORD": env_canary } })),
+        )
         .await;
     assert_eq!(status, 201, "{fault:?}: {created}");
     let id = created["sandboxID"].as_str().unwrap().to_owned();
     let (code, body) = platform.curl_origin(&id).await;
     assert_eq!(code, "200", "{fault:?}: the sandbox works: {body}");
+    let (_, env, _) = platform.sh(&id, "env").await;
+    assert!(
+        env.contains(env_canary),
+        "{fault:?}: the user env reached the sandbox"
+    );
+    let token = env
+        .lines()
+        .find_map(|line| line.strip_prefix("ANTHROPIC_API_KEY="))
+        .expect("a sealed token in the sandbox")
+        .to_owned();
     let (status, body) = platform
         .call("DELETE", &format!("/api/sandboxes/{id}"), None)
         .await;
     assert_eq!(status, 200, "{fault:?}: {body}");
     nothing_left(&platform, &id, fault).await;
+
+    // Values and tokens went over the link, never on the bus.
+    let wire = String::from_utf8_lossy(&bus.wire.lock().unwrap()).into_owned();
+    assert!(
+        wire.contains("boot_sandbox"),
+        "{fault:?}: the recorder saw the commands"
+    );
+    assert!(
+        !wire.contains(env_canary),
+        "{fault:?}: a user env value on the bus"
+    );
+    assert!(
+        !wire.contains(&token),
+        "{fault:?}: a sealed token on the bus"
+    );
+    assert!(
+        platform.canary.found_in_bytes(wire.as_bytes()).is_empty(),
+        "{fault:?}: the secret value on the bus"
+    );
 
     let outcomes = bus.outcomes.lock().unwrap().clone();
     match fault {
