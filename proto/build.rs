@@ -18,6 +18,7 @@ const REDACTED_MESSAGES: &[&str] = &[
     ".opensandbox.worker.v1.SealedEnv",
     ".opensandbox.worker.v1.SecretMaterial",
     ".opensandbox.worker.v1.UpdateSecretValueRequest",
+    ".opensandbox.worker.v1.StageValuesRequest",
 ];
 
 #[cfg(feature = "grpc")]

@@ -8,6 +8,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use tokio::sync::mpsc;
 
+use crate::command::CommandFeed;
 use crate::message::{BusMessage, Delivered};
 use crate::pattern::PatternError;
 use crate::replay::{EventFeed, ReplayFrom};
@@ -17,6 +18,8 @@ use crate::replay::{EventFeed, ReplayFrom};
 pub enum BusError {
     #[error(transparent)]
     InvalidSubject(#[from] PatternError),
+    #[error(transparent)]
+    InvalidToken(#[from] crate::subject::SubjectError),
     #[error("no subscriber answers on {subject}: is the responsible process running?")]
     NoResponders { subject: String },
     #[error("no reply on {subject} within {timeout:?}")]
@@ -90,6 +93,21 @@ pub trait Bus: Send + Sync + std::fmt::Debug {
 
     /// Waits until everything published so far has reached the server.
     async fn flush(&self) -> Result<(), BusError>;
+
+    /// Publishes a command to `worker` durably (on NATS: into the command space's work-queue
+    /// stream, acknowledged by the server before this returns), with `msg_id` as its
+    /// `Nats-Msg-Id`: a re-publication of the same id inside the duplicate window is dropped.
+    async fn publish_command(
+        &self,
+        worker: &str,
+        verb: &str,
+        message: BusMessage,
+        msg_id: &str,
+    ) -> Result<(), BusError>;
+
+    /// Consumes `worker`'s commands through its durable consumer: each command goes to one
+    /// consumer of that worker and is delivered again until acknowledged.
+    async fn consume_commands(&self, worker: &str) -> Result<CommandFeed, BusError>;
 
     /// Follows the durable event stream (`osb.sandbox.>`, `osb.project.>`, `osb.saga.>`;
     /// only events matching `pattern` when given, which must lie inside those): every held

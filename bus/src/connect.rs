@@ -1,16 +1,21 @@
-//! Choosing the bus: `NATS_URL` set → NATS (with the event stream ensured), unset → the
+//! Choosing the bus: `NATS_URL` set → NATS (with the event and command streams ensured, the
+//! commands in the space `OPENSANDBOX_COMMAND_SPACE` names when set), unset → the
 //! in-process bus of the embedded mode, whose event ring holds `OPENSANDBOX_EVENT_RING` events
 //! (default 10 000).
 
 use std::sync::Arc;
 
 use crate::bus_trait::{Bus, BusError};
+use crate::command::{CommandSettings, CommandSpace};
 use crate::event_ring::DEFAULT_EVENT_RING_CAPACITY;
 use crate::in_process::InProcessBus;
 use crate::nats::NatsBus;
 
 /// The environment variable naming the NATS server.
 pub const NATS_URL_ENV: &str = "NATS_URL";
+/// Scopes worker commands on NATS to a space of their own (`worker_<tag>`, stream
+/// `OSB_COMMANDS_<TAG>`): for tests that share one NATS server. Unset in production.
+pub const COMMAND_SPACE_ENV: &str = "OPENSANDBOX_COMMAND_SPACE";
 /// The environment variable sizing the in-process bus's event ring (events replayable by
 /// `GET /api/events` with `Last-Event-ID` or `since`).
 pub const EVENT_RING_ENV: &str = "OPENSANDBOX_EVENT_RING";
@@ -32,7 +37,21 @@ pub fn parse_event_ring_size(text: &str) -> Result<usize, BusError> {
 pub async fn connect_bus(nats_url: Option<&str>) -> Result<Arc<dyn Bus>, BusError> {
     match nats_url.filter(|url| !url.trim().is_empty()) {
         Some(url) => {
-            let bus = NatsBus::connect(url).await?;
+            let mut bus = NatsBus::connect(url).await?;
+            if let Ok(tag) = std::env::var(COMMAND_SPACE_ENV) {
+                if !tag.trim().is_empty() {
+                    let space = CommandSpace::scoped(tag.trim()).map_err(|error| {
+                        BusError::InvalidSetting {
+                            name: COMMAND_SPACE_ENV,
+                            reason: error.to_string(),
+                        }
+                    })?;
+                    bus = bus.with_command_settings(CommandSettings {
+                        space,
+                        ..CommandSettings::default()
+                    });
+                }
+            }
             bus.ensure_streams().await?;
             Ok(Arc::new(bus))
         }

@@ -2,7 +2,9 @@
 //! NATS core (wildcards, queue groups with one delivery per group, request/reply with inboxes,
 //! "no responders" when nobody listens). Events on the durable stream's subjects also go into
 //! a bounded ring (`EventRing`) that `follow_events` replays from; nothing else is kept, and
-//! the ring lives only as long as the process: durability comes from the store.
+//! the ring lives only as long as the process: durability comes from the store. Worker
+//! commands go through per-worker work queues (`in_process_commands`) with JetStream's
+//! redelivery and de-duplication rules.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -13,7 +15,9 @@ use tokio::sync::mpsc;
 use tracing::warn;
 
 use crate::bus_trait::{Bus, BusError, Subscription, SUBSCRIPTION_BUFFER};
+use crate::command::{CommandFeed, CommandSettings};
 use crate::event_ring::{EventRing, DEFAULT_EVENT_RING_CAPACITY};
+use crate::in_process_commands::CommandQueues;
 use crate::message::{BusMessage, Delivered};
 use crate::nats::EVENTS_STREAM_SUBJECTS;
 use crate::pattern::{matches, validate_pattern, validate_subject};
@@ -32,6 +36,7 @@ pub struct InProcessBus {
     entries: Arc<Mutex<Vec<Entry>>>,
     round_robin: Arc<AtomicU64>,
     events: EventRing,
+    commands: CommandQueues,
 }
 
 impl Default for InProcessBus {
@@ -52,7 +57,14 @@ impl InProcessBus {
             entries: Arc::default(),
             round_robin: Arc::default(),
             events: EventRing::new(capacity),
+            commands: CommandQueues::new(CommandSettings::default()),
         }
+    }
+
+    /// The same bus with other command delivery settings (tests shorten the ack wait).
+    pub fn with_command_settings(mut self, settings: CommandSettings) -> Self {
+        self.commands = CommandQueues::new(settings);
+        self
     }
 
     fn add(&self, pattern: &str, group: Option<&str>) -> Result<Subscription, BusError> {
@@ -169,6 +181,20 @@ impl Bus for InProcessBus {
 
     async fn flush(&self) -> Result<(), BusError> {
         Ok(())
+    }
+
+    async fn publish_command(
+        &self,
+        worker: &str,
+        verb: &str,
+        message: BusMessage,
+        msg_id: &str,
+    ) -> Result<(), BusError> {
+        self.commands.publish(worker, verb, message, msg_id)
+    }
+
+    async fn consume_commands(&self, worker: &str) -> Result<CommandFeed, BusError> {
+        self.commands.consume(worker)
     }
 
     async fn follow_events(

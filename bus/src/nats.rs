@@ -1,8 +1,10 @@
 //! `NatsBus`: the bus over a NATS server (async-nats). Core NATS for commands (request/reply
-//! with timeouts) and fan-out; JetStream for durable events. The stream layout (ADR 0006):
-//! `OSB_EVENTS` stores `osb.sandbox.>`, `osb.project.>` and `osb.saga.>` for 7 days (bounded
-//! in bytes); command subjects are deliberately not captured by any stream, because a stream
-//! answers a request's reply inbox with its own publish-ack.
+//! with timeouts) and fan-out; JetStream for durable events and worker commands. The stream
+//! layout (ADR 0006, ADR 0020): `OSB_EVENTS` stores `osb.sandbox.>`, `osb.project.>` and
+//! `osb.saga.>` for 7 days (bounded in bytes); `OSB_COMMANDS` is a work queue of
+//! `osb.cmd.worker.>` only (saga steps sent to workers, `nats_commands`). No stream captures
+//! other command subjects, because a stream answers a request's reply inbox with its own
+//! publish-ack: request/reply never goes to a worker's command subjects.
 
 use std::time::Duration;
 
@@ -13,6 +15,7 @@ use futures_util::StreamExt;
 use tokio::sync::mpsc;
 
 use crate::bus_trait::{Bus, BusError, Subscription, SUBSCRIPTION_BUFFER};
+use crate::command::{CommandFeed, CommandSettings};
 use crate::message::{BusMessage, Delivered, Headers};
 use crate::pattern::{validate_pattern, validate_subject};
 use crate::replay::{validate_stored_pattern, EventFeed, ReplayFrom};
@@ -33,6 +36,7 @@ pub(crate) const DUPLICATE_WINDOW: Duration = Duration::from_secs(120);
 pub struct NatsBus {
     client: Client,
     jetstream: jetstream::Context,
+    commands: CommandSettings,
 }
 
 impl NatsBus {
@@ -48,10 +52,27 @@ impl NatsBus {
                 reason: error.to_string(),
             })?;
         let jetstream = jetstream::new(client.clone());
-        Ok(Self { client, jetstream })
+        Ok(Self {
+            client,
+            jetstream,
+            commands: CommandSettings::default(),
+        })
     }
 
-    /// Creates (or updates) the durable event stream. Idempotent.
+    /// The same connection with another command space or ack wait (tests scope their commands
+    /// so platforms sharing one NATS server never take each other's). Call `ensure_streams`
+    /// afterwards.
+    pub fn with_command_settings(mut self, settings: CommandSettings) -> Self {
+        self.commands = settings;
+        self
+    }
+
+    /// Where this bus's worker commands live.
+    pub fn command_settings(&self) -> &CommandSettings {
+        &self.commands
+    }
+
+    /// Creates (or updates) the durable event stream and the command stream. Idempotent.
     pub async fn ensure_streams(&self) -> Result<(), BusError> {
         let config = jetstream::stream::Config {
             name: EVENTS_STREAM.to_owned(),
@@ -69,6 +90,15 @@ impl NatsBus {
             .get_or_create_stream(config)
             .await
             .map_err(|error| nats_error("stream setup", error))?;
+        crate::nats_commands::ensure_command_stream(&self.jetstream, &self.commands).await
+    }
+
+    /// Deletes this bus's command stream (tests remove their scoped stream when done).
+    pub async fn delete_command_stream(&self) -> Result<(), BusError> {
+        self.jetstream
+            .delete_stream(self.commands.space.stream())
+            .await
+            .map_err(|error| nats_error("command stream removal", error))?;
         Ok(())
     }
 
@@ -184,6 +214,28 @@ impl Bus for NatsBus {
             .map_err(|error| nats_error("flush", error))
     }
 
+    async fn publish_command(
+        &self,
+        worker: &str,
+        verb: &str,
+        message: BusMessage,
+        msg_id: &str,
+    ) -> Result<(), BusError> {
+        crate::nats_commands::publish_command(
+            &self.jetstream,
+            &self.commands,
+            worker,
+            verb,
+            message,
+            msg_id,
+        )
+        .await
+    }
+
+    async fn consume_commands(&self, worker: &str) -> Result<CommandFeed, BusError> {
+        crate::nats_commands::consume_commands(&self.jetstream, &self.commands, worker).await
+    }
+
     async fn follow_events(
         &self,
         pattern: Option<&str>,
@@ -203,7 +255,7 @@ pub(crate) fn nats_error(operation: &'static str, error: impl std::fmt::Display)
     }
 }
 
-fn to_header_map(headers: &Headers) -> HeaderMap {
+pub(crate) fn to_header_map(headers: &Headers) -> HeaderMap {
     let mut map = HeaderMap::new();
     for (name, value) in headers {
         map.insert(name.as_str(), value.as_str());

@@ -107,6 +107,17 @@ pub fn command_for(actor: &str, target: &str, verb: &str) -> Result<Subject, Sub
     )))
 }
 
+/// `osb.cmd.<actor>.<worker>.<verb>`: a command to one worker, named by its worker name
+/// (see [`crate::command::worker_token`] for how a name becomes one token).
+pub fn command_for_worker(actor: &str, worker: &str, verb: &str) -> Result<Subject, SubjectError> {
+    let worker = crate::command::worker_token(worker)?;
+    Ok(Subject(format!(
+        "osb.cmd.{}.{worker}.{}",
+        token("actor", actor)?,
+        token("verb", verb)?
+    )))
+}
+
 /// `osb.saga.<saga_id>.<step>.<outcome>`.
 pub fn saga_progress(
     saga: SagaId,
@@ -118,6 +129,11 @@ pub fn saga_progress(
         token("step", step)?,
         outcome.as_str()
     )))
+}
+
+/// `osb.saga.<saga_id>.<step>.*`: every outcome of one step (what a command's sender awaits).
+pub fn saga_step_outcomes(saga: SagaId, step: &str) -> Result<String, SubjectError> {
+    Ok(format!("osb.saga.{saga}.{}.*", token("step", step)?))
 }
 
 /// `osb.worker.<id>.<event>`, e.g. `lost`, `joined` (placement's view of workers).

@@ -241,6 +241,7 @@ impl SagaExecutor {
     ) -> Result<SagaOutcome, SagaError> {
         let saga = record.id;
         let mut inputs = StepInputs {
+            saga,
             params: record.params.clone(),
             outputs: BTreeMap::new(),
         };

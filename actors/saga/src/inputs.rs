@@ -65,11 +65,18 @@ impl<Output> fmt::Display for StepName<Output> {
 /// Parameters and earlier outputs.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct StepInputs {
+    /// The saga these inputs belong to (commands to workers are keyed by it).
+    pub(crate) saga: osb_proto::SagaId,
     pub(crate) params: serde_json::Value,
     pub(crate) outputs: BTreeMap<String, serde_json::Value>,
 }
 
 impl StepInputs {
+    /// The saga being run.
+    pub fn saga(&self) -> osb_proto::SagaId {
+        self.saga
+    }
+
     /// The saga parameters as `T`.
     pub fn params<T: DeserializeOwned>(&self) -> Result<T, StepError> {
         serde_json::from_value(self.params.clone())

@@ -9,14 +9,19 @@
 //! checkpoint is still listed) and a retried DELETE finishes the job — it never leaves files no
 //! row points at. A worker that cannot be reached is 503 and nothing changes.
 
-use osb_proto::{CheckpointId, OrgId, SandboxId};
+use osb_bus::command::{self as cmd, CommandPayload};
+use osb_bus::SagaAction;
+use osb_proto::{CheckpointId, OrgId, SagaId, SandboxId};
 use osb_store::{CheckpointRecord, SagaStatus, StoreError};
 
+use super::commands::{self, StepCommand};
 use super::error::ControlError;
 use super::sagas::params::{BootFrom, CreateParams, SandboxParams};
 use super::sagas::{CREATE_SAGA, RESTORE_SAGA};
 use super::sandboxes::SandboxService;
-use osb_grpc::proto as wire;
+
+/// The "step" of a checkpoint deletion's command (its saga id is the checkpoint's).
+const DELETE_CHECKPOINT: &str = "delete_checkpoint";
 
 impl SandboxService {
     /// Deletes a checkpoint of a sandbox of the org (404 when either is not the caller's).
@@ -94,29 +99,28 @@ impl SandboxService {
             )));
         }
         let plane = self.plane();
-        let mut client = plane.links.client(&record.worker).await.map_err(|reason| {
-            ControlError::Unavailable(format!(
-                "worker {} holding checkpoint {} cannot be reached ({reason}); nothing was deleted, retry later",
-                record.worker, record.id
-            ))
-        })?;
-        client
-            .delete_checkpoint(wire::DeleteCheckpointRequest {
-                idempotency_key: format!("delete:{}", record.id),
-                checkpoint_id: record.id.to_string(),
-            })
-            .await
-            .map_err(|status| {
-                if status.code() == tonic::Code::Unavailable {
-                    plane.links.forget(&record.worker);
-                }
-                ControlError::Unavailable(format!(
-                    "worker {} could not delete checkpoint {}: {}; nothing else changed, retry",
-                    record.worker,
-                    record.id,
-                    status.message()
-                ))
-            })?;
+        // A command like any saga step's, keyed by the checkpoint (one deletion per
+        // checkpoint: a retried deletion is answered from the worker's record).
+        let step = StepCommand {
+            worker: &record.worker,
+            saga: SagaId::from_uuid(record.id.as_uuid()),
+            step: DELETE_CHECKPOINT,
+            action: SagaAction::Do,
+            what: "delete the checkpoint",
+        };
+        let payload = CommandPayload::DeleteCheckpoint(cmd::DeleteCheckpoint {
+            checkpoint_id: Some(record.id),
+            made_under: None,
+        });
+        let _: cmd::ExistedOutput =
+            commands::send(plane, &step, payload)
+                .await
+                .map_err(|error| {
+                    ControlError::Unavailable(format!(
+                        "checkpoint {} was not deleted: {}; nothing else changed, retry later",
+                        record.id, error.message
+                    ))
+                })?;
         plane.store.delete_checkpoint_row(record.id).await?;
         Ok(())
     }

@@ -1,9 +1,10 @@
 //! The control plane: sagas that create, fork, destroy, checkpoint, snapshot and restore
-//! sandboxes on workers (`SandboxService`), the worker links they use (`WorkerLinks`, mutual
-//! TLS), the vault's gRPC `SecretPusher` for secret fan-out, and sandbox events on the bus.
+//! sandboxes on workers (`SandboxService`), whose worker steps are commands on the bus
+//! (`commands`, ADR 0020), the worker links (`WorkerLinks`, mutual TLS: the value channel,
+//! exec, secret and allowlist fan-out), the vault's gRPC `SecretPusher`, and sandbox events.
 //!
 //! Nothing here logs a value; values exist only inside the gRPC request being sent to a
-//! worker's proxy. Saga parameters and outputs (persisted) hold names, ids and tokens only.
+//! worker. Saga parameters and outputs (persisted) hold names, ids and tokens only.
 //! It never imports actix-web (the REST gateway is `osb-gateway`, which reaches the control
 //! plane only through `SandboxService` and the types re-exported here); actix the actor
 //! framework is fine.
@@ -12,6 +13,7 @@
 
 mod allowlist_push;
 mod changes;
+mod commands;
 mod deletion;
 mod error;
 mod events;
@@ -28,6 +30,7 @@ mod secret_push;
 mod worker_views;
 
 pub use allowlist_push::GrpcAllowlistPusher;
+pub use commands::CommandTimings;
 pub use error::ControlError;
 pub use events::{publish_sandbox_event, sandbox_event_record};
 pub use exec::{ExecCall, ExecEvent, ExecOutput, ExecStream};

@@ -1,15 +1,15 @@
 //! `ControlPlane`: what every saga step acts on — the store (source of truth), the vault (the
 //! only door to plaintext values, which leave it only inside a gRPC request to a worker), the
-//! worker links (placement and mutual-TLS clients), the bus and the outbox relay (events).
-//! Cheap to clone.
+//! worker links (placement and the mutual-TLS value channel), the bus (worker commands and
+//! events) and the outbox relay (events committed with their state change). Cheap to clone.
 //!
 //! Steps must never put a value in a saga parameter, a step output, an event or an error.
 
 use std::sync::Arc;
 
-use osb_bus::{Bus, SagaAction};
+use osb_bus::Bus;
 use osb_proto::WorkerName;
-use osb_saga::{StepError, StepName};
+use osb_saga::StepError;
 use osb_store::Store;
 use osb_vault::Vault;
 use tonic::transport::Channel;
@@ -30,6 +30,8 @@ pub struct ControlPlane {
     pub projects: actix::Addr<osb_project::ProjectActor>,
     /// Publishes the events committed to the outbox.
     pub outbox: crate::outbox::OutboxRelay,
+    /// How saga steps wait for workers' answers to their commands.
+    pub commands: crate::commands::CommandTimings,
 }
 
 impl ControlPlane {
@@ -56,20 +58,6 @@ impl ControlPlane {
             status.message()
         ))
     }
-}
-
-/// `"{scope}:{step}:{do|undo}"`: the key a step's worker call is idempotent under. The scope
-/// is the sandbox (create saga) or the request (the sagas on an existing sandbox).
-pub(crate) fn worker_call_key<Output>(
-    scope: impl std::fmt::Display,
-    step: StepName<Output>,
-    action: SagaAction,
-) -> String {
-    let action = match action {
-        SagaAction::Do => "do",
-        SagaAction::Undo => "undo",
-    };
-    format!("{scope}:{step}:{action}")
 }
 
 /// A step's output as the log stores it.

@@ -13,12 +13,14 @@
 
 mod actor_host;
 mod checkpoint_keys;
+mod commands;
 mod convert;
 mod events;
 mod holdings;
 mod node;
 mod sandboxes;
 mod service;
+mod staged;
 
 pub use holdings::Holdings;
 pub use node::{ProxyOptions, WorkerNode, WorkerNodeConfig};

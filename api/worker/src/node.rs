@@ -1,5 +1,6 @@
 //! `WorkerNode`: one whole worker — the sandbox runtime (netns when possible, the loud
-//! development runtime otherwise), the sealing proxy, the worker gRPC service with mutual TLS,
+//! development runtime otherwise), the sealing proxy, the worker gRPC service with mutual TLS
+//! (reads and the value channel), the command runner that executes saga steps sent on the bus,
 //! data-plane events on the bus, and heartbeats that let placement find it. `osbd worker` and
 //! `osbd up` run one; tests run several in one process with distinct prefixes and pools.
 //!
@@ -19,6 +20,7 @@ use osb_proxy::{AddressPolicy, ChannelSink, ProxyConfig, SealingProxy};
 use osb_vm::{Ipv4Pool, Isolation, NetnsConfig, ProxyEndpoints, Runtime};
 use tokio::task::JoinHandle;
 
+use super::commands;
 use super::events::forward_events;
 use super::service::{WorkerService, WorkerServiceConfig};
 use osb_grpc::{serve_worker, GrpcSecurity, WorkerServerHandle};
@@ -136,6 +138,9 @@ impl WorkerNode {
         )
         .map_err(|error| format!("the worker actor system could not start: {error}"))?;
         let holdings = service.holdings();
+        // Saga commands arrive on the bus; their outcomes are recorded beside the sandboxes.
+        let records = commands::OutcomeRecords::open(&config.data_dir.join("commands"))?;
+        let runner = commands::start(bus.clone(), config.name.clone(), service.clone(), records);
         let server = serve_worker(config.grpc_listen, &config.security, service.clone())
             .await
             .map_err(|error| format!("the worker gRPC service could not start: {error}"))?;
@@ -166,7 +171,7 @@ impl WorkerNode {
             runtime,
             proxy,
             service,
-            tasks: vec![heartbeats, forwarder],
+            tasks: vec![heartbeats, forwarder, runner],
             prefix: config.netns_prefix,
             data_dir: sandboxes_dir,
         })

@@ -58,6 +58,7 @@ pub struct WorkerService {
     proxy_actor: Addr<ProxyActor>,
     checkpoints: Arc<CheckpointKeys>,
     usage: Arc<Holdings>,
+    pub(crate) staged: Arc<super::staged::StagedValues>,
 }
 
 impl std::fmt::Debug for WorkerService {
@@ -90,6 +91,7 @@ impl WorkerService {
             proxy_actor,
             checkpoints: Arc::new(CheckpointKeys::default()),
             usage: Arc::new(Holdings::default()),
+            staged: Arc::default(),
         })
     }
 
@@ -458,5 +460,13 @@ impl Worker for WorkerService {
         let id: SandboxId = parse_id("sandbox_id", &request.into_inner().sandbox_id)?;
         let existed = self.close_session(id).await?;
         Ok(Response::new(wire::UnregisterSessionResponse { existed }))
+    }
+
+    async fn stage_values(
+        &self,
+        request: Request<wire::StageValuesRequest>,
+    ) -> Result<Response<wire::StageValuesResponse>, Status> {
+        self.staged.stage(request.into_inner())?;
+        Ok(Response::new(wire::StageValuesResponse {}))
     }
 }

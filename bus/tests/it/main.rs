@@ -29,6 +29,7 @@ macro_rules! on_both_buses {
     };
 }
 
+mod commands;
 mod contract;
 mod jetstream;
 mod replay;

@@ -7,7 +7,7 @@ use std::fmt;
 
 use zeroize::Zeroize;
 
-use super::generated::{SealedEnv, SecretMaterial, UpdateSecretValueRequest};
+use super::generated::{SealedEnv, SecretMaterial, StageValuesRequest, UpdateSecretValueRequest};
 use crate::SealedToken;
 
 /// What `Debug` prints in place of a secret value or a full sealed token.
@@ -68,6 +68,37 @@ impl fmt::Debug for UpdateSecretValueRequest {
     }
 }
 
+/// User env names only: their values are the user's and may be credentials.
+struct EnvNames<'a>(&'a std::collections::HashMap<String, String>);
+
+impl fmt::Debug for EnvNames<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut names: Vec<&String> = self.0.keys().collect();
+        names.sort();
+        f.debug_list().entries(names).finish()
+    }
+}
+
+impl fmt::Debug for StageValuesRequest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StageValuesRequest")
+            .field("idempotency_key", &self.idempotency_key)
+            .field("sandbox_id", &self.sandbox_id)
+            .field("user_env_names", &EnvNames(&self.user_envs))
+            .field("sealed_envs", &self.sealed_envs)
+            .field("secrets", &self.secrets)
+            .finish()
+    }
+}
+
+impl Drop for StageValuesRequest {
+    fn drop(&mut self) {
+        for value in self.user_envs.values_mut() {
+            value.zeroize();
+        }
+    }
+}
+
 impl Drop for SecretMaterial {
     fn drop(&mut self) {
         self.value.zeroize();
@@ -125,6 +156,23 @@ mod tests {
         assert!(printed.contains("OPENAI_API_KEY"));
         assert!(printed.contains(REDACTED));
         assert!(printed.contains("01234567…"));
+    }
+
+    #[test]
+    fn staged_values_debug_hides_values_and_tokens() {
+        let request = StageValuesRequest {
+            idempotency_key: "sga_1:boot_sandbox:do".into(),
+            sandbox_id: "sbx_1".into(),
+            user_envs: [("DB_PASSWORD".to_owned(), "sk-live-canary-env".to_owned())].into(),
+            sealed_envs: vec![SealedEnv {
+                name: "OPENAI_API_KEY".into(),
+                sealed_token: TOKEN.into(),
+            }],
+            secrets: vec![material()],
+        };
+        let printed = format!("{request:?} {request:#?}");
+        assert_clean(&printed);
+        assert!(printed.contains("DB_PASSWORD") && printed.contains("OPENAI_API_KEY"));
     }
 
     #[test]

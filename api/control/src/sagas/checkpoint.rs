@@ -13,9 +13,10 @@ use osb_store::{CheckpointRecord, SandboxStatus, SnapshotRecord, StoreError};
 use serde_json::{json, Value};
 
 use super::params::{Checkpointed, Done, SandboxParams};
+use crate::commands::{self, StepCommand};
 use crate::events::publish_sandbox_event;
-use crate::plane::{store_failed, to_output, worker_call_key, ControlPlane};
-use osb_grpc::proto as wire;
+use crate::plane::{store_failed, to_output, ControlPlane};
+use osb_bus::command::{self as cmd, CommandPayload};
 
 /// The saga kinds in the log.
 pub const CHECKPOINT_SAGA: &str = "sandbox_checkpoint";
@@ -74,21 +75,18 @@ impl SagaStep<ControlPlane> for CheckpointOnWorker {
                 )))
             }
         };
-        let mut client = plane.worker(&worker).await?;
-        let response = client
-            .checkpoint(wire::CheckpointRequest {
-                idempotency_key: worker_call_key(&p.request, CHECKPOINT_ON_WORKER, SagaAction::Do),
-                sandbox_id: p.sandbox_id.to_string(),
-                checkpoint_id: String::new(),
-            })
-            .await
-            .map_err(|status| plane.rpc_failed(&worker, "checkpoint the sandbox", status))?
-            .into_inner();
-        let checkpoint_id: CheckpointId = response.checkpoint_id.parse().map_err(|_| {
-            StepError::new(format!(
-                "worker {worker} answered with a malformed checkpoint id"
-            ))
-        })?;
+        let step = StepCommand {
+            worker: &worker,
+            saga: inputs.saga(),
+            step: CHECKPOINT_ON_WORKER.as_str(),
+            action: SagaAction::Do,
+            what: "checkpoint the sandbox",
+        };
+        let payload = CommandPayload::Checkpoint(cmd::CheckpointSandbox {
+            sandbox_id: p.sandbox_id,
+        });
+        let answer: cmd::CheckpointOutput = commands::send(plane, &step, payload).await?;
+        let checkpoint_id: CheckpointId = answer.checkpoint_id;
         to_output(&Checkpointed {
             checkpoint_id,
             worker,
@@ -106,41 +104,47 @@ impl StepUndo<ControlPlane> for CheckpointOnWorker {
         let p: SandboxParams = inputs.params()?;
         // With the output we know the checkpoint; without it (the action ran but its output
         // was never logged) the worker finds it by the action's idempotency key.
-        let (worker, checkpoint_id, idempotency_key) =
-            match inputs.output_if_any(CHECKPOINT_ON_WORKER) {
-                Some(done) => (
-                    done.worker,
-                    done.checkpoint_id.to_string(),
-                    worker_call_key(&p.request, CHECKPOINT_ON_WORKER, SagaAction::Undo),
-                ),
-                None => {
-                    let row = plane
-                        .store
-                        .find_sandbox(p.sandbox_id)
-                        .await
-                        .map_err(store_failed)?;
-                    let Some(worker) = row.worker_id else {
-                        return Ok(());
-                    };
-                    (
-                        worker,
-                        String::new(),
-                        worker_call_key(&p.request, CHECKPOINT_ON_WORKER, SagaAction::Do),
-                    )
-                }
-            };
+        let do_key =
+            osb_bus::idempotency_key(inputs.saga(), CHECKPOINT_ON_WORKER.as_str(), SagaAction::Do);
+        let (worker, delete) = match inputs.output_if_any(CHECKPOINT_ON_WORKER) {
+            Some(done) => (
+                done.worker,
+                cmd::DeleteCheckpoint {
+                    checkpoint_id: Some(done.checkpoint_id),
+                    made_under: None,
+                },
+            ),
+            None => {
+                let row = plane
+                    .store
+                    .find_sandbox(p.sandbox_id)
+                    .await
+                    .map_err(store_failed)?;
+                let Some(worker) = row.worker_id else {
+                    return Ok(());
+                };
+                (
+                    worker,
+                    cmd::DeleteCheckpoint {
+                        checkpoint_id: None,
+                        made_under: Some(do_key),
+                    },
+                )
+            }
+        };
         if !plane.links.is_live(&worker) {
             // The layer went with the worker's data, or is reaped with it.
             return Ok(());
         }
-        let mut client = plane.worker(&worker).await?;
-        client
-            .delete_checkpoint(wire::DeleteCheckpointRequest {
-                idempotency_key,
-                checkpoint_id,
-            })
-            .await
-            .map_err(|status| plane.rpc_failed(&worker, "remove the checkpoint", status))?;
+        let step = StepCommand {
+            worker: &worker,
+            saga: inputs.saga(),
+            step: CHECKPOINT_ON_WORKER.as_str(),
+            action: SagaAction::Undo,
+            what: "remove the checkpoint",
+        };
+        let payload = CommandPayload::DeleteCheckpoint(delete);
+        let _: cmd::ExistedOutput = commands::send(plane, &step, payload).await?;
         Ok(())
     }
 }

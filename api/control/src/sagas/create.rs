@@ -3,8 +3,9 @@
 //! mark_running`. Each step is idempotent under the sandbox id; each undo treats "nothing
 //! there" as success. The sandbox row is written first (`creating`) and marked `failed` by the
 //! unwind, so a failed create is visible and leaves nothing running. `register_session` is
-//! the only step that touches plaintext values: they go from the vault straight into the gRPC
-//! request to the worker's proxy.
+//! the only step that touches plaintext values: they go from the vault straight into the
+//! `StageValues` request on the mutual-TLS link; the steps that act on the worker are commands
+//! on the bus (`commands`, ADR 0020).
 
 use async_trait::async_trait;
 use osb_bus::SagaAction;
@@ -17,8 +18,10 @@ use serde_json::{json, Value};
 use super::params::{
     BootFrom, Booted, CreateParams, Done, Placed, Registered, Resolved, Sealed, SealedName,
 };
+use crate::commands::{self, StepCommand};
 use crate::events::{transition_announcing, Announcement};
-use crate::plane::{store_failed, to_output, worker_call_key, ControlPlane};
+use crate::plane::{store_failed, to_output, ControlPlane};
+use osb_bus::command::{self as cmd, CommandPayload};
 use osb_grpc::proto as wire;
 
 /// The saga kind in the log.
@@ -263,27 +266,28 @@ impl SagaStep<ControlPlane> for SealSecrets {
 struct BootSandbox;
 
 impl BootSandbox {
-    fn spec(p: &CreateParams, resolved: &Resolved, sealed: &Sealed) -> wire::SandboxSpec {
-        wire::SandboxSpec {
-            sandbox_id: p.sandbox_id.to_string(),
-            project_id: p.project_id.map(|id| id.to_string()).unwrap_or_default(),
+    /// The boot command: ids, sizes and the allowlist; envs and tokens are staged apart.
+    fn command(
+        p: &CreateParams,
+        resolved: &Resolved,
+        staged_key: Option<String>,
+    ) -> CommandPayload {
+        CommandPayload::BootSandbox(cmd::BootSandbox {
+            sandbox_id: p.sandbox_id,
+            project_id: p.project_id,
             template: p.template.clone(),
-            user_envs: p.envs.clone().into_iter().collect(),
-            sealed_envs: sealed
-                .secrets
-                .iter()
-                .map(|secret| wire::SealedEnv {
-                    name: secret.name.clone(),
-                    sealed_token: secret.token.clone(),
-                })
-                .collect(),
             egress_allowlist: resolved.egress_allowlist.clone(),
             cpu_count: p.cpu_count,
             memory_mb: p.memory_mb,
             timeout_sec: p.timeout_sec,
-            runtime: String::new(),
-            boot_from: None,
-        }
+            boot: match &p.boot {
+                BootFrom::Fresh => cmd::BootFrom::Fresh,
+                BootFrom::Checkpoint { checkpoint_id, .. } => cmd::BootFrom::Checkpoint {
+                    checkpoint_id: *checkpoint_id,
+                },
+            },
+            staged_key,
+        })
     }
 }
 
@@ -298,41 +302,49 @@ impl SagaStep<ControlPlane> for BootSandbox {
         let resolved = inputs.output(RESOLVE_PROJECT)?;
         let placed = inputs.output(PLACE_ON_WORKER)?;
         let sealed = inputs.output(SEAL_SECRETS)?;
-        let mut client = plane.worker(&placed.worker).await?;
-        let spec = Self::spec(&p, &resolved, &sealed);
-        let idempotency_key = worker_call_key(p.sandbox_id, BOOT_SANDBOX, SagaAction::Do);
-        let created = match &p.boot {
-            BootFrom::Fresh => client
-                .create_sandbox(wire::CreateSandboxRequest {
-                    idempotency_key,
-                    spec: Some(spec),
-                })
-                .await
-                .map(|response| response.into_inner()),
-            BootFrom::Checkpoint { checkpoint_id, .. } => client
-                .fork(wire::ForkRequest {
-                    idempotency_key,
-                    source_checkpoint_id: checkpoint_id.to_string(),
-                    spec: Some(spec),
-                })
-                .await
-                .map(|response| response.into_inner().sandbox.unwrap_or_default()),
-        }
-        .map_err(|status| plane.rpc_failed(&placed.worker, "boot the sandbox", status))?;
-        let egress = match wire::EgressEnforcement::try_from(created.egress) {
-            Ok(wire::EgressEnforcement::Enforced) => "enforced",
-            Ok(wire::EgressEnforcement::Cooperative) => "cooperative",
-            _ => "unknown",
+        let step = StepCommand {
+            worker: &placed.worker,
+            saga: inputs.saga(),
+            step: BOOT_SANDBOX.as_str(),
+            action: SagaAction::Do,
+            what: "boot the sandbox",
         };
+        // User envs and sealed tokens go over the link, never on the bus.
+        let staged_key = if p.envs.is_empty() && sealed.secrets.is_empty() {
+            None
+        } else {
+            let sealed_envs = sealed
+                .secrets
+                .iter()
+                .map(|secret| wire::SealedEnv {
+                    name: secret.name.clone(),
+                    sealed_token: secret.token.clone(),
+                })
+                .collect();
+            let user_envs = p.envs.clone().into_iter().collect();
+            Some(
+                commands::stage_values(
+                    plane,
+                    &step,
+                    p.sandbox_id,
+                    user_envs,
+                    sealed_envs,
+                    Vec::new(),
+                )
+                .await?,
+            )
+        };
+        let created: cmd::BootedOutput =
+            commands::send(plane, &step, Self::command(&p, &resolved, staged_key)).await?;
         plane
             .store
-            .set_sandbox_runtime(p.sandbox_id, &created.runtime, egress)
+            .set_sandbox_runtime(p.sandbox_id, &created.runtime, &created.egress)
             .await
             .map_err(store_failed)?;
         to_output(&Booted {
             source_address: created.source_address,
             runtime: created.runtime,
-            egress: egress.to_owned(),
+            egress: created.egress,
         })
     }
 
@@ -348,14 +360,17 @@ impl StepUndo<ControlPlane> for BootSandbox {
         let Some(placed) = inputs.output_if_any(PLACE_ON_WORKER) else {
             return Ok(());
         };
-        let mut client = plane.worker(&placed.worker).await?;
-        client
-            .destroy_sandbox(wire::DestroySandboxRequest {
-                idempotency_key: worker_call_key(p.sandbox_id, BOOT_SANDBOX, SagaAction::Undo),
-                sandbox_id: p.sandbox_id.to_string(),
-            })
-            .await
-            .map_err(|status| plane.rpc_failed(&placed.worker, "destroy the sandbox", status))?;
+        let step = StepCommand {
+            worker: &placed.worker,
+            saga: inputs.saga(),
+            step: BOOT_SANDBOX.as_str(),
+            action: SagaAction::Undo,
+            what: "destroy the sandbox",
+        };
+        let payload = CommandPayload::DestroySandbox(cmd::DestroySandbox {
+            sandbox_id: p.sandbox_id,
+        });
+        let _: cmd::ExistedOutput = commands::send(plane, &step, payload).await?;
         Ok(())
     }
 }
@@ -374,9 +389,16 @@ impl SagaStep<ControlPlane> for RegisterSession {
         let placed = inputs.output(PLACE_ON_WORKER)?;
         let sealed = inputs.output(SEAL_SECRETS)?;
         let booted = inputs.output(BOOT_SANDBOX)?;
+        let step = StepCommand {
+            worker: &placed.worker,
+            saga: inputs.saga(),
+            step: REGISTER_SESSION.as_str(),
+            action: SagaAction::Do,
+            what: "register the proxy session",
+        };
         let registered = super::session::register(
             plane,
-            &placed.worker,
+            &step,
             p.sandbox_id,
             p.project_id,
             &sealed,
@@ -411,14 +433,17 @@ impl StepUndo<ControlPlane> for RegisterSession {
         let Some(placed) = inputs.output_if_any(PLACE_ON_WORKER) else {
             return Ok(());
         };
-        let mut client = plane.worker(&placed.worker).await?;
-        client
-            .unregister_session(wire::UnregisterSessionRequest {
-                idempotency_key: worker_call_key(p.sandbox_id, REGISTER_SESSION, SagaAction::Undo),
-                sandbox_id: p.sandbox_id.to_string(),
-            })
-            .await
-            .map_err(|status| plane.rpc_failed(&placed.worker, "drop the proxy session", status))?;
+        let step = StepCommand {
+            worker: &placed.worker,
+            saga: inputs.saga(),
+            step: REGISTER_SESSION.as_str(),
+            action: SagaAction::Undo,
+            what: "drop the proxy session",
+        };
+        let payload = CommandPayload::UnregisterSession(cmd::UnregisterSession {
+            sandbox_id: p.sandbox_id,
+        });
+        let _: cmd::ExistedOutput = commands::send(plane, &step, payload).await?;
         Ok(())
     }
 }

@@ -10,9 +10,11 @@ use osb_store::SandboxStatus;
 use serde_json::{json, Value};
 
 use super::params::{Destroyed, SandboxParams};
+use crate::commands::{self, StepCommand};
 use crate::events::{transition_announcing, Announcement};
 use crate::plane::{store_failed, to_output, ControlPlane};
-use osb_grpc::proto as wire;
+use osb_bus::command::{self as cmd, CommandPayload};
+use osb_bus::SagaAction;
 
 /// The saga kind in the log.
 pub const DESTROY_SAGA: &str = "sandbox_destroy";
@@ -50,16 +52,18 @@ impl SagaStep<ControlPlane> for DestroySandbox {
         let mut existed = false;
         if let Some(worker) = row.worker_id.as_ref() {
             if plane.links.is_live(worker) {
-                let mut client = plane.worker(worker).await?;
-                existed = client
-                    .destroy_sandbox(wire::DestroySandboxRequest {
-                        idempotency_key: format!("{}:destroy", p.request),
-                        sandbox_id: p.sandbox_id.to_string(),
-                    })
-                    .await
-                    .map_err(|status| plane.rpc_failed(worker, "destroy the sandbox", status))?
-                    .into_inner()
-                    .existed;
+                let step = StepCommand {
+                    worker,
+                    saga: inputs.saga(),
+                    step: DESTROY_SANDBOX.as_str(),
+                    action: SagaAction::Do,
+                    what: "destroy the sandbox",
+                };
+                let payload = CommandPayload::DestroySandbox(cmd::DestroySandbox {
+                    sandbox_id: p.sandbox_id,
+                });
+                let answer: cmd::ExistedOutput = commands::send(plane, &step, payload).await?;
+                existed = answer.existed;
             } else {
                 tracing::warn!(sandbox = %p.sandbox_id, %worker, "worker is not live; marking its sandbox destroyed");
             }

@@ -10,9 +10,10 @@ use osb_store::{SandboxStatus, StoreError};
 use serde_json::{json, Value};
 
 use super::params::{Done, Restorable, SandboxParams};
+use crate::commands::{self, StepCommand};
 use crate::events::publish_sandbox_event;
-use crate::plane::{store_failed, to_output, worker_call_key, ControlPlane};
-use osb_grpc::proto as wire;
+use crate::plane::{store_failed, to_output, ControlPlane};
+use osb_bus::command::{self as cmd, CommandPayload};
 
 /// The saga kind in the log.
 pub const RESTORE_SAGA: &str = "sandbox_restore";
@@ -98,15 +99,18 @@ impl SagaStep<ControlPlane> for RestoreOnWorker {
         let checkpoint_id = p
             .checkpoint_id
             .ok_or_else(|| StepError::new("the saga has no checkpoint to restore"))?;
-        let mut client = plane.worker(&worker).await?;
-        client
-            .restore(wire::RestoreRequest {
-                idempotency_key: worker_call_key(&p.request, RESTORE_ON_WORKER, SagaAction::Do),
-                sandbox_id: p.sandbox_id.to_string(),
-                checkpoint_id: checkpoint_id.to_string(),
-            })
-            .await
-            .map_err(|status| plane.rpc_failed(&worker, "restore the sandbox", status))?;
+        let step = StepCommand {
+            worker: &worker,
+            saga: inputs.saga(),
+            step: RESTORE_ON_WORKER.as_str(),
+            action: SagaAction::Do,
+            what: "restore the sandbox",
+        };
+        let payload = CommandPayload::Restore(cmd::RestoreSandbox {
+            sandbox_id: p.sandbox_id,
+            checkpoint_id,
+        });
+        let _: serde_json::Value = commands::send(plane, &step, payload).await?;
         publish_sandbox_event(
             plane,
             p.org_id,

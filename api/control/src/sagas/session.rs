@@ -1,25 +1,25 @@
 //! Registering a sandbox's proxy session on its worker: the vault decrypts the project's
-//! secrets and the values go straight into the `RegisterSession` request, each under the token
-//! minted for this sandbox, with its version and allowed hosts. `catch_up` closes the window in
+//! secrets and the values go straight into a `StageValues` request on the mutual-TLS link,
+//! each under the token minted for this sandbox, with its version and allowed hosts; the
+//! `register_session` command on the bus then names what was staged (ADR 0020). `catch_up` closes the window in
 //! which a secret update committed after the vault read but was fanned out before the worker
 //! knew the session. Values live only inside the request being built.
 
 use std::collections::BTreeMap;
 
+use osb_bus::command::{self as cmd, CommandPayload};
 use osb_proto::{ProjectId, SandboxId, WorkerName};
 use osb_saga::StepError;
 
-use osb_bus::SagaAction;
-
-use super::create::REGISTER_SESSION;
 use super::params::Sealed;
-use crate::plane::{worker_call_key, ControlPlane};
+use crate::commands::{self, StepCommand};
+use crate::plane::ControlPlane;
 use osb_grpc::proto as wire;
 
 /// Registers the session; returns the version registered per secret name.
 pub(crate) async fn register(
     plane: &ControlPlane,
-    worker: &WorkerName,
+    step: &StepCommand<'_>,
     sandbox: SandboxId,
     project: Option<ProjectId>,
     sealed: &Sealed,
@@ -59,17 +59,31 @@ pub(crate) async fn register(
             version: record.secret_version,
         });
     }
-    let mut client = plane.worker(worker).await?;
-    client
-        .register_session(wire::RegisterSessionRequest {
-            idempotency_key: worker_call_key(sandbox, REGISTER_SESSION, SagaAction::Do),
-            sandbox_id: sandbox.to_string(),
-            source_address: source_address.to_owned(),
-            secrets,
-            egress_allowlist: egress_allowlist.to_vec(),
-        })
-        .await
-        .map_err(|status| plane.rpc_failed(worker, "register the proxy session", status))?;
+    let secret_names = secrets.iter().map(|secret| secret.name.clone()).collect();
+    // The values go over the link; the command only names them.
+    let staged_key = if secrets.is_empty() {
+        None
+    } else {
+        Some(
+            commands::stage_values(
+                plane,
+                step,
+                sandbox,
+                Default::default(),
+                Vec::new(),
+                secrets,
+            )
+            .await?,
+        )
+    };
+    let payload = CommandPayload::RegisterSession(cmd::RegisterSession {
+        sandbox_id: sandbox,
+        source_address: source_address.to_owned(),
+        egress_allowlist: egress_allowlist.to_vec(),
+        secret_names,
+        staged_key,
+    });
+    let _: cmd::RegisteredOutput = commands::send(plane, step, payload).await?;
     Ok(versions)
 }
 

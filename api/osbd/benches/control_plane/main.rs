@@ -14,7 +14,8 @@
 //!
 //! Run: `cargo bench -p osbd --bench control_plane` (as root; `-- create` or `-- secret` runs
 //! one part). Knobs: `OSB_BENCH_CREATES` (default 40), `OSB_BENCH_UPDATES` (30),
-//! `OSB_BENCH_RATE` (curl requests per second in the sandbox, 500). The platform is
+//! `OSB_BENCH_RATE` (curl requests per second in the sandbox, 500), `OSB_BENCH_NATS=1` (the saga
+//! commands and events over the NATS server at 127.0.0.1:4222 instead of the in-process bus). The platform is
 //! `osbd::testkit`'s (the tests' own), with production leases; host objects use the prefix
 //! `osbbea` and the pool `100.64.120.0/24`, reaped at the end even on failure.
 
@@ -68,7 +69,8 @@ fn main() {
         // The origin first accepts the platform's canary; the secret bench rotates from there.
         let initial = platform.canary.value().to_owned();
         println!(
-            "control_plane bench: 1 worker (netns), PostgreSQL, in-process bus; load average {}",
+            "control_plane bench: 1 worker (netns), PostgreSQL, {} bus; load average {}",
+            if over_nats() { "NATS" } else { "in-process" },
             load_average()
         );
         platform.project_with_key("bench").await;
@@ -105,7 +107,19 @@ fn options() -> PlatformOptions {
     let mut options = PlatformOptions::new("osbbe", 120);
     options.lost_after = None;
     options.lease = None;
+    if over_nats() {
+        // The saga commands of this run in a space of their own on the shared server.
+        let tag = format!("bench{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
+        std::env::set_var(osb_bus::COMMAND_SPACE_ENV, tag);
+        options.nats = true;
+    }
     options
+}
+
+/// `OSB_BENCH_NATS=1`: the platform's bus is the NATS server at 127.0.0.1:4222 (commands on
+/// JetStream) instead of the in-process bus.
+fn over_nats() -> bool {
+    std::env::var("OSB_BENCH_NATS").is_ok_and(|value| value == "1")
 }
 
 fn fresh_token() -> String {

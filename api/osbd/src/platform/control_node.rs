@@ -22,8 +22,8 @@ use serde_json::json;
 use tokio::task::JoinHandle;
 
 use osb_control::{
-    sandbox_event_record, ControlPlane, GrpcAllowlistPusher, GrpcSecretPusher, OutboxRelay,
-    SandboxService, WorkerLinks,
+    sandbox_event_record, CommandTimings, ControlPlane, GrpcAllowlistPusher, GrpcSecretPusher,
+    OutboxRelay, SandboxService, WorkerLinks,
 };
 use osb_gateway::{configure, AppState};
 use osb_grpc::GrpcSecurity;
@@ -48,6 +48,8 @@ pub struct ControlNodeConfig {
     pub crash_after: Option<String>,
     /// How often sandboxes past their `timeoutSec` are looked for and destroyed.
     pub expire_every: Duration,
+    /// How saga steps wait for workers' answers to their commands (and re-send).
+    pub commands: CommandTimings,
 }
 
 /// Overrides the saga claim lease in seconds (default 30): how long a crashed control plane's
@@ -71,6 +73,7 @@ impl ControlNodeConfig {
             owner: format!("control-{}", osb_proto::SagaId::new()),
             crash_after: None,
             expire_every: Duration::from_secs(5),
+            commands: CommandTimings::default(),
         }
     }
 }
@@ -124,6 +127,7 @@ impl ControlNode {
             secret_vault,
             projects,
             outbox,
+            commands: config.commands,
         };
         let options = ExecutorOptions {
             lease: chrono::Duration::from_std(config.lease)

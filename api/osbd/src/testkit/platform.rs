@@ -45,6 +45,10 @@ pub struct PlatformOptions {
     /// production defaults of `ControlNodeConfig` (the bench), tests shorten both.
     pub lost_after: Option<Duration>,
     pub lease: Option<Duration>,
+    /// A bus of the test's own (a fault-injecting wrapper), used instead of `nats`.
+    pub bus: Option<Arc<dyn Bus>>,
+    /// How saga steps wait for command outcomes (tests of lost outcomes shorten it).
+    pub commands: Option<osb_control::CommandTimings>,
 }
 
 impl PlatformOptions {
@@ -56,6 +60,8 @@ impl PlatformOptions {
             nats: false,
             lost_after: Some(Duration::from_secs(3)),
             lease: Some(Duration::from_secs(5)),
+            bus: None,
+            commands: None,
         }
     }
 }
@@ -101,7 +107,9 @@ pub async fn start_platform(options: PlatformOptions) -> Platform {
         canary.value().to_owned(),
     )
     .await;
-    let bus: Arc<dyn Bus> = if options.nats {
+    let bus: Arc<dyn Bus> = if let Some(bus) = options.bus.clone() {
+        bus
+    } else if options.nats {
         osb_bus::connect_bus(Some("nats://127.0.0.1:4222"))
             .await
             .expect("nats")
@@ -194,6 +202,9 @@ pub async fn start_platform(options: PlatformOptions) -> Platform {
     }
     if let Some(lease) = options.lease {
         config.lease = lease;
+    }
+    if let Some(commands) = options.commands {
+        config.commands = commands;
     }
     let control = ControlNode::start(config, vault, bus.clone())
         .await

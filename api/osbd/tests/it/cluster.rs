@@ -21,11 +21,18 @@ use osbd::testkit::LLM_HOST;
 
 const PREFIX: &str = "osbk1";
 const NATS: &str = "nats://127.0.0.1:4222";
+static COMMAND_SPACE: std::sync::LazyLock<String> =
+    std::sync::LazyLock::new(|| format!("k{}", &uuid::Uuid::new_v4().simple().to_string()[..12]));
 
 /// `osbd` with `env` plus the NATS URL the distributed roles need.
 fn spawn_ready(args: &[&str], env: &[(String, String)]) -> Osbd {
     let mut env = env.to_vec();
     env.push(("NATS_URL".to_owned(), NATS.to_owned()));
+    // Commands of this run's workers in a space of their own (other runs share the server).
+    env.push((
+        osb_bus::COMMAND_SPACE_ENV.to_owned(),
+        String::from(COMMAND_SPACE.as_str()),
+    ));
     spawn_osbd(args, &env)
 }
 

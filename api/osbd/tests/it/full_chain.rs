@@ -144,11 +144,14 @@ async fn full_chain_over_nats_with_osbd_up_and_oc() {
     });
 
     let master = text(&osbd(&["keys", "generate"], &[])).0.trim().to_owned();
+    // This run's commands in a space of their own (other runs share the NATS server).
+    let command_space = format!("f{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
     let port = free_port();
     let listen = format!("127.0.0.1:{port}");
     let env = env_of(&[
         ("DATABASE_URL", database.url()),
         ("NATS_URL", "nats://127.0.0.1:4222"),
+        (osb_bus::COMMAND_SPACE_ENV, &command_space),
         ("OPENSANDBOX_SECRET_ENCRYPTION_KEY", &master),
         ("OPENSANDBOX_DATA_DIR", &data_dir.display().to_string()),
         ("OPENSANDBOX_CONFIG", &config.display().to_string()),

@@ -15,8 +15,8 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use osb_bus::{
-    Bus, BusError, BusMessage, Delivered, EventFeed, FeedItem, InProcessBus, NatsBus, ReplayFrom,
-    Subscription, MSG_ID_HEADER,
+    command::CommandFeed, Bus, BusError, BusMessage, Delivered, EventFeed, FeedItem, InProcessBus,
+    NatsBus, ReplayFrom, Subscription, MSG_ID_HEADER,
 };
 use osb_control::{drain_outbox_once, OutboxRelay};
 use osb_proto::SandboxId;
@@ -99,6 +99,20 @@ impl Bus for FlakyBus {
     }
     async fn flush(&self) -> Result<(), BusError> {
         self.inner.flush().await
+    }
+    async fn publish_command(
+        &self,
+        worker: &str,
+        verb: &str,
+        message: BusMessage,
+        msg_id: &str,
+    ) -> Result<(), BusError> {
+        self.inner
+            .publish_command(worker, verb, message, msg_id)
+            .await
+    }
+    async fn consume_commands(&self, worker: &str) -> Result<CommandFeed, BusError> {
+        self.inner.consume_commands(worker).await
     }
     async fn follow_events(
         &self,

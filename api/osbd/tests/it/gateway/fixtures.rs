@@ -44,6 +44,7 @@ pub async fn with_control(mut gateway: Gateway) -> Gateway {
         secret_vault,
         projects,
         outbox: osb_control::OutboxRelay::start(gateway.state.store.clone(), gateway.bus.clone()),
+        commands: Default::default(),
     };
     let service = SandboxService::new(plane, "gateway-test", ExecutorOptions::default())
         .expect("sagas defined");

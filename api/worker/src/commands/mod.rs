@@ -1,0 +1,184 @@
+//! The command runner (ADR 0021): consumes this worker's saga commands from the bus
+//! (`osb.cmd.worker.<name>.<verb>`, a durable per-worker consumer), executes each through the
+//! worker's own handlers, records the outcome on disk, publishes it on
+//! `osb.saga.<saga>.<step>.<completed|failed|undone>` and only then acknowledges the command.
+//! A command whose key is recorded is answered from the record and never run again, so a
+//! redelivery (a lost outcome, a runner killed before its acknowledgement, a control plane that
+//! re-sent) has no second effect. Commands with different keys run concurrently; one key runs
+//! once at a time.
+//!
+//! It must never put a value in an outcome, a record or a log, and never acknowledge a command
+//! whose outcome was not published (the redelivery is how a lost publish is repaired).
+
+mod execute;
+mod locks;
+mod record;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use osb_bus::command::{
+    CommandDelivery, StepOutcome, StepResult, WorkerCommand, COMMAND_KIND, OUTCOME_KIND,
+};
+use osb_bus::{idempotency_key, Bus, BusMessage, Envelope, MSG_ID_HEADER};
+use osb_proto::WorkerName;
+use tokio::task::JoinHandle;
+
+use crate::service::WorkerService;
+use locks::KeyLocks;
+pub(crate) use record::OutcomeRecords;
+
+/// How often a running command tells the bus it is still being worked on.
+const PROGRESS_EVERY: Duration = Duration::from_secs(2);
+/// Pause before consuming again after the feed broke (NATS restarting, …).
+const RECONNECT_AFTER: Duration = Duration::from_millis(500);
+
+/// What every command task shares.
+struct Runner {
+    bus: Arc<dyn Bus>,
+    worker: WorkerName,
+    service: WorkerService,
+    records: OutcomeRecords,
+    locks: KeyLocks,
+}
+
+/// Starts consuming `worker`'s commands; the task runs until aborted.
+pub(crate) fn start(
+    bus: Arc<dyn Bus>,
+    worker: WorkerName,
+    service: WorkerService,
+    records: OutcomeRecords,
+) -> JoinHandle<()> {
+    let runner = Arc::new(Runner {
+        bus,
+        worker,
+        service,
+        records,
+        locks: KeyLocks::default(),
+    });
+    tokio::spawn(async move {
+        loop {
+            let mut feed = match runner.bus.consume_commands(runner.worker.as_str()).await {
+                Ok(feed) => feed,
+                Err(error) => {
+                    tracing::warn!(worker = %runner.worker, %error, "cannot consume commands; retrying");
+                    tokio::time::sleep(RECONNECT_AFTER).await;
+                    continue;
+                }
+            };
+            loop {
+                match feed.next().await {
+                    Some(Ok(delivery)) => {
+                        let runner = runner.clone();
+                        tokio::spawn(async move { runner.handle(delivery).await });
+                    }
+                    Some(Err(error)) => {
+                        tracing::warn!(worker = %runner.worker, %error, "command feed failed; consuming again");
+                        break;
+                    }
+                    None => break,
+                }
+            }
+            tokio::time::sleep(RECONNECT_AFTER).await;
+        }
+    })
+}
+
+impl Runner {
+    async fn handle(&self, delivery: CommandDelivery) {
+        let command = match Envelope::<WorkerCommand>::from_bytes(&delivery.message.payload) {
+            Ok(envelope) if envelope.kind == COMMAND_KIND => envelope.payload,
+            Ok(envelope) => {
+                tracing::warn!(kind = %envelope.kind, "not a worker command; dropped");
+                let _ = delivery.ack().await;
+                return;
+            }
+            Err(error) => {
+                tracing::warn!(%error, subject = %delivery.message.subject, "malformed command; dropped");
+                let _ = delivery.ack().await;
+                return;
+            }
+        };
+        // The key is the record's name: it must be the one shape, for this very step.
+        if command.key != idempotency_key(command.saga, &command.step, command.action.into()) {
+            tracing::warn!(key = %command.key, "command key does not match its saga step; dropped");
+            let _ = delivery.ack().await;
+            return;
+        }
+        let _one_at_a_time = self.locks.lock(&command.key).await;
+        let outcome = match self.records.get(&command.key) {
+            Some(recorded) => StepOutcome {
+                replayed: true,
+                ..recorded
+            },
+            None => self.run(&delivery, &command).await,
+        };
+        if self.publish(&command, &outcome).await {
+            if let Err(error) = delivery.ack().await {
+                tracing::warn!(key = %command.key, %error, "command not acknowledged; its redelivery is answered from the record");
+            }
+        }
+    }
+
+    /// Executes a command not run before and records a final outcome.
+    async fn run(&self, delivery: &CommandDelivery, command: &WorkerCommand) -> StepOutcome {
+        let execution = execute::execute(&self.service, command);
+        tokio::pin!(execution);
+        let mut ticker = tokio::time::interval(PROGRESS_EVERY);
+        ticker.tick().await;
+        let result = loop {
+            tokio::select! {
+                result = &mut execution => break result,
+                _ = ticker.tick() => {
+                    let _ = delivery.in_progress().await;
+                }
+            }
+        };
+        let outcome = StepOutcome {
+            key: command.key.clone(),
+            worker: self.worker.to_string(),
+            replayed: false,
+            result: match result {
+                Ok(output) => StepResult::Done { output },
+                Err(error) => StepResult::Failed(error),
+            },
+        };
+        // A fatal failure is not recorded: the worker could not act, so a redelivery may.
+        let fatal = matches!(&outcome.result, StepResult::Failed(error) if error.fatal);
+        if !fatal {
+            if let Err(error) = self.records.put(&outcome) {
+                tracing::warn!(key = %command.key, %error, "outcome not recorded; a redelivery would run the command again");
+            }
+            if let Some(staged_key) = command.payload.staged_key() {
+                self.service.staged.forget(staged_key);
+            }
+        }
+        outcome
+    }
+
+    /// Publishes an outcome durably; false when the bus refused it.
+    async fn publish(&self, command: &WorkerCommand, outcome: &StepOutcome) -> bool {
+        let subject = match outcome.subject(command) {
+            Ok(subject) => subject,
+            Err(error) => {
+                tracing::warn!(key = %command.key, %error, "no progress subject for this step");
+                return true;
+            }
+        };
+        let bytes = match Envelope::new(OUTCOME_KIND, outcome.clone(), None).to_bytes() {
+            Ok(bytes) => bytes,
+            Err(error) => {
+                tracing::warn!(key = %command.key, %error, "outcome not encodable");
+                return false;
+            }
+        };
+        let message = BusMessage::new(bytes).with_header(MSG_ID_HEADER, outcome.message_id());
+        match self.bus.publish_durable(subject.as_str(), message).await {
+            Ok(()) => true,
+            Err(error) => {
+                tracing::warn!(key = %command.key, %error, "outcome not published; the command stays unacknowledged");
+                false
+            }
+        }
+    }
+}
