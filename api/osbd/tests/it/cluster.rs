@@ -291,6 +291,7 @@ async fn two_workers_one_control_plane_over_nats() {
         .unwrap();
     assert!(census.is_empty(), "{census:?}");
     drop(nats);
+    delete_command_space(&COMMAND_SPACE).await;
     let seen = seen_on_nats.lock().unwrap().clone();
     assert!(!seen.is_empty(), "the subscriber saw the run's traffic");
     let seen_text = String::from_utf8_lossy(&seen);
@@ -327,4 +328,17 @@ async fn async_nats_free_subscriber(sink: Arc<Mutex<Vec<u8>>>) -> tokio::task::J
             }
         }
     })
+}
+
+/// Removes the run's scoped command stream from the shared server.
+async fn delete_command_space(tag: &str) {
+    let settings = osb_bus::command::CommandSettings {
+        space: osb_bus::command::CommandSpace::scoped(tag).unwrap(),
+        ..Default::default()
+    };
+    let bus = osb_bus::NatsBus::connect("nats://127.0.0.1:4222")
+        .await
+        .unwrap()
+        .with_command_settings(settings);
+    bus.delete_command_stream().await.unwrap();
 }

@@ -285,6 +285,7 @@ async fn full_chain_over_nats_with_osbd_up_and_oc() {
     assert!(census.is_empty(), "{census:?}");
 
     nats.abort();
+    delete_command_space(&command_space).await;
     let printed = oc.printed.lock().unwrap().clone();
     let logs = up.logs.lock().unwrap().clone();
     let nats_bytes = seen_on_nats.lock().unwrap().clone();
@@ -303,4 +304,17 @@ async fn full_chain_over_nats_with_osbd_up_and_oc() {
         !String::from_utf8_lossy(&nats_bytes).contains(&token),
         "a sealed token crossed NATS"
     );
+}
+
+/// Removes the run's scoped command stream from the shared server.
+async fn delete_command_space(tag: &str) {
+    let settings = osb_bus::command::CommandSettings {
+        space: osb_bus::command::CommandSpace::scoped(tag).unwrap(),
+        ..Default::default()
+    };
+    let bus = osb_bus::NatsBus::connect("nats://127.0.0.1:4222")
+        .await
+        .unwrap()
+        .with_command_settings(settings);
+    bus.delete_command_stream().await.unwrap();
 }

@@ -13,9 +13,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use osb_bus::command::{CommandFeed, CommandSettings, StepOutcome, OUTCOME_KIND};
+use osb_bus::command::{CommandFeed, CommandSettings, CommandSpace, StepOutcome, OUTCOME_KIND};
 use osb_bus::{
-    Bus, BusError, BusMessage, Delivered, Envelope, EventFeed, InProcessBus, ReplayFrom,
+    Bus, BusError, BusMessage, Delivered, Envelope, EventFeed, InProcessBus, NatsBus, ReplayFrom,
     Subscription, MSG_ID_HEADER,
 };
 use osb_control::CommandTimings;
@@ -39,10 +39,10 @@ enum Fault {
     FailFirstOutcomePublish,
 }
 
-/// The in-process bus with one fault.
+/// A bus (in-process, or NATS with a command space of its own) with one fault.
 #[derive(Debug)]
 struct FaultyBus {
-    inner: InProcessBus,
+    inner: Arc<dyn Bus>,
     fault: Fault,
     /// Idempotency keys whose first command / outcome was already tampered with.
     seen: Mutex<HashSet<String>>,
@@ -54,13 +54,9 @@ struct FaultyBus {
 }
 
 impl FaultyBus {
-    fn new(fault: Fault) -> Arc<Self> {
-        let settings = CommandSettings {
-            ack_wait: Duration::from_secs(1),
-            ..CommandSettings::default()
-        };
+    fn new(fault: Fault, inner: Arc<dyn Bus>) -> Arc<Self> {
         Arc::new(Self {
-            inner: InProcessBus::new().with_command_settings(settings),
+            inner,
             fault,
             seen: Mutex::default(),
             outcomes: Mutex::default(),
@@ -111,7 +107,7 @@ impl Bus for FaultyBus {
                     Duration::from_millis(50 * (*turn % 4))
                 };
                 self.outcomes.lock().unwrap().push(outcome);
-                let inner = self.inner.clone();
+                let inner = Arc::clone(&self.inner);
                 let subject = subject.to_owned();
                 tokio::spawn(async move {
                     tokio::time::sleep(delay).await;
@@ -188,8 +184,43 @@ impl Bus for FaultyBus {
     }
 }
 
-async fn create_and_destroy_under(fault: Fault, prefix: &'static str, number: u8) {
-    let bus = FaultyBus::new(fault);
+/// Redelivery after a failed outcome publish waits this long.
+const ACK_WAIT: Duration = Duration::from_secs(1);
+
+fn in_process() -> (Arc<dyn Bus>, Option<NatsBus>) {
+    let settings = CommandSettings {
+        ack_wait: ACK_WAIT,
+        ..CommandSettings::default()
+    };
+    (
+        Arc::new(InProcessBus::new().with_command_settings(settings)),
+        None,
+    )
+}
+
+/// The shared NATS server, with this test's commands in a space of their own.
+async fn over_nats() -> (Arc<dyn Bus>, Option<NatsBus>) {
+    let tag = format!("b{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
+    let settings = CommandSettings {
+        space: CommandSpace::scoped(&tag).unwrap(),
+        ack_wait: ACK_WAIT,
+        ..CommandSettings::default()
+    };
+    let bus = NatsBus::connect("nats://127.0.0.1:4222")
+        .await
+        .expect("NATS")
+        .with_command_settings(settings);
+    bus.ensure_streams().await.expect("streams");
+    (Arc::new(bus.clone()), Some(bus))
+}
+
+async fn create_and_destroy_under(
+    fault: Fault,
+    (inner, nats): (Arc<dyn Bus>, Option<NatsBus>),
+    prefix: &'static str,
+    number: u8,
+) {
+    let bus = FaultyBus::new(fault, inner);
     let mut options = PlatformOptions::new(prefix, number);
     options.bus = Some(bus.clone());
     options.commands = Some(CommandTimings {
@@ -269,6 +300,9 @@ async fn create_and_destroy_under(fault: Fault, prefix: &'static str, number: u8
         "{fault:?}: a command was executed twice: {fresh:?}"
     );
     platform.stop().await;
+    if let Some(nats) = nats {
+        nats.delete_command_stream().await.unwrap();
+    }
 }
 
 async fn nothing_left(platform: &Platform, id: &str, fault: Fault) {
@@ -297,25 +331,53 @@ async fn nothing_left(platform: &Platform, id: &str, fault: Fault) {
 
 #[tokio::test]
 async fn a_dropped_command_is_sent_again() {
-    create_and_destroy_under(Fault::DropFirstCommand, "osbf1", 131).await;
+    create_and_destroy_under(Fault::DropFirstCommand, in_process(), "osbf1", 131).await;
 }
 
 #[tokio::test]
 async fn duplicated_commands_run_once() {
-    create_and_destroy_under(Fault::DuplicateEveryCommand, "osbf2", 132).await;
+    create_and_destroy_under(Fault::DuplicateEveryCommand, in_process(), "osbf2", 132).await;
 }
 
 #[tokio::test]
 async fn a_lost_outcome_is_recovered_from_the_record() {
-    create_and_destroy_under(Fault::DropFirstOutcome, "osbf3", 133).await;
+    create_and_destroy_under(Fault::DropFirstOutcome, in_process(), "osbf3", 133).await;
 }
 
 #[tokio::test]
 async fn reordered_outcomes_are_matched_by_key() {
-    create_and_destroy_under(Fault::ReorderOutcomes, "osbf4", 134).await;
+    create_and_destroy_under(Fault::ReorderOutcomes, in_process(), "osbf4", 134).await;
 }
 
 #[tokio::test]
 async fn a_runner_that_could_not_publish_answers_the_redelivery_from_its_record() {
-    create_and_destroy_under(Fault::FailFirstOutcomePublish, "osbf5", 135).await;
+    create_and_destroy_under(Fault::FailFirstOutcomePublish, in_process(), "osbf5", 135).await;
+}
+
+// The same on the real NATS server (JetStream work queue, durable consumer, redelivery after
+// the ack wait). Named `…over_nats` so they join the one-at-a-time group of tests whose workers
+// heartbeat on the shared server (.config/nextest.toml).
+
+#[tokio::test]
+async fn duplicated_commands_run_once_over_nats() {
+    let bus = over_nats().await;
+    create_and_destroy_under(Fault::DuplicateEveryCommand, bus, "osbf6", 136).await;
+}
+
+#[tokio::test]
+async fn a_lost_outcome_is_recovered_from_the_record_over_nats() {
+    let bus = over_nats().await;
+    create_and_destroy_under(Fault::DropFirstOutcome, bus, "osbf7", 137).await;
+}
+
+#[tokio::test]
+async fn a_dropped_command_is_sent_again_over_nats() {
+    let bus = over_nats().await;
+    create_and_destroy_under(Fault::DropFirstCommand, bus, "osbf8", 138).await;
+}
+
+#[tokio::test]
+async fn a_runner_that_could_not_publish_answers_the_redelivery_from_its_record_over_nats() {
+    let bus = over_nats().await;
+    create_and_destroy_under(Fault::FailFirstOutcomePublish, bus, "osbf9", 139).await;
 }

@@ -3,4 +3,5 @@
 
 mod bus_faults;
 mod lifecycle;
+mod nats_restart;
 mod sagas;
