@@ -1,7 +1,10 @@
 //! The worker's side of the gRPC link: `WorkerService` implements the `Worker` RPCs over the
-//! worker's sandbox runtime (`osb-vm`) and sealing proxy (`osb-proxy`). It is the only place a
-//! plaintext secret value enters a worker: `RegisterSession` / `UpdateSecretValue` hand it
-//! straight to the proxy's session, which zeroises it when replaced.
+//! worker's actors (ADR 0023) — one supervised `VmActor` per sandbox (`osb-vm`), through which
+//! every command for that sandbox goes, and the supervised `ProxyActor` (`osb-proxy`), through
+//! which every change of a proxy session goes — all on the worker's actor thread
+//! (`actor_host`). It is the only place a plaintext secret value enters a worker:
+//! `RegisterSession` / `UpdateSecretValue` hand it straight to the `ProxyActor`, which puts it
+//! in the proxy's session, which zeroises it when replaced.
 //!
 //! It must never log a request (values travel in them), never keep a value anywhere but the
 //! proxy session, and never act for a caller that is not a control plane (enforced by mutual
