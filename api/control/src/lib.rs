@@ -34,7 +34,7 @@ pub use links::{SharedLinks, WorkerLinks};
 pub use metrics::ControlMetrics;
 pub use plane::ControlPlane;
 pub use saga_progress::BusProgressSink;
-pub use sagas::params::{BootFrom, CreateParams};
+pub use sagas::params::{runtime_of_row, BootFrom, CreateParams};
 pub use sandboxes::SandboxService;
 pub use secret_push::GrpcSecretPusher;
 pub use worker_views::KnownWorker;

@@ -9,6 +9,9 @@ use osb_vault::Vault;
 
 use osb_control::SandboxService;
 
+use super::key_usage::KeyUsage;
+use super::rate_limit::RateLimiter;
+
 /// What handlers reach through `web::Data<AppState>`.
 #[derive(Debug, Clone)]
 pub struct AppState {
@@ -19,6 +22,10 @@ pub struct AppState {
     /// The control plane (sandbox sagas, worker links); `None` for a gateway that serves only
     /// projects and secrets, whose sandbox routes then answer 503.
     pub control: Option<Arc<SandboxService>>,
+    /// Key uses noted for `last_used_at`, written in batches (ADR 0026).
+    pub key_usage: Arc<KeyUsage>,
+    /// Token buckets per API key (ADR 0027).
+    pub rate_limiter: Arc<RateLimiter>,
 }
 
 impl AppState {
@@ -29,7 +36,21 @@ impl AppState {
             vault: Arc::new(vault),
             bus,
             control: None,
+            key_usage: Arc::new(KeyUsage::default()),
+            rate_limiter: Arc::new(RateLimiter::default()),
         }
+    }
+
+    /// The same state with another key-use recorder (tests shorten or lengthen its interval).
+    pub fn with_key_usage(mut self, key_usage: Arc<KeyUsage>) -> Self {
+        self.key_usage = key_usage;
+        self
+    }
+
+    /// The same state with other rate limits per key.
+    pub fn with_rate_limiter(mut self, rate_limiter: Arc<RateLimiter>) -> Self {
+        self.rate_limiter = rate_limiter;
+        self
     }
 
     /// The same state with a control plane behind the sandbox routes.

@@ -8,6 +8,7 @@ mod encryption_keys;
 mod orgs;
 mod pages;
 mod projects;
+mod quotas;
 mod sagas;
 mod sandboxes;
 mod secrets;

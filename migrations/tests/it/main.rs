@@ -3,6 +3,7 @@
 mod migrations;
 mod pages;
 mod projects;
+mod quotas;
 mod sandboxes;
 mod secrets;
 mod worker_usage;
@@ -19,6 +20,7 @@ pub(crate) fn new_project(org_id: OrgId, name: &str) -> NewProject {
         memory_mb: 512,
         timeout_sec: 300,
         egress_allowlist: vec!["api.example.test".to_owned()],
+        runtime: None,
     }
 }
 

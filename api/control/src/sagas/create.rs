@@ -174,9 +174,18 @@ impl SagaStep<ControlPlane> for PlaceOnWorker {
                         "no placement service: this control plane cannot choose a worker",
                     )
                 })?;
+                // A development worker serves only orgs that opted in (ADR 0025).
+                let allow_development = plane
+                    .store
+                    .get_org(p.org_id)
+                    .await
+                    .map_err(store_failed)?
+                    .development_runtime;
                 let request = PlacementRequest {
                     cpu_count: p.cpu_count,
                     memory_mb: u64::from(p.memory_mb),
+                    runtime: p.runtime,
+                    allow_development,
                 };
                 // A control plane that just started has not heard every worker's heartbeat
                 // yet, and room freed by a destroy shows in the worker's next heartbeat: give
@@ -187,6 +196,7 @@ impl SagaStep<ControlPlane> for PlaceOnWorker {
                         Ok((_, name, _)) => break name,
                         Err(
                             osb_placement::PlacementError::NoLiveWorker
+                            | osb_placement::PlacementError::NoRuntime { .. }
                             | osb_placement::PlacementError::NoCapacity { .. },
                         ) if attempts < 15 => {
                             attempts += 1;
@@ -281,7 +291,7 @@ impl BootSandbox {
             cpu_count: p.cpu_count,
             memory_mb: p.memory_mb,
             timeout_sec: p.timeout_sec,
-            runtime: String::new(),
+            runtime: p.effective_runtime().as_str().to_owned(),
             boot_from: None,
         }
     }
@@ -319,6 +329,13 @@ impl SagaStep<ControlPlane> for BootSandbox {
                 .map(|response| response.into_inner().sandbox.unwrap_or_default()),
         }
         .map_err(|status| plane.rpc_failed(&placed.worker, "boot the sandbox", status))?;
+        // The worker names its namespace slot by isolation (`netns` or `dev`); a sandbox it
+        // ran with isolation is on the runtime this step asked for.
+        let runtime = if created.runtime == osb_proto::DEV_RUNTIME_ADVERTISED {
+            created.runtime
+        } else {
+            p.effective_runtime().as_str().to_owned()
+        };
         let egress = match wire::EgressEnforcement::try_from(created.egress) {
             Ok(wire::EgressEnforcement::Enforced) => "enforced",
             Ok(wire::EgressEnforcement::Cooperative) => "cooperative",
@@ -326,12 +343,12 @@ impl SagaStep<ControlPlane> for BootSandbox {
         };
         plane
             .store
-            .set_sandbox_runtime(p.sandbox_id, &created.runtime, egress)
+            .set_sandbox_runtime(p.sandbox_id, &runtime, egress)
             .await
             .map_err(store_failed)?;
         to_output(&Booted {
             source_address: created.source_address,
-            runtime: created.runtime,
+            runtime,
             egress: egress.to_owned(),
         })
     }

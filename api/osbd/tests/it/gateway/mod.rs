@@ -4,10 +4,13 @@
 mod auth;
 mod completeness;
 mod fixtures;
+mod keys;
 mod openapi;
 mod ops_views;
 mod pagination;
 mod projects;
+mod rate_limits;
+mod runtime_selection;
 mod sandbox_input;
 mod sandbox_world;
 mod sandboxes;
