@@ -32,7 +32,8 @@ pub struct Caller {
     pub scope: KeyScope,
 }
 
-fn presented_key(request: &HttpRequest) -> Option<String> {
+/// The key a request presents (`X-API-Key` or `Authorization: Bearer`), if any.
+pub(crate) fn presented_key(request: &HttpRequest) -> Option<String> {
     let headers = request.headers();
     if let Some(value) = headers.get("x-api-key").and_then(|v| v.to_str().ok()) {
         return Some(value.trim().to_owned());

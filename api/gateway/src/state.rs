@@ -10,6 +10,7 @@ use osb_vault::Vault;
 use osb_control::SandboxService;
 
 use super::key_usage::KeyUsage;
+use super::metrics_cache::MetricsCache;
 use super::rate_limit::RateLimiter;
 
 /// What handlers reach through `web::Data<AppState>`.
@@ -26,6 +27,8 @@ pub struct AppState {
     pub key_usage: Arc<KeyUsage>,
     /// Token buckets per API key (ADR 0027).
     pub rate_limiter: Arc<RateLimiter>,
+    /// Cached store gauges and the optional scrape key of `/metrics` (ADR 0027).
+    pub metrics: Arc<MetricsCache>,
 }
 
 impl AppState {
@@ -38,6 +41,7 @@ impl AppState {
             control: None,
             key_usage: Arc::new(KeyUsage::default()),
             rate_limiter: Arc::new(RateLimiter::default()),
+            metrics: Arc::new(MetricsCache::default()),
         }
     }
 
@@ -50,6 +54,12 @@ impl AppState {
     /// The same state with other rate limits per key.
     pub fn with_rate_limiter(mut self, rate_limiter: Arc<RateLimiter>) -> Self {
         self.rate_limiter = rate_limiter;
+        self
+    }
+
+    /// The same state with another metrics cache (tests set its ttl and key).
+    pub fn with_metrics(mut self, metrics: Arc<MetricsCache>) -> Self {
+        self.metrics = metrics;
         self
     }
 

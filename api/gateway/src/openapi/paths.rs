@@ -399,7 +399,7 @@ pub const OPERATIONS: &[Operation] = &[
         path: "/metrics",
         id: "metrics",
         tag: "meta",
-        summary: "Prometheus metrics (counts only: no org, secret or host)",
+        summary: "Prometheus metrics (counts only: no org, secret or host; store figures cached for 15 s); when the operator sets OPENSANDBOX_METRICS_KEY, 401 without `Authorization: Bearer <that key>`",
         access: Access::Public,
         request: None,
         success: &[(

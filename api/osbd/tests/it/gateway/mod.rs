@@ -18,6 +18,7 @@ mod schema_check;
 mod secrets;
 mod sse;
 mod sse_replay;
+mod tenant_bounds;
 
 use actix_web::dev::ServiceResponse;
 use actix_web::{test, web, App};
