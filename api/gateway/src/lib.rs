@@ -34,6 +34,7 @@ mod sandbox_view;
 mod sandboxes;
 mod scopes;
 mod secrets;
+mod sse_slots;
 mod state;
 mod validate;
 mod workers;
@@ -49,6 +50,7 @@ pub use metrics_cache::{MetricsCache, StoreGauges, DEFAULT_METRICS_TTL, METRICS_
 pub use rate_limit::{RateLimiter, DEFAULT_RATE_BURST, DEFAULT_RATE_PER_SECOND};
 pub use sandbox_view::{CheckpointView, SandboxView, SnapshotView, COOPERATIVE_WARNING};
 pub use scopes::{KeyScope, RouteClass, UnknownScope, KEY_SCOPES};
+pub use sse_slots::{SseSlots, DEFAULT_STREAMS_PER_ORG};
 pub use state::AppState;
 
 /// Registers every route under `/api` plus the health endpoints and the dashboard page.

@@ -12,6 +12,7 @@ use osb_control::SandboxService;
 use super::key_usage::KeyUsage;
 use super::metrics_cache::MetricsCache;
 use super::rate_limit::RateLimiter;
+use super::sse_slots::SseSlots;
 
 /// What handlers reach through `web::Data<AppState>`.
 #[derive(Debug, Clone)]
@@ -29,6 +30,8 @@ pub struct AppState {
     pub rate_limiter: Arc<RateLimiter>,
     /// Cached store gauges and the optional scrape key of `/metrics` (ADR 0027).
     pub metrics: Arc<MetricsCache>,
+    /// Open event streams per org (ADR 0027).
+    pub sse_slots: Arc<SseSlots>,
 }
 
 impl AppState {
@@ -42,6 +45,7 @@ impl AppState {
             key_usage: Arc::new(KeyUsage::default()),
             rate_limiter: Arc::new(RateLimiter::default()),
             metrics: Arc::new(MetricsCache::default()),
+            sse_slots: Arc::new(SseSlots::default()),
         }
     }
 
@@ -60,6 +64,12 @@ impl AppState {
     /// The same state with another metrics cache (tests set its ttl and key).
     pub fn with_metrics(mut self, metrics: Arc<MetricsCache>) -> Self {
         self.metrics = metrics;
+        self
+    }
+
+    /// The same state with another cap on event streams per org.
+    pub fn with_sse_slots(mut self, sse_slots: Arc<SseSlots>) -> Self {
+        self.sse_slots = sse_slots;
         self
     }
 

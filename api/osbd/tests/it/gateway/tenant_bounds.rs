@@ -1,6 +1,7 @@
 //! Tenant bounds over REST (ADR 0027): an org at its sandbox quota gets 409 with the quota named
 //! and no sandbox row; `/metrics` reads the store at most once per interval however often it is
-//! scraped, and with a scrape key set it refuses scrapes without it.
+//! scraped, and with a scrape key set it refuses scrapes without it; an org holds at most its
+//! cap of event streams at once (429, freed when one closes).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -125,4 +126,41 @@ async fn metrics_are_cached_and_optionally_key_protected() {
         200
     );
     assert!(!format!("{:?}", gateway.state).contains("scrape-canary-key"));
+}
+
+#[actix_web::test]
+async fn event_streams_per_org_are_capped_and_freed_when_closed() {
+    let mut gateway = Gateway::start().await;
+    gateway.state = gateway
+        .state
+        .clone()
+        .with_sse_slots(Arc::new(osb_gateway::SseSlots::new(1)));
+    let app = actix_web::test::init_service(
+        actix_web::App::new()
+            .app_data(actix_web::web::Data::new(gateway.state.clone()))
+            .configure(osb_gateway::configure),
+    )
+    .await;
+    let open = |key: &str| {
+        actix_web::test::TestRequest::get()
+            .uri("/api/events")
+            .insert_header(("X-API-Key", key.to_owned()))
+            .to_request()
+    };
+    let first = actix_web::test::call_service(&app, open(&gateway.key)).await;
+    assert_eq!(first.status().as_u16(), 200);
+    let refused = actix_web::test::call_service(&app, open(&gateway.key)).await;
+    assert_eq!(refused.status().as_u16(), 429);
+    assert!(refused.headers().contains_key("retry-after"));
+    let body: serde_json::Value = actix_web::test::read_body_json(refused).await;
+    assert_eq!(error_code(&body), "rate_limited");
+    let other = actix_web::test::call_service(&app, open(&gateway.other_key)).await;
+    assert_eq!(other.status().as_u16(), 200, "the cap is per org");
+    drop(first);
+    let again = actix_web::test::call_service(&app, open(&gateway.key)).await;
+    assert_eq!(
+        again.status().as_u16(),
+        200,
+        "a closed stream frees its slot"
+    );
 }
