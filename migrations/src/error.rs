@@ -19,6 +19,9 @@ pub enum StoreError {
     /// A stored value could not be interpreted (corrupt row or wrong schema).
     #[error("stored {what} is invalid: {reason}")]
     Corrupt { what: String, reason: String },
+    /// An org quota would be exceeded (the sentence names it and what to do).
+    #[error("{0}")]
+    QuotaExceeded(String),
     /// The database refused or failed the operation.
     #[error("database error: {0}")]
     Database(#[source] DbErr),

@@ -10,6 +10,18 @@ pub struct OrgRecord {
     pub id: OrgId,
     pub name: String,
     pub created_at: DateTime<Utc>,
+    /// Opted in to development workers (cooperative egress; ADR 0025).
+    pub development_runtime: bool,
+    /// Bounds on the org's active sandboxes (ADR 0027).
+    pub quotas: OrgQuotas,
+}
+
+/// Bounds on an org's active (creating, running, stopped) sandboxes; `None` is unlimited.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct OrgQuotas {
+    pub sandboxes: Option<u64>,
+    pub cpus: Option<u64>,
+    pub memory_mb: Option<u64>,
 }
 
 /// An API key's metadata (the key itself is never stored, only its hash).
@@ -21,6 +33,22 @@ pub struct ApiKeyRecord {
     pub key_prefix: String,
     pub created_at: DateTime<Utc>,
     pub revoked_at: Option<DateTime<Utc>>,
+    /// `admin`, `sandboxes` or `read` (ADR 0026; the gateway gives them meaning).
+    pub scope: String,
+    pub expires_at: Option<DateTime<Utc>>,
+    /// Updated in batches, not per request: it may lag by the flush interval.
+    pub last_used_at: Option<DateTime<Utc>>,
+}
+
+/// A key to record (the caller hashed it; the key itself never reaches the store).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewApiKey {
+    pub org_id: OrgId,
+    pub name: String,
+    pub key_hash: String,
+    pub key_prefix: String,
+    pub scope: String,
+    pub expires_at: Option<DateTime<Utc>>,
 }
 
 /// A registered master key: its public fingerprint and the version number it was given.
@@ -44,6 +72,8 @@ pub struct ProjectRecord {
     pub egress_allowlist: Vec<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// Default runtime of the project's sandboxes (`netns` or `microvm`; `None`: netns).
+    pub runtime: Option<String>,
 }
 
 /// What is needed to create a project (already validated by the caller).
@@ -56,6 +86,7 @@ pub struct NewProject {
     pub memory_mb: u32,
     pub timeout_sec: u32,
     pub egress_allowlist: Vec<String>,
+    pub runtime: Option<String>,
 }
 
 /// A partial update: `None` keeps the stored value.
@@ -67,6 +98,7 @@ pub struct ProjectPatch {
     pub memory_mb: Option<u32>,
     pub timeout_sec: Option<u32>,
     pub egress_allowlist: Option<Vec<String>>,
+    pub runtime: Option<Option<String>>,
 }
 
 /// A secret's metadata: everything but the ciphertext.

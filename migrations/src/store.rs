@@ -102,15 +102,22 @@ impl Store {
             let statement =
                 sea_orm::Statement::from_string(self.backend(), format!("SELECT * FROM {table}"));
             let rows = self.db.query_all_raw(statement).await?;
-            for row in rows {
-                out.push_str(table);
-                out.push_str(": ");
-                for column in row.column_names() {
-                    out.push_str(&render_cell(&row, &column));
-                    out.push(' ');
-                }
-                out.push('\n');
-            }
+            // Sorted: an UPDATE may move a row (PostgreSQL MVCC), which must not look like a
+            // change to tests comparing dumps.
+            let mut lines: Vec<String> = rows
+                .iter()
+                .map(|row| {
+                    let mut line = format!("{table}: ");
+                    for column in row.column_names() {
+                        line.push_str(&render_cell(row, &column));
+                        line.push(' ');
+                    }
+                    line.push('\n');
+                    line
+                })
+                .collect();
+            lines.sort();
+            out.extend(lines);
         }
         Ok(out)
     }

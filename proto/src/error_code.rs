@@ -52,6 +52,12 @@ pub enum ErrorCode {
     ProxyOverloaded,
     /// The client took too long to send a request.
     RequestTimeout,
+    /// The API key was revoked (ADR 0026).
+    RevokedApiKey,
+    /// The API key is past its expiry (ADR 0026).
+    ExpiredApiKey,
+    /// The API key's scope does not cover this route (ADR 0026).
+    InsufficientScope,
 }
 
 impl ErrorCode {
@@ -78,6 +84,8 @@ impl ErrorCode {
             ErrorCode::RateLimited => 429,
             ErrorCode::ProxyOverloaded => 503,
             ErrorCode::RequestTimeout => 408,
+            ErrorCode::RevokedApiKey | ErrorCode::ExpiredApiKey => 401,
+            ErrorCode::InsufficientScope => 403,
         }
     }
 
@@ -105,6 +113,9 @@ impl ErrorCode {
             ErrorCode::RateLimited => "rate_limited",
             ErrorCode::ProxyOverloaded => "proxy_overloaded",
             ErrorCode::RequestTimeout => "request_timeout",
+            ErrorCode::RevokedApiKey => "revoked_api_key",
+            ErrorCode::ExpiredApiKey => "expired_api_key",
+            ErrorCode::InsufficientScope => "insufficient_scope",
         }
     }
 }
@@ -130,6 +141,9 @@ mod tests {
             ErrorCode::RateLimited,
             ErrorCode::ProxyOverloaded,
             ErrorCode::RequestTimeout,
+            ErrorCode::RevokedApiKey,
+            ErrorCode::ExpiredApiKey,
+            ErrorCode::InsufficientScope,
         ] {
             let json = serde_json::to_string(&code).unwrap();
             assert_eq!(json, format!("\"{}\"", code.as_str()));

@@ -13,6 +13,7 @@ pub mod error_code;
 pub mod grpc;
 pub mod host_pattern;
 pub mod ids;
+pub mod runtime_name;
 pub mod sealed_token;
 pub mod secret_value;
 pub mod worker_name;
@@ -23,6 +24,7 @@ pub use host_pattern::{HostMatcher, HostPattern, HostPatternError};
 pub use ids::{
     CheckpointId, IdParseError, OrgId, ProjectId, SagaId, SandboxId, SecretId, SnapshotId, WorkerId,
 };
+pub use runtime_name::{RuntimeName, UnknownRuntime, DEV_RUNTIME_ADVERTISED, RUNTIME_NAMES};
 pub use sealed_token::{
     SealedToken, SealedTokenParseError, SEALED_TOKEN_HEX_LEN, SEALED_TOKEN_LEN, SEALED_TOKEN_PREFIX,
 };

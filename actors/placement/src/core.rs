@@ -4,14 +4,15 @@
 //!
 //! Rules (ADR 0009): a worker is live while its last heartbeat is younger than `lost_after`;
 //! a sandbox goes to a live worker with room for its cpu, memory and sandbox count, counting
-//! reservations made since that worker's last heartbeat; isolated (`netns`) workers are
-//! preferred over development ones; among equals, the one with the most free memory, then the
+//! reservations made since that worker's last heartbeat and serving the requested runtime
+//! (ADR 0025: a development worker serves `netns` requests only of orgs that opted in);
+//! isolated (`netns`) workers are preferred over development ones; among equals, the one with the most free memory, then the
 //! lowest name, wins (deterministic). A worker that misses heartbeats is reported lost once;
 //! it comes back when it heartbeats again.
 
 use std::collections::BTreeMap;
 
-use osb_proto::WorkerId;
+use osb_proto::{RuntimeName, WorkerId};
 
 use crate::heartbeat::{Usage, WorkerHeartbeat};
 
@@ -20,6 +21,22 @@ use crate::heartbeat::{Usage, WorkerHeartbeat};
 pub struct PlacementRequest {
     pub cpu_count: u32,
     pub memory_mb: u64,
+    /// The runtime the sandbox asks for.
+    pub runtime: RuntimeName,
+    /// Whether the sandbox's org opted in to development (cooperative) workers.
+    pub allow_development: bool,
+}
+
+impl PlacementRequest {
+    /// A `netns` request of this size from an org that did not opt in to development workers.
+    pub fn netns(cpu_count: u32, memory_mb: u64) -> Self {
+        Self {
+            cpu_count,
+            memory_mb,
+            runtime: RuntimeName::Netns,
+            allow_development: false,
+        }
+    }
 }
 
 /// Why no worker was chosen.
@@ -27,12 +44,28 @@ pub struct PlacementRequest {
 pub enum PlacementError {
     #[error("no worker is running: start one with `osbd worker` (or use `osbd up`)")]
     NoLiveWorker,
+    #[error("no live worker offers the {runtime} runtime ({live} live){}", development_hint(*.development_only))]
+    NoRuntime {
+        runtime: RuntimeName,
+        live: usize,
+        /// Some live worker would serve it with its development runtime, which the org did not
+        /// opt in to.
+        development_only: bool,
+    },
     #[error("no live worker has room for {cpu_count} CPU and {memory_mb} MiB ({live} live); destroy idle sandboxes or add a worker")]
     NoCapacity {
         cpu_count: u32,
         memory_mb: u64,
         live: usize,
     },
+}
+
+fn development_hint(development_only: bool) -> &'static str {
+    if development_only {
+        "; the only candidates run the development runtime (cooperative egress), which this org has not opted in to: start a worker as root with the netns runtime, or opt the org in with `osbd admin org NAME --development-runtime on`"
+    } else {
+        "; start a worker that offers it, or choose another runtime"
+    }
 }
 
 /// A worker's state as placement sees it.
@@ -150,7 +183,24 @@ impl PlacementCore {
         if live.is_empty() {
             return Err(PlacementError::NoLiveWorker);
         }
-        let chosen = live
+        let serving: Vec<&WorkerView> = live
+            .iter()
+            .copied()
+            .filter(|view| {
+                view.heartbeat
+                    .serves(request.runtime, request.allow_development)
+            })
+            .collect();
+        if serving.is_empty() {
+            return Err(PlacementError::NoRuntime {
+                runtime: request.runtime,
+                live: live.len(),
+                development_only: live
+                    .iter()
+                    .any(|view| view.heartbeat.serves_only_by_development(request.runtime)),
+            });
+        }
+        let chosen = serving
             .iter()
             .filter(|view| view.fits(request))
             .max_by(|a, b| {
@@ -165,7 +215,7 @@ impl PlacementCore {
             .ok_or(PlacementError::NoCapacity {
                 cpu_count: request.cpu_count,
                 memory_mb: request.memory_mb,
-                live: live.len(),
+                live: serving.len(),
             })?;
         if let Some(view) = self.workers.get_mut(&chosen) {
             view.reserved.sandboxes = view.reserved.sandboxes.saturating_add(1);
@@ -197,6 +247,7 @@ mod tests {
             name: name.parse().unwrap(),
             grpc_addr: "127.0.0.1:7000".to_owned(),
             isolation: isolation.to_owned(),
+            runtimes: Vec::new(),
             capacity: Capacity {
                 sandboxes: 3,
                 cpu_count: 4,
@@ -214,6 +265,8 @@ mod tests {
     const SMALL: PlacementRequest = PlacementRequest {
         cpu_count: 1,
         memory_mb: 512,
+        runtime: RuntimeName::Netns,
+        allow_development: true,
     };
 
     #[test]
@@ -252,8 +305,8 @@ mod tests {
         core.observe(heartbeat("iso", iso, 3000, "netns"), 0);
         assert_eq!(core.place(SMALL, 1).unwrap(), iso);
         let huge = PlacementRequest {
-            cpu_count: 1,
             memory_mb: 8192,
+            ..SMALL
         };
         assert!(core.place(huge, 1).is_err());
     }
@@ -272,5 +325,93 @@ mod tests {
             "revived"
         );
         assert_eq!(core.place(SMALL, 9_600).unwrap(), a);
+    }
+
+    fn offering(name: &str, id: WorkerId, runtimes: &[&str]) -> WorkerHeartbeat {
+        let isolation = if runtimes.contains(&"dev") {
+            "development"
+        } else {
+            "netns"
+        };
+        WorkerHeartbeat {
+            runtimes: runtimes.iter().map(|r| (*r).to_owned()).collect(),
+            ..heartbeat(name, id, 0, isolation)
+        }
+    }
+
+    #[test]
+    fn development_workers_serve_only_orgs_that_opted_in() {
+        let mut core = PlacementCore::new(6_000);
+        let dev = WorkerId::new();
+        core.observe(offering("dev", dev, &["dev"]), 0);
+        let strict = PlacementRequest::netns(1, 512);
+        let error = core.place(strict, 1).unwrap_err();
+        assert!(
+            matches!(
+                error,
+                PlacementError::NoRuntime {
+                    runtime: RuntimeName::Netns,
+                    live: 1,
+                    development_only: true
+                }
+            ),
+            "{error:?}"
+        );
+        assert!(
+            error.to_string().contains("--development-runtime on"),
+            "{error}"
+        );
+        let opted_in = PlacementRequest {
+            allow_development: true,
+            ..strict
+        };
+        assert_eq!(core.place(opted_in, 1).unwrap(), dev);
+    }
+
+    #[test]
+    fn a_runtime_goes_only_to_workers_that_advertise_it() {
+        let mut core = PlacementCore::new(6_000);
+        let (netns, vm) = (WorkerId::new(), WorkerId::new());
+        core.observe(offering("a-netns", netns, &["netns"]), 0);
+        let microvm = PlacementRequest {
+            runtime: RuntimeName::Microvm,
+            ..SMALL
+        };
+        let error = core.place(microvm, 1).unwrap_err();
+        assert!(
+            matches!(
+                error,
+                PlacementError::NoRuntime {
+                    runtime: RuntimeName::Microvm,
+                    development_only: false,
+                    ..
+                }
+            ),
+            "{error:?}"
+        );
+        core.observe(offering("b-vm", vm, &["netns", "microvm"]), 2);
+        for _ in 0..3 {
+            assert_eq!(core.place(microvm, 3).unwrap(), vm);
+        }
+        // The microVM worker is full: room elsewhere does not count for a microVM.
+        assert!(matches!(
+            core.place(microvm, 3),
+            Err(PlacementError::NoCapacity { live: 1, .. })
+        ));
+        assert_eq!(core.place(SMALL, 3).unwrap(), netns);
+    }
+
+    #[test]
+    fn heartbeats_without_runtimes_advertise_their_isolation() {
+        let old = heartbeat("old", WorkerId::new(), 0, "development");
+        assert_eq!(old.advertised_runtimes(), vec!["dev"]);
+        assert!(!old.serves(RuntimeName::Netns, false));
+        assert!(old.serves(RuntimeName::Netns, true));
+        assert!(!old.serves(RuntimeName::Microvm, true));
+        let json = serde_json::to_value(&old).unwrap();
+        let mut without = json.as_object().unwrap().clone();
+        without.remove("runtimes");
+        let parsed: WorkerHeartbeat = serde_json::from_value(without.into()).unwrap();
+        assert_eq!(parsed, old);
     }
 }

@@ -39,7 +39,7 @@ pub use metrics::ControlMetrics;
 pub use outbox::{drain_once as drain_outbox_once, OutboxRelay};
 pub use plane::ControlPlane;
 pub use saga_progress::BusProgressSink;
-pub use sagas::params::{BootFrom, CreateParams};
+pub use sagas::params::{runtime_of_row, BootFrom, CreateParams};
 pub use sandboxes::SandboxService;
 pub use secret_push::GrpcSecretPusher;
 pub use worker_views::KnownWorker;

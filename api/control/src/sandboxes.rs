@@ -226,9 +226,11 @@ impl SandboxService {
         mut params: CreateParams,
     ) -> Result<SandboxRecord, ControlError> {
         let record = self.find_checkpoint(params.org_id, checkpoint).await?;
+        let runtime = self.runtime_of_checkpoint(&record).await;
         params.boot = BootFrom::Checkpoint {
             checkpoint_id: record.id,
             worker: record.worker,
+            runtime,
         };
         self.create(params).await
     }
@@ -252,10 +254,21 @@ impl SandboxService {
             ))
         })?;
         let record = self.find_checkpoint(org, checkpoint).await?;
+        let runtime = self.runtime_of_checkpoint(&record).await;
         Ok(BootFrom::Checkpoint {
             checkpoint_id: record.id,
             worker: record.worker,
+            runtime,
         })
+    }
+
+    /// The runtime a checkpoint's sandbox ran on (its copies boot there too).
+    async fn runtime_of_checkpoint(&self, record: &CheckpointRecord) -> osb_proto::RuntimeName {
+        let row = match record.sandbox_id {
+            Some(id) => self.plane.store.find_sandbox(id).await.ok(),
+            None => None,
+        };
+        super::sagas::params::runtime_of_row(row.as_ref().and_then(|row| row.runtime.as_deref()))
     }
 
     async fn find_checkpoint(
@@ -501,9 +514,10 @@ fn unwound_error(step: &str, error: &str) -> ControlError {
         || error.contains("no worker is running")
         || error.contains("cannot reach worker")
         || error.contains("no live worker has room")
+        || error.contains("no live worker offers")
     {
         ControlError::Unavailable(message)
-    } else if error.contains("already exists") {
+    } else if error.contains("already exists") || error.contains("the org's quota is") {
         ControlError::Conflict(message)
     } else {
         ControlError::Failed(message)

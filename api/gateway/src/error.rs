@@ -16,6 +16,8 @@ use serde::Serialize;
 pub struct ApiError {
     pub code: ErrorCode,
     pub message: String,
+    /// Seconds to send as `Retry-After` (rate limits).
+    pub retry_after: Option<u64>,
 }
 
 #[derive(Serialize)]
@@ -29,6 +31,15 @@ impl ApiError {
         Self {
             code,
             message: message.into(),
+            retry_after: None,
+        }
+    }
+
+    /// 429 `rate_limited` with `Retry-After: seconds`.
+    pub fn rate_limited(message: impl Into<String>, seconds: u64) -> Self {
+        Self {
+            retry_after: Some(seconds.max(1)),
+            ..Self::new(ErrorCode::RateLimited, message)
         }
     }
 
@@ -55,7 +66,11 @@ impl ResponseError for ApiError {
     }
 
     fn error_response(&self) -> HttpResponse {
-        HttpResponse::build(self.status_code()).json(ErrorBody {
+        let mut response = HttpResponse::build(self.status_code());
+        if let Some(seconds) = self.retry_after {
+            response.insert_header(("Retry-After", seconds.to_string()));
+        }
+        response.json(ErrorBody {
             error: &self.message,
             code: self.code.as_str(),
         })
@@ -74,6 +89,7 @@ impl From<StoreError> for ApiError {
                 ErrorCode::Conflict,
                 format!("{what} changed while this request ran; retry it"),
             ),
+            StoreError::QuotaExceeded(message) => ApiError::new(ErrorCode::Conflict, message),
             StoreError::Database(cause) => ApiError::new(ErrorCode::Unavailable, {
                 tracing::error!(error = %cause, "database error");
                 "the database is unavailable; retry shortly".to_owned()

@@ -25,6 +25,7 @@ use serde::Deserialize;
 use super::auth::Caller;
 use super::error::ApiError;
 use super::event_replay::{event_frame, replay_start, truncated_frame};
+use super::sse_slots::SseSlot;
 use super::state::AppState;
 
 /// Event families a caller may follow.
@@ -69,6 +70,14 @@ async fn events(
 ) -> Result<HttpResponse, ApiError> {
     let pattern = pattern(&query)?;
     let from = replay_start(&request, query.since.as_deref())?;
+    let slot = state.sse_slots.acquire(caller.org_id).map_err(|cap| {
+        ApiError::rate_limited(
+            format!(
+                "this org already has {cap} event streams open (the limit); close one and retry"
+            ),
+            5,
+        )
+    })?;
     // The feed is set up before the answer starts: nothing published after the head is missed.
     let feed = state
         .bus
@@ -84,6 +93,7 @@ async fn events(
         org: caller.org_id,
         store: state.store.clone(),
         sandboxes: HashMap::new(),
+        _slot: slot,
     };
     let stream = futures_util::stream::unfold(
         (feed, filter, tokio::time::interval(PING_EVERY)),
@@ -116,6 +126,8 @@ async fn events(
 
 /// Decides whether an event belongs to the caller's org.
 struct OrgFilter {
+    /// Held for as long as the stream lives (ADR 0027).
+    _slot: SseSlot,
     org: OrgId,
     store: Store,
     sandboxes: HashMap<SandboxId, bool>,

@@ -18,17 +18,23 @@ mod event_stream;
 mod events;
 mod health;
 mod json;
+mod key_usage;
+mod keys;
 mod metrics;
+mod metrics_cache;
 mod openapi;
 mod pagination;
 mod project_replace;
 mod projects;
+mod rate_limit;
 mod saga_views;
 mod sandbox_ops;
 mod sandbox_storage;
 mod sandbox_view;
 mod sandboxes;
+mod scopes;
 mod secrets;
+mod sse_slots;
 mod state;
 mod validate;
 mod workers;
@@ -38,7 +44,13 @@ use actix_web::web;
 pub use api_keys::{hash_api_key, ApiKey, API_KEY_PREFIX};
 pub use error::ApiError;
 pub use events::SecretChanged;
+pub use key_usage::{KeyUsage, DEFAULT_KEY_USE_FLUSH};
+pub use keys::{validate_key_name, KeyView};
+pub use metrics_cache::{MetricsCache, StoreGauges, DEFAULT_METRICS_TTL, METRICS_KEY_ENV};
+pub use rate_limit::{RateLimiter, DEFAULT_RATE_BURST, DEFAULT_RATE_PER_SECOND};
 pub use sandbox_view::{CheckpointView, SandboxView, SnapshotView, COOPERATIVE_WARNING};
+pub use scopes::{KeyScope, RouteClass, UnknownScope, KEY_SCOPES};
+pub use sse_slots::{SseSlots, DEFAULT_STREAMS_PER_ORG};
 pub use state::AppState;
 
 /// Registers every route under `/api` plus the health endpoints and the dashboard page.
@@ -48,6 +60,7 @@ pub fn configure(config: &mut web::ServiceConfig) {
         .app_data(json::path_config())
         .service(
             web::scope("/api")
+                .configure(keys::routes)
                 .configure(projects::routes)
                 .configure(project_replace::routes)
                 .configure(secrets::routes)

@@ -1,19 +1,33 @@
 //! `GET /metrics`: Prometheus text. Sandboxes by status (from the database, all orgs — counts
-//! only), live workers, unfinished sagas, and the control plane's counters. It names no org,
-//! no secret and no host, so it may be scraped without an API key.
+//! only) and unfinished sagas, both cached for a while (`metrics_cache`: no store query per
+//! scrape), live workers, and the control plane's counters. It names no org, no secret and no
+//! host, so it may be scraped without an API key unless the operator set a scrape key.
 
-use actix_web::{web, HttpResponse};
+use actix_web::{web, HttpRequest, HttpResponse};
+use osb_proto::ErrorCode;
+
+use super::auth::presented_key;
 
 use super::error::ApiError;
 use super::state::AppState;
 
-pub async fn metrics(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+pub async fn metrics(
+    state: web::Data<AppState>,
+    request: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    if !state.metrics.admits(presented_key(&request).as_deref()) {
+        return Err(ApiError::new(
+            ErrorCode::MissingApiKey,
+            "this gateway's metrics need the scrape key (OPENSANDBOX_METRICS_KEY) as `Authorization: Bearer <key>`",
+        ));
+    }
+    let gauges = state.metrics.gauges(&state.store).await?;
     let mut out = String::new();
     out.push_str("# HELP osb_sandboxes Sandboxes by status.\n# TYPE osb_sandboxes gauge\n");
-    for (status, count) in state.store.count_sandboxes_by_status().await? {
+    for (status, count) in &gauges.sandboxes_by_status {
         out.push_str(&format!("osb_sandboxes{{status=\"{status}\"}} {count}\n"));
     }
-    let unfinished = state.store.list_unfinished_sagas().await?.len();
+    let unfinished = gauges.unfinished_sagas;
     out.push_str("# HELP osb_sagas_unfinished Sagas not yet completed or unwound.\n# TYPE osb_sagas_unfinished gauge\n");
     out.push_str(&format!("osb_sagas_unfinished {unfinished}\n"));
     if let Some(control) = state.control.as_ref() {

@@ -7,6 +7,7 @@
 //! documented, every documented route is served, and real answers use only documented fields.
 
 mod field_schemas;
+mod key_paths;
 mod ops_paths;
 mod ops_schemas;
 mod pages;
@@ -42,6 +43,7 @@ pub fn document() -> Value {
             { "name": "snapshots", "description": "golden snapshots new sandboxes boot from" },
             { "name": "events", "description": "server-sent events of the caller's org" },
             { "name": "ops", "description": "sagas in flight and the workers, for operators" },
+            { "name": "keys", "description": "the org's API keys: list, create, revoke, rotate (admin scope)" },
             { "name": "dashboard", "description": "the ops dashboard page (no key: it asks for one)" },
             { "name": "meta", "description": "health, readiness, metrics, this document" },
         ],

@@ -1,6 +1,6 @@
 //! `PUT /api/projects/{project}`: replaces the whole mutable record of a project. Every field
 //! the body leaves out (or sends as `null`) takes its default — `template` none, `cpuCount` 1,
-//! `memoryMB` 512, `timeoutSec` 300, `egressAllowlist` `[]` (no egress) — except `name`, which
+//! `memoryMB` 512, `timeoutSec` 300, `egressAllowlist` `[]` (no egress), `runtime` netns — except `name`, which
 //! keeps the project's current name (the path already names it). `PATCH` merges instead.
 //! Validation is complete before the row is touched; running sandboxes follow a changed
 //! allowlist at once, as with `PATCH`.
@@ -48,6 +48,12 @@ fn replacement(body: UpdateProject) -> Result<ProjectPatch, ApiError> {
             "egressAllowlist",
             &body.egress_allowlist.unwrap_or_default(),
         )?),
+        runtime: Some(
+            body.runtime
+                .as_deref()
+                .map(|name| validate::runtime("runtime", name).map(|r| r.to_string()))
+                .transpose()?,
+        ),
     })
 }
 

@@ -37,6 +37,8 @@ struct CreateProject {
     memory_mb: Option<u32>,
     timeout_sec: Option<u32>,
     egress_allowlist: Option<Vec<String>>,
+    /// Default runtime of the project's sandboxes (`netns` or `microvm`).
+    runtime: Option<String>,
 }
 
 /// PATCH body: an absent or `null` field keeps the stored value; `[]` clears the allowlist.
@@ -51,6 +53,7 @@ pub(super) struct UpdateProject {
     pub(super) memory_mb: Option<u32>,
     pub(super) timeout_sec: Option<u32>,
     pub(super) egress_allowlist: Option<Vec<String>>,
+    pub(super) runtime: Option<String>,
 }
 
 /// The project as the API shows it.
@@ -69,6 +72,9 @@ pub struct ProjectView {
     pub memory_mb: u32,
     pub timeout_sec: u32,
     pub egress_allowlist: Vec<String>,
+    /// The runtime new sandboxes of the project get unless a create names one (ADR 0025).
+    #[serde(default)]
+    pub runtime: String,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -85,6 +91,9 @@ impl From<ProjectRecord> for ProjectView {
             memory_mb: record.memory_mb,
             timeout_sec: record.timeout_sec,
             egress_allowlist: record.egress_allowlist,
+            runtime: record
+                .runtime
+                .unwrap_or_else(|| osb_proto::RuntimeName::default().to_string()),
             created_at: record.created_at,
             updated_at: record.updated_at,
         }
@@ -151,6 +160,11 @@ async fn create(
             "egressAllowlist",
             &body.egress_allowlist.unwrap_or_default(),
         )?,
+        runtime: body
+            .runtime
+            .as_deref()
+            .map(|name| validate::runtime("runtime", name).map(|r| r.to_string()))
+            .transpose()?,
     };
     let record = state.store.create_project(new).await?;
     Ok(HttpResponse::Created().json(ProjectView::from(record)))
@@ -213,6 +227,11 @@ async fn update(
             .egress_allowlist
             .as_deref()
             .map(|entries| validate::host_patterns("egressAllowlist", entries))
+            .transpose()?,
+        runtime: body
+            .runtime
+            .as_deref()
+            .map(|name| validate::runtime("runtime", name).map(|r| Some(r.to_string())))
             .transpose()?,
     };
     apply(&state, caller, &path, patch).await

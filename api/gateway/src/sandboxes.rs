@@ -58,6 +58,8 @@ struct CreateSandbox {
     /// The reference system's name for `timeoutSec`.
     timeout: Option<u32>,
     metadata: Option<BTreeMap<String, String>>,
+    /// `netns` or `microvm` (default: the project's runtime, else netns; ADR 0025).
+    runtime: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -154,6 +156,7 @@ impl Sizes {
             envs,
             boot,
             metadata,
+            runtime: osb_proto::RuntimeName::default(),
         }
     }
 }
@@ -239,7 +242,31 @@ async fn create(
         }
         None => BootFrom::Fresh,
     };
-    let params = sizes.into_params(sandbox_id, caller.org_id, project, (envs, metadata), boot);
+    let runtime = match body.runtime.as_deref() {
+        Some(name) => validate::runtime("runtime", name)?,
+        None => project
+            .as_ref()
+            .and_then(|project| project.runtime.as_deref())
+            .map(|name| validate::runtime("project runtime", name))
+            .transpose()?
+            .unwrap_or_default(),
+    };
+    if let (
+        BootFrom::Checkpoint {
+            runtime: taken_on, ..
+        },
+        Some(_),
+    ) = (&boot, &body.runtime)
+    {
+        if *taken_on != runtime {
+            return Err(ApiError::invalid(format!(
+                "runtime: snapshot {} was taken on the {taken_on} runtime and boots only there; leave runtime out or set it to {taken_on}",
+                body.snapshot.as_deref().unwrap_or_default()
+            )));
+        }
+    }
+    let mut params = sizes.into_params(sandbox_id, caller.org_id, project, (envs, metadata), boot);
+    params.runtime = runtime;
     respond_created(control, params).await
 }
 
@@ -323,6 +350,7 @@ async fn fork_with(
     let boot = BootFrom::Checkpoint {
         checkpoint_id: source.id,
         worker: source.worker,
+        runtime: osb_control::runtime_of_row(parent.as_ref().and_then(|p| p.runtime.as_deref())),
     };
     let params = sizes.into_params(sandbox_id, caller.org_id, project, (envs, metadata), boot);
     respond_created(control, params).await

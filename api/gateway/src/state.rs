@@ -9,6 +9,11 @@ use osb_vault::Vault;
 
 use osb_control::SandboxService;
 
+use super::key_usage::KeyUsage;
+use super::metrics_cache::MetricsCache;
+use super::rate_limit::RateLimiter;
+use super::sse_slots::SseSlots;
+
 /// What handlers reach through `web::Data<AppState>`.
 #[derive(Debug, Clone)]
 pub struct AppState {
@@ -19,6 +24,14 @@ pub struct AppState {
     /// The control plane (sandbox sagas, worker links); `None` for a gateway that serves only
     /// projects and secrets, whose sandbox routes then answer 503.
     pub control: Option<Arc<SandboxService>>,
+    /// Key uses noted for `last_used_at`, written in batches (ADR 0026).
+    pub key_usage: Arc<KeyUsage>,
+    /// Token buckets per API key (ADR 0027).
+    pub rate_limiter: Arc<RateLimiter>,
+    /// Cached store gauges and the optional scrape key of `/metrics` (ADR 0027).
+    pub metrics: Arc<MetricsCache>,
+    /// Open event streams per org (ADR 0027).
+    pub sse_slots: Arc<SseSlots>,
 }
 
 impl AppState {
@@ -29,7 +42,35 @@ impl AppState {
             vault: Arc::new(vault),
             bus,
             control: None,
+            key_usage: Arc::new(KeyUsage::default()),
+            rate_limiter: Arc::new(RateLimiter::default()),
+            metrics: Arc::new(MetricsCache::default()),
+            sse_slots: Arc::new(SseSlots::default()),
         }
+    }
+
+    /// The same state with another key-use recorder (tests shorten or lengthen its interval).
+    pub fn with_key_usage(mut self, key_usage: Arc<KeyUsage>) -> Self {
+        self.key_usage = key_usage;
+        self
+    }
+
+    /// The same state with other rate limits per key.
+    pub fn with_rate_limiter(mut self, rate_limiter: Arc<RateLimiter>) -> Self {
+        self.rate_limiter = rate_limiter;
+        self
+    }
+
+    /// The same state with another metrics cache (tests set its ttl and key).
+    pub fn with_metrics(mut self, metrics: Arc<MetricsCache>) -> Self {
+        self.metrics = metrics;
+        self
+    }
+
+    /// The same state with another cap on event streams per org.
+    pub fn with_sse_slots(mut self, sse_slots: Arc<SseSlots>) -> Self {
+        self.sse_slots = sse_slots;
+        self
     }
 
     /// The same state with a control plane behind the sandbox routes.

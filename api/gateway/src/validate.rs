@@ -176,6 +176,12 @@ pub fn host_patterns(field: &str, entries: &[String]) -> Result<Vec<String>, Api
     Ok(normalised)
 }
 
+/// A runtime name (`netns` or `microvm`), or 400 listing the valid names.
+pub fn runtime(field: &str, name: &str) -> Result<osb_proto::RuntimeName, ApiError> {
+    name.parse()
+        .map_err(|error: osb_proto::UnknownRuntime| ApiError::invalid(format!("{field}: {error}")))
+}
+
 /// A bounded integer field.
 pub fn bounded(field: &str, value: u32, (min, max): (u32, u32)) -> Result<u32, ApiError> {
     if (min..=max).contains(&value) {

@@ -1,4 +1,5 @@
-//! `osbd admin create-org NAME` and `osbd admin create-key ORG`: tenant bootstrap. The API key
+//! `osbd admin create-org NAME` and `osbd admin create-key ORG`: tenant bootstrap; `osbd admin
+//! org NAME [--development-runtime on|off]`: an org's settings. The API key
 //! is printed once, on stdout, as `api_key=<key>` (with `org_id=<id>`), so scripts can capture
 //! it; only its SHA-256 is stored.
 
@@ -65,6 +66,72 @@ pub(crate) async fn create_key(
         err,
         "store the API key now: it is shown only once (only its hash is kept)"
     )?;
+    Ok(())
+}
+
+/// What `osbd admin org` changes (`None`: leave as is; `Some(None)`: unlimited).
+#[derive(Debug, Default)]
+pub(crate) struct OrgChange {
+    pub development_runtime: Option<bool>,
+    pub max_sandboxes: Option<Option<u64>>,
+    pub max_cpus: Option<Option<u64>>,
+    pub max_memory_mb: Option<Option<u64>>,
+}
+
+/// A quota argument: a number, or `none` for unlimited.
+pub(crate) fn quota_arg(
+    flag: &str,
+    value: Option<String>,
+) -> Result<Option<Option<u64>>, CommandError> {
+    match value.as_deref() {
+        None => Ok(None),
+        Some("none") => Ok(Some(None)),
+        Some(text) => text.parse().map(|n| Some(Some(n))).map_err(|_| {
+            CommandError::Usage(format!("{flag} takes a number or `none`, not {text:?}"))
+        }),
+    }
+}
+
+fn show_quota(value: Option<u64>) -> String {
+    value.map_or_else(|| "none".to_owned(), |n| n.to_string())
+}
+
+/// Shows an org's settings, after applying `change`.
+pub(crate) async fn org_settings(
+    settings: &Settings,
+    org_name: &str,
+    change: OrgChange,
+    out: &mut dyn Write,
+) -> Result<(), CommandError> {
+    let store = open_migrated_store(settings).await?;
+    let org = store.find_org_by_name(org_name).await?.ok_or_else(|| {
+        CommandError::Usage(format!(
+            "no org named {org_name:?}; create it with `osbd admin create-org {org_name}`"
+        ))
+    })?;
+    if let Some(allowed) = change.development_runtime {
+        store.set_org_development_runtime(org.id, allowed).await?;
+    }
+    if change.max_sandboxes.is_some() || change.max_cpus.is_some() || change.max_memory_mb.is_some()
+    {
+        let current = org.quotas;
+        let quotas = osb_store::OrgQuotas {
+            sandboxes: change.max_sandboxes.unwrap_or(current.sandboxes),
+            cpus: change.max_cpus.unwrap_or(current.cpus),
+            memory_mb: change.max_memory_mb.unwrap_or(current.memory_mb),
+        };
+        store.set_org_quotas(org.id, quotas).await?;
+    }
+    let org = store.get_org(org.id).await?;
+    writeln!(out, "org_id={}", org.id)?;
+    writeln!(
+        out,
+        "development_runtime={}",
+        if org.development_runtime { "on" } else { "off" }
+    )?;
+    writeln!(out, "max_sandboxes={}", show_quota(org.quotas.sandboxes))?;
+    writeln!(out, "max_cpus={}", show_quota(org.quotas.cpus))?;
+    writeln!(out, "max_memory_mb={}", show_quota(org.quotas.memory_mb))?;
     Ok(())
 }
 

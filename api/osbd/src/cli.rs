@@ -52,6 +52,11 @@ pub enum Command {
         /// Address pool of sandbox links
         #[arg(long, default_value = "100.96.0.0/16")]
         pool: String,
+        /// Allow the cooperative development runtime when the netns runtime is unavailable
+        /// (not root, tools missing); the org `default` then opts in to it. Never for untrusted
+        /// code: its sandboxes are plain processes
+        #[arg(long)]
+        dev_runtime: bool,
     },
     /// Run a control plane (gateway, placement, sagas); needs NATS_URL and gRPC TLS settings
     Control {
@@ -76,6 +81,14 @@ pub enum Command {
         /// The worker's own directory (default: <data dir>/worker)
         #[arg(long)]
         data_dir: Option<std::path::PathBuf>,
+        /// Allow the cooperative development runtime when the netns runtime is unavailable; the
+        /// worker then advertises `dev` and serves only orgs that opted in. Never for
+        /// untrusted code
+        #[arg(long)]
+        dev_runtime: bool,
+        /// Also offer the microVM runtime (QEMU microvm; guest image from OSB_GUEST_DIR)
+        #[arg(long)]
+        microvm: bool,
     },
 }
 
@@ -109,6 +122,27 @@ pub enum AdminCommand {
         /// A label for the key
         #[arg(long, default_value = "default")]
         name: String,
+    },
+    /// The key lifecycle: list, create (with scope and expiry), revoke, rotate
+    #[command(subcommand)]
+    Keys(crate::admin_keys::AdminKeysCommand),
+    /// Show or change an org's settings
+    Org {
+        /// The org's name
+        name: String,
+        /// Opt the org in to (`on`) or out of (`off`) development workers, whose egress
+        /// control is cooperative (ADR 0025)
+        #[arg(long, value_parser = ["on", "off"])]
+        development_runtime: Option<String>,
+        /// Most active sandboxes the org may hold (a number, or `none`) (ADR 0027)
+        #[arg(long)]
+        max_sandboxes: Option<String>,
+        /// Most CPUs its active sandboxes may hold together (a number, or `none`)
+        #[arg(long)]
+        max_cpus: Option<String>,
+        /// Most MiB of memory its active sandboxes may hold together (a number, or `none`)
+        #[arg(long)]
+        max_memory_mb: Option<String>,
     },
 }
 
@@ -148,6 +182,7 @@ pub async fn run(
             listen,
             prefix,
             pool,
+            dev_runtime,
         } => {
             up::run(
                 settings,
@@ -155,6 +190,7 @@ pub async fn run(
                     listen,
                     prefix,
                     pool,
+                    dev_runtime,
                 },
                 out,
                 err,
@@ -168,6 +204,8 @@ pub async fn run(
             prefix,
             pool,
             data_dir,
+            dev_runtime,
+            microvm,
         } => {
             let args = roles::WorkerArgs {
                 listen,
@@ -175,6 +213,8 @@ pub async fn run(
                 prefix,
                 pool,
                 data_dir,
+                dev_runtime,
+                microvm,
             };
             roles::worker(settings, args, out, err).await
         }
@@ -183,6 +223,24 @@ pub async fn run(
         }
         Command::Admin(AdminCommand::CreateKey { org, name }) => {
             admin::create_key(settings, &org, &name, out, err).await
+        }
+        Command::Admin(AdminCommand::Keys(command)) => {
+            crate::admin_keys::run(command, settings, out, err).await
+        }
+        Command::Admin(AdminCommand::Org {
+            name,
+            development_runtime,
+            max_sandboxes,
+            max_cpus,
+            max_memory_mb,
+        }) => {
+            let change = admin::OrgChange {
+                development_runtime: development_runtime.map(|value| value == "on"),
+                max_sandboxes: admin::quota_arg("--max-sandboxes", max_sandboxes)?,
+                max_cpus: admin::quota_arg("--max-cpus", max_cpus)?,
+                max_memory_mb: admin::quota_arg("--max-memory-mb", max_memory_mb)?,
+            };
+            admin::org_settings(settings, &name, change, out).await
         }
     }
 }

@@ -13,6 +13,7 @@
 #![forbid(unsafe_code)]
 
 mod admin;
+mod admin_keys;
 mod certs;
 mod cli;
 mod context;

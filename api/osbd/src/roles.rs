@@ -17,7 +17,7 @@ use super::up::{role_bus, serve_until_signal};
 use crate::platform::{ControlNode, ControlNodeConfig};
 use crate::settings::Settings;
 use osb_grpc::{GrpcSecurity, PeerRole};
-use osb_worker::{WorkerNode, WorkerNodeConfig};
+use osb_worker::{RuntimeOptions, WorkerNode, WorkerNodeConfig};
 
 fn security() -> Result<GrpcSecurity, CommandError> {
     GrpcSecurity::from_env().map_err(|error| CommandError::Usage(error.to_string()))
@@ -75,6 +75,8 @@ pub(crate) struct WorkerArgs {
     pub prefix: String,
     pub pool: Option<String>,
     pub data_dir: Option<PathBuf>,
+    pub dev_runtime: bool,
+    pub microvm: bool,
 }
 
 /// `osbd worker`.
@@ -104,13 +106,19 @@ pub(crate) async fn worker(
         .map(str::parse)
         .transpose()
         .map_err(|error| CommandError::Usage(format!("--pool: {error}")))?;
+    let data_dir = args
+        .data_dir
+        .unwrap_or_else(|| settings.data_dir.join("worker"));
+    let microvm = if args.microvm {
+        Some(microvm_config(&args.prefix, &data_dir)?)
+    } else {
+        None
+    };
     let bus = role_bus().await?;
     let node = WorkerNode::start(
         WorkerNodeConfig {
             name,
-            data_dir: args
-                .data_dir
-                .unwrap_or_else(|| settings.data_dir.join("worker")),
+            data_dir,
             grpc_listen: args.listen,
             advertise: args.advertise,
             security,
@@ -119,6 +127,10 @@ pub(crate) async fn worker(
             proxy: proxy_options()?,
             capacity: default_capacity(),
             heartbeat_every: Duration::from_secs(1),
+            runtimes: RuntimeOptions {
+                allow_development: args.dev_runtime,
+                microvm,
+            },
         },
         bus,
     )
@@ -135,4 +147,21 @@ pub(crate) async fn worker(
     writeln!(err, "stopping: destroying this worker's sandboxes…")?;
     node.shutdown().await;
     Ok(())
+}
+
+/// The microVM runtime's configuration beside a netns prefix: its own prefix (`<prefix>v`) and
+/// data dir, because its reaper owns what they name.
+fn microvm_config(
+    prefix: &str,
+    data_dir: &std::path::Path,
+) -> Result<osb_vm::MicroVmConfig, CommandError> {
+    if prefix.len() >= 8 {
+        return Err(CommandError::Usage(format!(
+            "--prefix {prefix:?}: with --microvm use at most 7 characters (the microVM runtime takes `{prefix}v`)"
+        )));
+    }
+    Ok(osb_vm::MicroVmConfig::new(
+        format!("{prefix}v"),
+        data_dir.join("microvm"),
+    ))
 }

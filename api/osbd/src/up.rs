@@ -19,7 +19,7 @@ use crate::settings::Settings;
 use osb_cli::CliConfig;
 use osb_gateway::ApiKey;
 use osb_grpc::{pki, GrpcSecurity, GrpcSecurityConfig};
-use osb_worker::{WorkerNode, WorkerNodeConfig};
+use osb_worker::{RuntimeOptions, WorkerNode, WorkerNodeConfig};
 
 /// The org `osbd up` creates for the newcomer.
 pub const DEFAULT_ORG: &str = "default";
@@ -30,6 +30,8 @@ pub(crate) struct UpArgs {
     pub listen: SocketAddr,
     pub prefix: String,
     pub pool: String,
+    /// Allow the development runtime when netns is unavailable (ADR 0025).
+    pub dev_runtime: bool,
 }
 
 pub(crate) async fn run(
@@ -76,6 +78,10 @@ pub(crate) async fn run(
             proxy,
             capacity: default_capacity(),
             heartbeat_every: Duration::from_secs(1),
+            runtimes: RuntimeOptions {
+                allow_development: args.dev_runtime,
+                microvm: None,
+            },
         },
         bus.clone(),
     )
@@ -88,6 +94,8 @@ pub(crate) async fn run(
         return Err(CommandError::Failed("the gateway bound no address".into()));
     };
     let api_url = format!("http://{bound}");
+    let development = worker.runtime().isolation() == osb_vm::Isolation::DevelopmentCooperative;
+    default_org_opt_in(control.state(), development, err).await?;
     let cli = bootstrap_cli(control.state(), &api_url).await?;
 
     writeln!(out, "OpenSandbox is up")?;
@@ -142,6 +150,33 @@ fn runtime_label(worker: &WorkerNode) -> &'static str {
             "DEVELOPMENT runtime: egress is cooperative only"
         }
     }
+}
+
+/// The org `default` opts in to the development runtime exactly while this `osbd up` runs it
+/// (ADR 0025): on when the worker is a development one, off again once netns works. Other
+/// orgs are never opted in here.
+async fn default_org_opt_in(
+    state: &osb_gateway::AppState,
+    development: bool,
+    err: &mut dyn Write,
+) -> Result<(), CommandError> {
+    let store = &state.store;
+    let org = match store.find_org_by_name(DEFAULT_ORG).await? {
+        Some(org) => org,
+        None => store.create_org(DEFAULT_ORG).await?,
+    };
+    if org.development_runtime != development {
+        store
+            .set_org_development_runtime(org.id, development)
+            .await?;
+    }
+    if development {
+        writeln!(
+            err,
+            "WARNING: the org `{DEFAULT_ORG}` runs its sandboxes on the DEVELOPMENT runtime: plain processes, cooperative egress, readable data dir. Never run untrusted code here; run `osbd up` as root with iproute2, nftables and util-linux for the netns runtime."
+        )?;
+    }
+    Ok(())
 }
 
 /// Makes sure the org `default` exists and the CLI config points here with a key of it.

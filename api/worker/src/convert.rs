@@ -49,6 +49,12 @@ pub(crate) fn sandbox_spec(
     } else {
         spec.memory_mb
     };
+    // The runtime the control plane chose (empty: netns); an unknown one is refused, never
+    // replaced by another.
+    out.runtime = spec
+        .runtime
+        .parse()
+        .map_err(|error| Status::invalid_argument(format!("spec.runtime: {error}")))?;
     out.boot_from = match spec.boot_from {
         None => BootLayer::Fresh,
         Some(wire::sandbox_spec::BootFrom::CheckpointId(id)) => {

@@ -21,10 +21,14 @@ mod convert;
 mod events;
 mod holdings;
 mod node;
+mod runtime_choice;
 mod sandboxes;
 mod service;
 mod staged;
 
 pub use holdings::Holdings;
 pub use node::{ProxyOptions, WorkerNode, WorkerNodeConfig};
+pub use runtime_choice::{
+    advertised_runtimes, refuse_weak_runtime, RuntimeOptions, DEV_RUNTIME_FLAG,
+};
 pub use service::{WorkerService, WorkerServiceConfig};

@@ -22,6 +22,7 @@ use tokio::task::JoinHandle;
 
 use super::commands;
 use super::events::forward_events;
+use super::runtime_choice::{advertised_runtimes, refuse_weak_runtime, RuntimeOptions};
 use super::service::{WorkerService, WorkerServiceConfig};
 use osb_grpc::{serve_worker, GrpcSecurity, WorkerServerHandle};
 
@@ -58,6 +59,8 @@ pub struct WorkerNodeConfig {
     pub proxy: ProxyOptions,
     pub capacity: Capacity,
     pub heartbeat_every: Duration,
+    /// Development runtime allowed? microVMs too? (ADR 0025)
+    pub runtimes: RuntimeOptions,
 }
 
 /// A running worker.
@@ -121,9 +124,19 @@ impl WorkerNode {
         if let Some(pool) = config.address_pool {
             runtime_config.address_pool = pool;
         }
-        let runtime = osb_vm::select_runtime(runtime_config, runtime_sink)
-            .await
-            .map_err(|error| format!("the sandbox runtime could not start: {error}"))?;
+        refuse_weak_runtime(
+            osb_vm::netns::unavailable_reason().as_deref(),
+            config.runtimes.allow_development,
+        )?;
+        let dispatch = osb_vm::select_runtimes(
+            runtime_config,
+            config.runtimes.microvm.clone(),
+            runtime_sink,
+        )
+        .await
+        .map_err(|error| format!("the sandbox runtime could not start: {error}"))?;
+        let runtimes = advertised_runtimes(dispatch.isolation(), &dispatch.kinds());
+        let runtime: Arc<dyn Runtime> = dispatch;
         let isolation = match runtime.isolation() {
             Isolation::Enforced => "netns",
             Isolation::DevelopmentCooperative => "development",
@@ -152,18 +165,20 @@ impl WorkerNode {
         let name = config.name.clone();
         let capacity = config.capacity;
         let isolation = isolation.to_owned();
+        let beat_runtimes = runtimes.clone();
         let heartbeats = publish_heartbeats(bus, config.heartbeat_every, move |sequence| {
             WorkerHeartbeat {
                 worker_id: id,
                 name: name.clone(),
                 grpc_addr: address.clone(),
                 isolation: isolation.clone(),
+                runtimes: beat_runtimes.clone(),
                 capacity,
                 usage: beat_holdings.usage(),
                 sequence,
             }
         });
-        tracing::info!(worker = %config.name, grpc = %server.local_addr(), "worker started");
+        tracing::info!(worker = %config.name, grpc = %server.local_addr(), runtimes = ?runtimes, "worker started");
         Ok(Self {
             id,
             name: config.name,

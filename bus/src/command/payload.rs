@@ -125,6 +125,9 @@ pub struct BootSandbox {
     #[serde(rename = "memoryMB")]
     pub memory_mb: u32,
     pub timeout_sec: u32,
+    /// The runtime the placement chose (`netns`, `microvm`; empty: netns).
+    #[serde(default)]
+    pub runtime: String,
     pub boot: BootFrom,
     /// `None` when there was nothing to stage (no envs at all).
     pub staged_key: Option<String>,
@@ -230,6 +233,7 @@ mod tests {
                 cpu_count: 1,
                 memory_mb: 256,
                 timeout_sec: 60,
+                runtime: "microvm".into(),
                 boot: BootFrom::Checkpoint {
                     checkpoint_id: checkpoint,
                 },

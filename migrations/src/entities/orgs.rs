@@ -9,6 +9,10 @@ pub struct Model {
     pub id: Uuid,
     pub name: String,
     pub created_at: DateTimeUtc,
+    pub development_runtime: bool,
+    pub max_sandboxes: Option<i64>,
+    pub max_cpus: Option<i64>,
+    pub max_memory_mb: Option<i64>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

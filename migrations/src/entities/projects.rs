@@ -16,6 +16,7 @@ pub struct Model {
     pub egress_allowlist: Json,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
+    pub runtime: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -8,6 +8,10 @@ pub enum Orgs {
     Id,
     Name,
     CreatedAt,
+    DevelopmentRuntime,
+    MaxSandboxes,
+    MaxCpus,
+    MaxMemoryMb,
 }
 
 #[derive(DeriveIden)]
@@ -21,6 +25,8 @@ pub enum ApiKeys {
     CreatedAt,
     LastUsedAt,
     RevokedAt,
+    Scope,
+    ExpiresAt,
 }
 
 #[derive(DeriveIden)]
@@ -44,6 +50,7 @@ pub enum Projects {
     EgressAllowlist,
     CreatedAt,
     UpdatedAt,
+    Runtime,
 }
 
 #[derive(DeriveIden)]

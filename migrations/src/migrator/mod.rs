@@ -13,6 +13,9 @@ mod m0004_sagas_and_audit;
 mod m0005_sandbox_runtime;
 mod m0006_listing_keysets_and_sandbox_metadata;
 mod m0010_secret_row_binding;
+mod m0011_runtime_selection;
+mod m0012_api_key_lifecycle;
+mod m0013_org_quotas;
 mod m0020_saga_fencing;
 mod m0021_outbox;
 
@@ -56,6 +59,9 @@ impl MigratorTrait for Migrator {
             Box::new(m0005_sandbox_runtime::Migration),
             Box::new(m0006_listing_keysets_and_sandbox_metadata::Migration),
             Box::new(m0010_secret_row_binding::Migration),
+            Box::new(m0011_runtime_selection::Migration),
+            Box::new(m0012_api_key_lifecycle::Migration),
+            Box::new(m0013_org_quotas::Migration),
             Box::new(m0020_saga_fencing::Migration),
             Box::new(m0021_outbox::Migration),
         ]

@@ -9,6 +9,7 @@ mod orgs;
 mod outbox;
 mod pages;
 mod projects;
+mod quotas;
 mod sagas;
 mod sandboxes;
 mod secrets;

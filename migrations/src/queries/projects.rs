@@ -25,6 +25,7 @@ impl Store {
             egress_allowlist: new.egress_allowlist,
             created_at: now,
             updated_at: now,
+            runtime: new.runtime,
         };
         let row = projects::ActiveModel {
             id: Set(record.id.as_uuid()),
@@ -37,6 +38,7 @@ impl Store {
             egress_allowlist: Set(string_list_to_json(&record.egress_allowlist)),
             created_at: Set(now),
             updated_at: Set(now),
+            runtime: Set(record.runtime.clone()),
         };
         projects::Entity::insert(row)
             .exec_without_returning(&self.db)
@@ -117,6 +119,9 @@ impl Store {
         if let Some(allowlist) = patch.egress_allowlist {
             active.egress_allowlist = Set(string_list_to_json(&allowlist));
         }
+        if let Some(runtime) = patch.runtime {
+            active.runtime = Set(runtime);
+        }
         active.updated_at = Set(super::convert::now());
         let updated = active
             .update(&self.db)
@@ -151,5 +156,6 @@ pub(super) fn project_record(row: projects::Model) -> Result<ProjectRecord, Stor
         timeout_sec: to_u32(row.timeout_sec, "timeoutSec")?,
         created_at: row.created_at,
         updated_at: row.updated_at,
+        runtime: row.runtime,
     })
 }

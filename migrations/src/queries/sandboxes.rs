@@ -36,10 +36,16 @@ impl Store {
             created_at: Set(now),
             updated_at: Set(now),
         };
+        // The org's quotas are checked and the row (the reservation) inserted in one
+        // transaction (ADR 0027).
+        let transaction = self
+            .begin_within_quota(new.org_id, new.cpu_count, new.memory_mb)
+            .await?;
         sandboxes::Entity::insert(row)
-            .exec_without_returning(&self.db)
+            .exec_without_returning(&transaction)
             .await
             .map_err(|error| StoreError::from_db(error, &format!("sandbox {}", new.id)))?;
+        transaction.commit().await?;
         self.get_sandbox(new.org_id, new.id).await
     }
 

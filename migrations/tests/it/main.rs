@@ -4,6 +4,7 @@ mod migrations;
 mod outbox;
 mod pages;
 mod projects;
+mod quotas;
 mod sandboxes;
 mod secrets;
 mod worker_usage;
@@ -20,6 +21,7 @@ pub(crate) fn new_project(org_id: OrgId, name: &str) -> NewProject {
         memory_mb: 512,
         timeout_sec: 300,
         egress_allowlist: vec!["api.example.test".to_owned()],
+        runtime: None,
     }
 }
 

@@ -12,6 +12,7 @@ export interface ProjectData {
     memoryMB: number;
     timeoutSec: number;
     egressAllowlist: string[];
+    runtime: string;
     createdAt: string;
     updatedAt: string;
 }
@@ -91,6 +92,7 @@ export declare const WIRE: {
         readonly memoryMB: "memoryMB";
         readonly timeoutSec: "timeoutSec";
         readonly egressAllowlist: "egressAllowlist";
+        readonly runtime: "runtime";
         readonly createdAt: "createdAt";
         readonly updatedAt: "updatedAt";
     };

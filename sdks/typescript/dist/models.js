@@ -7,7 +7,7 @@
 export const WIRE = {
     Project: {
         id: "id", orgID: "orgID", name: "name", template: "template", cpuCount: "cpuCount",
-        memoryMB: "memoryMB", timeoutSec: "timeoutSec", egressAllowlist: "egressAllowlist",
+        memoryMB: "memoryMB", timeoutSec: "timeoutSec", egressAllowlist: "egressAllowlist", runtime: "runtime",
         createdAt: "createdAt", updatedAt: "updatedAt",
     },
     Secret: {

@@ -16,6 +16,7 @@ export declare class Project implements ProjectData {
     memoryMB: number;
     timeoutSec: number;
     egressAllowlist: string[];
+    runtime: string;
     createdAt: string;
     updatedAt: string;
     constructor(client: OpenSandbox, data: unknown);

@@ -15,6 +15,7 @@ export class Project {
     memoryMB;
     timeoutSec;
     egressAllowlist;
+    runtime;
     createdAt;
     updatedAt;
     #client;

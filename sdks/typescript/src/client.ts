@@ -33,6 +33,8 @@ export interface ProjectFields {
   memoryMB?: number;
   timeoutSec?: number;
   egressAllowlist?: string[];
+  /** Default runtime of the project's sandboxes (ADR 0025). */
+  runtime?: "netns" | "microvm";
 }
 
 export interface SandboxFields {
@@ -46,6 +48,8 @@ export interface SandboxFields {
   memoryMB?: number;
   timeoutSec?: number;
   metadata?: Record<string, string>;
+  /** `netns` or `microvm`; default: the project's runtime, else netns. */
+  runtime?: "netns" | "microvm";
 }
 
 export interface ForkFields {

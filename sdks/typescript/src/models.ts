@@ -13,6 +13,7 @@ export interface ProjectData {
   memoryMB: number;
   timeoutSec: number;
   egressAllowlist: string[];
+  runtime: string;
   createdAt: string;
   updatedAt: string;
 }
@@ -93,7 +94,7 @@ export interface ExecChunk {
 export const WIRE = {
   Project: {
     id: "id", orgID: "orgID", name: "name", template: "template", cpuCount: "cpuCount",
-    memoryMB: "memoryMB", timeoutSec: "timeoutSec", egressAllowlist: "egressAllowlist",
+    memoryMB: "memoryMB", timeoutSec: "timeoutSec", egressAllowlist: "egressAllowlist", runtime: "runtime",
     createdAt: "createdAt", updatedAt: "updatedAt",
   },
   Secret: {

@@ -19,6 +19,7 @@ export class Project implements ProjectData {
   memoryMB!: number;
   timeoutSec!: number;
   egressAllowlist!: string[];
+  runtime!: string;
   createdAt!: string;
   updatedAt!: string;
   readonly #client: OpenSandbox;

@@ -19,6 +19,7 @@ fn heartbeat(id: WorkerId, name: &'static str) -> impl Fn(u64) -> WorkerHeartbea
         name: name.parse().unwrap(),
         grpc_addr: format!("127.0.0.1:{}", 7000 + sequence % 2),
         isolation: "netns".to_owned(),
+        runtimes: vec!["netns".to_owned()],
         capacity: Capacity {
             sandboxes: 50,
             cpu_count: 8,
@@ -64,10 +65,7 @@ async fn spread_and_detect_loss(bus: Arc<dyn Bus>) {
     joined.sort_by_key(|change| format!("{change:?}"));
     assert!(joined.contains(&WorkerChange::Joined(a)) && joined.contains(&WorkerChange::Joined(b)));
 
-    let request = PlacementRequest {
-        cpu_count: 1,
-        memory_mb: 256,
-    };
+    let request = PlacementRequest::netns(1, 256);
     let mut on_a = 0;
     let mut on_b = 0;
     for _ in 0..6 {

@@ -58,6 +58,7 @@ async fn propagations_are_serialised_per_project_and_a_panic_restarts_the_actor(
             memory_mb: 256,
             timeout_sec: 60,
             egress_allowlist: vec!["a.example.test".into()],
+            runtime: None,
         })
         .await
         .expect("test step");

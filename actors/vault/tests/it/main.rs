@@ -46,6 +46,7 @@ pub(crate) async fn project(store: &Store) -> (OrgId, ProjectId) {
             memory_mb: 256,
             timeout_sec: 60,
             egress_allowlist: vec![],
+            runtime: None,
         })
         .await
         .expect("project");

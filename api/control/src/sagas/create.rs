@@ -177,9 +177,18 @@ impl SagaStep<ControlPlane> for PlaceOnWorker {
                         "no placement service: this control plane cannot choose a worker",
                     )
                 })?;
+                // A development worker serves only orgs that opted in (ADR 0025).
+                let allow_development = plane
+                    .store
+                    .get_org(p.org_id)
+                    .await
+                    .map_err(store_failed)?
+                    .development_runtime;
                 let request = PlacementRequest {
                     cpu_count: p.cpu_count,
                     memory_mb: u64::from(p.memory_mb),
+                    runtime: p.runtime,
+                    allow_development,
                 };
                 // A control plane that just started has not heard every worker's heartbeat
                 // yet, and room freed by a destroy shows in the worker's next heartbeat: give
@@ -190,6 +199,7 @@ impl SagaStep<ControlPlane> for PlaceOnWorker {
                         Ok((_, name, _)) => break name,
                         Err(
                             osb_placement::PlacementError::NoLiveWorker
+                            | osb_placement::PlacementError::NoRuntime { .. }
                             | osb_placement::PlacementError::NoCapacity { .. },
                         ) if attempts < 15 => {
                             attempts += 1;
@@ -280,6 +290,7 @@ impl BootSandbox {
             cpu_count: p.cpu_count,
             memory_mb: p.memory_mb,
             timeout_sec: p.timeout_sec,
+            runtime: p.effective_runtime().as_str().to_owned(),
             boot: match &p.boot {
                 BootFrom::Fresh => cmd::BootFrom::Fresh,
                 BootFrom::Checkpoint { checkpoint_id, .. } => cmd::BootFrom::Checkpoint {
@@ -336,14 +347,21 @@ impl SagaStep<ControlPlane> for BootSandbox {
         };
         let created: cmd::BootedOutput =
             commands::send(plane, &step, Self::command(&p, &resolved, staged_key)).await?;
+        // The worker names its namespace slot by isolation (`netns` or `dev`); a sandbox it
+        // ran with isolation is on the runtime this step asked for.
+        let runtime = if created.runtime == osb_proto::DEV_RUNTIME_ADVERTISED {
+            created.runtime
+        } else {
+            p.effective_runtime().as_str().to_owned()
+        };
         plane
             .store
-            .set_sandbox_runtime(p.sandbox_id, &created.runtime, &created.egress)
+            .set_sandbox_runtime(p.sandbox_id, &runtime, &created.egress)
             .await
             .map_err(store_failed)?;
         to_output(&Booted {
             source_address: created.source_address,
-            runtime: created.runtime,
+            runtime,
             egress: created.egress,
         })
     }

@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 
-use osb_proto::{CheckpointId, OrgId, ProjectId, SandboxId, WorkerName};
+use osb_proto::{CheckpointId, OrgId, ProjectId, RuntimeName, SandboxId, WorkerName};
 use serde::{Deserialize, Serialize};
 
 /// Where a new sandbox's writable layer starts.
@@ -20,6 +20,9 @@ pub enum BootFrom {
     Checkpoint {
         checkpoint_id: CheckpointId,
         worker: WorkerName,
+        /// The runtime the checkpoint was taken on: its copy boots on the same one.
+        #[serde(default, skip_serializing_if = "is_netns")]
+        runtime: RuntimeName,
     },
 }
 
@@ -42,6 +45,34 @@ pub struct CreateParams {
     /// The caller's labels, stored with the sandbox (absent in sagas logged before they existed).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub metadata: BTreeMap<String, String>,
+    /// The runtime asked for (ADR 0025); a checkpoint boot uses the checkpoint's instead.
+    #[serde(default, skip_serializing_if = "is_netns")]
+    pub runtime: RuntimeName,
+}
+
+impl CreateParams {
+    /// The runtime the sandbox boots on: the checkpoint's for a fork or snapshot boot.
+    pub fn effective_runtime(&self) -> RuntimeName {
+        match &self.boot {
+            BootFrom::Fresh => self.runtime,
+            BootFrom::Checkpoint { runtime, .. } => *runtime,
+        }
+    }
+}
+
+/// The runtime a sandbox row ran on, as a runtime a copy of it can ask for (`dev` and unknown
+/// names are the namespace slot, `netns`).
+pub fn runtime_of_row(runtime: Option<&str>) -> RuntimeName {
+    match runtime {
+        Some(name) => name.parse().unwrap_or_default(),
+        None => RuntimeName::default(),
+    }
+}
+
+// Serde's `skip_serializing_if` takes a reference.
+#[allow(clippy::trivially_copy_pass_by_ref)]
+fn is_netns(runtime: &RuntimeName) -> bool {
+    *runtime == RuntimeName::Netns
 }
 
 /// Output of `resolve_project`.

@@ -399,7 +399,7 @@ pub const OPERATIONS: &[Operation] = &[
         path: "/metrics",
         id: "metrics",
         tag: "meta",
-        summary: "Prometheus metrics (counts only: no org, secret or host)",
+        summary: "Prometheus metrics (counts only: no org, secret or host; store figures cached for 15 s); when the operator sets OPENSANDBOX_METRICS_KEY, 401 without `Authorization: Bearer <that key>`",
         access: Access::Public,
         request: None,
         success: &[(
@@ -414,12 +414,13 @@ pub const OPERATIONS: &[Operation] = &[
 fn error_description(status: u16) -> &'static str {
     match status {
         400 => "invalid input: malformed JSON, a wrong type, an unknown field, a malformed id or a value out of range (the sentence names the field)",
-        401 => "no API key (`missing_api_key`)",
-        403 => "the API key is unknown or revoked (`invalid_api_key`)",
+        401 => "no API key (`missing_api_key`), or a revoked or expired one (`revoked_api_key`, `expired_api_key`)",
+        403 => "the API key is unknown (`invalid_api_key`) or its scope does not cover the route (`insufficient_scope`)",
         404 => "not found, or owned by another org (`not_found`)",
         409 => "conflict: a duplicate name, a busy object, or an Idempotency-Key reused with another body",
         413 => "a body or value beyond its bound (`payload_too_large`)",
         422 => "well-formed but not acceptable, e.g. a reserved environment name (`unprocessable`)",
+        429 => "too many requests with this API key (`rate_limited`); the `Retry-After` header says when to retry",
         500 => "the operation failed inside the platform (`internal`)",
         _ => "a dependency is down, or this gateway runs without a control plane (`unavailable`)",
     }
@@ -450,6 +451,7 @@ fn parameters(operation: &Operation) -> Vec<Value> {
                 "checkpoint" => "checkpoint id (`chk_…`)",
                 "snapshot" => "golden snapshot name",
                 "asset" => "a file name of the dashboard (e.g. `app.js`)",
+                "key" => "API key id (the `keyID` of GET /api/keys)",
                 _ => "sandbox id (`sbx_…`)",
             };
             let mut parameter = json!({ "name": name, "in": "path", "required": true,
@@ -495,7 +497,8 @@ fn operation_value(operation: &Operation) -> Value {
     }
     let mut errors: Vec<u16> = operation.errors.to_vec();
     if operation.access == Access::ApiKey {
-        errors.extend([401, 403]);
+        // Every keyed route is rate limited per key (ADR 0027).
+        errors.extend([401, 403, 429]);
     }
     if lists(operation) {
         errors.push(400);
@@ -530,7 +533,11 @@ fn operation_value(operation: &Operation) -> Value {
 /// `paths`: every operation, grouped by path.
 pub fn paths() -> Value {
     let mut paths = Map::new();
-    for operation in OPERATIONS.iter().chain(super::ops_paths::OPS_OPERATIONS) {
+    let tables = OPERATIONS
+        .iter()
+        .chain(super::ops_paths::OPS_OPERATIONS)
+        .chain(super::key_paths::KEY_OPERATIONS);
+    for operation in tables {
         let entry = paths
             .entry(operation.path.to_owned())
             .or_insert_with(|| json!({}));
@@ -542,7 +549,7 @@ pub fn paths() -> Value {
 /// `components.responses`: one shared error response per status.
 pub fn error_responses() -> Value {
     let mut responses = Map::new();
-    for status in [400, 401, 403, 404, 409, 413, 422, 500, 503] {
+    for status in [400, 401, 403, 404, 409, 413, 422, 429, 500, 503] {
         responses.insert(
             format!("E{status}"),
             json!({

@@ -9,22 +9,11 @@
 
 use serde_json::{json, Map, Value};
 
-use super::field_schemas::{deprecated, metadata_map, one_of_names};
+pub use super::field_schemas::GATEWAY_ERROR_CODES;
+use super::field_schemas::{self as fields, deprecated, metadata_map, one_of_names};
 use crate::validate::{CPU_RANGE, MEMORY_MB_RANGE, TIMEOUT_SEC_RANGE};
 
 /// The error codes a gateway answer can carry.
-pub const GATEWAY_ERROR_CODES: [&str; 9] = [
-    "invalid_input",
-    "missing_api_key",
-    "invalid_api_key",
-    "not_found",
-    "conflict",
-    "payload_too_large",
-    "unprocessable",
-    "unavailable",
-    "internal",
-];
-
 pub(super) fn reference(name: &str) -> Value {
     json!({ "$ref": format!("#/components/schemas/{name}") })
 }
@@ -138,6 +127,7 @@ fn project_schemas(schemas: &mut Map<String, Value>) {
             "host patterns (`host`, `*.suffix`, optional `:port`); empty means no egress",
         ),
     );
+    fields::add_runtime(&mut create, fields::PROJECT_RUNTIME);
     let mut replace = create.clone();
     replace.insert(
         "name".into(),
@@ -163,7 +153,7 @@ fn project_schemas(schemas: &mut Map<String, Value>) {
     schemas.insert(
         "ReplaceProject".into(),
         object(
-            "the whole mutable record: an absent or null field takes its default (template none, cpuCount 1, memoryMB 512, timeoutSec 300, egressAllowlist [] = no egress); an absent name keeps the current one",
+            "the whole mutable record: an absent or null field takes its default (template none, cpuCount 1, memoryMB 512, timeoutSec 300, egressAllowlist [] = no egress, runtime netns); an absent name keeps the current one",
             &[],
             Value::Object(replace),
         ),
@@ -182,6 +172,7 @@ fn project_schemas(schemas: &mut Map<String, Value>) {
                 "memoryMB",
                 "timeoutSec",
                 "egressAllowlist",
+                "runtime",
                 "createdAt",
                 "updatedAt",
             ],
@@ -195,6 +186,7 @@ fn project_schemas(schemas: &mut Map<String, Value>) {
                 "memoryMB": bounded(MEMORY_MB_RANGE, "memory per sandbox in MiB"),
                 "timeoutSec": bounded(TIMEOUT_SEC_RANGE, "sandbox lifetime in seconds"),
                 "egressAllowlist": strings("normalised host patterns"),
+                "runtime": fields::runtime_name(fields::PROJECT_RUNTIME),
                 "createdAt": timestamp("creation time"),
                 "updatedAt": timestamp("last change"),
             }),
@@ -278,6 +270,7 @@ fn sandbox_request_schemas(schemas: &mut Map<String, Value>) {
         ),
     );
     create.insert("metadata".into(), metadata_map());
+    fields::add_runtime(&mut create, fields::SANDBOX_RUNTIME);
     schemas.insert(
         "CreateSandbox".into(),
         object("a new sandbox", &[], Value::Object(create)),
@@ -487,6 +480,7 @@ pub fn schemas() -> Value {
     sandbox_request_schemas(&mut schemas);
     sandbox_view_schemas(&mut schemas);
     super::ops_schemas::ops_schemas(&mut schemas);
+    super::key_paths::key_schemas(&mut schemas);
     Value::Object(schemas)
 }
 

@@ -221,6 +221,7 @@ async fn saga_create(
         envs: Default::default(),
         boot: BootFrom::Fresh,
         metadata: Default::default(),
+        runtime: Default::default(),
     };
     let started = Instant::now();
     let record = service.create(params).await.expect("the create saga");

@@ -180,6 +180,7 @@ pub async fn start_platform(options: PlatformOptions) -> Platform {
                 memory_mb: 64 * 1024,
             },
             heartbeat_every: Duration::from_millis(300),
+            runtimes: osb_worker::RuntimeOptions::default(),
         };
         let node = WorkerNode::start(config.clone(), bus.clone())
             .await

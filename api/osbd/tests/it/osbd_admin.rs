@@ -57,3 +57,36 @@ async fn create_org_prints_a_working_key_once() {
         2
     );
 }
+
+#[tokio::test]
+async fn org_development_runtime_opt_in_is_off_until_an_admin_turns_it_on() {
+    let database = TestDatabase::postgres().await.unwrap();
+    let env = [("DATABASE_URL", database.url())];
+    assert!(osbd(&["migrate", "up"], &env).status.success());
+    assert!(osbd(&["admin", "create-org", "acme"], &env)
+        .status
+        .success());
+    let shown = osbd(&["admin", "org", "acme"], &env);
+    assert!(shown.status.success());
+    assert_eq!(value(&text(&shown).0, "development_runtime"), "off");
+    let on = osbd(
+        &["admin", "org", "acme", "--development-runtime", "on"],
+        &env,
+    );
+    assert_eq!(value(&text(&on).0, "development_runtime"), "on");
+    let store = database.migrated_store().await.unwrap();
+    let org = store.find_org_by_name("acme").await.unwrap().expect("org");
+    assert!(org.development_runtime);
+    let bad = osbd(
+        &["admin", "org", "acme", "--development-runtime", "yes"],
+        &env,
+    );
+    assert_eq!(bad.status.code(), Some(2));
+    let missing = osbd(&["admin", "org", "nope"], &env);
+    assert_eq!(missing.status.code(), Some(2));
+    let off = osbd(
+        &["admin", "org", "acme", "--development-runtime", "off"],
+        &env,
+    );
+    assert_eq!(value(&text(&off).0, "development_runtime"), "off");
+}

@@ -49,6 +49,7 @@ async fn documented_rotation_through_the_cli() {
             memory_mb: 256,
             timeout_sec: 60,
             egress_allowlist: vec![],
+            runtime: None,
         })
         .await
         .expect("project");

@@ -260,6 +260,7 @@ async fn control_plane_drives_a_sandbox_and_its_secrets_over_mutual_tls() {
             memory_mb: 256,
             timeout_sec: 60,
             egress_allowlist: vec![HOST.into()],
+            runtime: None,
         })
         .await
         .unwrap();

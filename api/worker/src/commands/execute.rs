@@ -43,7 +43,7 @@ pub(crate) async fn execute(
                 cpu_count: boot.cpu_count,
                 memory_mb: boot.memory_mb,
                 timeout_sec: boot.timeout_sec,
-                runtime: String::new(),
+                runtime: boot.runtime.clone(),
                 boot_from: None,
             };
             let created = match &boot.boot {

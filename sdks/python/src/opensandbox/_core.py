@@ -204,10 +204,11 @@ def project_body(
     memory_mb: Optional[int] = None,
     timeout_sec: Optional[int] = None,
     egress_allowlist: Optional[list] = None,
+    runtime: Optional[str] = None,
 ) -> Dict[str, Any]:
     return drop_none({
         "name": name, "template": template, "cpuCount": cpu_count, "memoryMB": memory_mb,
-        "timeoutSec": timeout_sec, "egressAllowlist": egress_allowlist,
+        "timeoutSec": timeout_sec, "egressAllowlist": egress_allowlist, "runtime": runtime,
     })
 
 
@@ -221,12 +222,13 @@ def sandbox_body(
     memory_mb: Optional[int] = None,
     timeout_sec: Optional[int] = None,
     metadata: Optional[Dict[str, str]] = None,
+    runtime: Optional[str] = None,
 ) -> Dict[str, Any]:
     reference = getattr(project, "id", project)
     return drop_none({
         "project": reference, "template": template, "snapshot": snapshot, "envs": envs,
         "cpuCount": cpu_count, "memoryMB": memory_mb, "timeoutSec": timeout_sec,
-        "metadata": metadata,
+        "metadata": metadata, "runtime": runtime,
     })
 
 

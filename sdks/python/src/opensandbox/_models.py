@@ -46,6 +46,7 @@ class ProjectInfo:
         "id": "id", "org_id": "orgID", "name": "name", "template": "template",
         "cpu_count": "cpuCount", "memory_mb": "memoryMB", "timeout_sec": "timeoutSec",
         "egress_allowlist": "egressAllowlist", "created_at": "createdAt", "updated_at": "updatedAt",
+        "runtime": "runtime",
     }
     TIMES: ClassVar[tuple] = ("created_at", "updated_at")
     id: str
@@ -58,6 +59,7 @@ class ProjectInfo:
     egress_allowlist: List[str]
     created_at: Optional[datetime]
     updated_at: Optional[datetime]
+    runtime: Optional[str] = None
 
 
 @dataclass

@@ -69,6 +69,7 @@ async fn a_locked_vault_makes_the_gateway_not_ready_and_says_why() {
             memory_mb: 256,
             timeout_sec: 60,
             egress_allowlist: vec![],
+            runtime: None,
         })
         .await
         .expect("project");

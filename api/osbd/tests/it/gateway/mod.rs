@@ -4,10 +4,13 @@
 mod auth;
 mod completeness;
 mod fixtures;
+mod keys;
 mod openapi;
 mod ops_views;
 mod pagination;
 mod projects;
+mod rate_limits;
+mod runtime_selection;
 mod sandbox_input;
 mod sandbox_world;
 mod sandboxes;
@@ -15,6 +18,7 @@ mod schema_check;
 mod secrets;
 mod sse;
 mod sse_replay;
+mod tenant_bounds;
 
 use actix_web::dev::ServiceResponse;
 use actix_web::{test, web, App};

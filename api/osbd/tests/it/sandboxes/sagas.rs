@@ -33,6 +33,7 @@ fn create_params(platform: &Platform, project: ProjectId) -> CreateParams {
         envs: BTreeMap::new(),
         boot: BootFrom::Fresh,
         metadata: BTreeMap::new(),
+        runtime: Default::default(),
     }
 }
 
