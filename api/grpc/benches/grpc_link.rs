@@ -114,6 +114,12 @@ impl Worker for EchoBenchWorker {
     ) -> Result<Response<wire::UnregisterSessionResponse>, Status> {
         unimplemented()
     }
+    async fn stage_values(
+        &self,
+        _: Request<wire::StageValuesRequest>,
+    ) -> Result<Response<wire::StageValuesResponse>, Status> {
+        unimplemented()
+    }
 }
 
 fn exec_request() -> wire::ExecRequest {

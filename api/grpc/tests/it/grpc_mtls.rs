@@ -179,6 +179,12 @@ impl Worker for EchoTestWorker {
     ) -> Result<Response<wire::UnregisterSessionResponse>, Status> {
         unimplemented()
     }
+    async fn stage_values(
+        &self,
+        _: Request<wire::StageValuesRequest>,
+    ) -> Result<Response<wire::StageValuesResponse>, Status> {
+        unimplemented()
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
