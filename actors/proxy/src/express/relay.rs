@@ -6,11 +6,12 @@
 //! upstream connection back to the pool unless its response was read exactly to the end.
 
 use bytes::{Buf, Bytes};
+use futures_util::FutureExt as _;
 use tokio::io::AsyncWrite;
 
 use super::chunked::ChunkedDecoder;
 use super::response::{self, ClientFraming, Framing, ResponseHead};
-use super::stage::Stage;
+use super::stage::{Stage, BODY_READ};
 use super::upstream::ExpressUpstream;
 use super::{read_limited, read_more, write_body, write_out, ExpressClient, Flow, UpstreamError};
 use crate::encoding::Coding;
@@ -229,6 +230,26 @@ impl Relay<'_> {
                 stage.finish(&mut out).map_err(failed)?;
                 self.client.give_back(self.key, upstream, head);
                 return write_body(client, &out, rechunk, rechunk).await;
+            }
+            // Fewer, fuller writes (and TLS records): while less than a few records are ready,
+            // take what the upstream already sent, without waiting, through the stage first.
+            // The stage is drained after every read, so it never holds more than one.
+            let ready: usize = out.iter().map(Bytes::len).sum();
+            if ready < BODY_READ {
+                let upstream = &mut *upstream;
+                let early = match dechunk {
+                    Some(_) => read_limited(&mut upstream.tls, &mut upstream.buffer, u64::MAX)
+                        .now_or_never(),
+                    None => {
+                        read_limited(&mut upstream.tls, stage.input(), remaining).now_or_never()
+                    }
+                };
+                if let Some(Ok(read)) = early.filter(|read| matches!(read, Ok(read) if *read > 0)) {
+                    if dechunk.is_none() {
+                        remaining = remaining.saturating_sub(read as u64);
+                    }
+                    continue;
+                }
             }
             write_body(client, &out, rechunk, false).await?;
             out.clear();
