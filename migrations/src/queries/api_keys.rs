@@ -128,20 +128,23 @@ impl Store {
         key_prefix: &str,
     ) -> Result<ApiKeyRecord, StoreError> {
         let transaction = self.db.begin().await?;
-        let old = api_keys::Entity::find_by_id(id)
-            .filter(api_keys::Column::OrgId.eq(org_id.as_uuid()))
-            .one(&transaction)
-            .await?
-            .ok_or_else(|| StoreError::NotFound(format!("api key {id}")))?;
+        // The revoking write comes first: a SQLite transaction that reads before it writes
+        // cannot wait for another writer ("database is locked"); one that writes first can.
         let revoked = api_keys::Entity::update_many()
             .col_expr(
                 api_keys::Column::RevokedAt,
                 Expr::value(super::convert::now()),
             )
             .filter(api_keys::Column::Id.eq(id))
+            .filter(api_keys::Column::OrgId.eq(org_id.as_uuid()))
             .filter(api_keys::Column::RevokedAt.is_null())
             .exec(&transaction)
             .await?;
+        let old = api_keys::Entity::find_by_id(id)
+            .filter(api_keys::Column::OrgId.eq(org_id.as_uuid()))
+            .one(&transaction)
+            .await?
+            .ok_or_else(|| StoreError::NotFound(format!("api key {id}")))?;
         if revoked.rows_affected == 0 {
             return Err(StoreError::Conflict(format!(
                 "api key {id} is revoked; create a new key instead"

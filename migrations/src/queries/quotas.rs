@@ -56,6 +56,14 @@ impl Store {
         memory_mb: u32,
     ) -> Result<DatabaseTransaction, StoreError> {
         let transaction = self.db.begin().await?;
+        // Write first: on SQLite a transaction that reads and then writes cannot wait for
+        // another writer (its lock upgrade fails at once with "database is locked"), while one
+        // that starts with a write waits its turn. On PostgreSQL this also locks the org row.
+        orgs::Entity::update_many()
+            .col_expr(orgs::Column::Id, Expr::col(orgs::Column::Id))
+            .filter(orgs::Column::Id.eq(org.as_uuid()))
+            .exec(&transaction)
+            .await?;
         let row = orgs::Entity::find_by_id(org.as_uuid())
             .lock_exclusive()
             .one(&transaction)

@@ -49,6 +49,9 @@ pub struct PlatformOptions {
     pub bus: Option<Arc<dyn Bus>>,
     /// How saga steps wait for command outcomes (tests of lost outcomes shorten it).
     pub commands: Option<osb_control::CommandTimings>,
+    /// Workers also serve `runtime: "microvm"` (QEMU microvm, the guest from
+    /// `scripts/build-guest.sh`), with the prefix `{prefix}{letter}v`.
+    pub microvm: bool,
 }
 
 impl PlatformOptions {
@@ -62,6 +65,7 @@ impl PlatformOptions {
             lease: Some(Duration::from_secs(5)),
             bus: None,
             commands: None,
+            microvm: false,
         }
     }
 }
@@ -155,6 +159,9 @@ pub async fn start_platform(options: PlatformOptions) -> Platform {
         .expect("tls");
         let prefix = format!("{}{letter}", options.prefix);
         let data_dir = temp.path().join(&name);
+        let microvm = options
+            .microvm
+            .then(|| osb_vm::MicroVmConfig::new(format!("{prefix}v"), data_dir.join("microvm")));
         let config = WorkerNodeConfig {
             name: identity.worker_name().expect("a worker name"),
             data_dir,
@@ -180,7 +187,10 @@ pub async fn start_platform(options: PlatformOptions) -> Platform {
                 memory_mb: 64 * 1024,
             },
             heartbeat_every: Duration::from_millis(300),
-            runtimes: osb_worker::RuntimeOptions::default(),
+            runtimes: osb_worker::RuntimeOptions {
+                allow_development: false,
+                microvm,
+            },
         };
         let node = WorkerNode::start(config.clone(), bus.clone())
             .await

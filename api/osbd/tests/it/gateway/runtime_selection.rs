@@ -63,7 +63,11 @@ async fn with_development_worker(mut gateway: Gateway) -> (Gateway, tokio::task:
         )
         .expect("project actor"),
         outbox: osb_control::OutboxRelay::start(gateway.state.store.clone(), gateway.bus.clone()),
-        commands: Default::default(),
+        // The worker does not exist: its commands go unanswered, so wait briefly.
+        commands: osb_control::CommandTimings {
+            attempt_wait: Duration::from_millis(300),
+            attempts: 1,
+        },
     };
     let service = SandboxService::new(plane, "runtime-test", ExecutorOptions::default())
         .expect("sagas defined");

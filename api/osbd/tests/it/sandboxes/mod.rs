@@ -3,5 +3,6 @@
 
 mod bus_faults;
 mod lifecycle;
+mod microvm;
 mod nats_restart;
 mod sagas;
