@@ -149,10 +149,6 @@ impl SagaExecutor {
         self.drive(definition, context, record, &claim).await
     }
 
-    async fn renew(&self, saga: SagaId, claim: &SagaClaim) -> Result<(), SagaError> {
-        fenced(saga, self.store.renew_saga_claim(saga, claim).await)
-    }
-
     /// Runs one step action or undo under the fence: the claim renewed while it runs, bounded by
     /// the step deadline (an abandoned step is a failed step).
     async fn bounded<T>(
@@ -302,7 +298,7 @@ impl SagaExecutor {
             if inputs.outputs.contains_key(name) {
                 continue;
             }
-            self.renew(saga, claim).await?;
+            // The fenced `started` write renews the claim too: no separate round trip.
             let seq = u32::try_from(seq).unwrap_or(u32::MAX);
             self.log(
                 saga,
@@ -421,7 +417,7 @@ impl SagaExecutor {
             if !started(name) || undone(name) {
                 continue;
             }
-            self.renew(saga, claim).await?;
+            // The fenced `started` write renews the claim too: no separate round trip.
             let seq = u32::try_from(seq).unwrap_or(u32::MAX);
             self.log(
                 saga,
