@@ -3,16 +3,21 @@
 # dir with DATABASE_URL pointing at a fresh PostgreSQL database and a free --listen port, then
 # drives it with oha on loopback, each measurement next to its baseline in the same run:
 #
-#   1. GET /healthz (baseline: no auth, no database) vs GET /api/projects (API key lookup +
-#      a query; PROJECTS projects in the org), alternated ROUNDS times, DUR each, CONC connections;
+#   1. GET /healthz (baseline: the bare actix handler, no auth, no database) vs GET /api/projects
+#      and GET /api/sandboxes (API key lookup, cached for 1 s (ADR 0033), + one indexed page
+#      query; PROJECTS projects and SANDBOXES idle sandboxes in the org), alternated ROUNDS
+#      times, DUR each, CONC connections; STORE=postgres (default) or STORE=sqlite (the
+#      embedded database `osbd up` uses without DATABASE_URL);
 #   2. POST /api/sandboxes {"project":"bench"} (the create saga, a netns sandbox, sealing of one
 #      secret) in batches of BATCH: SERIAL_ROUNDS batches at -c 1 (the baseline) and
 #      CREATE_ROUNDS at -c CREATE_CONC; each batch is deleted before the next.
 #
 #   sudo scripts/bench-api.sh                       # as root (the netns runtime needs it)
 #   DUR=5s ROUNDS=3 CREATE_ROUNDS=5 CREATE_CONC=4 scripts/bench-api.sh
+#   READS_ONLY=1 CONC=64 ROUNDS=3 STORE=sqlite scripts/bench-api.sh   # issue 17.3 (no create batches)
 #
-# Knobs: DUR [10s], CONC [8], ROUNDS [2], PROJECTS [10], BATCH [8], CREATE_CONC [4],
+# Knobs: DUR [10s], CONC [64], ROUNDS [2], PROJECTS [10], SANDBOXES [4], STORE [postgres],
+# READS_ONLY [unset], BATCH [8], CREATE_CONC [4],
 # SERIAL_ROUNDS [3], CREATE_ROUNDS [5], PORT [a free one], API_TARGET_DIR [/work/target-bench],
 # OSB_TEST_POSTGRES_URL [postgres://postgres@127.0.0.1:5432/postgres] (an admin URL: the script
 # creates and drops its own database), SKIP_BUILD=1, KEEP=1 (keep the temp dir).
@@ -27,7 +32,9 @@ set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 DUR=${DUR:-10s}
-CONC=${CONC:-8}
+CONC=${CONC:-64}
+SANDBOXES=${SANDBOXES:-4}
+STORE=${STORE:-postgres}
 ROUNDS=${ROUNDS:-2}
 PROJECTS=${PROJECTS:-10}
 BATCH=${BATCH:-8}
@@ -96,16 +103,21 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-psql "$ADMIN_URL" -qAtc "CREATE DATABASE $DB" >/dev/null || die "cannot create $DB on $ADMIN_URL (scripts/services.sh)"
+case $STORE in
+  postgres)
+    psql "$ADMIN_URL" -qAtc "CREATE DATABASE $DB" >/dev/null || die "cannot create $DB on $ADMIN_URL (scripts/services.sh)"
+    DB_ENV=(DATABASE_URL="$DB_URL") ;;
+  sqlite) DB_ENV=() ;; # osbd up uses the embedded SQLite file in its data dir
+  *) die "STORE must be postgres or sqlite, not $STORE" ;;
+esac
 PORT=${PORT:-$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')}
 
-say "starting osbd up on 127.0.0.1:$PORT (database $DB, data dir $WORK/data, netns prefix $PREFIX)"
+say "starting osbd up on 127.0.0.1:$PORT (store $STORE, database $DB, data dir $WORK/data, netns prefix $PREFIX)"
 OPENSANDBOX_DATA_DIR=$WORK/data \
 OPENSANDBOX_CONFIG=$WORK/config.toml \
-DATABASE_URL=$DB_URL \
 OPENSANDBOX_SECRET_ENCRYPTION_KEY=$(od -An -N32 -tx1 /dev/urandom | tr -d ' \n') \
 RUST_LOG=${RUST_LOG:-warn} \
-  "$OSBD" up --listen "127.0.0.1:$PORT" "${UP_ARGS[@]}" >"$WORK/osbd.out" 2>"$WORK/osbd.err" &
+  env "${DB_ENV[@]}" "$OSBD" up --listen "127.0.0.1:$PORT" "${UP_ARGS[@]}" >"$WORK/osbd.out" 2>"$WORK/osbd.err" &
 OSBD_PID=$!
 for _ in $(seq 1 600); do
   grep -q '^ready ' "$WORK/osbd.out" 2>/dev/null && break
@@ -139,22 +151,31 @@ load() {
 }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }'; }
 
-say "GET /healthz (baseline) vs GET /api/projects ($((PROJECTS + 1)) projects): $ROUNDS rounds, -c $CONC -z $DUR each"
-printf '%-6s %-16s %10s %10s %10s  %s\n' round endpoint req/s p50_ms p99_ms statuses
-for round in $(seq 1 "$ROUNDS"); do
-  read -r h_rps h_p50 h_p99 h_codes < <(load -c "$CONC" -z "$DUR" "$URL/healthz")
-  read -r p_rps p_p50 p_p99 p_codes < <(load -c "$CONC" -z "$DUR" -H "$AUTH" "$URL/api/projects")
-  printf '%-6s %-16s %10s %10s %10s  %s\n' "$round" /healthz "$h_rps" "$h_p50" "$h_p99" "$h_codes"
-  printf '%-6s %-16s %10s %10s %10s  %s\n' "$round" /api/projects "$p_rps" "$p_p50" "$p_p99" "$p_codes"
-  printf '%-6s projects/healthz: req/s %sx, p50 %sx\n' "$round" "$(ratio "$p_rps" "$h_rps")" "$(ratio "$p_p50" "$h_p50")"
-done
-
 delete_all() {
   local ids
   ids=$(api "$URL/api/sandboxes" | jq -r '.[] | select(.status != "destroyed") | .sandboxID')
   for id in $ids; do api -X DELETE "$URL/api/sandboxes/$id" >/dev/null || echo "delete $id failed" >&2; done
   echo "$ids" | grep -c . || true
 }
+
+for _ in $(seq 1 "$SANDBOXES"); do
+  api -X POST "$URL/api/sandboxes" -d '{"project":"bench"}' >/dev/null || die "a sandbox for the listing was not created"
+done
+say "GET /healthz (baseline) vs GET /api/projects ($((PROJECTS + 1)) projects) and GET /api/sandboxes ($SANDBOXES): $ROUNDS rounds, -c $CONC -z $DUR each, store $STORE"
+printf '%-6s %-16s %10s %10s %10s  %s\n' round endpoint req/s p50_ms p99_ms statuses
+for round in $(seq 1 "$ROUNDS"); do
+  read -r h_rps h_p50 h_p99 h_codes < <(load -c "$CONC" -z "$DUR" "$URL/healthz")
+  printf '%-6s %-16s %10s %10s %10s  %s\n' "$round" /healthz "$h_rps" "$h_p50" "$h_p99" "$h_codes"
+  for endpoint in /api/projects /api/sandboxes; do
+    read -r p_rps p_p50 p_p99 p_codes < <(load -c "$CONC" -z "$DUR" -H "$AUTH" "$URL$endpoint")
+    printf '%-6s %-16s %10s %10s %10s  %s\n' "$round" "$endpoint" "$p_rps" "$p_p50" "$p_p99" "$p_codes"
+    printf '%-6s %s/healthz: req/s %sx, p50 %sx\n' "$round" "$endpoint" "$(ratio "$p_rps" "$h_rps")" "$(ratio "$p_p50" "$h_p50")"
+  done
+done
+deleted=$(delete_all)
+sleep 2
+[[ -z ${READS_ONLY:-} ]] || { say "READS_ONLY: no create batches (deleted $deleted listing sandboxes)"; exit 0; }
+
 
 # `osbd up` offers 4 CPUs per core (8 on 2 cores) and sandboxes ask for 1: batches of BATCH
 # creates fit, and every batch is deleted before the next (placement answers 503 when full, and

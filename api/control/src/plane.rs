@@ -52,6 +52,12 @@ impl ControlPlane {
     ) -> StepError {
         if status.code() == tonic::Code::Unavailable {
             self.links.forget(worker);
+            // Said as "cannot reach worker" so the caller gets 503 (retry), not 500: a worker
+            // that is restarting refuses connections until its next heartbeat names the new one.
+            return StepError::new(format!(
+                "cannot reach worker {worker} to {what} ({}); it may be restarting: retry shortly",
+                status.message()
+            ));
         }
         StepError::new(format!(
             "worker {worker} could not {what}: {}",

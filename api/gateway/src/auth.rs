@@ -3,7 +3,8 @@
 //! `invalid_api_key`; a revoked or expired one → 401 `revoked_api_key` / `expired_api_key`; a
 //! key whose scope does not cover the route → 403 `insufficient_scope` (ADR 0026). Each use is
 //! noted for `last_used_at`, written in batches. Handlers that take a `Caller` only ever see
-//! their own org's objects. A presented key is hashed and dropped: it is never logged.
+//! their own org's objects. A presented key is hashed and dropped: it is never logged. Lookups
+//! go through a short-lived cache of the key's hash (`key_cache`, ADR 0033).
 //!
 //! `authenticate_first` (middleware on `/api`) settles the key before any extractor runs, so a
 //! request with a wrong key is 403 even when its body is also malformed: a caller without a
@@ -74,11 +75,19 @@ fn authenticate(request: &HttpRequest) -> impl Future<Output = Result<Caller, Ap
         })?;
         let state =
             state.ok_or_else(|| ApiError::internal("authentication", &"gateway state missing"))?;
-        let record = state
-            .store
-            .find_api_key_by_hash(&hash_api_key(&key))
-            .await?;
+        let hash = hash_api_key(&key);
         drop(key);
+        let record = match state.key_cache.get(&hash, std::time::Instant::now()) {
+            Some(record) => Some(record),
+            None => {
+                let read_at = std::time::Instant::now();
+                let record = state.store.find_api_key_by_hash(&hash).await?;
+                if let Some(record) = &record {
+                    state.key_cache.put(hash, record.clone(), read_at);
+                }
+                record
+            }
+        };
         let Some(record) = record else {
             return Err(ApiError::new(
                 ErrorCode::InvalidApiKey,

@@ -173,6 +173,7 @@ async fn revoke(
 ) -> Result<HttpResponse, ApiError> {
     let id = key_id(&path)?;
     let record = state.store.revoke_api_key(caller.org_id, id).await?;
+    state.key_cache.forget(id);
     tracing::info!(org = %caller.org_id, key_id = %id, "api key revoked");
     Ok(HttpResponse::Ok().json(KeyView::at(record, Utc::now())))
 }
@@ -194,6 +195,7 @@ async fn rotate(
             }
             other => other.into(),
         })?;
+    state.key_cache.forget(id);
     tracing::info!(org = %caller.org_id, old_key_id = %id, key_id = %record.id, "api key rotated");
     Ok(created(record, &key))
 }

@@ -9,6 +9,7 @@ use osb_vault::Vault;
 
 use osb_control::SandboxService;
 
+use super::key_cache::KeyCache;
 use super::key_usage::KeyUsage;
 use super::metrics_cache::MetricsCache;
 use super::rate_limit::RateLimiter;
@@ -24,6 +25,8 @@ pub struct AppState {
     /// The control plane (sandbox sagas, worker links); `None` for a gateway that serves only
     /// projects and secrets, whose sandbox routes then answer 503.
     pub control: Option<Arc<SandboxService>>,
+    /// Recently looked-up API keys by hash (ADR 0033).
+    pub key_cache: Arc<KeyCache>,
     /// Key uses noted for `last_used_at`, written in batches (ADR 0026).
     pub key_usage: Arc<KeyUsage>,
     /// Token buckets per API key (ADR 0027).
@@ -42,11 +45,18 @@ impl AppState {
             vault: Arc::new(vault),
             bus,
             control: None,
+            key_cache: Arc::new(KeyCache::default()),
             key_usage: Arc::new(KeyUsage::default()),
             rate_limiter: Arc::new(RateLimiter::default()),
             metrics: Arc::new(MetricsCache::default()),
             sse_slots: Arc::new(SseSlots::default()),
         }
+    }
+
+    /// The same state with another API-key cache (tests shorten or turn off its ttl).
+    pub fn with_key_cache(mut self, key_cache: Arc<KeyCache>) -> Self {
+        self.key_cache = key_cache;
+        self
     }
 
     /// The same state with another key-use recorder (tests shorten or lengthen its interval).

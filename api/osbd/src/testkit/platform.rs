@@ -351,7 +351,27 @@ impl Platform {
         let node = WorkerNode::start(self.worker_configs[index].clone(), self.bus.clone())
             .await
             .expect("worker restarts");
+        let (name, id) = (node.name().clone(), node.id());
         self.workers.insert(index, node);
+        // Placement learns the new process (its new id and address) from its first heartbeat;
+        // until then the control plane still dials the old one.
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let seen = self
+                .control
+                .as_ref()
+                .and_then(|control| control.service().plane().links.placement().cloned())
+                .and_then(|placement| placement.live_worker_named(&name))
+                .is_some_and(|(live, _)| live == id);
+            if seen {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "placement never saw the restarted worker {name}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     }
 
     /// Stops the control plane and the workers (destroying their sandboxes).

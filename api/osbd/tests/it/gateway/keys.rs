@@ -2,13 +2,14 @@
 //! optionally expiring), revokes and rotates keys; revoked and expired keys are 401 with their
 //! own codes while unknown ones stay 403; every scope is checked against every route class
 //! (a table: scope × class → allowed or 403 `insufficient_scope`); `last_used_at` is written
-//! in batches, not per request; and no key ever reaches a log line (canary on captured logs).
+//! in batches, not per request; cached lookups still honour revocation and expiry; and no key
+//! ever reaches a log line (canary on captured logs).
 
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use osb_gateway::{ApiKey, KeyUsage};
+use osb_gateway::{ApiKey, KeyCache, KeyUsage};
 use osb_store::NewApiKey;
 use serde_json::json;
 
@@ -259,6 +260,72 @@ async fn last_use_is_written_in_batches_not_per_request() {
         .find(|k| k.scope == "read")
         .expect("the read key");
     assert!(used.last_used_at.is_some(), "{used:?}");
+}
+
+/// Lookups are cached by the key's hash (ADR 0033), yet revocation holds: through this gateway
+/// at once, and from elsewhere (another gateway, `osbd admin keys revoke`: straight in the
+/// store here) within the cache's ttl. Expiry is exact even for a cached key.
+#[actix_web::test]
+async fn cached_keys_still_honour_revocation_and_expiry() {
+    let mut gateway = Gateway::start().await;
+    let ttl = Duration::from_millis(400);
+    let cache = Arc::new(KeyCache::new(ttl, 64));
+    gateway.state = gateway.state.clone().with_key_cache(cache.clone());
+    let key = key_with(&gateway, "read", None).await;
+    let (status, _) = gateway.call("GET", "/api/projects", None, Some(&key)).await;
+    assert_eq!(status, 200);
+    assert_eq!(cache.len(), 1, "the key's record is cached after one use");
+    let unknown = ApiKey::generate();
+    let (status, _) = gateway
+        .call("GET", "/api/projects", None, Some(unknown.expose()))
+        .await;
+    assert_eq!(status, 403);
+    assert_eq!(cache.len(), 1, "unknown keys are never cached");
+
+    let keys = gateway
+        .store
+        .list_api_keys(gateway.org)
+        .await
+        .expect("keys");
+    let id = keys
+        .iter()
+        .find(|k| k.scope == "read")
+        .expect("read key")
+        .id;
+    gateway
+        .store
+        .revoke_api_key(gateway.org, id)
+        .await
+        .expect("revoked elsewhere");
+    tokio::time::sleep(ttl + Duration::from_millis(50)).await;
+    let (status, body) = gateway.call("GET", "/api/projects", None, Some(&key)).await;
+    assert_eq!(
+        (status, error_code(&body).as_str()),
+        (401, "revoked_api_key"),
+        "a revocation made elsewhere holds within the ttl"
+    );
+
+    // A key that expires while cached is refused from its expiry on, not the cache's.
+    let soon = key_with(
+        &gateway,
+        "admin",
+        Some(chrono::Utc::now() + chrono::Duration::milliseconds(300)),
+    )
+    .await;
+    let long_cache = Arc::new(KeyCache::new(Duration::from_secs(3600), 64));
+    gateway.state = gateway.state.clone().with_key_cache(long_cache);
+    let (status, _) = gateway
+        .call("GET", "/api/projects", None, Some(&soon))
+        .await;
+    assert_eq!(status, 200);
+    tokio::time::sleep(Duration::from_millis(350)).await;
+    let (status, body) = gateway
+        .call("GET", "/api/projects", None, Some(&soon))
+        .await;
+    assert_eq!(
+        (status, error_code(&body).as_str()),
+        (401, "expired_api_key")
+    );
 }
 
 /// A writer the test's subscriber logs into.
