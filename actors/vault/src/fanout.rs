@@ -5,7 +5,7 @@
 //! leaves this function any other way.
 //!
 //! Delivery is retried in rounds (`delivery::DeliveryPolicy`) until every live sandbox
-//! acknowledged: a refused or failed push is tried again after a bounded backoff, a sandbox
+//! acknowledged (the pushes of a round run concurrently, at most `PUSHES_IN_FLIGHT` at once): a refused or failed push is tried again after a bounded backoff, a sandbox
 //! that is no longer live is dropped and reported gone, and one that never answered is
 //! reported unreachable with its last reason. Acknowledged means the worker holds this or a
 //! newer version (or, for a removal, no longer holds the secret).
@@ -13,12 +13,16 @@
 use std::collections::HashSet;
 
 use async_trait::async_trait;
+use futures_util::stream::{self, StreamExt};
 use osb_proto::{ProjectId, SandboxId, WorkerName};
 
 use crate::delivery::DeliveryPolicy;
 use crate::error::VaultError;
 use crate::secret_value::SecretValue;
 use crate::vault::Vault;
+
+/// Pushes of one delivery round in flight at once (each is one RPC on the worker's link).
+pub const PUSHES_IN_FLIGHT: usize = 32;
 
 /// One secret's current state as pushed to a worker.
 #[derive(Debug)]
@@ -145,12 +149,21 @@ impl Vault {
             }
             last_reason.clear();
             let mut retry = Vec::new();
-            for (sandbox, worker) in waiting {
-                report.attempts += 1;
-                let attempt = match change {
-                    Change::Push(push) => pusher.push(&worker, sandbox, push).await,
-                    Change::Remove(name) => pusher.remove(&worker, sandbox, name).await,
-                };
+            report.attempts += waiting.len() as u64;
+            // Pushes of one round run side by side (bounded): a round costs about the slowest
+            // worker's answer, not the sum of every sandbox's.
+            let attempts: Vec<_> = stream::iter(waiting)
+                .map(|(sandbox, worker)| async move {
+                    let attempt = match change {
+                        Change::Push(push) => pusher.push(&worker, sandbox, push).await,
+                        Change::Remove(name) => pusher.remove(&worker, sandbox, name).await,
+                    };
+                    (sandbox, worker, attempt)
+                })
+                .buffer_unordered(PUSHES_IN_FLIGHT)
+                .collect()
+                .await;
+            for (sandbox, worker, attempt) in attempts {
                 match attempt {
                     Ok(true) => report.refreshed += 1,
                     Ok(false) => report.already_current += 1,

@@ -12,6 +12,10 @@
 //!   measures until the origin first receives the new value. Baseline: the same `PUT` on a
 //!   project without running sandboxes (the write without fan-out), interleaved.
 //!
+//! * **fanout** (only when named: `-- fanout`): `OSB_BENCH_FANOUT` (200) idle sandboxes on the
+//!   worker — proxy latency with 1 vs that many sessions, memory per idle sandbox — and
+//!   `OSB_BENCH_ROTATIONS` (20) secret rotations acknowledged by all of them (`fanout.rs`).
+//!
 //! Run: `cargo bench -p osbd --bench control_plane` (as root; `-- create` or `-- secret` runs
 //! one part). Knobs: `OSB_BENCH_CREATES` (default 40), `OSB_BENCH_UPDATES` (30),
 //! `OSB_BENCH_RATE` (curl requests per second in the sandbox, 500), `OSB_BENCH_NATS=1` (the saga
@@ -19,6 +23,7 @@
 //! `osbd::testkit`'s (the tests' own), with production leases; host objects use the prefix
 //! `osbbea` and the pool `100.64.120.0/24`, reaped at the end even on failure.
 
+mod fanout;
 mod stats;
 
 use std::time::{Duration, Instant};
@@ -57,15 +62,20 @@ fn main() {
         .skip(1)
         .filter(|arg| !arg.starts_with("--"))
         .collect();
-    let wants =
-        |part: &str| filters.is_empty() || filters.iter().any(|f| part.contains(f.as_str()));
+    let wants = |part: &str| {
+        filters.is_empty()
+            || filters
+                .iter()
+                .any(|f| f != "fanout" && part.contains(f.as_str()))
+    };
+    let fanout = filters.iter().any(|f| f == "fanout");
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .expect("runtime");
     runtime.block_on(async {
-        let platform = start_platform(options()).await;
+        let platform = start_platform(options(fanout)).await;
         // The origin first accepts the platform's canary; the secret bench rotates from there.
         let initial = platform.canary.value().to_owned();
         println!(
@@ -86,6 +96,15 @@ fn main() {
             )
             .await;
         }
+        // 200 sandboxes take a while: only when asked for by name.
+        if filters.iter().any(|f| f == "fanout") {
+            fanout::bench_fanout(
+                &platform,
+                knob("OSB_BENCH_FANOUT", 200).clamp(2, 247),
+                knob("OSB_BENCH_ROTATIONS", 20),
+            )
+            .await;
+        }
         let resumed = platform
             .control()
             .service()
@@ -103,8 +122,13 @@ fn main() {
 
 /// One worker `wa` (prefix `osbbea`, pool `100.64.120.0/24`) and the production defaults for
 /// losing workers and saga leases, so the resume loop behaves as in a real control plane.
-fn options() -> PlatformOptions {
+fn options(fanout: bool) -> PlatformOptions {
     let mut options = PlatformOptions::new("osbbe", 120);
+    if fanout {
+        // Room for the fan-out's sandboxes (a /22 pool: 120 is a multiple of 4).
+        let wanted = knob("OSB_BENCH_FANOUT", 200).clamp(2, 247) as u32;
+        options.sandboxes_per_worker = wanted + 8;
+    }
     options.lost_after = None;
     options.lease = None;
     if over_nats() {

@@ -52,6 +52,9 @@ pub struct PlatformOptions {
     /// Workers also serve `runtime: "microvm"` (QEMU microvm, the guest from
     /// `scripts/build-guest.sh`), with the prefix `{prefix}{letter}v`.
     pub microvm: bool,
+    /// Room per worker (sandboxes, CPUs, GiB of memory). Up to 63 the pool is a /24; above,
+    /// a /22 starting at `number` (which must then be a multiple of 4): 255 sandboxes at most.
+    pub sandboxes_per_worker: u32,
 }
 
 impl PlatformOptions {
@@ -66,8 +69,26 @@ impl PlatformOptions {
             bus: None,
             commands: None,
             microvm: false,
+            sandboxes_per_worker: 64,
         }
     }
+}
+
+/// The address pool of worker `index`: a /24 for up to 63 sandboxes, else a /22.
+fn pool_of(options: &PlatformOptions, index: usize) -> osb_vm::Ipv4Pool {
+    let wide = options.sandboxes_per_worker > 63;
+    assert!(
+        !wide || options.number % 4 == 0,
+        "a /22 pool needs `number` to be a multiple of 4"
+    );
+    format!(
+        "100.{}.{}.0/{}",
+        64 + index,
+        options.number,
+        if wide { 22 } else { 24 }
+    )
+    .parse()
+    .expect("an address pool")
 }
 
 /// A running platform. Fields drop in order: nodes first, then the reaper and the database.
@@ -169,11 +190,7 @@ pub async fn start_platform(options: PlatformOptions) -> Platform {
             advertise: None,
             security,
             netns_prefix: prefix,
-            address_pool: Some(
-                format!("100.{}.{}.0/24", 64 + index, options.number)
-                    .parse()
-                    .expect("an address pool"),
-            ),
+            address_pool: Some(pool_of(&options, index)),
             proxy: ProxyOptions {
                 resolve_overrides: HashMap::from([(LLM_HOST.to_owned(), IpAddr::V4(origin_ip))]),
                 extra_upstream_ca_pems: vec![origin.ca_pem.clone().into_bytes()],
@@ -182,9 +199,9 @@ pub async fn start_platform(options: PlatformOptions) -> Platform {
                 skip_system_roots: true,
             },
             capacity: Capacity {
-                sandboxes: 64,
-                cpu_count: 64,
-                memory_mb: 64 * 1024,
+                sandboxes: options.sandboxes_per_worker,
+                cpu_count: options.sandboxes_per_worker,
+                memory_mb: u64::from(options.sandboxes_per_worker) * 1024,
             },
             heartbeat_every: Duration::from_millis(300),
             runtimes: osb_worker::RuntimeOptions {
