@@ -1,6 +1,7 @@
 //! Checkpoints and golden snapshots: record (idempotently, for replayed saga steps, and within
-//! the org's checkpoint-bytes quota), read and list within an org. A checkpoint row names the worker holding its layer (in
-//! `storage_path`), so a fork or a snapshot boot is placed where the layer is.
+//! the org's checkpoint-bytes quota), read and list within an org. A checkpoint row names the
+//! worker holding its layer (in `storage_path`), so a fork or a snapshot boot is placed where
+//! the layer is, and the bytes the worker measured there.
 
 use osb_proto::{CheckpointId, OrgId, ProjectId, SandboxId, SnapshotId, WorkerName};
 use sea_orm::sea_query::OnConflict;
