@@ -16,12 +16,22 @@ pub struct OrgRecord {
     pub quotas: OrgQuotas,
 }
 
-/// Bounds on an org's active (creating, running, stopped) sandboxes; `None` is unlimited.
+/// Bounds on an org's active (creating, running, stopped) sandboxes (ADR 0027) and on the
+/// bytes its checkpoints hold on workers (ADR 0032); `None` is unlimited.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct OrgQuotas {
     pub sandboxes: Option<u64>,
     pub cpus: Option<u64>,
     pub memory_mb: Option<u64>,
+    /// The sum of the sizes of the org's checkpoints (golden snapshots are checkpoints).
+    pub checkpoint_bytes: Option<u64>,
+}
+
+/// An org's checkpoint bytes: what its checkpoints hold and its quota (`None`: unlimited).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CheckpointBytes {
+    pub used: u64,
+    pub quota: Option<u64>,
 }
 
 /// An API key's metadata (the key itself is never stored, only its hash).
@@ -408,6 +418,9 @@ pub struct CheckpointRecord {
     pub worker: WorkerName,
     pub metadata: serde_json::Value,
     pub created_at: DateTime<Utc>,
+    /// Bytes the layer and its metadata take on the worker's disk, as the worker measured them
+    /// when it wrote them; `None` for checkpoints taken before sizes were recorded (ADR 0032).
+    pub size_bytes: Option<u64>,
 }
 
 /// A golden snapshot: an org-unique name for a checkpoint.
@@ -419,6 +432,8 @@ pub struct SnapshotRecord {
     pub checkpoint_id: Option<CheckpointId>,
     pub metadata: serde_json::Value,
     pub created_at: DateTime<Utc>,
+    /// Its checkpoint's size (counted once, as the checkpoint's, by the quota; ADR 0032).
+    pub size_bytes: Option<u64>,
 }
 
 /// An event waiting in the outbox: published to `subject` with `Nats-Msg-Id` = `msg_id`. The

@@ -54,6 +54,10 @@ pub struct CheckpointMeta {
     /// Memory limit in MiB.
     #[serde(rename = "memoryMB")]
     pub memory_mb: u32,
+    /// Bytes the checkpoint takes on disk (layer and metadata), measured by `save` after it
+    /// wrote them. Not part of `meta.json` (the file cannot hold its own size): 0 when loaded.
+    #[serde(skip)]
+    pub size_bytes: u64,
 }
 
 impl CheckpointMeta {
@@ -81,6 +85,7 @@ impl CheckpointMeta {
             egress_allowlist: spec.egress_allowlist.clone(),
             cpu_count: spec.cpu_count,
             memory_mb: spec.memory_mb,
+            size_bytes: 0,
         }
     }
 }
@@ -111,8 +116,9 @@ impl CheckpointStore {
         self.dir(id).join("layer")
     }
 
-    /// Copies `upper` into a new checkpoint and writes its metadata.
-    pub async fn save(&self, upper: &Path, meta: &CheckpointMeta) -> Result<(), RuntimeError> {
+    /// Copies `upper` into a new checkpoint, writes its metadata, and returns the bytes the
+    /// checkpoint takes on disk (what the org's checkpoint quota counts; ADR 0032).
+    pub async fn save(&self, upper: &Path, meta: &CheckpointMeta) -> Result<u64, RuntimeError> {
         let dir = self.dir(meta.checkpoint_id);
         let layer = self.layer(meta.checkpoint_id);
         std::fs::create_dir_all(&layer)
@@ -125,7 +131,15 @@ impl CheckpointStore {
             })?;
             let path = dir.join("meta.json");
             std::fs::write(&path, json)
-                .map_err(|e| RuntimeError::io(format!("writing {}", path.display()), e))
+                .map_err(|e| RuntimeError::io(format!("writing {}", path.display()), e))?;
+            let measured = dir.clone();
+            tokio::task::spawn_blocking(move || disk_bytes(&measured))
+                .await
+                .map_err(|e| RuntimeError::Setup {
+                    step: "measuring a checkpoint",
+                    detail: e.to_string(),
+                })?
+                .map_err(|e| RuntimeError::io(format!("measuring {}", dir.display()), e))
         }
         .await;
         if result.is_err() {
@@ -213,6 +227,34 @@ fn validate_snapshot_name(name: &str) -> Result<(), RuntimeError> {
     }
 }
 
+/// The bytes a directory tree takes on disk: allocated blocks (as `du` counts them, so a
+/// sparse disk image counts what it holds, not its apparent length), each inode once (hard
+/// links within the tree are not counted twice), symlinks not followed.
+pub fn disk_bytes(root: &Path) -> std::io::Result<u64> {
+    use std::collections::HashSet;
+    use std::os::unix::fs::MetadataExt;
+
+    let mut total = 0u64;
+    let mut seen = HashSet::new();
+    let mut pending = vec![root.to_path_buf()];
+    while let Some(path) = pending.pop() {
+        let metadata = std::fs::symlink_metadata(&path)?;
+        if metadata.nlink() > 1
+            && !metadata.is_dir()
+            && !seen.insert((metadata.dev(), metadata.ino()))
+        {
+            continue;
+        }
+        total = total.saturating_add(metadata.blocks().saturating_mul(512));
+        if metadata.is_dir() {
+            for entry in std::fs::read_dir(&path)? {
+                pending.push(entry?.path());
+            }
+        }
+    }
+    Ok(total)
+}
+
 /// Copies a directory tree preserving owners, modes, xattrs and overlay whiteouts.
 pub async fn copy_tree(from: &Path, to: &Path) -> Result<(), RuntimeError> {
     let source = format!("{}/.", from.display());
@@ -258,6 +300,25 @@ mod tests {
         assert!(!json.contains(token.as_str()));
         assert!(json.contains("MODE"));
         assert!(!json.contains("plain-value"));
+    }
+
+    #[test]
+    fn disk_bytes_counts_allocated_blocks_once_per_inode() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        std::fs::create_dir(root.join("sub")).unwrap();
+        let data: Vec<u8> = (0..256 * 1024).map(|i| (i % 251) as u8 + 1).collect();
+        std::fs::write(root.join("sub/data"), &data).unwrap();
+        let with_data = disk_bytes(root).unwrap();
+        assert!(with_data >= 256 * 1024, "{with_data}");
+        assert!(with_data < 256 * 1024 + 64 * 1024, "{with_data}");
+        // A hard link to the same data costs nothing more.
+        std::fs::hard_link(root.join("sub/data"), root.join("link")).unwrap();
+        assert!(disk_bytes(root).unwrap() < with_data + 8 * 1024);
+        // A sparse file counts what it holds, not its apparent length.
+        let sparse = std::fs::File::create(root.join("sparse")).unwrap();
+        sparse.set_len(1 << 30).unwrap();
+        assert!(disk_bytes(root).unwrap() < with_data + 64 * 1024);
     }
 
     #[test]

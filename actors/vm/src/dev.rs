@@ -235,8 +235,8 @@ impl Runtime for DevelopmentRuntime {
 
     async fn checkpoint(&self, id: SandboxId) -> Result<CheckpointMeta, RuntimeError> {
         let sandbox = self.get(id)?;
-        let meta = CheckpointMeta::describe(CheckpointId::new(), &sandbox.spec);
-        self.store.save(&self.workspace(id), &meta).await?;
+        let mut meta = CheckpointMeta::describe(CheckpointId::new(), &sandbox.spec);
+        meta.size_bytes = self.store.save(&self.workspace(id), &meta).await?;
         Ok(meta)
     }
 

@@ -315,6 +315,8 @@ impl SandboxService {
         id: SandboxId,
     ) -> Result<CheckpointRecord, ControlError> {
         self.require_running(org, id).await?;
+        // An org already at its checkpoint-bytes quota does not make a worker write (ADR 0032).
+        self.plane.store.check_checkpoint_room(org).await?;
         let params = SandboxParams::new(id, org);
         let outputs = self.run_simple(&self.checkpoint, &params).await?;
         let checkpoint = checkpoint_of(&outputs)?;
@@ -344,6 +346,7 @@ impl SandboxService {
                 "a snapshot named {name} already exists; choose another name"
             )));
         }
+        self.plane.store.check_checkpoint_room(org).await?;
         let mut params = SandboxParams::new(id, org);
         params.snapshot_name = Some(name.to_owned());
         params.snapshot_id = Some(SnapshotId::new());

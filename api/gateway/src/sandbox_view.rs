@@ -79,6 +79,8 @@ pub struct CheckpointView {
     #[serde(rename = "workerID")]
     pub worker_id: String,
     pub created_at: DateTime<Utc>,
+    /// Bytes on the worker's disk (`null`: taken before sizes were recorded; ADR 0032).
+    pub size_bytes: Option<u64>,
 }
 
 impl From<CheckpointRecord> for CheckpointView {
@@ -88,6 +90,7 @@ impl From<CheckpointRecord> for CheckpointView {
             sandbox_id: record.sandbox_id,
             worker_id: record.worker.to_string(),
             created_at: record.created_at,
+            size_bytes: record.size_bytes,
         }
     }
 }
@@ -104,6 +107,8 @@ pub struct SnapshotView {
     #[serde(rename = "workerID")]
     pub worker_id: Option<String>,
     pub created_at: DateTime<Utc>,
+    /// Its checkpoint's bytes on the worker's disk (`null`: not recorded; ADR 0032).
+    pub size_bytes: Option<u64>,
 }
 
 impl From<SnapshotRecord> for SnapshotView {
@@ -115,6 +120,7 @@ impl From<SnapshotRecord> for SnapshotView {
             name: record.name,
             checkpoint_id: record.checkpoint_id,
             created_at: record.created_at,
+            size_bytes: record.size_bytes,
         }
     }
 }

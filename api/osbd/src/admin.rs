@@ -1,5 +1,6 @@
 //! `osbd admin create-org NAME` and `osbd admin create-key ORG`: tenant bootstrap; `osbd admin
-//! org NAME [--development-runtime on|off]`: an org's settings. The API key
+//! org NAME [--development-runtime on|off] [--max-… N|none]`: an org's settings and quotas
+//! (ADR 0027; checkpoint bytes in MiB here, bytes in the store — ADR 0032). The API key
 //! is printed once, on stdout, as `api_key=<key>` (with `org_id=<id>`), so scripts can capture
 //! it; only its SHA-256 is stored.
 
@@ -76,7 +77,11 @@ pub(crate) struct OrgChange {
     pub max_sandboxes: Option<Option<u64>>,
     pub max_cpus: Option<Option<u64>>,
     pub max_memory_mb: Option<Option<u64>>,
+    /// In MiB, as given on the command line (stored in bytes).
+    pub max_checkpoint_mb: Option<Option<u64>>,
 }
+
+const MIB: u64 = 1024 * 1024;
 
 /// A quota argument: a number, or `none` for unlimited.
 pub(crate) fn quota_arg(
@@ -112,13 +117,29 @@ pub(crate) async fn org_settings(
     if let Some(allowed) = change.development_runtime {
         store.set_org_development_runtime(org.id, allowed).await?;
     }
-    if change.max_sandboxes.is_some() || change.max_cpus.is_some() || change.max_memory_mb.is_some()
+    let checkpoint_bytes = match change.max_checkpoint_mb {
+        Some(Some(mib)) => Some(Some(
+            mib.checked_mul(MIB)
+                .filter(|bytes| i64::try_from(*bytes).is_ok())
+                .ok_or_else(|| {
+                    CommandError::Usage(format!(
+                        "--max-checkpoint-mb {mib} is more bytes than can be stored; give a smaller number or `none`"
+                    ))
+                })?,
+        )),
+        other => other,
+    };
+    if change.max_sandboxes.is_some()
+        || change.max_cpus.is_some()
+        || change.max_memory_mb.is_some()
+        || checkpoint_bytes.is_some()
     {
         let current = org.quotas;
         let quotas = osb_store::OrgQuotas {
             sandboxes: change.max_sandboxes.unwrap_or(current.sandboxes),
             cpus: change.max_cpus.unwrap_or(current.cpus),
             memory_mb: change.max_memory_mb.unwrap_or(current.memory_mb),
+            checkpoint_bytes: checkpoint_bytes.unwrap_or(current.checkpoint_bytes),
         };
         store.set_org_quotas(org.id, quotas).await?;
     }
@@ -132,7 +153,20 @@ pub(crate) async fn org_settings(
     writeln!(out, "max_sandboxes={}", show_quota(org.quotas.sandboxes))?;
     writeln!(out, "max_cpus={}", show_quota(org.quotas.cpus))?;
     writeln!(out, "max_memory_mb={}", show_quota(org.quotas.memory_mb))?;
+    let bytes = store.checkpoint_bytes(org.id).await?;
+    writeln!(out, "max_checkpoint_mb={}", show_mib(bytes.quota))?;
+    writeln!(out, "checkpoint_bytes_used={}", bytes.used)?;
     Ok(())
+}
+
+/// A byte quota in MiB as set on the command line (`none`: unlimited; a quota set in bytes
+/// elsewhere that is not whole MiB shows two decimals).
+fn show_mib(bytes: Option<u64>) -> String {
+    match bytes {
+        None => "none".to_owned(),
+        Some(bytes) if bytes % MIB == 0 => (bytes / MIB).to_string(),
+        Some(bytes) => format!("{:.2}", bytes as f64 / MIB as f64),
+    }
 }
 
 fn valid_org_name(name: &str) -> Result<String, CommandError> {

@@ -143,6 +143,10 @@ pub enum AdminCommand {
         /// Most MiB of memory its active sandboxes may hold together (a number, or `none`)
         #[arg(long)]
         max_memory_mb: Option<String>,
+        /// Most MiB its checkpoints and golden snapshots may take on workers' disks together
+        /// (a number, or `none`) (ADR 0032)
+        #[arg(long)]
+        max_checkpoint_mb: Option<String>,
     },
 }
 
@@ -233,12 +237,14 @@ pub async fn run(
             max_sandboxes,
             max_cpus,
             max_memory_mb,
+            max_checkpoint_mb,
         }) => {
             let change = admin::OrgChange {
                 development_runtime: development_runtime.map(|value| value == "on"),
                 max_sandboxes: admin::quota_arg("--max-sandboxes", max_sandboxes)?,
                 max_cpus: admin::quota_arg("--max-cpus", max_cpus)?,
                 max_memory_mb: admin::quota_arg("--max-memory-mb", max_memory_mb)?,
+                max_checkpoint_mb: admin::quota_arg("--max-checkpoint-mb", max_checkpoint_mb)?,
             };
             admin::org_settings(settings, &name, change, out).await
         }

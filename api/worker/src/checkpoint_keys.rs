@@ -1,5 +1,6 @@
-//! Which checkpoint each idempotency key produced, so a replayed checkpoint step returns the
-//! checkpoint its first run made instead of copying the layer again. Kept in memory: a worker
+//! Which checkpoint each idempotency key produced (and its size on disk), so a replayed
+//! checkpoint step returns the checkpoint its first run made instead of copying the layer
+//! again. Kept in memory: a worker
 //! that restarts has lost its sandboxes too, so a replay after a restart fails cleanly and the
 //! saga unwinds. Bounded, oldest forgotten first. Also the lock that keeps a layer from being
 //! removed while a restore or fork copies it.
@@ -15,11 +16,18 @@ const REMEMBERED: usize = 4096;
 
 #[derive(Debug, Default)]
 struct Keys {
-    by_key: HashMap<String, CheckpointId>,
+    by_key: HashMap<String, Made>,
     order: VecDeque<String>,
 }
 
-/// `idempotency key → checkpoint id`, plus a lock that serialises checkpoint calls so two
+/// What one checkpoint call made: the checkpoint and the bytes it takes on disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Made {
+    pub checkpoint: CheckpointId,
+    pub size_bytes: u64,
+}
+
+/// `idempotency key → checkpoint made`, plus a lock that serialises checkpoint calls so two
 /// concurrent replays of one key cannot both copy.
 #[derive(Debug, Default)]
 pub(crate) struct CheckpointKeys {
@@ -45,7 +53,7 @@ impl CheckpointKeys {
     }
 
     /// The checkpoint an earlier call with `key` made.
-    pub(crate) fn get(&self, key: &str) -> Option<CheckpointId> {
+    pub(crate) fn get(&self, key: &str) -> Option<Made> {
         self.keys
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -60,18 +68,18 @@ impl CheckpointKeys {
             .keys
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        keys.by_key.retain(|_, made| *made != checkpoint);
+        keys.by_key.retain(|_, made| made.checkpoint != checkpoint);
         let Keys { by_key, order } = &mut *keys;
         order.retain(|key| by_key.contains_key(key));
     }
 
     /// Remembers what `key` made.
-    pub(crate) fn remember(&self, key: String, checkpoint: CheckpointId) {
+    pub(crate) fn remember(&self, key: String, made: Made) {
         let mut keys = self
             .keys
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if keys.by_key.insert(key.clone(), checkpoint).is_none() {
+        if keys.by_key.insert(key.clone(), made).is_none() {
             keys.order.push_back(key);
         }
         while keys.order.len() > REMEMBERED {

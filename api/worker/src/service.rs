@@ -25,7 +25,7 @@ use osb_vm::{ExecChunk, ExecRequest, ProxyEndpoints, Runtime};
 use tonic::{Request, Response, Status};
 
 use super::actor_host::ActorHost;
-use super::checkpoint_keys::CheckpointKeys;
+use super::checkpoint_keys::{CheckpointKeys, Made};
 use super::convert::{
     address, created, patterns, proxy_reply, runtime_status, sandbox_spec, secret_spec,
 };
@@ -265,19 +265,24 @@ impl Worker for WorkerService {
         let _serialised = self.checkpoints.serialise().await;
         if let Some(existing) = key.as_deref().and_then(|key| self.checkpoints.get(key)) {
             return Ok(Response::new(wire::CheckpointResponse {
-                checkpoint_id: existing.to_string(),
-                size_bytes: 0,
+                checkpoint_id: existing.checkpoint.to_string(),
+                size_bytes: existing.size_bytes,
             }));
         }
         let actor = self.sandboxes.require(id)?;
         let meta = vm_reply(actor.send(CheckpointSandbox).await)?;
         if let Some(key) = key {
-            self.checkpoints.remember(key, meta.checkpoint_id);
+            let made = Made {
+                checkpoint: meta.checkpoint_id,
+                size_bytes: meta.size_bytes,
+            };
+            self.checkpoints.remember(key, made);
         }
         Ok(Response::new(wire::CheckpointResponse {
-            // The runtime names checkpoints; the caller records the id it gets back.
+            // The runtime names checkpoints and measures them (the org's checkpoint quota
+            // counts the size); the caller records both.
             checkpoint_id: meta.checkpoint_id.to_string(),
-            size_bytes: 0,
+            size_bytes: meta.size_bytes,
         }))
     }
 
@@ -291,7 +296,7 @@ impl Worker for WorkerService {
         // Without an id, the checkpoint is the one an earlier call made under this key.
         let checkpoint: CheckpointId = if request.checkpoint_id.is_empty() {
             match self.checkpoints.get(&request.idempotency_key) {
-                Some(made) => made,
+                Some(made) => made.checkpoint,
                 None => {
                     return Ok(Response::new(wire::DeleteCheckpointResponse {
                         existed: false,

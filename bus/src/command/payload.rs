@@ -208,11 +208,15 @@ pub struct RegisteredOutput {
     pub secrets: u32,
 }
 
-/// Output of `checkpoint`.
+/// Output of `checkpoint`: the checkpoint's id and its size on the worker's disk (a size, not
+/// a value; the org's checkpoint quota counts it — ADR 0032). `None` in outcomes recorded
+/// before workers measured their checkpoints.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct CheckpointOutput {
     pub checkpoint_id: CheckpointId,
+    #[serde(default)]
+    pub size_bytes: Option<u64>,
 }
 
 #[cfg(test)]

@@ -13,6 +13,7 @@ pub struct Model {
     pub metadata: Json,
     pub storage_path: String,
     pub created_at: DateTimeUtc,
+    pub size_bytes: Option<i64>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -13,6 +13,7 @@ pub struct Model {
     pub max_sandboxes: Option<i64>,
     pub max_cpus: Option<i64>,
     pub max_memory_mb: Option<i64>,
+    pub max_checkpoint_bytes: Option<i64>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

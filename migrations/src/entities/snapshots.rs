@@ -12,6 +12,7 @@ pub struct Model {
     pub checkpoint_id: Option<Uuid>,
     pub metadata: Json,
     pub created_at: DateTimeUtc,
+    pub size_bytes: Option<i64>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

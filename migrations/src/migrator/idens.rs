@@ -12,6 +12,7 @@ pub enum Orgs {
     MaxSandboxes,
     MaxCpus,
     MaxMemoryMb,
+    MaxCheckpointBytes,
 }
 
 #[derive(DeriveIden)]
@@ -109,6 +110,7 @@ pub enum Checkpoints {
     Metadata,
     StoragePath,
     CreatedAt,
+    SizeBytes,
 }
 
 #[derive(DeriveIden)]
@@ -120,6 +122,7 @@ pub enum Snapshots {
     CheckpointId,
     Metadata,
     CreatedAt,
+    SizeBytes,
 }
 
 #[derive(DeriveIden)]

@@ -18,6 +18,7 @@ mod m0012_api_key_lifecycle;
 mod m0013_org_quotas;
 mod m0020_saga_fencing;
 mod m0021_outbox;
+mod m0022_checkpoint_bytes;
 
 pub(crate) mod idens;
 
@@ -64,6 +65,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0013_org_quotas::Migration),
             Box::new(m0020_saga_fencing::Migration),
             Box::new(m0021_outbox::Migration),
+            Box::new(m0022_checkpoint_bytes::Migration),
         ]
     }
 }

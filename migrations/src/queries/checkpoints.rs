@@ -1,6 +1,7 @@
-//! Checkpoints and golden snapshots: record (idempotently, for replayed saga steps), read and
-//! list within an org. A checkpoint row names the worker holding its layer (in
-//! `storage_path`), so a fork or a snapshot boot is placed where the layer is.
+//! Checkpoints and golden snapshots: record (idempotently, for replayed saga steps, and within
+//! the org's checkpoint-bytes quota), read and list within an org. A checkpoint row names the
+//! worker holding its layer (in `storage_path`), so a fork or a snapshot boot is placed where
+//! the layer is, and the bytes the worker measured there.
 
 use osb_proto::{CheckpointId, OrgId, ProjectId, SandboxId, SnapshotId, WorkerName};
 use sea_orm::sea_query::OnConflict;
@@ -12,28 +13,41 @@ use crate::records::{CheckpointRecord, SnapshotRecord};
 use crate::store::Store;
 
 impl Store {
-    /// Records a checkpoint; recording the same id again changes nothing.
+    /// Records a checkpoint; recording the same id again changes nothing. The insert is one
+    /// transaction with the org row locked: a checkpoint that would take the org past its
+    /// checkpoint-bytes quota is refused (`QuotaExceeded`) and no row is written (ADR 0032).
     pub async fn insert_checkpoint(
         &self,
         record: &CheckpointRecord,
     ) -> Result<CheckpointRecord, StoreError> {
-        let row = checkpoints::ActiveModel {
-            id: Set(record.id.as_uuid()),
-            org_id: Set(record.org_id.as_uuid()),
-            sandbox_id: Set(record.sandbox_id.map(|id| id.as_uuid())),
-            project_id: Set(record.project_id.map(|id| id.as_uuid())),
-            metadata: Set(record.metadata.clone()),
-            storage_path: Set(record.worker.as_str().to_owned()),
-            created_at: Set(super::convert::now()),
-        };
-        checkpoints::Entity::insert(row)
-            .on_conflict(
-                OnConflict::column(checkpoints::Column::Id)
-                    .update_column(checkpoints::Column::Id)
-                    .to_owned(),
-            )
-            .exec_without_returning(&self.db)
-            .await?;
+        let (transaction, org) = self.begin_with_org_locked(record.org_id).await?;
+        let recorded = checkpoints::Entity::find_by_id(record.id.as_uuid())
+            .one(&transaction)
+            .await?
+            .is_some();
+        if !recorded {
+            super::checkpoint_bytes::admit(&transaction, &org, record.size_bytes.unwrap_or(0))
+                .await?;
+            let row = checkpoints::ActiveModel {
+                id: Set(record.id.as_uuid()),
+                org_id: Set(record.org_id.as_uuid()),
+                sandbox_id: Set(record.sandbox_id.map(|id| id.as_uuid())),
+                project_id: Set(record.project_id.map(|id| id.as_uuid())),
+                metadata: Set(record.metadata.clone()),
+                storage_path: Set(record.worker.as_str().to_owned()),
+                created_at: Set(super::convert::now()),
+                size_bytes: Set(record.size_bytes.map(size_column)),
+            };
+            checkpoints::Entity::insert(row)
+                .on_conflict(
+                    OnConflict::column(checkpoints::Column::Id)
+                        .update_column(checkpoints::Column::Id)
+                        .to_owned(),
+                )
+                .exec_without_returning(&transaction)
+                .await?;
+        }
+        transaction.commit().await?;
         self.get_checkpoint(record.org_id, record.id).await
     }
 
@@ -96,6 +110,7 @@ impl Store {
             checkpoint_id: Set(record.checkpoint_id.map(|id| id.as_uuid())),
             metadata: Set(record.metadata.clone()),
             created_at: Set(super::convert::now()),
+            size_bytes: Set(record.size_bytes.map(size_column)),
         };
         snapshots::Entity::insert(row)
             .exec_without_returning(&self.db)
@@ -166,6 +181,7 @@ pub(super) fn checkpoint_record(row: checkpoints::Model) -> Result<CheckpointRec
             .map_err(|error| StoreError::corrupt("checkpoint worker", error))?,
         metadata: row.metadata,
         created_at: row.created_at,
+        size_bytes: row.size_bytes.map(size_of_column),
     })
 }
 
@@ -177,5 +193,15 @@ pub(super) fn snapshot_record(row: snapshots::Model) -> SnapshotRecord {
         checkpoint_id: row.checkpoint_id.map(CheckpointId::from_uuid),
         metadata: row.metadata,
         created_at: row.created_at,
+        size_bytes: row.size_bytes.map(size_of_column),
     }
+}
+
+/// A size as the BIGINT column holds it (sizes past `i64::MAX` do not occur on a disk).
+fn size_column(bytes: u64) -> i64 {
+    i64::try_from(bytes).unwrap_or(i64::MAX)
+}
+
+fn size_of_column(bytes: i64) -> u64 {
+    u64::try_from(bytes).unwrap_or(0)
 }

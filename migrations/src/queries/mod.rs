@@ -2,6 +2,7 @@
 //! org where the row has one, so a caller cannot read across the tenant boundary by mistake.
 
 mod api_keys;
+mod checkpoint_bytes;
 mod checkpoints;
 mod convert;
 mod encryption_keys;

@@ -26,6 +26,7 @@ impl Store {
             max_sandboxes: Set(None),
             max_cpus: Set(None),
             max_memory_mb: Set(None),
+            max_checkpoint_bytes: Set(None),
         };
         orgs::Entity::insert(row)
             .exec_without_returning(&self.db)

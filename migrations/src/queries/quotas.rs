@@ -1,7 +1,8 @@
-//! Per-org quotas (ADR 0027): the check and the reservation are one transaction — the org row
-//! is locked (`FOR UPDATE` on PostgreSQL; SQLite runs one writer at a time), the org's active
-//! sandboxes are summed, and the new sandbox row (the reservation) is inserted only if it fits.
-//! Two concurrent creates can never both take the last slot.
+//! Per-org quotas on sandboxes (ADR 0027): the check and the reservation are one transaction
+//! — the org row is locked (`FOR UPDATE` on PostgreSQL; SQLite runs one writer at a time), the
+//! org's active sandboxes are summed, and the new sandbox row (the reservation) is inserted
+//! only if it fits. Two concurrent creates can never both take the last slot. The same lock
+//! serves the checkpoint-bytes quota (`checkpoint_bytes`, ADR 0032).
 //!
 //! It must never count another org's sandboxes, nor insert a row after a refused check.
 
@@ -37,6 +38,10 @@ impl Store {
                 orgs::Column::MaxMemoryMb,
                 Expr::value(as_i64(quotas.memory_mb)),
             )
+            .col_expr(
+                orgs::Column::MaxCheckpointBytes,
+                Expr::value(as_i64(quotas.checkpoint_bytes)),
+            )
             .filter(orgs::Column::Id.eq(id.as_uuid()))
             .exec(&self.db)
             .await?;
@@ -55,22 +60,9 @@ impl Store {
         cpu_count: u32,
         memory_mb: u32,
     ) -> Result<DatabaseTransaction, StoreError> {
-        let transaction = self.db.begin().await?;
-        // Write first: on SQLite a transaction that reads and then writes cannot wait for
-        // another writer (its lock upgrade fails at once with "database is locked"), while one
-        // that starts with a write waits its turn. On PostgreSQL this also locks the org row.
-        orgs::Entity::update_many()
-            .col_expr(orgs::Column::Id, Expr::col(orgs::Column::Id))
-            .filter(orgs::Column::Id.eq(org.as_uuid()))
-            .exec(&transaction)
-            .await?;
-        let row = orgs::Entity::find_by_id(org.as_uuid())
-            .lock_exclusive()
-            .one(&transaction)
-            .await?
-            .ok_or_else(|| StoreError::NotFound(format!("org {org}")))?;
+        let (transaction, row) = self.begin_with_org_locked(org).await?;
         let quotas = quotas_of(&row);
-        if quotas == OrgQuotas::default() {
+        if quotas.sandboxes.is_none() && quotas.cpus.is_none() && quotas.memory_mb.is_none() {
             return Ok(transaction);
         }
         let active: Vec<(i32, i32)> = sandboxes::Entity::find()
@@ -106,6 +98,29 @@ impl Store {
         }
         Ok(transaction)
     }
+
+    /// Opens a transaction holding the org's row locked, so that quota checks made on it
+    /// cannot interleave with another writer's for the same org.
+    pub(crate) async fn begin_with_org_locked(
+        &self,
+        org: OrgId,
+    ) -> Result<(DatabaseTransaction, orgs::Model), StoreError> {
+        let transaction = self.db.begin().await?;
+        // Write first: on SQLite a transaction that reads and then writes cannot wait for
+        // another writer (its lock upgrade fails at once with "database is locked"), while one
+        // that starts with a write waits its turn. On PostgreSQL this also locks the org row.
+        orgs::Entity::update_many()
+            .col_expr(orgs::Column::Id, Expr::col(orgs::Column::Id))
+            .filter(orgs::Column::Id.eq(org.as_uuid()))
+            .exec(&transaction)
+            .await?;
+        let row = orgs::Entity::find_by_id(org.as_uuid())
+            .lock_exclusive()
+            .one(&transaction)
+            .await?
+            .ok_or_else(|| StoreError::NotFound(format!("org {org}")))?;
+        Ok((transaction, row))
+    }
 }
 
 /// The quotas stored on an org row.
@@ -115,5 +130,6 @@ pub(super) fn quotas_of(row: &orgs::Model) -> OrgQuotas {
         sandboxes: as_u64(row.max_sandboxes),
         cpus: as_u64(row.max_cpus),
         memory_mb: as_u64(row.max_memory_mb),
+        checkpoint_bytes: as_u64(row.max_checkpoint_bytes),
     }
 }

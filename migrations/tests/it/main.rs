@@ -1,5 +1,6 @@
 //! Store integration tests against real PostgreSQL and SQLite (a fresh database per test).
 
+mod checkpoint_bytes;
 mod migrations;
 mod outbox;
 mod pages;

@@ -92,7 +92,7 @@ async fn quotas_count_active_sandboxes_cpus_and_memory_on_both_engines() {
                 OrgQuotas {
                     sandboxes: Some(2),
                     cpus: Some(3),
-                    memory_mb: None,
+                    ..OrgQuotas::default()
                 },
             )
             .await

@@ -89,14 +89,15 @@ pub(crate) fn sandbox_env(
 }
 
 /// Copies `layer_dir` into a new checkpoint of `spec` while the sandbox's cgroup is frozen
-/// (nothing writes during the copy: it is one point in time).
+/// (nothing writes during the copy: it is one point in time); the metadata returned carries
+/// the checkpoint's size on disk.
 pub(crate) async fn save_frozen(
     host: &HostContext,
     spec: &SandboxSpec,
     freezer: Option<&Freezer>,
     layer_dir: &Path,
 ) -> Result<CheckpointMeta, RuntimeError> {
-    let meta = CheckpointMeta::describe(CheckpointId::new(), spec);
+    let mut meta = CheckpointMeta::describe(CheckpointId::new(), spec);
     if let Some(freezer) = freezer {
         cgroup::freeze(freezer).await?;
     }
@@ -104,7 +105,8 @@ pub(crate) async fn save_frozen(
     if let Some(freezer) = freezer {
         cgroup::thaw(freezer);
     }
-    saved.map(|()| meta)
+    meta.size_bytes = saved?;
+    Ok(meta)
 }
 
 /// `spec` with a new allowlist, validated and registered with the resolver.

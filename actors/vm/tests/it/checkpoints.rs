@@ -31,6 +31,8 @@ async fn restore_keeps_tokens_and_fork_and_snapshot_get_fresh_ones() {
     assert_eq!(checkpoint.secrets.len(), 1);
     assert_eq!(checkpoint.secrets[0].name, "API_KEY");
     assert_eq!(checkpoint.secrets[0].token_id, parent_token.short_id());
+    // The checkpoint's size on disk: at least the file written and the metadata.
+    assert!(checkpoint.size_bytes >= 4096, "{}", checkpoint.size_bytes);
 
     // Change things, then restore in place.
     worker

@@ -1,9 +1,11 @@
 //! The checkpoint saga (`checkpoint_on_worker → record_checkpoint`) and the golden-snapshot
 //! saga (`checkpoint_on_worker → record_checkpoint → record_snapshot`). The worker copies the
-//! sandbox's writable layer with metadata holding names and token ids only; the rows record
-//! which worker holds it, so forks and snapshot boots are placed there. Undo removes the
-//! worker's copy and the row, so a failed snapshot (for example a name taken meanwhile) leaves
-//! nothing behind.
+//! sandbox's writable layer with metadata holding names and token ids only, and reports the
+//! bytes it wrote; the rows record which worker holds it, so forks and snapshot boots are
+//! placed there, and its size. `record_checkpoint` is where the org's checkpoint-bytes quota
+//! binds (ADR 0032): the row is inserted only within it, in one transaction with the org row
+//! locked. Undo removes the worker's copy and the row, so a failed snapshot (a name taken
+//! meanwhile) or a checkpoint over the quota leaves nothing behind.
 
 use async_trait::async_trait;
 use osb_bus::SagaAction;
@@ -90,6 +92,7 @@ impl SagaStep<ControlPlane> for CheckpointOnWorker {
         to_output(&Checkpointed {
             checkpoint_id,
             worker,
+            size_bytes: answer.size_bytes,
         })
     }
 
@@ -196,6 +199,7 @@ impl SagaStep<ControlPlane> for RecordCheckpoint {
                     "secretNames": secret_names,
                 }),
                 created_at: chrono::Utc::now(),
+                size_bytes: done.size_bytes,
             })
             .await
             .map_err(store_failed)?;
@@ -267,6 +271,7 @@ impl SagaStep<ControlPlane> for RecordSnapshot {
                 checkpoint_id: Some(done.checkpoint_id),
                 metadata: json!({ "workerID": done.worker, "sandboxID": p.sandbox_id }),
                 created_at: chrono::Utc::now(),
+                size_bytes: done.size_bytes,
             })
             .await
             .map_err(|error| match error {

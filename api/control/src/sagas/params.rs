@@ -163,12 +163,15 @@ pub struct Destroyed {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Done {}
 
-/// Output of `checkpoint_on_worker`.
+/// Output of `checkpoint_on_worker`: the checkpoint, its worker and the bytes it takes there
+/// (`None` in outputs logged before workers measured checkpoints).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Checkpointed {
     pub checkpoint_id: CheckpointId,
     pub worker: WorkerName,
+    #[serde(default)]
+    pub size_bytes: Option<u64>,
 }
 
 /// Output of `check_restorable`: the worker that holds the checkpoint (and the sandbox).

@@ -54,6 +54,10 @@ pub(super) fn counter(description: &str) -> Value {
     json!({ "type": "integer", "minimum": 0, "description": description })
 }
 
+fn size_bytes(description: &str) -> Value {
+    json!({ "type": ["integer", "null"], "minimum": 0, "description": description })
+}
+
 fn flag(description: &str) -> Value {
     json!({ "type": "boolean", "description": description })
 }
@@ -392,12 +396,13 @@ fn sandbox_view_schemas(schemas: &mut Map<String, Value>) {
         "Checkpoint".into(),
         object(
             "a checkpoint of a sandbox's writable layer",
-            &["checkpointID", "sandboxID", "workerID", "createdAt"],
+            &["checkpointID", "sandboxID", "workerID", "createdAt", "sizeBytes"],
             json!({
                 "checkpointID": id("chk", "checkpoint id"),
                 "sandboxID": nullable_id("sbx", "the sandbox it was taken from"),
                 "workerID": string("the worker holding the layer"),
                 "createdAt": timestamp("creation time"),
+                "sizeBytes": size_bytes("bytes the layer and its metadata take on the worker's disk, counted by the org's checkpoint quota; null for checkpoints taken before sizes were recorded"),
             }),
         ),
     );
@@ -405,13 +410,14 @@ fn sandbox_view_schemas(schemas: &mut Map<String, Value>) {
         "Snapshot".into(),
         object(
             "a golden snapshot",
-            &["name", "checkpointID", "sandboxID", "workerID", "createdAt"],
+            &["name", "checkpointID", "sandboxID", "workerID", "createdAt", "sizeBytes"],
             json!({
                 "name": string("snapshot name"),
                 "checkpointID": nullable_id("chk", "the checkpoint behind it"),
                 "sandboxID": nullable_string("the sandbox it was taken from"),
                 "workerID": nullable_string("the worker holding the layer"),
                 "createdAt": timestamp("creation time"),
+                "sizeBytes": size_bytes("its checkpoint's bytes on the worker's disk (counted once, as the checkpoint's, by the org's checkpoint quota); null when not recorded"),
             }),
         ),
     );

@@ -90,3 +90,66 @@ async fn org_development_runtime_opt_in_is_off_until_an_admin_turns_it_on() {
     );
     assert_eq!(value(&text(&off).0, "development_runtime"), "off");
 }
+
+#[tokio::test]
+async fn org_quotas_are_set_and_shown_checkpoint_bytes_in_mib() {
+    let database = TestDatabase::postgres().await.unwrap();
+    let env = [("DATABASE_URL", database.url())];
+    assert!(osbd(&["migrate", "up"], &env).status.success());
+    assert!(osbd(&["admin", "create-org", "acme"], &env)
+        .status
+        .success());
+    let shown = osbd(&["admin", "org", "acme"], &env);
+    let stdout = text(&shown).0;
+    for quota in [
+        "max_sandboxes",
+        "max_cpus",
+        "max_memory_mb",
+        "max_checkpoint_mb",
+    ] {
+        assert_eq!(value(&stdout, quota), "none", "{quota}");
+    }
+    assert_eq!(value(&stdout, "checkpoint_bytes_used"), "0");
+
+    let set = osbd(
+        &[
+            "admin",
+            "org",
+            "acme",
+            "--max-sandboxes",
+            "4",
+            "--max-checkpoint-mb",
+            "5",
+        ],
+        &env,
+    );
+    let (stdout, stderr) = text(&set);
+    assert!(set.status.success(), "{stdout}{stderr}");
+    assert_eq!(value(&stdout, "max_sandboxes"), "4");
+    assert_eq!(value(&stdout, "max_checkpoint_mb"), "5");
+    let store = database.migrated_store().await.unwrap();
+    let org = store.find_org_by_name("acme").await.unwrap().expect("org");
+    assert_eq!(
+        org.quotas.checkpoint_bytes,
+        Some(5 * 1024 * 1024),
+        "bytes in the store"
+    );
+    assert_eq!(org.quotas.sandboxes, Some(4));
+
+    // Changing one quota leaves the others; `none` lifts it; nonsense changes nothing.
+    let cpus = osbd(&["admin", "org", "acme", "--max-cpus", "8"], &env);
+    assert_eq!(value(&text(&cpus).0, "max_checkpoint_mb"), "5");
+    for bad in ["lots", "18446744073709551615"] {
+        let refused = osbd(&["admin", "org", "acme", "--max-checkpoint-mb", bad], &env);
+        assert_eq!(refused.status.code(), Some(2), "{bad}");
+        assert!(text(&refused).1.contains("--max-checkpoint-mb"), "{bad}");
+    }
+    let org = store.find_org_by_name("acme").await.unwrap().expect("org");
+    assert_eq!(org.quotas.checkpoint_bytes, Some(5 * 1024 * 1024));
+    let lifted = osbd(
+        &["admin", "org", "acme", "--max-checkpoint-mb", "none"],
+        &env,
+    );
+    assert_eq!(value(&text(&lifted).0, "max_checkpoint_mb"), "none");
+    assert_eq!(value(&text(&lifted).0, "max_cpus"), "8");
+}

@@ -136,7 +136,10 @@ pub(crate) async fn execute(
                 fatal: true,
                 message: "the runtime named its checkpoint with a malformed id".to_owned(),
             })?;
-            output(&CheckpointOutput { checkpoint_id })
+            output(&CheckpointOutput {
+                checkpoint_id,
+                size_bytes: Some(response.size_bytes),
+            })
         }
         CommandPayload::DeleteCheckpoint(delete) => {
             let response = service

@@ -99,7 +99,10 @@ pub async fn running_sandbox(
     id
 }
 
-/// A checkpoint row of `sandbox`.
+/// The size seeded checkpoint rows claim.
+pub const CHECKPOINT_BYTES: u64 = 4096;
+
+/// A checkpoint row of `sandbox` of `CHECKPOINT_BYTES`.
 pub async fn checkpoint(gateway: &Gateway, org: OrgId, sandbox: SandboxId) -> CheckpointId {
     let id = CheckpointId::new();
     gateway
@@ -112,6 +115,7 @@ pub async fn checkpoint(gateway: &Gateway, org: OrgId, sandbox: SandboxId) -> Ch
             worker: ghost_worker(),
             metadata: serde_json::json!({}),
             created_at: chrono::Utc::now(),
+            size_bytes: Some(CHECKPOINT_BYTES),
         })
         .await
         .expect("checkpoint row");
@@ -129,6 +133,7 @@ pub async fn snapshot(gateway: &Gateway, org: OrgId, name: &str, checkpoint: Che
             checkpoint_id: Some(checkpoint),
             metadata: serde_json::json!({ "workerID": GHOST_WORKER }),
             created_at: chrono::Utc::now(),
+            size_bytes: Some(CHECKPOINT_BYTES),
         })
         .await
         .expect("snapshot row");

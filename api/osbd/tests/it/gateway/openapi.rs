@@ -280,6 +280,18 @@ async fn real_answers_use_only_documented_fields() {
     let sandbox = fixtures::running_sandbox(&gateway, org, Some((project_id, "web"))).await;
     let checkpoint = fixtures::checkpoint(&gateway, org, sandbox).await;
     fixtures::snapshot(&gateway, org, "golden", checkpoint).await;
+    // At its checkpoint-bytes quota: a new checkpoint is a documented 409 (ADR 0032).
+    gateway
+        .store
+        .set_org_quotas(
+            org,
+            osb_store::OrgQuotas {
+                checkpoint_bytes: Some(fixtures::CHECKPOINT_BYTES),
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("quota");
     let big = json!({ "value": "v".repeat(70_000) }).to_string();
     let duplicate = json!({ "name": "golden", "sandboxId": sandbox.to_string() }).to_string();
     let (key, wrong) = (Some(gateway.key.as_str()), Some("osk_wrong"));
@@ -311,6 +323,7 @@ async fn real_answers_use_only_documented_fields() {
         ("GET", "/api/sandboxes/bad".into(), None, key),
         ("GET", format!("/api/sandboxes/{sandbox}/allowed-hosts"), None, key),
         ("GET", format!("/api/sandboxes/{sandbox}/checkpoints"), None, key),
+        ("POST", format!("/api/sandboxes/{sandbox}/checkpoints"), None, key),
         ("POST", format!("/api/sandboxes/{sandbox}/exec"), Some(r#"{"cmd":[]}"#), key),
         ("POST", "/api/snapshots".into(), Some(&duplicate), key),
         ("POST", "/api/sandboxes".into(), Some(r#"{"envs":{"PATH":"x"}}"#), key),
@@ -331,6 +344,30 @@ async fn real_answers_use_only_documented_fields() {
         };
         assert_documented(&document, method, &path, status, &answer);
         statuses.insert(status);
+    }
+    // Checkpoints and snapshots carry their size.
+    let listed = send(
+        &gateway,
+        "GET",
+        &format!("/api/sandboxes/{sandbox}/checkpoints"),
+        None,
+        &[("X-API-Key", gateway.key.as_str())],
+    )
+    .await
+    .1;
+    assert_eq!(
+        listed[0]["sizeBytes"],
+        fixtures::CHECKPOINT_BYTES,
+        "{listed}"
+    );
+    let schemas = &document["components"]["schemas"];
+    for schema in ["Checkpoint", "Snapshot"] {
+        assert!(
+            schemas[schema]["required"]
+                .as_array()
+                .is_some_and(|required| required.contains(&json!("sizeBytes"))),
+            "{schema} documents sizeBytes"
+        );
     }
     // The calls above give every status the gateway gives without a worker.
     for status in [200, 201, 204, 400, 401, 403, 404, 409, 413, 422, 503] {

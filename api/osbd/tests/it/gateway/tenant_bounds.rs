@@ -1,5 +1,6 @@
 //! Tenant bounds over REST (ADR 0027): an org at its sandbox quota gets 409 with the quota named
-//! and no sandbox row; `/metrics` reads the store at most once per interval however often it is
+//! and no sandbox row, and one at its checkpoint-bytes quota gets 409 before any worker is asked
+//! to write (ADR 0032); `/metrics` reads the store at most once per interval however often it is
 //! scraped, and with a scrape key set it refuses scrapes without it; an org holds at most its
 //! cap of event streams at once (429, freed when one closes).
 
@@ -39,6 +40,78 @@ async fn an_org_at_its_quota_gets_409_naming_it() {
         !gateway.snapshot().await.contains("sandboxes: "),
         "no sandbox row was reserved"
     );
+}
+
+#[actix_web::test]
+async fn an_org_at_its_checkpoint_quota_gets_409_before_a_worker_writes() {
+    use super::fixtures::{self, CHECKPOINT_BYTES};
+
+    let gateway = super::fixtures::with_control(Gateway::start().await).await;
+    let sandbox = fixtures::running_sandbox(&gateway, gateway.org, None).await;
+    let checkpoint = fixtures::checkpoint(&gateway, gateway.org, sandbox).await;
+    gateway
+        .store
+        .set_org_quotas(
+            gateway.org,
+            OrgQuotas {
+                checkpoint_bytes: Some(CHECKPOINT_BYTES),
+                ..OrgQuotas::default()
+            },
+        )
+        .await
+        .expect("quota");
+    let rows = || async {
+        let dump = gateway.snapshot().await;
+        let tables = [
+            "checkpoints: ",
+            "snapshots: ",
+            "sagas: ",
+            "saga_log: ",
+            "outbox: ",
+        ];
+        dump.lines()
+            .filter(|line| tables.iter().any(|table| line.starts_with(table)))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    let before = rows().await;
+    assert!(before.contains("checkpoints: "), "{before}");
+    let snapshot_body = format!(r#"{{"name":"base","sandboxID":"{sandbox}"}}"#);
+    for (path, body) in [
+        (format!("/api/sandboxes/{sandbox}/checkpoints"), None),
+        ("/api/snapshots".to_owned(), Some(snapshot_body.as_str())),
+    ] {
+        let (status, answer) = gateway.as_acme("POST", &path, body).await;
+        // The sandbox's worker does not exist: any attempt to reach it would be 503.
+        assert_eq!(
+            (status, error_code(&answer).as_str()),
+            (409, "conflict"),
+            "{path}: {answer}"
+        );
+        let message = answer["error"].as_str().unwrap_or_default();
+        for part in [
+            "quota is 4096 bytes of checkpoints",
+            "already hold 4096 bytes",
+            "delete checkpoints or snapshots",
+            "--max-checkpoint-mb",
+        ] {
+            assert!(message.contains(part), "{part:?} in {message}");
+        }
+    }
+    assert_eq!(rows().await, before, "no saga, no row");
+
+    // Deleting the checkpoint frees its bytes (the ghost worker's files are gone with it).
+    gateway
+        .store
+        .delete_checkpoint_row(checkpoint)
+        .await
+        .expect("delete");
+    let room = gateway
+        .store
+        .check_checkpoint_room(gateway.org)
+        .await
+        .expect("room again");
+    assert_eq!((room.used, room.quota), (0, Some(CHECKPOINT_BYTES)));
 }
 
 #[actix_web::test]

@@ -2,6 +2,7 @@
 //! workers (netns runtime + sealing proxy over mutual TLS) and a real database.
 
 mod bus_faults;
+mod checkpoint_quota;
 mod lifecycle;
 mod microvm;
 mod nats_restart;
