@@ -52,8 +52,9 @@ pub struct PlatformOptions {
     /// Workers also serve `runtime: "microvm"` (QEMU microvm, the guest from
     /// `scripts/build-guest.sh`), with the prefix `{prefix}{letter}v`.
     pub microvm: bool,
-    /// Room per worker (sandboxes, CPUs, GiB of memory). Up to 63 the pool is a /24; above,
-    /// a /22 starting at `number` (which must then be a multiple of 4): 255 sandboxes at most.
+    /// Room per worker (sandboxes, CPUs, GiB of memory). Up to 64 the pool is a /24 (63
+    /// addresses: slot 0 is never handed out); above, a /22 starting at `number` (which must
+    /// then be a multiple of 4): 255 addresses.
     pub sandboxes_per_worker: u32,
 }
 
@@ -74,9 +75,9 @@ impl PlatformOptions {
     }
 }
 
-/// The address pool of worker `index`: a /24 for up to 63 sandboxes, else a /22.
+/// The address pool of worker `index`: a /24 up to 64 sandboxes of room, else a /22.
 fn pool_of(options: &PlatformOptions, index: usize) -> osb_vm::Ipv4Pool {
-    let wide = options.sandboxes_per_worker > 63;
+    let wide = options.sandboxes_per_worker > 64;
     assert!(
         !wide || options.number % 4 == 0,
         "a /22 pool needs `number` to be a multiple of 4"
