@@ -12,6 +12,10 @@
 //!   (the sandbox existed) and the destroy completes, although the sandbox was meanwhile
 //!   reported failed with its worker.
 //!
+//! Its name ends in `over_nats` so nextest runs it alone among the tests whose workers
+//! heartbeat on the shared server (`.config/nextest.toml`): the cluster test names a worker
+//! `w1` too.
+//!
 //! At the end no namespace, veth, nft table, cgroup, mount or directory with the test's prefix
 //! is left, no saga is unfinished, every row is destroyed, and the canary secret was never on
 //! NATS, in a worker's log or in a command record.
@@ -79,7 +83,7 @@ fn records_of(dir: &Path, step_action: &str) -> Vec<Vec<u8>> {
 }
 
 #[tokio::test]
-async fn a_worker_killed_between_executing_and_publishing_leaves_nothing_behind() {
+async fn a_worker_killed_between_recording_and_publishing_leaves_nothing_behind_over_nats() {
     let temp = tempfile::tempdir().unwrap();
     let database = TestDatabase::postgres().await.unwrap();
     let canary = Canary::new("killworker");
