@@ -114,6 +114,7 @@ pub(crate) async fn worker(
     } else {
         None
     };
+    let abort_after_record = crate::failpoints::worker_abort_after(err)?;
     let bus = role_bus().await?;
     let node = WorkerNode::start(
         WorkerNodeConfig {
@@ -131,6 +132,7 @@ pub(crate) async fn worker(
                 allow_development: args.dev_runtime,
                 microvm,
             },
+            abort_after_record,
         },
         bus,
     )

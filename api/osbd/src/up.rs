@@ -82,6 +82,7 @@ pub(crate) async fn run(
                 allow_development: args.dev_runtime,
                 microvm: None,
             },
+            abort_after_record: None,
         },
         bus.clone(),
     )

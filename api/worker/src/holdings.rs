@@ -20,6 +20,11 @@ impl Holdings {
         self.lock().remove(&id);
     }
 
+    /// Whether `id` is held right now.
+    pub fn holds(&self, id: SandboxId) -> bool {
+        self.lock().contains_key(&id)
+    }
+
     /// The ids of every sandbox held.
     pub fn sandboxes(&self) -> Vec<SandboxId> {
         self.lock().keys().copied().collect()

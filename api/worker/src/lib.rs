@@ -26,6 +26,7 @@ mod sandboxes;
 mod service;
 mod staged;
 
+pub use commands::AbortAfterRecord;
 pub use holdings::Holdings;
 pub use node::{ProxyOptions, WorkerNode, WorkerNodeConfig};
 pub use runtime_choice::{

@@ -61,6 +61,9 @@ pub struct WorkerNodeConfig {
     pub heartbeat_every: Duration,
     /// Development runtime allowed? microVMs too? (ADR 0025)
     pub runtimes: RuntimeOptions,
+    /// Crash tests only: die after recording this command's outcome, before publishing it.
+    /// `osbd` sets it from its test-only `failpoints` feature; everything else passes `None`.
+    pub abort_after_record: Option<commands::AbortAfterRecord>,
 }
 
 /// A running worker.
@@ -153,7 +156,13 @@ impl WorkerNode {
         let holdings = service.holdings();
         // Saga commands arrive on the bus; their outcomes are recorded beside the sandboxes.
         let records = commands::OutcomeRecords::open(&config.data_dir.join("commands"))?;
-        let runner = commands::start(bus.clone(), config.name.clone(), service.clone(), records);
+        let runner = commands::start(
+            bus.clone(),
+            config.name.clone(),
+            service.clone(),
+            records,
+            config.abort_after_record.clone(),
+        );
         let server = serve_worker(config.grpc_listen, &config.security, service.clone())
             .await
             .map_err(|error| format!("the worker gRPC service could not start: {error}"))?;

@@ -6,7 +6,7 @@
 
 use async_trait::async_trait;
 use osb_saga::{SagaDefinition, SagaError, SagaStep, StepError, StepInputs, StepName, StepUndo};
-use osb_store::SandboxStatus;
+use osb_store::{SandboxStatus, StoreError};
 use serde_json::{json, Value};
 
 use super::params::{Destroyed, SandboxParams};
@@ -18,6 +18,9 @@ use osb_bus::SagaAction;
 
 /// The saga kind in the log.
 pub const DESTROY_SAGA: &str = "sandbox_destroy";
+
+/// How often the final transition reads a row that changed under it before giving up.
+const STALE_READS: u32 = 3;
 
 /// The destroy saga's one step.
 pub const DESTROY_SANDBOX: StepName<Destroyed> = StepName::new("destroy_sandbox");
@@ -68,21 +71,42 @@ impl SagaStep<ControlPlane> for DestroySandbox {
                 tracing::warn!(sandbox = %p.sandbox_id, %worker, "worker is not live; marking its sandbox destroyed");
             }
         }
-        let reason = row.failure_reason.as_deref();
-        transition_announcing(
-            plane,
-            (p.sandbox_id, row.generation),
-            SandboxStatus::Destroyed,
-            (None, reason),
-            Announcement {
-                org: p.org_id,
-                what: "destroyed",
-                dedupe: &p.request,
-                fields: json!({ "status": "destroyed", "workerID": row.worker_id }),
-            },
-        )
-        .await
-        .map_err(store_failed)?;
+        // The row may have changed while the worker destroyed the sandbox (a worker that
+        // restarted meanwhile has its sandboxes reported failed): the destroy happened, so the
+        // row is read again and ends destroyed whatever it says now.
+        let mut row = row;
+        let mut stale_reads = 0;
+        loop {
+            let reason = row.failure_reason.as_deref();
+            let recorded = transition_announcing(
+                plane,
+                (p.sandbox_id, row.generation),
+                SandboxStatus::Destroyed,
+                (None, reason),
+                Announcement {
+                    org: p.org_id,
+                    what: "destroyed",
+                    dedupe: &p.request,
+                    fields: json!({ "status": "destroyed", "workerID": row.worker_id }),
+                },
+            )
+            .await;
+            match recorded {
+                Ok(_) => break,
+                Err(StoreError::Stale(_)) if stale_reads < STALE_READS => {
+                    stale_reads += 1;
+                    row = plane
+                        .store
+                        .find_sandbox(p.sandbox_id)
+                        .await
+                        .map_err(store_failed)?;
+                    if row.status == SandboxStatus::Destroyed {
+                        break;
+                    }
+                }
+                Err(other) => return Err(store_failed(other)),
+            }
+        }
         to_output(&Destroyed { existed })
     }
 

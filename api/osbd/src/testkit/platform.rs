@@ -209,6 +209,7 @@ pub async fn start_platform(options: PlatformOptions) -> Platform {
                 allow_development: false,
                 microvm,
             },
+            abort_after_record: None,
         };
         let node = WorkerNode::start(config.clone(), bus.clone())
             .await

@@ -26,17 +26,19 @@ static COMMAND_SPACE: std::sync::LazyLock<String> =
 
 /// `osbd` with `env` plus the NATS URL the distributed roles need.
 fn spawn_ready(args: &[&str], env: &[(String, String)]) -> Osbd {
+    spawn_ready_in(&COMMAND_SPACE, args, env)
+}
+
+/// `osbd` with `env`, the NATS URL, and its commands in the space `space`.
+pub(crate) fn spawn_ready_in(space: &str, args: &[&str], env: &[(String, String)]) -> Osbd {
     let mut env = env.to_vec();
     env.push(("NATS_URL".to_owned(), NATS.to_owned()));
     // Commands of this run's workers in a space of their own (other runs share the server).
-    env.push((
-        osb_bus::COMMAND_SPACE_ENV.to_owned(),
-        String::from(COMMAND_SPACE.as_str()),
-    ));
+    env.push((osb_bus::COMMAND_SPACE_ENV.to_owned(), space.to_owned()));
     spawn_osbd(args, &env)
 }
 
-fn tls_env(ca: &Path, certs: &pki::CertPaths) -> Vec<(String, String)> {
+pub(crate) fn tls_env(ca: &Path, certs: &pki::CertPaths) -> Vec<(String, String)> {
     vec![
         ("OPENSANDBOX_GRPC_TLS_CA".into(), ca.display().to_string()),
         (
@@ -312,7 +314,9 @@ async fn two_workers_one_control_plane_over_nats() {
 }
 
 /// Subscribes to `>` on NATS through the bus and appends every subject and payload.
-async fn async_nats_free_subscriber(sink: Arc<Mutex<Vec<u8>>>) -> tokio::task::JoinHandle<()> {
+pub(crate) async fn async_nats_free_subscriber(
+    sink: Arc<Mutex<Vec<u8>>>,
+) -> tokio::task::JoinHandle<()> {
     let bus = osb_bus::connect_bus(Some(NATS)).await.unwrap();
     let mut all = bus.subscribe(">").await.unwrap();
     bus.flush().await.unwrap();
@@ -331,7 +335,7 @@ async fn async_nats_free_subscriber(sink: Arc<Mutex<Vec<u8>>>) -> tokio::task::J
 }
 
 /// Removes the run's scoped command stream from the shared server.
-async fn delete_command_space(tag: &str) {
+pub(crate) async fn delete_command_space(tag: &str) {
     let settings = osb_bus::command::CommandSettings {
         space: osb_bus::command::CommandSpace::scoped(tag).unwrap(),
         ..Default::default()

@@ -6,6 +6,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod cluster;
+mod cluster_kill;
 mod full_chain;
 mod gateway;
 mod oc_bin;

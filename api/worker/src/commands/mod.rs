@@ -3,16 +3,22 @@
 //! worker's own handlers, records the outcome on disk, publishes it on
 //! `osb.saga.<saga>.<step>.<completed|failed|undone>` and only then acknowledges the command.
 //! A command whose key is recorded is answered from the record and never run again, so a
-//! redelivery (a lost outcome, a runner killed before its acknowledgement, a control plane that
-//! re-sent) has no second effect. Commands with different keys run concurrently; one key runs
-//! once at a time.
+//! redelivery (a lost outcome, a runner killed before its acknowledgement, a whole worker
+//! killed with `kill -9` between executing and publishing, a control plane that re-sent) has no
+//! second effect. A record whose sandbox did not survive (the worker restarted and reaped it)
+//! answers with a domain failure instead of a `booted` that is no longer true (`replay`).
+//! Commands with different keys run concurrently; one key runs once at a time. The crash tests
+//! kill the process in the window between record and publish through `AbortAfterRecord`,
+//! which only `osbd`'s test build can arm.
 //!
 //! It must never put a value in an outcome, a record or a log, and never acknowledge a command
 //! whose outcome was not published (the redelivery is how a lost publish is repaired).
 
+mod abort_hook;
 mod execute;
 mod locks;
 mod record;
+mod replay;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -25,6 +31,7 @@ use osb_proto::WorkerName;
 use tokio::task::JoinHandle;
 
 use crate::service::WorkerService;
+pub use abort_hook::AbortAfterRecord;
 use locks::KeyLocks;
 pub(crate) use record::OutcomeRecords;
 
@@ -40,6 +47,8 @@ struct Runner {
     service: WorkerService,
     records: OutcomeRecords,
     locks: KeyLocks,
+    /// The crash tests' hook; `None` outside `osbd`'s test build.
+    abort_after: Option<AbortAfterRecord>,
 }
 
 /// Starts consuming `worker`'s commands; the task runs until aborted.
@@ -48,6 +57,7 @@ pub(crate) fn start(
     worker: WorkerName,
     service: WorkerService,
     records: OutcomeRecords,
+    abort_after: Option<AbortAfterRecord>,
 ) -> JoinHandle<()> {
     let runner = Arc::new(Runner {
         bus,
@@ -55,6 +65,7 @@ pub(crate) fn start(
         service,
         records,
         locks: KeyLocks::default(),
+        abort_after,
     });
     tokio::spawn(async move {
         loop {
@@ -107,11 +118,16 @@ impl Runner {
         }
         let _one_at_a_time = self.locks.lock(&command.key).await;
         let outcome = match self.records.get(&command.key) {
-            Some(recorded) => StepOutcome {
-                replayed: true,
-                ..recorded
-            },
-            None => self.run(&delivery, &command).await,
+            Some(recorded) => {
+                let answer = replay::answer(&command.payload, recorded, &self.service.holdings());
+                tracing::info!(key = %command.key, verb = command.verb(), done = matches!(answer.result, StepResult::Done { .. }), "command answered from its record, not run again");
+                answer
+            }
+            None => {
+                let outcome = self.run(&delivery, &command).await;
+                self.abort_if_armed(&command);
+                outcome
+            }
         };
         if self.publish(&command, &outcome).await {
             if let Err(error) = delivery.ack().await {
@@ -120,8 +136,21 @@ impl Runner {
         }
     }
 
+    /// The crash tests' window: the command's effect ran and its record is readable on disk,
+    /// but its outcome is not published and the command not acknowledged. Dies there when armed.
+    fn abort_if_armed(&self, command: &WorkerCommand) {
+        let Some(hook) = &self.abort_after else {
+            return;
+        };
+        if hook.matches(command) && self.records.get(&command.key).is_some() {
+            tracing::error!(key = %command.key, verb = command.verb(), "aborting the worker between recording and publishing (test hook)");
+            std::process::abort();
+        }
+    }
+
     /// Executes a command not run before and records a final outcome.
     async fn run(&self, delivery: &CommandDelivery, command: &WorkerCommand) -> StepOutcome {
+        tracing::info!(key = %command.key, verb = command.verb(), "executing command");
         let execution = execute::execute(&self.service, command);
         tokio::pin!(execution);
         let mut ticker = tokio::time::interval(PROGRESS_EVERY);
