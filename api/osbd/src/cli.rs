@@ -57,6 +57,11 @@ pub enum Command {
         /// code: its sandboxes are plain processes
         #[arg(long)]
         dev_runtime: bool,
+        /// Size in MiB of each sandbox's disk (its writable layer): the most one sandbox can
+        /// write to this worker's data filesystem (ADR 0207)
+        #[arg(long, env = "OPENSANDBOX_SANDBOX_DISK_MB", default_value_t = osb_vm::config::DEFAULT_SANDBOX_DISK_MB,
+              value_parser = clap::value_parser!(u32).range(i64::from(osb_vm::spec::MIN_DISK_MB)..))]
+        sandbox_disk_mb: u32,
     },
     /// Run a control plane (gateway, placement, sagas); needs NATS_URL and gRPC TLS settings
     Control {
@@ -89,6 +94,11 @@ pub enum Command {
         /// Also offer the microVM runtime (QEMU microvm; guest image from OSB_GUEST_DIR)
         #[arg(long)]
         microvm: bool,
+        /// Size in MiB of each sandbox's disk (its writable layer): the most one sandbox can
+        /// write to this worker's data filesystem (ADR 0207)
+        #[arg(long, env = "OPENSANDBOX_SANDBOX_DISK_MB", default_value_t = osb_vm::config::DEFAULT_SANDBOX_DISK_MB,
+              value_parser = clap::value_parser!(u32).range(i64::from(osb_vm::spec::MIN_DISK_MB)..))]
+        sandbox_disk_mb: u32,
     },
 }
 
@@ -183,6 +193,7 @@ pub async fn run(
             prefix,
             pool,
             dev_runtime,
+            sandbox_disk_mb,
         } => {
             up::run(
                 settings,
@@ -191,6 +202,7 @@ pub async fn run(
                     prefix,
                     pool,
                     dev_runtime,
+                    sandbox_disk_mb,
                 },
                 out,
                 err,
@@ -206,6 +218,7 @@ pub async fn run(
             data_dir,
             dev_runtime,
             microvm,
+            sandbox_disk_mb,
         } => {
             let args = roles::WorkerArgs {
                 listen,
@@ -215,6 +228,7 @@ pub async fn run(
                 data_dir,
                 dev_runtime,
                 microvm,
+                sandbox_disk_mb,
             };
             roles::worker(settings, args, out, err).await
         }
@@ -241,6 +255,50 @@ pub async fn run(
                 max_memory_mb: admin::quota_arg("--max-memory-mb", max_memory_mb)?,
             };
             admin::org_settings(settings, &name, change, out).await
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::{CommandFactory, Parser};
+
+    use super::{Cli, Command};
+
+    fn worker_disk(args: &[&str]) -> Result<u32, clap::Error> {
+        let cli = Cli::try_parse_from(args)?;
+        match cli.command {
+            Command::Worker {
+                sandbox_disk_mb, ..
+            }
+            | Command::Up {
+                sandbox_disk_mb, ..
+            } => Ok(sandbox_disk_mb),
+            other => panic!("parsed as {other:?}"),
+        }
+    }
+
+    #[test]
+    fn the_sandbox_disk_size_is_a_bounded_worker_setting() {
+        Cli::command().debug_assert();
+        assert_eq!(
+            worker_disk(&["osbd", "worker", "--sandbox-disk-mb", "64"]).unwrap(),
+            64
+        );
+        assert_eq!(
+            worker_disk(&["osbd", "up", "--sandbox-disk-mb", "128"]).unwrap(),
+            128
+        );
+        let too_small = worker_disk(&["osbd", "worker", "--sandbox-disk-mb", "8"]).unwrap_err();
+        assert!(
+            too_small.to_string().contains("--sandbox-disk-mb"),
+            "{too_small}"
+        );
+        if std::env::var_os("OPENSANDBOX_SANDBOX_DISK_MB").is_none() {
+            assert_eq!(
+                worker_disk(&["osbd", "worker"]).unwrap(),
+                osb_vm::config::DEFAULT_SANDBOX_DISK_MB
+            );
         }
     }
 }

@@ -190,6 +190,7 @@ pub async fn start_platform(options: PlatformOptions) -> Platform {
             runtimes: osb_worker::RuntimeOptions {
                 allow_development: false,
                 microvm,
+                sandbox_disk_mb: None,
             },
         };
         let node = WorkerNode::start(config.clone(), bus.clone())
