@@ -25,20 +25,26 @@ pub const FORMAT_TOOL: &str = "mkfs.ext4";
 /// uninitialised (nothing to zero in the background: the image is fresh and never fsck'd).
 pub const MOUNT_OPTIONS: &str = "loop,discard,nosuid,nodev,noinit_itable";
 
+/// The kernel's loop-device control node (`mount -o loop` asks it for a free device).
+pub const LOOP_CONTROL: &str = "/dev/loop-control";
+
 /// Why the disk quota cannot work on this host, if it cannot.
 pub fn unavailable_reason() -> Option<String> {
-    if !tool_exists(FORMAT_TOOL) {
+    missing_reason(tool_exists(FORMAT_TOOL), Path::new(LOOP_CONTROL).exists())
+}
+
+fn missing_reason(has_format_tool: bool, has_loop_devices: bool) -> Option<String> {
+    if !has_format_tool {
         return Some(format!(
             "`{FORMAT_TOOL}` is missing: the per-sandbox disk quota formats an ext4 image \
              (apt-get install e2fsprogs)"
         ));
     }
-    if !Path::new("/dev/loop-control").exists() {
-        return Some(
-            "the kernel's loop devices are unavailable (/dev/loop-control is missing): load the \
+    if !has_loop_devices {
+        return Some(format!(
+            "the kernel's loop devices are unavailable ({LOOP_CONTROL} is missing): load the \
              `loop` module, or give the worker access to loop devices"
-                .to_owned(),
-        );
+        ));
     }
     None
 }
@@ -179,4 +185,26 @@ async fn format(image: &Path, size_mb: u32) -> Result<(), RuntimeError> {
         None,
     )
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_host_without_the_formatter_or_loop_devices_is_told_what_to_install() {
+        let no_tool = missing_reason(false, true).unwrap_or_default();
+        assert!(no_tool.contains("apt-get install e2fsprogs"), "{no_tool}");
+        let no_loop = missing_reason(true, false).unwrap_or_default();
+        assert!(no_loop.contains(LOOP_CONTROL), "{no_loop}");
+        assert_eq!(missing_reason(true, true), None);
+    }
+
+    #[test]
+    fn the_overlay_dirs_live_on_the_disk() {
+        let dir = Path::new("/data/sandboxes/x");
+        assert!(upper(dir).starts_with(dir.join(MOUNT_DIR)));
+        assert!(work(dir).starts_with(dir.join(MOUNT_DIR)));
+        assert_ne!(upper(dir), work(dir));
+    }
 }
