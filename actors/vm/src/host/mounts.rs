@@ -15,8 +15,16 @@ use crate::system::run_tool;
 /// mount namespace booting at that moment may hold a copy of the mount for a few ms).
 const LOOP_RELEASE_WAIT: Duration = Duration::from_secs(3);
 
+/// `dir` as the kernel spells it in the mount table and in loop backing files (symlinks
+/// resolved); `dir` itself when it does not exist (nothing can be under it then).
+fn kernel_path(dir: &Path) -> PathBuf {
+    std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf())
+}
+
 /// Mount points under `dir` (the host's mount table), deepest first.
 pub fn mounts_under(dir: &Path) -> Vec<PathBuf> {
+    let dir = kernel_path(dir);
+    let dir = dir.as_path();
     let text = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
     let mut targets: Vec<PathBuf> = text
         .lines()
@@ -32,6 +40,7 @@ pub fn mounts_under(dir: &Path) -> Vec<PathBuf> {
 
 /// Loop devices (`loopN`) whose backing file lies under `dir`.
 pub fn loops_backed_under(dir: &Path) -> Vec<String> {
+    let dir = kernel_path(dir);
     let Ok(entries) = std::fs::read_dir("/sys/block") else {
         return Vec::new();
     };
@@ -41,7 +50,7 @@ pub fn loops_backed_under(dir: &Path) -> Vec<String> {
         .filter(|name| name.starts_with("loop"))
         .filter(|name| {
             std::fs::read_to_string(format!("/sys/block/{name}/loop/backing_file"))
-                .map(|backing| backing_path(&backing).starts_with(dir))
+                .map(|backing| backing_path(&backing).starts_with(&dir))
                 .unwrap_or(false)
         })
         .collect()

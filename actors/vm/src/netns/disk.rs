@@ -78,6 +78,12 @@ impl DiskTemplates {
                 std::fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o700))
             })
             .map_err(|e| RuntimeError::io(format!("creating {}", dir.display()), e))?;
+        // Templates of earlier runs (another size, a half-written one) go first.
+        if let Ok(entries) = std::fs::read_dir(&dir) {
+            for entry in entries.filter_map(Result::ok) {
+                let _ = std::fs::remove_file(entry.path());
+            }
+        }
         let default_image = dir.join(format!("{default_mb}.img"));
         let partial = dir.join(format!("{default_mb}.img.partial"));
         format(&partial, default_mb).await?;
