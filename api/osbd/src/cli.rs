@@ -9,6 +9,11 @@ use super::context::CommandError;
 use super::{admin, certs, gateway, init, keys, migrate, roles, up};
 use crate::settings::Settings;
 
+/// Environment variable of `--sandbox-disk-mb` (ADR 0207).
+pub const SANDBOX_DISK_MB_ENV: &str = "OPENSANDBOX_SANDBOX_DISK_MB";
+const DEFAULT_SANDBOX_DISK_MB: u32 = osb_vm::config::DEFAULT_SANDBOX_DISK_MB;
+const MIN_SANDBOX_DISK_MB: i64 = osb_vm::spec::MIN_DISK_MB as i64;
+
 /// OpenSandbox daemon.
 #[derive(Debug, Parser)]
 #[command(name = "osbd", version, about = "OpenSandbox daemon: control plane and worker", long_about = None)]
@@ -59,8 +64,8 @@ pub enum Command {
         dev_runtime: bool,
         /// Size in MiB of each sandbox's disk (its writable layer): the most one sandbox can
         /// write to this worker's data filesystem (ADR 0207)
-        #[arg(long, env = "OPENSANDBOX_SANDBOX_DISK_MB", default_value_t = osb_vm::config::DEFAULT_SANDBOX_DISK_MB,
-              value_parser = clap::value_parser!(u32).range(i64::from(osb_vm::spec::MIN_DISK_MB)..))]
+        #[arg(long, env = SANDBOX_DISK_MB_ENV, default_value_t = DEFAULT_SANDBOX_DISK_MB,
+              value_parser = clap::value_parser!(u32).range(MIN_SANDBOX_DISK_MB..))]
         sandbox_disk_mb: u32,
     },
     /// Run a control plane (gateway, placement, sagas); needs NATS_URL and gRPC TLS settings
@@ -96,8 +101,8 @@ pub enum Command {
         microvm: bool,
         /// Size in MiB of each sandbox's disk (its writable layer): the most one sandbox can
         /// write to this worker's data filesystem (ADR 0207)
-        #[arg(long, env = "OPENSANDBOX_SANDBOX_DISK_MB", default_value_t = osb_vm::config::DEFAULT_SANDBOX_DISK_MB,
-              value_parser = clap::value_parser!(u32).range(i64::from(osb_vm::spec::MIN_DISK_MB)..))]
+        #[arg(long, env = SANDBOX_DISK_MB_ENV, default_value_t = DEFAULT_SANDBOX_DISK_MB,
+              value_parser = clap::value_parser!(u32).range(MIN_SANDBOX_DISK_MB..))]
         sandbox_disk_mb: u32,
     },
 }
@@ -294,7 +299,7 @@ mod tests {
             too_small.to_string().contains("--sandbox-disk-mb"),
             "{too_small}"
         );
-        if std::env::var_os("OPENSANDBOX_SANDBOX_DISK_MB").is_none() {
+        if std::env::var_os(super::SANDBOX_DISK_MB_ENV).is_none() {
             assert_eq!(
                 worker_disk(&["osbd", "worker"]).unwrap(),
                 osb_vm::config::DEFAULT_SANDBOX_DISK_MB

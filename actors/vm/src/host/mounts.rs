@@ -79,7 +79,7 @@ pub async fn take_down_under(dir: &Path) -> Result<usize, RuntimeError> {
         if let Err(error) =
             run_tool("detaching a loop device", "losetup", &["-d", &device], None).await
         {
-            tracing::warn!(device = %device, error = %error, "a loop device under a sandbox directory stays attached for now");
+            tracing::warn!(device = %device, error = %error, "loop device of a sandbox disk stays attached for now");
         }
     }
     Ok(targets.len())

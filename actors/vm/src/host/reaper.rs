@@ -3,7 +3,8 @@
 //! lies in the data dir, ADR 0207) and sandbox directories, all recognised by the worker's name
 //! prefix or data dir. `census` counts them (tests assert no leak; admins can look);
 //! `reap` removes them (at startup, after a crash). This module must never touch an object
-//! whose name does not carry this worker's prefix.
+//! whose name does not carry this worker's prefix, nor a mount or loop device outside its data
+//! dir.
 
 use std::path::{Path, PathBuf};
 

@@ -1,7 +1,8 @@
 //! The `netns` runtime (Linux, root): each sandbox is a network namespace joined to the host by
 //! a veth pair, its own pid/mount/uts/ipc namespaces, an overlay root over a read-only system
-//! tree whose writable layer lives on a size-limited disk of its own (ADR 0207), cgroup limits, and per-sandbox nftables rules that let traffic out only through the
-//! worker proxy and resolver. Creation is all-or-nothing: any failure tears down what was built.
+//! tree whose writable layer lives on a size-limited disk of its own (ADR 0207), cgroup limits,
+//! and per-sandbox nftables rules that let traffic out only through the worker proxy and
+//! resolver. Creation is all-or-nothing: any failure tears down what was built.
 //! This module must never start a sandbox process before its egress rules are in place, and
 //! never let a sandbox see the worker's data dir or another sandbox.
 

@@ -1,8 +1,8 @@
-//! One netns sandbox: its spec, link, directories, disk, cgroup and pid 1, with the all-or-nothing
-//! create and the idempotent teardown. Teardown is the undo of create: it removes whatever of
-//! the sandbox exists, tolerating parts that were never made, so a failed create, a destroy and
-//! a second destroy all end in the same clean state. This module must never boot pid 1 before
-//! the egress rules are installed.
+//! One netns sandbox: its spec, link, directories, disk, cgroup and pid 1, with the
+//! all-or-nothing create and the idempotent teardown. Teardown is the undo of create: it removes
+//! whatever of the sandbox exists, tolerating parts that were never made, so a failed create, a
+//! destroy and a second destroy all end in the same clean state. This module must never boot
+//! pid 1 before the egress rules are installed.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
