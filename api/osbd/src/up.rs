@@ -119,6 +119,13 @@ pub(crate) async fn run(
         worker.name(),
         runtime_label(&worker)
     )?;
+    if !development {
+        writeln!(
+            out,
+            "  sandbox disk    {} MiB each (--sandbox-disk-mb)",
+            args.sandbox_disk_mb
+        )?;
+    }
     writeln!(out, "  gateway         {api_url}/api")?;
     writeln!(out, "  cli config      {cli}")?;
     writeln!(out)?;
