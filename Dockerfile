@@ -6,7 +6,7 @@ RUN cargo build --release --locked -p osbd --bin osbd
 
 FROM debian:bookworm-slim
 RUN apt-get update && apt-get install -y --no-install-recommends \
-        ca-certificates nftables iproute2 util-linux curl python3 \
+        ca-certificates nftables iproute2 util-linux e2fsprogs curl python3 \
     && rm -rf /var/lib/apt/lists/*
 COPY --from=build /src/target/release/osbd /usr/local/bin/osbd
 ENTRYPOINT ["osbd"]

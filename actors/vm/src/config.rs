@@ -14,6 +14,9 @@ pub const DEFAULT_ADDRESS_POOL: &str = "100.96.0.0/16";
 /// Default worker name prefix. Keep it stable across restarts of one worker (the reaper finds
 /// orphans by it); give each worker sharing a host its own.
 pub const DEFAULT_NAME_PREFIX: &str = "osb";
+/// Default size of a sandbox's disk (its writable layer's file system) in MiB, and the most a
+/// spec may ask for (ADR 0207). Sparse: only what the sandbox writes uses the worker's space.
+pub const DEFAULT_SANDBOX_DISK_MB: u32 = 4096;
 /// Default uid/gid of sandbox processes (no capabilities, `nosuid` system tree).
 pub const DEFAULT_SANDBOX_UID: u32 = 1000;
 
@@ -41,6 +44,9 @@ pub struct NetnsConfig {
     /// Extra host directories bound read-only into host-system sandboxes (besides `/usr` and
     /// the `/lib*`, `/bin`, `/sbin` trees), e.g. `/opt`.
     pub extra_system_dirs: Vec<PathBuf>,
+    /// Size in MiB of each sandbox's disk holding its writable layer: the most a sandbox can
+    /// write to the worker's data filesystem. Also the largest `diskMB` a spec may ask for.
+    pub disk_mb: u32,
 }
 
 impl NetnsConfig {
@@ -61,6 +67,7 @@ impl NetnsConfig {
             pids_max: 1024,
             boot_timeout: Duration::from_secs(10),
             extra_system_dirs: Vec::new(),
+            disk_mb: DEFAULT_SANDBOX_DISK_MB,
         }
     }
 }

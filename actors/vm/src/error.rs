@@ -32,6 +32,11 @@ pub enum SpecError {
     /// The runtime name is not one this worker knows.
     #[error("runtime {given:?} is unknown: use \"netns\" or \"microvm\"")]
     Runtime { given: String },
+    /// diskMB out of range (below the minimum, or above this worker's maximum).
+    #[error(
+        "diskMB {given} is out of range: use {min} to {max} (this worker's --sandbox-disk-mb)"
+    )]
+    DiskMb { given: u32, min: u32, max: u32 },
     /// An allowlist entry is malformed.
     #[error("egress allowlist entry {pattern:?} is invalid: {why}")]
     HostPattern { pattern: String, why: &'static str },
@@ -79,6 +84,9 @@ pub enum RuntimeError {
     /// The spec asks for a runtime this worker does not run.
     #[error("the {kind} runtime is not available on this worker ({reason}): create the sandbox with another runtime or on a worker that offers {kind}")]
     RuntimeUnavailable { kind: String, reason: String },
+    /// What had to be copied into the sandbox's disk does not fit its size.
+    #[error("{what} does not fit the sandbox's disk of {disk_mb} MiB: ask for a larger diskMB (up to the worker's --sandbox-disk-mb) or start from a smaller checkpoint")]
+    DiskFull { what: &'static str, disk_mb: u32 },
     /// A system tool failed while setting something up.
     #[error("{step} failed: {detail}")]
     Setup { step: &'static str, detail: String },
@@ -112,9 +120,9 @@ impl RuntimeError {
             | RuntimeError::UnknownCheckpoint(_)
             | RuntimeError::UnknownSnapshot(_) => ErrorCode::NotFound,
             RuntimeError::AlreadyExists(_) | RuntimeError::NotRunning(_) => ErrorCode::Conflict,
-            RuntimeError::TemplateMismatch { .. } | RuntimeError::BadTemplate { .. } => {
-                ErrorCode::Unprocessable
-            }
+            RuntimeError::TemplateMismatch { .. }
+            | RuntimeError::BadTemplate { .. }
+            | RuntimeError::DiskFull { .. } => ErrorCode::Unprocessable,
             RuntimeError::PoolExhausted { .. } | RuntimeError::RuntimeUnavailable { .. } => {
                 ErrorCode::Unavailable
             }

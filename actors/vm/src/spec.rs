@@ -19,6 +19,8 @@ pub const HOST_SYSTEM_TEMPLATE: &str = "host-system";
 pub const MAX_CPU_COUNT: u32 = 64;
 /// Smallest and largest accepted `memoryMB`.
 pub const MEMORY_MB_RANGE: (u32, u32) = (32, 256 * 1024);
+/// Smallest accepted disk size in MiB (an ext4 file system with its journal and room to work).
+pub const MIN_DISK_MB: u32 = 16;
 
 /// One secret as the sandbox sees it: its env-var name and the sealed token standing in for it.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -133,6 +135,10 @@ pub struct SandboxSpec {
     /// Which runtime runs it (`netns` unless asked otherwise).
     #[serde(default)]
     pub runtime: RuntimeKind,
+    /// Size of the sandbox's writable disk in MiB (None: the worker's `--sandbox-disk-mb`, which
+    /// is also the most a spec may ask for; ADR 0207).
+    #[serde(default, rename = "diskMB")]
+    pub disk_mb: Option<u32>,
 }
 
 impl SandboxSpec {
@@ -150,6 +156,21 @@ impl SandboxSpec {
             proxy,
             ca_pem: ca_pem.into(),
             runtime: RuntimeKind::Netns,
+            disk_mb: None,
+        }
+    }
+
+    /// The disk size this spec gets on a worker whose maximum (and default) is `worker_max_mb`,
+    /// or a refusal naming the range.
+    pub fn disk_mb_within(&self, worker_max_mb: u32) -> Result<u32, SpecError> {
+        match self.disk_mb {
+            None => Ok(worker_max_mb),
+            Some(given) if (MIN_DISK_MB..=worker_max_mb).contains(&given) => Ok(given),
+            Some(given) => Err(SpecError::DiskMb {
+                given,
+                min: MIN_DISK_MB,
+                max: worker_max_mb,
+            }),
         }
     }
 
@@ -308,6 +329,19 @@ mod tests {
         let mut candidate = spec();
         candidate.ca_pem = "nope".into();
         assert!(matches!(candidate.validate(), Err(SpecError::CaPem)));
+    }
+
+    #[test]
+    fn disk_size_defaults_to_the_worker_maximum_and_stays_within_it() {
+        let mut candidate = spec();
+        assert_eq!(candidate.disk_mb_within(4096), Ok(4096));
+        candidate.disk_mb = Some(64);
+        assert_eq!(candidate.disk_mb_within(4096), Ok(64));
+        for refused in [MIN_DISK_MB - 1, 4097] {
+            candidate.disk_mb = Some(refused);
+            let error = candidate.disk_mb_within(4096).unwrap_err();
+            assert!(error.to_string().contains("--sandbox-disk-mb"), "{error}");
+        }
     }
 
     #[test]

@@ -9,6 +9,11 @@ use super::context::CommandError;
 use super::{admin, certs, gateway, init, keys, migrate, roles, up};
 use crate::settings::Settings;
 
+/// Environment variable of `--sandbox-disk-mb` (ADR 0207).
+pub const SANDBOX_DISK_MB_ENV: &str = "OPENSANDBOX_SANDBOX_DISK_MB";
+const DEFAULT_SANDBOX_DISK_MB: u32 = osb_vm::config::DEFAULT_SANDBOX_DISK_MB;
+const MIN_SANDBOX_DISK_MB: i64 = osb_vm::spec::MIN_DISK_MB as i64;
+
 /// OpenSandbox daemon.
 #[derive(Debug, Parser)]
 #[command(name = "osbd", version, about = "OpenSandbox daemon: control plane and worker", long_about = None)]
@@ -57,6 +62,11 @@ pub enum Command {
         /// code: its sandboxes are plain processes
         #[arg(long)]
         dev_runtime: bool,
+        /// Size in MiB of each sandbox's disk (its writable layer): the most one sandbox can
+        /// write to this worker's data filesystem (ADR 0207)
+        #[arg(long, env = SANDBOX_DISK_MB_ENV, default_value_t = DEFAULT_SANDBOX_DISK_MB,
+              value_parser = clap::value_parser!(u32).range(MIN_SANDBOX_DISK_MB..))]
+        sandbox_disk_mb: u32,
     },
     /// Run a control plane (gateway, placement, sagas); needs NATS_URL and gRPC TLS settings
     Control {
@@ -89,6 +99,11 @@ pub enum Command {
         /// Also offer the microVM runtime (QEMU microvm; guest image from OSB_GUEST_DIR)
         #[arg(long)]
         microvm: bool,
+        /// Size in MiB of each sandbox's disk (its writable layer): the most one sandbox can
+        /// write to this worker's data filesystem (ADR 0207)
+        #[arg(long, env = SANDBOX_DISK_MB_ENV, default_value_t = DEFAULT_SANDBOX_DISK_MB,
+              value_parser = clap::value_parser!(u32).range(MIN_SANDBOX_DISK_MB..))]
+        sandbox_disk_mb: u32,
     },
 }
 
@@ -187,6 +202,7 @@ pub async fn run(
             prefix,
             pool,
             dev_runtime,
+            sandbox_disk_mb,
         } => {
             up::run(
                 settings,
@@ -195,6 +211,7 @@ pub async fn run(
                     prefix,
                     pool,
                     dev_runtime,
+                    sandbox_disk_mb,
                 },
                 out,
                 err,
@@ -210,6 +227,7 @@ pub async fn run(
             data_dir,
             dev_runtime,
             microvm,
+            sandbox_disk_mb,
         } => {
             let args = roles::WorkerArgs {
                 listen,
@@ -219,6 +237,7 @@ pub async fn run(
                 data_dir,
                 dev_runtime,
                 microvm,
+                sandbox_disk_mb,
             };
             roles::worker(settings, args, out, err).await
         }
@@ -247,6 +266,50 @@ pub async fn run(
                 max_checkpoint_mb: admin::quota_arg("--max-checkpoint-mb", max_checkpoint_mb)?,
             };
             admin::org_settings(settings, &name, change, out).await
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::{CommandFactory, Parser};
+
+    use super::{Cli, Command};
+
+    fn worker_disk(args: &[&str]) -> Result<u32, clap::Error> {
+        let cli = Cli::try_parse_from(args)?;
+        match cli.command {
+            Command::Worker {
+                sandbox_disk_mb, ..
+            }
+            | Command::Up {
+                sandbox_disk_mb, ..
+            } => Ok(sandbox_disk_mb),
+            other => panic!("parsed as {other:?}"),
+        }
+    }
+
+    #[test]
+    fn the_sandbox_disk_size_is_a_bounded_worker_setting() {
+        Cli::command().debug_assert();
+        assert_eq!(
+            worker_disk(&["osbd", "worker", "--sandbox-disk-mb", "64"]).unwrap(),
+            64
+        );
+        assert_eq!(
+            worker_disk(&["osbd", "up", "--sandbox-disk-mb", "128"]).unwrap(),
+            128
+        );
+        let too_small = worker_disk(&["osbd", "worker", "--sandbox-disk-mb", "8"]).unwrap_err();
+        assert!(
+            too_small.to_string().contains("--sandbox-disk-mb"),
+            "{too_small}"
+        );
+        if std::env::var_os(super::SANDBOX_DISK_MB_ENV).is_none() {
+            assert_eq!(
+                worker_disk(&["osbd", "worker"]).unwrap(),
+                osb_vm::config::DEFAULT_SANDBOX_DISK_MB
+            );
         }
     }
 }

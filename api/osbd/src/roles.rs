@@ -77,6 +77,8 @@ pub(crate) struct WorkerArgs {
     pub data_dir: Option<PathBuf>,
     pub dev_runtime: bool,
     pub microvm: bool,
+    /// Size in MiB of each sandbox's disk (ADR 0207).
+    pub sandbox_disk_mb: u32,
 }
 
 /// `osbd worker`.
@@ -131,6 +133,7 @@ pub(crate) async fn worker(
             runtimes: RuntimeOptions {
                 allow_development: args.dev_runtime,
                 microvm,
+                sandbox_disk_mb: Some(args.sandbox_disk_mb),
             },
             abort_after_record,
         },

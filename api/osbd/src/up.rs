@@ -32,6 +32,8 @@ pub(crate) struct UpArgs {
     pub pool: String,
     /// Allow the development runtime when netns is unavailable (ADR 0025).
     pub dev_runtime: bool,
+    /// Size in MiB of each sandbox's disk (ADR 0207).
+    pub sandbox_disk_mb: u32,
 }
 
 pub(crate) async fn run(
@@ -81,6 +83,7 @@ pub(crate) async fn run(
             runtimes: RuntimeOptions {
                 allow_development: args.dev_runtime,
                 microvm: None,
+                sandbox_disk_mb: Some(args.sandbox_disk_mb),
             },
             abort_after_record: None,
         },
@@ -117,6 +120,13 @@ pub(crate) async fn run(
         worker.name(),
         runtime_label(&worker)
     )?;
+    if !development {
+        writeln!(
+            out,
+            "  sandbox disk    {} MiB each (--sandbox-disk-mb)",
+            args.sandbox_disk_mb
+        )?;
+    }
     writeln!(out, "  gateway         {api_url}/api")?;
     writeln!(out, "  cli config      {cli}")?;
     writeln!(out)?;
@@ -174,7 +184,7 @@ async fn default_org_opt_in(
     if development {
         writeln!(
             err,
-            "WARNING: the org `{DEFAULT_ORG}` runs its sandboxes on the DEVELOPMENT runtime: plain processes, cooperative egress, readable data dir. Never run untrusted code here; run `osbd up` as root with iproute2, nftables and util-linux for the netns runtime."
+            "WARNING: the org `{DEFAULT_ORG}` runs its sandboxes on the DEVELOPMENT runtime: plain processes, cooperative egress, readable data dir. Never run untrusted code here; run `osbd up` as root with iproute2, nftables, util-linux and e2fsprogs for the netns runtime."
         )?;
     }
     Ok(())

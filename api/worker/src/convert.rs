@@ -121,7 +121,9 @@ pub(crate) fn runtime_status(error: RuntimeError) -> Status {
         | RuntimeError::UnknownCheckpoint(_)
         | RuntimeError::UnknownSnapshot(_) => Status::not_found(error.to_string()),
         RuntimeError::AlreadyExists(_) => Status::already_exists(error.to_string()),
-        RuntimeError::NotRunning(_) => Status::failed_precondition(error.to_string()),
+        RuntimeError::NotRunning(_) | RuntimeError::DiskFull { .. } => {
+            Status::failed_precondition(error.to_string())
+        }
         RuntimeError::PoolExhausted { .. } => Status::resource_exhausted(error.to_string()),
         _ => Status::internal(error.to_string()),
     }

@@ -127,17 +127,20 @@ impl WorkerNode {
         if let Some(pool) = config.address_pool {
             runtime_config.address_pool = pool;
         }
+        let mut microvm_config = config.runtimes.microvm.clone();
+        if let Some(disk_mb) = config.runtimes.sandbox_disk_mb {
+            runtime_config.disk_mb = disk_mb;
+            if let Some(microvm) = microvm_config.as_mut() {
+                microvm.disk_mb = disk_mb;
+            }
+        }
         refuse_weak_runtime(
             osb_vm::netns::unavailable_reason().as_deref(),
             config.runtimes.allow_development,
         )?;
-        let dispatch = osb_vm::select_runtimes(
-            runtime_config,
-            config.runtimes.microvm.clone(),
-            runtime_sink,
-        )
-        .await
-        .map_err(|error| format!("the sandbox runtime could not start: {error}"))?;
+        let dispatch = osb_vm::select_runtimes(runtime_config, microvm_config, runtime_sink)
+            .await
+            .map_err(|error| format!("the sandbox runtime could not start: {error}"))?;
         let runtimes = advertised_runtimes(dispatch.isolation(), &dispatch.kinds());
         let runtime: Arc<dyn Runtime> = dispatch;
         let isolation = match runtime.isolation() {

@@ -21,6 +21,10 @@ pub struct RuntimeOptions {
     /// Also serve `runtime: "microvm"` with this configuration (refused with a reason when the
     /// host cannot run it).
     pub microvm: Option<MicroVmConfig>,
+    /// Size in MiB of each sandbox's disk, the most a sandbox may write on this worker
+    /// (`--sandbox-disk-mb`; None: the runtime default, ADR 0207). Also the microVM runtime's
+    /// writable disk size.
+    pub sandbox_disk_mb: Option<u32>,
 }
 
 /// Refuses a worker whose netns runtime is unavailable (`unavailable` says why) unless the
@@ -32,7 +36,7 @@ pub fn refuse_weak_runtime(
     match unavailable {
         Some(reason) if !allow_development => Err(format!(
             "refusing to start: no isolating sandbox runtime (netns is unavailable: {reason}). \
-             Run the worker as root with iproute2, nftables and util-linux installed; or, for \
+             Run the worker as root with iproute2, nftables, util-linux and e2fsprogs installed; or, for \
              development only, start it with `osbd worker {DEV_RUNTIME_FLAG}` (plain processes, \
              cooperative egress, never for untrusted code)"
         )),

@@ -13,7 +13,7 @@ use crate::checkpoint::CheckpointMeta;
 use crate::env::{compose_env, EnvContext};
 use crate::error::RuntimeError;
 use crate::host::cgroup::{self, Freezer};
-use crate::host::{link, HostContext};
+use crate::host::{link, mounts, HostContext};
 use crate::netns::rootfs::{CA_BUNDLE_PATH, CA_CERT_PATH, SANDBOX_USER, WORKSPACE};
 use crate::pool::SlotAddresses;
 use crate::spec::{BootLayer, SandboxSpec};
@@ -123,7 +123,9 @@ pub(crate) fn replace_allowlist(
     Ok(updated)
 }
 
-/// Removes the sandbox's cgroups, link, directory and slot; each may already be gone.
+/// Removes the sandbox's cgroups (and processes), link, mounts (its disk, ADR 0207), directory
+/// and slot; each may already be gone. The disk is unmounted only once nothing of the sandbox
+/// runs, and its loop device is released before the image is deleted.
 pub(crate) async fn release(
     host: &HostContext,
     id: SandboxId,
@@ -133,9 +135,12 @@ pub(crate) async fn release(
 ) -> Result<(), RuntimeError> {
     let cgroups = cgroup::remove(cgroup_leaves).await;
     link::remove(host, addresses).await;
+    host.release_slot(addresses.slot);
+    // Never delete through a mount: a disk that would not come down keeps its directory (the
+    // reaper retries), and the error says why.
+    mounts::take_down_under(dir).await?;
     let target = dir.to_path_buf();
     let removed = tokio::task::spawn_blocking(move || std::fs::remove_dir_all(&target)).await;
-    host.release_slot(addresses.slot);
     cgroups?;
     match removed {
         Ok(Err(error)) if error.kind() != std::io::ErrorKind::NotFound => Err(RuntimeError::io(

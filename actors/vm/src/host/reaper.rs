@@ -1,8 +1,10 @@
 //! Finding and removing what a worker owns on the host: namespaces, veths, nftables tables,
-//! cgroups (with any process still inside) and sandbox directories, all recognised by the
-//! worker's name prefix. `census` counts them (tests assert no leak; admins can look);
+//! cgroups (with any process still inside), sandbox disks (mounts and loop devices whose image
+//! lies in the data dir, ADR 0207) and sandbox directories, all recognised by the worker's name
+//! prefix or data dir. `census` counts them (tests assert no leak; admins can look);
 //! `reap` removes them (at startup, after a crash). This module must never touch an object
-//! whose name does not carry this worker's prefix.
+//! whose name does not carry this worker's prefix, nor a mount or loop device outside its data
+//! dir.
 
 use std::path::{Path, PathBuf};
 
@@ -10,7 +12,7 @@ use serde::Serialize;
 
 use crate::error::RuntimeError;
 use crate::host::cgroup::{self, CgroupVersion};
-use crate::host::{firewall, network};
+use crate::host::{firewall, mounts, network};
 use crate::naming::Naming;
 
 /// How many host objects of one worker exist.
@@ -30,6 +32,8 @@ pub struct ResourceCensus {
     pub sandbox_dirs: usize,
     /// Host mount-table entries naming the data dir or our namespaces.
     pub mounts: usize,
+    /// Loop devices backed by a file in the data dir (sandbox disks).
+    pub loop_devices: usize,
 }
 
 impl ResourceCensus {
@@ -119,10 +123,12 @@ pub async fn census(owned: &Owned<'_>) -> Result<ResourceCensus, RuntimeError> {
         processes,
         sandbox_dirs: owned.sandbox_dirs().len(),
         mounts,
+        loop_devices: mounts::loops_backed_under(owned.data_dir).len(),
     })
 }
 
-/// Removes everything the worker owns (processes first, then rules, links, cgroups, files).
+/// Removes everything the worker owns (processes first, then rules, links, cgroups, disks,
+/// files).
 pub async fn reap(owned: &Owned<'_>) -> Result<ResourceCensus, RuntimeError> {
     let before = census(owned).await?;
     let prefix_dirs = owned.cgroup_prefix_dirs();
@@ -138,6 +144,8 @@ pub async fn reap(owned: &Owned<'_>) -> Result<ResourceCensus, RuntimeError> {
     for veth in owned.veth_names() {
         network::remove("", &veth).await;
     }
+    // Disks come down before any directory is deleted: never delete through a mount.
+    mounts::take_down_under(&owned.data_dir.join("sandboxes")).await?;
     for dir in owned.sandbox_dirs() {
         let result = tokio::task::spawn_blocking(move || std::fs::remove_dir_all(&dir)).await;
         if let Ok(Err(error)) = result {
@@ -156,6 +164,8 @@ pub async fn reap(owned: &Owned<'_>) -> Result<ResourceCensus, RuntimeError> {
             cgroups = before.cgroups,
             processes = before.processes,
             sandbox_dirs = before.sandbox_dirs,
+            mounts = before.mounts,
+            loop_devices = before.loop_devices,
             "reaped orphaned sandbox resources"
         );
     }

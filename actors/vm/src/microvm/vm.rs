@@ -59,6 +59,8 @@ impl Vm {
             return Err(RuntimeError::UnknownTemplate(spec.template.clone()));
         }
         let boot_layer = lifecycle::boot_checkpoint(&inner.host, &spec)?;
+        // Refused before anything exists (`build` reads the size again).
+        spec.disk_mb_within(inner.config.disk_mb)?;
         let (dir, addresses) = lifecycle::claim(&inner.host, spec.id)?;
         let cgroup = cgroup::plan(
             inner.host.cgroup_version,
@@ -107,6 +109,8 @@ impl Vm {
         boot_layer: Option<osb_proto::CheckpointId>,
         allowlist: crate::spec::ValidatedAllowlist,
     ) -> Result<(), RuntimeError> {
+        // The guest's writable disk is a fixed-size image: its size is the guest's quota.
+        let disk_mb = self.spec.disk_mb_within(inner.config.disk_mb)?;
         let hostname = sandbox_hostname(self.spec.id);
         disks::write_base_disk(
             &self.dir.join("base"),
@@ -126,7 +130,7 @@ impl Vm {
             .map_err(|e| RuntimeError::io(format!("creating {}", disk_dir.display()), e))?;
         match boot_layer {
             Some(checkpoint) => copy_tree(&inner.host.store.layer(checkpoint), &disk_dir).await?,
-            None => disks::create_rw_disk(&self.rw_disk(), inner.config.disk_mb).await?,
+            None => disks::create_rw_disk(&self.rw_disk(), disk_mb).await?,
         }
         self.hand_to_qemu()?;
         cgroup::create(&self.cgroup)?;

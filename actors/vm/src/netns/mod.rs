@@ -1,11 +1,13 @@
 //! The `netns` runtime (Linux, root): each sandbox is a network namespace joined to the host by
 //! a veth pair, its own pid/mount/uts/ipc namespaces, an overlay root over a read-only system
-//! tree, cgroup limits, and per-sandbox nftables rules that let traffic out only through the
-//! worker proxy and resolver. Creation is all-or-nothing: any failure tears down what was built.
+//! tree whose writable layer lives on a size-limited disk of its own (ADR 0207), cgroup limits,
+//! and per-sandbox nftables rules that let traffic out only through the worker proxy and
+//! resolver. Creation is all-or-nothing: any failure tears down what was built.
 //! This module must never start a sandbox process before its egress rules are in place, and
 //! never let a sandbox see the worker's data dir or another sandbox.
 
 pub mod boot;
+pub mod disk;
 pub mod rootfs;
 
 // The host-side pieces moved to `crate::host` (shared with the microVM runtime); these paths
@@ -38,8 +40,11 @@ pub use reaper::ResourceCensus;
 pub use rootfs::Template;
 use sandbox::Sandbox;
 
-/// Host tools the runtime needs (Debian: iproute2, nftables, util-linux, coreutils).
-pub const REQUIRED_TOOLS: [&str; 6] = ["ip", "nft", "nsenter", "unshare", "mount", "cp"];
+/// Host tools the runtime needs (Debian: iproute2, nftables, util-linux, coreutils); the disk
+/// quota's formatter is checked apart (`disk::unavailable_reason`, e2fsprogs).
+pub const REQUIRED_TOOLS: [&str; 8] = [
+    "ip", "nft", "nsenter", "unshare", "mount", "umount", "losetup", "cp",
+];
 
 /// The network-namespace runtime.
 #[derive(Clone)]
@@ -59,7 +64,9 @@ impl std::fmt::Debug for NetnsRuntime {
 /// The steps of `create`, in order (for fault injection in tests of the undo path).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CreateStep {
-    /// Base layer (minimal /etc, CA trust store), upper/work dirs, boot layer copy.
+    /// The sandbox's disk image, mounted, with the overlay's upper/work dirs on it.
+    Disk,
+    /// Base layer (minimal /etc, CA trust store), boot layer copy.
     FileTree,
     /// cgroup directories and limits.
     Cgroup,
@@ -75,7 +82,8 @@ pub enum CreateStep {
 
 impl CreateStep {
     /// Every step, in order.
-    pub const ALL: [CreateStep; 6] = [
+    pub const ALL: [CreateStep; 7] = [
+        CreateStep::Disk,
         CreateStep::FileTree,
         CreateStep::Cgroup,
         CreateStep::Network,
@@ -87,6 +95,7 @@ impl CreateStep {
 
 pub(crate) struct Inner {
     pub(crate) host: HostContext,
+    pub(crate) disks: disk::DiskTemplates,
     pub(crate) sandboxes: SandboxTable<Sandbox>,
     pub(crate) templates: RwLock<HashMap<String, Template>>,
     pub(crate) injected_fault: Mutex<Option<CreateStep>>,
@@ -108,12 +117,12 @@ pub fn unavailable_reason() -> Option<String> {
             missing.join(", ")
         ));
     }
-    None
+    disk::unavailable_reason()
 }
 
 /// Removes everything a worker with this prefix and data dir owns on the host (processes,
-/// namespaces, veths, rules, cgroups, sandbox directories) without a running runtime: for
-/// crash recovery tooling and test guards. Returns what was found.
+/// namespaces, veths, rules, cgroups, disk mounts and loop devices, sandbox directories) without
+/// a running runtime: for crash recovery tooling and test guards. Returns what was found.
 pub async fn reap_worker(prefix: &str, data_dir: &Path) -> Result<ResourceCensus, RuntimeError> {
     let naming = Naming::new(prefix).map_err(|e| RuntimeError::Setup {
         step: "reaping a worker's resources",
@@ -152,6 +161,7 @@ impl NetnsRuntime {
             });
         }
         let host = HostContext::start(config, sink).await?;
+        let disks = disk::DiskTemplates::start(&host.config.data_dir, host.config.disk_mb).await?;
         let mut templates = HashMap::new();
         templates.insert(
             HOST_SYSTEM_TEMPLATE.to_owned(),
@@ -161,11 +171,13 @@ impl NetnsRuntime {
             prefix = %host.config.name_prefix,
             pool = %host.config.address_pool,
             resolver = %host.resolver.local_addr(),
+            disk_mb = disks.default_mb(),
             "netns sandbox runtime ready"
         );
         Ok(Self {
             inner: Arc::new(Inner {
                 host,
+                disks,
                 sandboxes: SandboxTable::default(),
                 templates: RwLock::new(templates),
                 injected_fault: Mutex::new(None),

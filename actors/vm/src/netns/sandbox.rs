@@ -1,8 +1,8 @@
-//! One netns sandbox: its spec, link, directories, cgroup and pid 1, with the all-or-nothing
-//! create and the idempotent teardown. Teardown is the undo of create: it removes whatever of
-//! the sandbox exists, tolerating parts that were never made, so a failed create, a destroy and
-//! a second destroy all end in the same clean state. This module must never boot pid 1 before
-//! the egress rules are installed.
+//! One netns sandbox: its spec, link, directories, disk, cgroup and pid 1, with the
+//! all-or-nothing create and the idempotent teardown. Teardown is the undo of create: it removes
+//! whatever of the sandbox exists, tolerating parts that were never made, so a failed create, a
+//! destroy and a second destroy all end in the same clean state. This module must never boot
+//! pid 1 before the egress rules are installed.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -17,6 +17,7 @@ use crate::host::cgroup::{self, CgroupPlan, Limits};
 use crate::host::network::LinkShape;
 use crate::host::{lifecycle, link};
 use crate::netns::boot::{self, BootPlan, EnterPlan, InitProcess};
+use crate::netns::disk;
 use crate::netns::rootfs::{self, BaseInputs, Template};
 use crate::netns::{CreateStep, Inner};
 use crate::pool::SlotAddresses;
@@ -29,6 +30,7 @@ pub(crate) struct Sandbox {
     template: Template,
     addresses: SlotAddresses,
     dir: PathBuf,
+    disk_mb: u32,
     cgroup: CgroupPlan,
     env: BTreeMap<String, String>,
     init: Option<InitProcess>,
@@ -38,6 +40,7 @@ impl Sandbox {
     pub(crate) async fn create(inner: &Inner, spec: SandboxSpec) -> Result<Self, RuntimeError> {
         spec.require_runtime(crate::spec::RuntimeKind::Netns)?;
         let allowlist = spec.validate()?;
+        let disk_mb = spec.disk_mb_within(inner.disks.default_mb())?;
         let template = inner
             .templates
             .read()
@@ -63,6 +66,7 @@ impl Sandbox {
             template,
             addresses,
             dir,
+            disk_mb,
             cgroup,
             env,
             init: None,
@@ -102,12 +106,13 @@ impl Sandbox {
                 gid: inner.host.config.sandbox_gid,
             },
         )?;
-        for dir in [self.upper(), self.work(), self.root()] {
-            std::fs::create_dir(&dir)
-                .map_err(|e| RuntimeError::io(format!("creating {}", dir.display()), e))?;
-        }
+        let root = self.root();
+        std::fs::create_dir(&root)
+            .map_err(|e| RuntimeError::io(format!("creating {}", root.display()), e))?;
+        inner.disks.attach(&self.dir, self.disk_mb).await?;
+        inner.fail_if_injected(CreateStep::Disk)?;
         if let Some(checkpoint) = boot_layer {
-            copy_tree(&inner.host.store.layer(checkpoint), &self.upper()).await?;
+            self.fill_upper(&inner.host.store.layer(checkpoint)).await?;
         }
         inner.fail_if_injected(CreateStep::FileTree)?;
         cgroup::create(&self.cgroup)?;
@@ -189,8 +194,22 @@ impl Sandbox {
             std::fs::create_dir(&dir)
                 .map_err(|e| RuntimeError::io(format!("creating {}", dir.display()), e))?;
         }
-        copy_tree(layer, &self.upper()).await?;
+        self.fill_upper(layer).await?;
         self.boot(inner).await
+    }
+
+    /// Copies a checkpoint's layer onto the (empty) upper directory on the sandbox's disk.
+    async fn fill_upper(&self, layer: &Path) -> Result<(), RuntimeError> {
+        copy_tree(layer, &self.upper()).await.map_err(|error| {
+            if disk::is_disk_full(&error) {
+                RuntimeError::DiskFull {
+                    what: "the checkpoint's writable layer",
+                    disk_mb: self.disk_mb,
+                }
+            } else {
+                error
+            }
+        })
     }
 
     /// Removes everything of the sandbox that exists; safe to call repeatedly.
@@ -269,7 +288,7 @@ impl Sandbox {
     }
 
     pub(crate) fn upper(&self) -> PathBuf {
-        self.dir.join("upper")
+        disk::upper(&self.dir)
     }
 
     fn base(&self) -> PathBuf {
@@ -277,7 +296,7 @@ impl Sandbox {
     }
 
     fn work(&self) -> PathBuf {
-        self.dir.join("work")
+        disk::work(&self.dir)
     }
 
     fn root(&self) -> PathBuf {

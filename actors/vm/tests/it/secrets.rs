@@ -19,18 +19,42 @@ fn grep_tree(dir: &std::path::Path, needle: &str) -> Vec<std::path::PathBuf> {
             if let Ok(entries) = std::fs::read_dir(&path) {
                 stack.extend(entries.filter_map(Result::ok).map(|entry| entry.path()));
             }
-        } else if meta.is_file() {
-            if let Ok(bytes) = std::fs::read(&path) {
-                if bytes
-                    .windows(needle.len())
-                    .any(|window| window == needle.as_bytes())
-                {
-                    hits.push(path);
-                }
-            }
+        } else if meta.is_file() && file_contains(&path, needle.as_bytes()) {
+            // Every file, the sandbox disk images (ADR 0207) included, read in chunks.
+            hits.push(path);
         }
     }
     hits
+}
+
+fn file_contains(path: &std::path::Path, needle: &[u8]) -> bool {
+    use std::io::Read;
+    let Ok(mut file) = std::fs::File::open(path) else {
+        return false;
+    };
+    let mut window = Vec::new();
+    let mut chunk = vec![0u8; 1 << 20];
+    let zeros = vec![0u8; 1 << 20];
+    loop {
+        let Ok(read) = file.read(&mut chunk) else {
+            return false;
+        };
+        if read == 0 {
+            return false;
+        }
+        if chunk[..read] == zeros[..read] && !needle.contains(&0) {
+            // A run of zeros (the holes of a sparse disk image) breaks any match.
+            window.clear();
+            continue;
+        }
+        window.extend_from_slice(&chunk[..read]);
+        if window.windows(needle.len()).any(|part| part == needle) {
+            return true;
+        }
+        // Keep the tail: a match may straddle two chunks.
+        let keep = needle.len().saturating_sub(1).min(window.len());
+        window.drain(..window.len() - keep);
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -16,12 +16,17 @@ use osb_vm::{
 };
 use tokio::io::{AsyncBufReadExt, BufReader};
 
+/// Sandbox disk size of test workers (ADR 0207): small, so canary searches that read every
+/// file of the data dir (the disk images included) stay quick.
+pub const TEST_DISK_MB: u32 = 128;
+
 /// One runtime with its own prefix, pool and data dir.
 pub struct TestWorker {
     pub runtime: NetnsRuntime,
     pub sink: Arc<RecordingSink>,
     pub prefix: String,
     pub data_dir: PathBuf,
+    pub disk_mb: u32,
     _guard: ReapGuard,
     _temp: tempfile::TempDir,
 }
@@ -60,10 +65,15 @@ impl Drop for ReapGuard {
 impl TestWorker {
     /// A worker whose prefix and pool derive from `index` (unique per test function).
     pub async fn start(index: u8) -> Self {
+        Self::start_with(index, &std::env::temp_dir(), TEST_DISK_MB).await
+    }
+
+    /// A worker whose data dir lies under `data_root` and whose sandbox disks hold `disk_mb` MiB.
+    pub async fn start_with(index: u8, data_root: &Path, disk_mb: u32) -> Self {
         let prefix = format!("osbt{index:02}");
         let temp = tempfile::Builder::new()
             .prefix(&format!("osb-vm-it-{index:02}-"))
-            .tempdir()
+            .tempdir_in(data_root)
             .expect("a temp dir");
         let data_dir = temp.path().join("data");
         let guard = ReapGuard {
@@ -72,6 +82,7 @@ impl TestWorker {
         };
         let mut config = NetnsConfig::new(&prefix, &data_dir);
         config.address_pool = pool(index);
+        config.disk_mb = disk_mb;
         let sink = Arc::new(RecordingSink::default());
         let runtime = NetnsRuntime::new(config, sink.clone())
             .await
@@ -81,6 +92,7 @@ impl TestWorker {
             sink,
             prefix,
             data_dir,
+            disk_mb,
             _guard: guard,
             _temp: temp,
         }
@@ -91,6 +103,7 @@ impl TestWorker {
     pub async fn restart_runtime(&mut self, index: u8) {
         let mut config = NetnsConfig::new(&self.prefix, &self.data_dir);
         config.address_pool = pool(index);
+        config.disk_mb = self.disk_mb;
         self.runtime = NetnsRuntime::new(config, self.sink.clone())
             .await
             .expect("the restarted runtime starts");

@@ -208,6 +208,7 @@ pub async fn start_platform(options: PlatformOptions) -> Platform {
             runtimes: osb_worker::RuntimeOptions {
                 allow_development: false,
                 microvm,
+                sandbox_disk_mb: None,
             },
             abort_after_record: None,
         };

@@ -1,8 +1,9 @@
 //! `osbd up` as a newcomer runs it: no `DATABASE_URL`, no `NATS_URL` — the embedded SQLite
 //! database, the in-process bus, a development PKI, one netns worker and the gateway in one
 //! process. It writes the CLI config (0600, never overwritten), serves the whole chain (project
-//! → secret → sandbox → curl through the proxy), and Ctrl-C (SIGINT) destroys its sandboxes:
-//! no namespace, veth or nftables table is left and the rows say `destroyed`.
+//! → secret → sandbox → curl through the proxy) on sandbox disks of `--sandbox-disk-mb`, and
+//! Ctrl-C (SIGINT) destroys its sandboxes: no namespace, veth, nftables table, mount or loop
+//! device is left and the rows say `destroyed`.
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::os::unix::fs::PermissionsExt;
@@ -59,12 +60,15 @@ async fn osbd_up_runs_the_chain_and_ctrl_c_destroys_its_sandboxes() {
         PREFIX,
         "--pool",
         "100.70.201.0/24",
+        "--sandbox-disk-mb",
+        "256",
     ];
     let mut up = spawn_osbd(&args, &env);
     let banner = up.banner.clone();
     assert!(banner.contains("in-process"), "{banner}");
     assert!(banner.contains("embedded SQLite"), "{banner}");
     assert!(banner.contains("netns runtime"), "{banner}");
+    assert!(banner.contains("256 MiB each"), "{banner}");
 
     // The CLI config exists, is private, and holds a working key.
     let mode = std::fs::metadata(&config).unwrap().permissions().mode() & 0o777;
@@ -112,6 +116,20 @@ async fn osbd_up_runs_the_chain_and_ctrl_c_destroys_its_sandboxes() {
     .await;
     assert_eq!(status, 200, "{out}");
     assert_eq!(out["stdout"], "200", "{out}");
+    // The sandbox writes to a disk of the size `--sandbox-disk-mb` set (ADR 0207).
+    let (status, out) = call(
+        "POST",
+        format!("/api/sandboxes/{id}/exec"),
+        Some(json!({ "cmd": ["sh", "-c", "df -k /workspace | tail -n 1"] })),
+    )
+    .await;
+    assert_eq!(status, 200, "{out}");
+    let disk_kib: u64 = out["stdout"]
+        .as_str()
+        .and_then(|line| line.split_whitespace().nth(1))
+        .and_then(|size| size.parse().ok())
+        .unwrap_or_else(|| panic!("df inside the sandbox: {out}"));
+    assert!((200 * 1024..=256 * 1024).contains(&disk_kib), "{out}");
     // Concurrent creates on the embedded database: its writers wait for each other.
     let concurrent = futures_util::future::join_all((0..3).map(|_| {
         call(

@@ -4,9 +4,9 @@
 //! sees the real value, the sandbox gets the echo scrubbed), rotates the secret and checks the
 //! next request carries the new value, then destroys the sandbox. Before (after one warm-up
 //! round) and after, it counts this process's file descriptors and resident memory and the
-//! worker's kernel objects (netns, veths, nft tables, cgroups, processes, mounts, sandbox
-//! directories): the kernel objects and descriptors must not grow at all, memory must stay
-//! within a bound (allocator arenas and caches settle; a leak per round does not), and the
+//! worker's kernel objects (netns, veths, nft tables, cgroups, processes, mounts, loop devices,
+//! sandbox directories): the kernel objects and descriptors must not grow at all, memory must
+//! stay within a bound (allocator arenas and caches settle; a leak per round does not), and the
 //! figures are printed for `docs/benchmarks.md`.
 
 use std::time::{Duration, Instant};
@@ -29,6 +29,7 @@ struct Counts {
     cgroups: usize,
     processes: usize,
     mounts: usize,
+    loop_devices: usize,
     sandbox_dirs: usize,
 }
 
@@ -53,6 +54,7 @@ async fn counts(platform: &Platform) -> Counts {
         cgroups: census.cgroups,
         processes: census.processes,
         mounts: census.mounts,
+        loop_devices: census.loop_devices,
         sandbox_dirs: census.sandbox_dirs,
     }
 }
@@ -133,6 +135,7 @@ async fn a_soak_of_creates_requests_rotations_and_destroys_leaks_nothing() {
             c.cgroups,
             c.processes,
             c.mounts,
+            c.loop_devices,
             c.sandbox_dirs,
         )
     };
