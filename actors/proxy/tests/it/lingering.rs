@@ -10,7 +10,7 @@ use osb_proxy::{Limits, OversizedBody, ProxyEvent};
 
 use crate::support::client::connect_tunnel;
 use crate::support::harness::{captured_logs, sandbox_ip, token, Harness, Options};
-use crate::support::uploader::{tunnel, upload, Pace, Reads, Upload};
+use crate::support::uploader::{transparent, tunnel, upload, Pace, Reads, Upload};
 
 const MIB: usize = 1024 * 1024;
 
@@ -140,15 +140,22 @@ async fn a_client_that_writes_its_whole_body_before_reading_gets_the_refusal_too
     for refused in [Refused::BufferBudget, Refused::ForeignToken] {
         for express in [true, false] {
             let h = harness(refused.options(express, body_len)).await;
-            let tls = tunnel(&h, 2, "api.example.test").await;
-            let head = post_head(&h, &refused.path(), body_len);
-            let seen = upload(tls, head, body_len, b"x", pace).await;
-            assert_eq!(
-                seen.write_error, None,
-                "{refused:?} express={express}: the proxy reset a client still writing"
-            );
-            assert_eq!(seen.written, body_len);
-            assert_refused(&seen, refused, express);
+            // Both doors: a CONNECT tunnel, and a redirected connection (TLS right on the socket).
+            for via_tunnel in [true, false] {
+                let tls = if via_tunnel {
+                    tunnel(&h, 2, "api.example.test").await
+                } else {
+                    transparent(&h, 2, "api.example.test").await
+                };
+                let head = post_head(&h, &refused.path(), body_len);
+                let seen = upload(tls, head, body_len, b"x", pace).await;
+                assert_eq!(
+                    seen.write_error, None,
+                    "{refused:?} express={express} tunnel={via_tunnel}: the proxy reset a client still writing"
+                );
+                assert_eq!(seen.written, body_len);
+                assert_refused(&seen, refused, express);
+            }
             assert_eq!(h.origin.count(), 0);
         }
     }

@@ -11,7 +11,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_rustls::client::TlsStream;
 
-use super::client::{connect_tunnel, tls_config};
+use super::client::{connect_from, connect_tunnel, tls_config};
 use super::harness::{sandbox_ip, Harness};
 
 /// How the body is written: in chunks of `chunk` bytes with `pause` between them, reading the
@@ -63,6 +63,19 @@ pub async fn tunnel(h: &Harness, last: u8, host: &str) -> TlsStream<TcpStream> {
     let stream = connect_tunnel(sandbox_ip(last), h.proxy.explicit_addr(), &h.at(host))
         .await
         .expect("CONNECT admitted");
+    let connector =
+        tokio_rustls::TlsConnector::from(tls_config(h.proxy.ca_cert_pem(), &[b"http/1.1"]));
+    connector
+        .connect(ServerName::try_from(host.to_owned()).unwrap(), stream)
+        .await
+        .unwrap()
+}
+
+/// TLS (ALPN http/1.1) straight to the transparent listener from 127.0.0.`last`, SNI `host`
+/// (the harness's original destination is the origin's TLS port).
+pub async fn transparent(h: &Harness, last: u8, host: &str) -> TlsStream<TcpStream> {
+    let transparent = h.proxy.transparent_addr().expect("a transparent listener");
+    let stream = connect_from(sandbox_ip(last), transparent).await;
     let connector =
         tokio_rustls::TlsConnector::from(tls_config(h.proxy.ca_cert_pem(), &[b"http/1.1"]));
     connector
