@@ -297,3 +297,33 @@ async fn established_tunnels_count_against_the_sandbox_connection_cap() {
         "a closed tunnel gives its slot back"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_streamed_body_is_never_read_as_the_next_request() {
+    // The body of a request refused before it was read is made of requests the policy would
+    // admit: once the connection closes after the refusal, none of them may reach the origin.
+    let body_len = 256 * 1024;
+    for express in [true, false] {
+        let h = harness(Refused::ForeignToken.options(express, body_len)).await;
+        let smuggled = format!(
+            "GET /smuggled HTTP/1.1\r\nHost: {}\r\n\r\n",
+            h.at("api.example.test")
+        );
+        let tls = tunnel(&h, 2, "api.example.test").await;
+        let head = post_head(&h, &Refused::ForeignToken.path(), body_len);
+        let pace = Pace {
+            chunk: 16 * 1024,
+            pause: Duration::from_millis(1),
+            reads: Reads::AfterWriting,
+        };
+        let seen = upload(tls, head, body_len, smuggled.as_bytes(), pace).await;
+        assert_refused(&seen, Refused::ForeignToken, express);
+        assert_eq!(seen.write_error, None, "express={express}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert_eq!(
+            h.origin.count(),
+            0,
+            "express={express}: a body byte became a request"
+        );
+    }
+}
