@@ -258,7 +258,8 @@ impl ExpressClient {
         .await;
     }
 
-    /// Answers a request the lane could not read to its end, and closes.
+    /// Answers a request the lane could not read to its end, and closes: the shutdown lingers
+    /// (ADR 0114), so a client still writing the body reads the answer instead of a reset.
     async fn refuse_unread<S>(&self, client: &mut S, method: &str, refusal: Refusal)
     where
         S: AsyncWrite + Unpin,
@@ -270,6 +271,8 @@ impl ExpressClient {
         let _ = client.shutdown().await;
     }
 
+    /// Answers a refusal; the connection closes after it when `close` (the client asked, or
+    /// the request's body was not read) or when the answer could not be written.
     async fn answer_refusal<S>(&self, client: &mut S, refusal: &Refusal, close: bool) -> Flow
     where
         S: AsyncWrite + Unpin,
@@ -279,6 +282,7 @@ impl ExpressClient {
             .await
             .is_err()
             || client.flush().await.is_err()
+            || close
         {
             return Flow::Close;
         }
@@ -318,6 +322,9 @@ impl ExpressClient {
         let shared = &self.shared;
         shared.metrics.request();
         shared.metrics.express_request();
+        // A streamed body is still on its way: a refusal before it was read must end the
+        // connection (its bytes are no request head), with a lingering close.
+        let close_on_refusal = head.close || upload.is_some();
         let method = text(&request[head.method.clone()]);
         let path = text(&request[head.path.clone()]);
         let raw_path = path.split('?').next().unwrap_or("/");
@@ -334,7 +341,11 @@ impl ExpressClient {
         let admission = self.admission(&method, Some(raw_path), authority);
         let admitted = match admit(shared, &admission) {
             Ok(admitted) => admitted,
-            Err(refusal) => return self.answer_refusal(client, &refusal, head.close).await,
+            Err(refusal) => {
+                return self
+                    .answer_refusal(client, &refusal, close_on_refusal)
+                    .await
+            }
         };
         if matches!(authority, Authority::Claimed(_)) {
             memo.authority_ok = Some(claimed_bytes.map(<[u8]>::to_vec));
@@ -362,7 +373,9 @@ impl ExpressClient {
             Ok(wire) => wire,
             Err(refusal) => {
                 let refusal = refuse(refusal);
-                return self.answer_refusal(client, &refusal, head.close).await;
+                return self
+                    .answer_refusal(client, &refusal, close_on_refusal)
+                    .await;
             }
         };
         shared.metrics.substituted(resolver.substitutions());

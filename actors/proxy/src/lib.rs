@@ -25,6 +25,7 @@ pub mod handler;
 mod hyper_front;
 mod lanes;
 pub mod limits;
+pub mod linger;
 mod listener;
 pub mod metrics;
 pub mod original_dst;

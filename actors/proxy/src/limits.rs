@@ -43,6 +43,11 @@ pub struct Limits {
     pub http2_idle_timeout: Duration,
     /// Silence in both directions of a WebSocket before it is closed.
     pub websocket_idle_timeout: Duration,
+    /// After the proxy closes its side of a client connection, how many bytes the client may
+    /// still send (read and discarded) before the socket is closed anyway (ADR 0114).
+    pub linger_bytes: usize,
+    /// … and for how long at most.
+    pub linger_time: Duration,
 }
 
 /// Whole bodies up to this size are not charged to a sandbox's buffer budget.
@@ -67,6 +72,8 @@ impl Default for Limits {
             body_idle_timeout: Duration::from_secs(60),
             http2_idle_timeout: Duration::from_secs(300),
             websocket_idle_timeout: Duration::from_secs(600),
+            linger_bytes: 1024 * 1024,
+            linger_time: Duration::from_secs(2),
         }
     }
 }
@@ -104,6 +111,14 @@ impl Limiter {
 
     pub fn limits(&self) -> &Limits {
         &self.limits
+    }
+
+    /// How a closing client socket lingers.
+    pub fn linger_bounds(&self) -> crate::linger::LingerBounds {
+        crate::linger::LingerBounds {
+            bytes: self.limits.linger_bytes,
+            time: self.limits.linger_time,
+        }
     }
 
     fn sources(&self) -> MutexGuard<'_, HashMap<IpAddr, SourceState>> {

@@ -3,9 +3,10 @@
 //! and absolute-URI requests are plain HTTP. The transparent listener takes redirected tcp/443
 //! (TLS, host from SNI) and tcp/80 (host from `Host`), with the port from the original
 //! destination. Every accepted connection first takes a slot from the limiter (per sandbox and
-//! per worker); every tunnel and every TLS handshake passes [`admit`] before the proxy mints a
-//! certificate, and a mint is also bounded per source. Requests then go to the express lane or
-//! hyper. Neither door ever tunnels bytes it has not inspected.
+//! per worker), held by its [`ClientSocket`] until the socket is dropped, which closes with a
+//! lingering close (ADR 0114); every tunnel and every TLS handshake passes [`admit`] before the
+//! proxy mints a certificate, and a mint is also bounded per source. Requests then go to the
+//! express lane or hyper. Neither door ever tunnels bytes it has not inspected.
 
 use std::convert::Infallible;
 use std::net::{IpAddr, SocketAddr};
@@ -26,6 +27,7 @@ use crate::body::{empty_body, ProxyBody};
 use crate::handler::{handle, plain_http_target, refusal_response, refuse};
 use crate::hyper_front::{http1_server, serve_hyper};
 use crate::limits::ConnectionPermit;
+use crate::linger::ClientSocket;
 use crate::original_dst::OriginalDestination;
 use crate::policy::{parse_authority, Scheme, Target};
 use crate::refusal::Refusal;
@@ -85,11 +87,12 @@ fn take_slot(
 }
 
 /// Serves an accepted connection on a lane (its socket moves to the lane's reactor), or on this
-/// runtime when there are no lanes or the socket cannot move. The slot is held until the
-/// connection's work is done.
+/// runtime when there are no lanes or the socket cannot move. The slot goes into the
+/// [`ClientSocket`], so it is held as long as the socket lives — also in a CONNECT tunnel or a
+/// WebSocket relay that outlives the task that accepted it, and while the socket lingers.
 fn on_a_lane<F, Fut>(shared: &Arc<Shared>, stream: TcpStream, permit: ConnectionPermit, serve: F)
 where
-    F: FnOnce(Arc<Shared>, TcpStream) -> Fut + Send + 'static,
+    F: FnOnce(Arc<Shared>, ClientSocket<TcpStream>) -> Fut + Send + 'static,
     Fut: std::future::Future<Output = ()> + Send + 'static,
 {
     let lane_shared = Arc::clone(shared);
@@ -103,10 +106,14 @@ where
     let job: crate::lanes::LaneJob = Box::new(move || {
         Box::pin(async move {
             match TcpStream::from_std(std_stream) {
-                Ok(stream) => serve(lane_shared, stream).await,
+                Ok(stream) => {
+                    let bounds = lane_shared.limiter.linger_bounds();
+                    let metrics = Arc::clone(&lane_shared.metrics);
+                    let socket = ClientSocket::new(stream, Some(permit), bounds, metrics);
+                    serve(lane_shared, socket).await;
+                }
                 Err(error) => tracing::warn!(%error, "a lane could not adopt a connection"),
             }
-            drop(permit);
         })
     });
     if let Err(job) = shared.lanes.dispatch(job) {
@@ -174,7 +181,7 @@ fn new_connection(
     })
 }
 
-async fn serve_explicit(shared: Arc<Shared>, stream: TcpStream, peer: SocketAddr) {
+async fn serve_explicit(shared: Arc<Shared>, stream: ClientSocket<TcpStream>, peer: SocketAddr) {
     let limits = shared.limiter.limits().clone();
     let connection = new_connection(shared, peer.ip(), None, false);
     let service = service_fn(move |request| {
@@ -386,11 +393,11 @@ where
 
 async fn serve_transparent(
     shared: Arc<Shared>,
-    stream: TcpStream,
+    stream: ClientSocket<TcpStream>,
     peer: SocketAddr,
     original: Arc<dyn OriginalDestination>,
 ) {
-    let destination = match original.original_destination(&stream) {
+    let destination = match original.original_destination(stream.get_ref()) {
         Ok(destination) => destination,
         Err(error) => {
             tracing::warn!(source_ip = %peer.ip(), %error, "original destination unknown; connection dropped");
@@ -399,16 +406,18 @@ async fn serve_transparent(
     };
     let limits = shared.limiter.limits().clone();
     let mut first = [0u8; 1];
-    let is_tls = match tokio::time::timeout(limits.handshake_timeout, stream.peek(&mut first)).await
-    {
-        Ok(Ok(1)) => first[0] == 0x16,
-        Ok(_) => return,
-        Err(_) => {
-            shared.metrics.timed_out();
-            tracing::debug!(source_ip = %peer.ip(), "nothing sent on a redirected connection");
-            return;
-        }
-    };
+    let is_tls =
+        match tokio::time::timeout(limits.handshake_timeout, stream.get_ref().peek(&mut first))
+            .await
+        {
+            Ok(Ok(1)) => first[0] == 0x16,
+            Ok(_) => return,
+            Err(_) => {
+                shared.metrics.timed_out();
+                tracing::debug!(source_ip = %peer.ip(), "nothing sent on a redirected connection");
+                return;
+            }
+        };
     if is_tls {
         let tls_target = TlsTarget::Transparent {
             port: destination.port(),

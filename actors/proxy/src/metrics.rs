@@ -39,6 +39,9 @@ pub struct ProxyMetrics {
     timeouts: AtomicU64,
     websocket_frames: AtomicU64,
     decoded_responses: AtomicU64,
+    lingering_closes: AtomicU64,
+    lingering_cut: AtomicU64,
+    lingering_discarded_bytes: AtomicU64,
 }
 
 impl ProxyMetrics {
@@ -112,6 +115,33 @@ impl ProxyMetrics {
     /// A compressed response was decoded to be scrubbed.
     pub fn decoded_response(&self) {
         self.decoded_responses.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A client socket closed after lingering (ADR 0114): `discarded` bytes the client still
+    /// sent were thrown away; `cut` when a bound ended the linger while the client was still
+    /// there.
+    pub fn lingered(&self, discarded: u64, cut: bool) {
+        self.lingering_closes.fetch_add(1, Ordering::Relaxed);
+        self.lingering_discarded_bytes
+            .fetch_add(discarded, Ordering::Relaxed);
+        if cut {
+            self.lingering_cut.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Client sockets closed after lingering, since start.
+    pub fn lingering_closes(&self) -> u64 {
+        self.lingering_closes.load(Ordering::Relaxed)
+    }
+
+    /// Lingering closes a bound ended (bytes or time) while the client was still there.
+    pub fn lingering_cut(&self) -> u64 {
+        self.lingering_cut.load(Ordering::Relaxed)
+    }
+
+    /// Bytes clients sent after a lingering close began, read and thrown away.
+    pub fn lingering_discarded_bytes(&self) -> u64 {
+        self.lingering_discarded_bytes.load(Ordering::Relaxed)
     }
 
     /// Certificates minted since start.
@@ -201,6 +231,21 @@ impl ProxyMetrics {
             "osb_proxy_decoded_responses_total",
             "Compressed responses decoded to be scrubbed.",
             self.decoded_responses.load(Ordering::Relaxed),
+        );
+        counter(
+            "osb_proxy_lingering_closes_total",
+            "Client connections closed after lingering (write half shut, late bytes discarded).",
+            self.lingering_closes(),
+        );
+        counter(
+            "osb_proxy_lingering_cut_total",
+            "Lingering closes ended by their byte or time bound while the client was still there.",
+            self.lingering_cut(),
+        );
+        counter(
+            "osb_proxy_lingering_discarded_bytes_total",
+            "Bytes clients sent after a lingering close began, read and thrown away.",
+            self.lingering_discarded_bytes(),
         );
         let _ = writeln!(out, "# HELP osb_proxy_blocks_total Requests refused, by reason code.\n# TYPE osb_proxy_blocks_total counter");
         for (index, code) in BLOCK_CODES.iter().enumerate() {

@@ -11,6 +11,7 @@ mod support {
     pub mod hostile_origin;
     pub mod origin;
     pub mod raw_origin;
+    pub mod uploader;
     pub mod ws;
 }
 
@@ -21,6 +22,7 @@ mod echoes;
 mod express;
 mod keep_alive;
 mod limits;
+mod lingering;
 mod memory;
 mod minting;
 mod oracle;
