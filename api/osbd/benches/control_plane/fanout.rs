@@ -121,7 +121,7 @@ async fn create(platform: &BenchPlatform) -> String {
         .call(
             "POST",
             "/api/sandboxes",
-            Some(json!({ "project": "fan", "memoryMB": 64 })),
+            Some(json!({ "project": "fan", "memoryMB": 128 })),
         )
         .await;
     assert_eq!(status, 201, "sandbox create: {body}");
