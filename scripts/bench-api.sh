@@ -17,7 +17,8 @@
 #   READS_ONLY=1 CONC=64 ROUNDS=3 STORE=sqlite scripts/bench-api.sh   # issue 17.3 (no create batches)
 #
 # Knobs: DUR [10s], CONC [64], ROUNDS [2], PROJECTS [10], SANDBOXES [4], STORE [postgres],
-# READS_ONLY [unset], BATCH [8], CREATE_CONC [4],
+# READS_ONLY [unset], RATE_LIMIT [off: the per-key limit (ADR 0027) would answer most of a
+# load test with 429], BATCH [8], CREATE_CONC [4],
 # SERIAL_ROUNDS [3], CREATE_ROUNDS [5], PORT [a free one], API_TARGET_DIR [/work/target-bench],
 # OSB_TEST_POSTGRES_URL [postgres://postgres@127.0.0.1:5432/postgres] (an admin URL: the script
 # creates and drops its own database), SKIP_BUILD=1, KEEP=1 (keep the temp dir).
@@ -116,6 +117,7 @@ say "starting osbd up on 127.0.0.1:$PORT (store $STORE, database $DB, data dir $
 OPENSANDBOX_DATA_DIR=$WORK/data \
 OPENSANDBOX_CONFIG=$WORK/config.toml \
 OPENSANDBOX_SECRET_ENCRYPTION_KEY=$(od -An -N32 -tx1 /dev/urandom | tr -d ' \n') \
+OPENSANDBOX_API_RATE_LIMIT=${RATE_LIMIT:-off} \
 RUST_LOG=${RUST_LOG:-warn} \
   env "${DB_ENV[@]}" "$OSBD" up --listen "127.0.0.1:$PORT" "${UP_ARGS[@]}" >"$WORK/osbd.out" 2>"$WORK/osbd.err" &
 OSBD_PID=$!

@@ -49,7 +49,7 @@ pub use key_cache::{KeyCache, DEFAULT_KEY_CACHE_CAPACITY, DEFAULT_KEY_CACHE_TTL}
 pub use key_usage::{KeyUsage, DEFAULT_KEY_USE_FLUSH};
 pub use keys::{validate_key_name, KeyView};
 pub use metrics_cache::{MetricsCache, StoreGauges, DEFAULT_METRICS_TTL, METRICS_KEY_ENV};
-pub use rate_limit::{RateLimiter, DEFAULT_RATE_BURST, DEFAULT_RATE_PER_SECOND};
+pub use rate_limit::{RateLimiter, DEFAULT_RATE_BURST, DEFAULT_RATE_PER_SECOND, RATE_LIMIT_ENV};
 pub use sandbox_view::{CheckpointView, SandboxView, SnapshotView, COOPERATIVE_WARNING};
 pub use scopes::{KeyScope, RouteClass, UnknownScope, KEY_SCOPES};
 pub use sse_slots::{SseSlots, DEFAULT_STREAMS_PER_ORG};

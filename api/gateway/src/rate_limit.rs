@@ -3,6 +3,10 @@
 //! empty bucket is 429 `rate_limited` with `Retry-After` (whole seconds until one token is
 //! back). Pure: the caller passes the time, so tests drive it by hand.
 //!
+//! The operator sets it with `OPENSANDBOX_API_RATE_LIMIT` (`PER_SECOND[/BURST]`, or `off` for
+//! a deployment that limits elsewhere, e.g. a load test); a malformed value stops the process
+//! at start (`RateLimiter::from_setting`), never silently falls back.
+//!
 //! It must never hold a key (only key ids) and never grow without bound per request: one entry
 //! per key that made a request, dropped after it has been full and idle for a minute.
 
@@ -21,11 +25,16 @@ struct Bucket {
     at: Instant,
 }
 
+/// The environment variable of the operator's setting.
+pub const RATE_LIMIT_ENV: &str = "OPENSANDBOX_API_RATE_LIMIT";
+
 /// Token buckets of every key that made a request.
 #[derive(Debug)]
 pub struct RateLimiter {
     per_second: f64,
     burst: f64,
+    /// `false` when the operator turned the limit off.
+    enabled: bool,
     buckets: Mutex<HashMap<uuid::Uuid, Bucket>>,
 }
 
@@ -41,12 +50,56 @@ impl RateLimiter {
         Self {
             per_second: per_second.max(0.001),
             burst: burst.max(1.0),
+            enabled: true,
             buckets: Mutex::new(HashMap::new()),
         }
     }
 
+    /// A limiter that admits everything (the operator's `off`).
+    pub fn unlimited() -> Self {
+        Self {
+            enabled: false,
+            ..Self::default()
+        }
+    }
+
+    /// The limiter an operator's setting asks for: unset is the default, `off` none,
+    /// `PER_SECOND` with a burst of four seconds' worth, `PER_SECOND/BURST` both.
+    pub fn from_setting(setting: Option<&str>) -> Result<Self, String> {
+        let Some(text) = setting.map(str::trim).filter(|text| !text.is_empty()) else {
+            return Ok(Self::default());
+        };
+        if text.eq_ignore_ascii_case("off") {
+            return Ok(Self::unlimited());
+        }
+        let refuse = || {
+            format!(
+                "{RATE_LIMIT_ENV}={text:?} is not a rate: write PER_SECOND or PER_SECOND/BURST \
+                 (positive numbers, e.g. 50/200), or off"
+            )
+        };
+        let number = |part: &str| {
+            part.trim()
+                .parse::<f64>()
+                .ok()
+                .filter(|value| value.is_finite() && *value > 0.0)
+                .ok_or_else(refuse)
+        };
+        let (per_second, burst) = match text.split_once('/') {
+            Some((rate, burst)) => (number(rate)?, number(burst)?),
+            None => {
+                let rate = number(text)?;
+                (rate, (rate * 4.0).max(1.0))
+            }
+        };
+        Ok(Self::new(per_second, burst))
+    }
+
     /// Takes one token of `key`'s bucket at `now`, or says how long until one is back.
     pub fn admit(&self, key: uuid::Uuid, now: Instant) -> Result<(), Duration> {
+        if !self.enabled {
+            return Ok(());
+        }
         let Ok(mut buckets) = self.buckets.lock() else {
             // A poisoned lock must not turn into unlimited access: refuse briefly.
             return Err(Duration::from_secs(1));
@@ -74,6 +127,31 @@ impl RateLimiter {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_operator_setting_is_parsed_or_refused() {
+        let key = uuid::Uuid::new_v4();
+        let now = Instant::now();
+        let off = RateLimiter::from_setting(Some("off")).expect("off");
+        assert!((0..10_000).all(|_| off.admit(key, now).is_ok()));
+        let custom = RateLimiter::from_setting(Some(" 2/3 ")).expect("2/3");
+        assert!((0..3).all(|_| custom.admit(key, now).is_ok()));
+        assert!(custom.admit(key, now).is_err());
+        let rate_only = RateLimiter::from_setting(Some("5")).expect("5");
+        assert_eq!((rate_only.per_second, rate_only.burst), (5.0, 20.0));
+        let unset = RateLimiter::from_setting(None).expect("default");
+        assert_eq!(
+            (unset.per_second, unset.burst),
+            (DEFAULT_RATE_PER_SECOND, DEFAULT_RATE_BURST)
+        );
+        for bad in ["fast", "0", "-1/5", "5/", "5/x", "inf", "NaN"] {
+            let error = RateLimiter::from_setting(Some(bad)).expect_err(bad);
+            assert!(
+                error.contains(RATE_LIMIT_ENV) && error.contains("off"),
+                "{error}"
+            );
+        }
+    }
 
     #[test]
     fn a_burst_passes_then_the_refill_rate_rules() {

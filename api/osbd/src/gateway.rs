@@ -23,7 +23,12 @@ pub(crate) async fn run(
     let bus = osb_bus::connect_bus(nats_url.as_deref())
         .await
         .map_err(|error| CommandError::Failed(error.to_string()))?;
-    let state = web::Data::new(AppState::new(vault, bus));
+    let limiter = osb_gateway::RateLimiter::from_setting(
+        std::env::var(osb_gateway::RATE_LIMIT_ENV).ok().as_deref(),
+    )
+    .map_err(CommandError::Usage)?;
+    let state =
+        web::Data::new(AppState::new(vault, bus).with_rate_limiter(std::sync::Arc::new(limiter)));
     let server = HttpServer::new(move || App::new().app_data(state.clone()).configure(configure))
         .workers(2)
         .bind(listen)

@@ -107,7 +107,10 @@ impl ControlNode {
                 .await
                 .map_err(|error| format!("placement could not subscribe to heartbeats: {error}"))?;
         let links = Arc::new(WorkerLinks::new(config.security.clone(), placement.clone()));
-        let state = AppState::new(vault, bus.clone());
+        let limiter = osb_gateway::RateLimiter::from_setting(
+            std::env::var(osb_gateway::RATE_LIMIT_ENV).ok().as_deref(),
+        )?;
+        let state = AppState::new(vault, bus.clone()).with_rate_limiter(Arc::new(limiter));
         let secret_vault = osb_vault::spawn_secret_vault(
             state.vault.clone(),
             Arc::new(GrpcSecretPusher::new(links.clone())),
