@@ -353,6 +353,22 @@ impl Worker for WorkerService {
         let mut request = request.into_inner();
         let id: SandboxId = parse_id("sandbox_id", &request.sandbox_id)?;
         let source_ip = address(&request.source_address)?;
+        // A session is bound to a sandbox this worker runs, at the address its runtime gave
+        // it: a stale registration (a restarted worker, a replayed step) must never claim an
+        // address that a later sandbox may be given.
+        let info = self.runtime.info(id).await.map_err(|_| {
+            Status::failed_precondition(format!(
+                "this worker holds no sandbox {id} (it may have restarted since the sandbox was \
+                 created): no session is registered; create the sandbox again"
+            ))
+        })?;
+        if source_ip != std::net::IpAddr::V4(info.address) {
+            return Err(Status::invalid_argument(format!(
+                "source_address {source_ip} is not the address of sandbox {id} ({}); a session \
+                 is registered only at its sandbox's own address",
+                info.address
+            )));
+        }
         let egress_allowlist = patterns("egress_allowlist", &request.egress_allowlist)?;
         let mut secrets = Vec::with_capacity(request.secrets.len());
         for material in &mut request.secrets {

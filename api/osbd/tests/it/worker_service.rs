@@ -350,6 +350,31 @@ async fn control_plane_drives_a_sandbox_and_its_secrets_over_mutual_tls() {
         .unwrap_err();
     assert_eq!(bad.code(), tonic::Code::InvalidArgument);
     assert!(bad.message().contains("source_address"));
+    // A session only for a sandbox this worker runs, only at its own address: a stale
+    // registration must never claim an address a later sandbox may be given.
+    let stranger = SandboxId::new();
+    let unknown = client
+        .register_session(wire::RegisterSessionRequest {
+            sandbox_id: stranger.to_string(),
+            idempotency_key: format!("{stranger}:register"),
+            ..session(first.value(), 3)
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(unknown.code(), tonic::Code::FailedPrecondition);
+    assert!(unknown.message().contains("holds no sandbox"), "{unknown}");
+    let elsewhere = client
+        .register_session(wire::RegisterSessionRequest {
+            source_address: "100.127.255.254".into(),
+            ..session(first.value(), 3)
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(elsewhere.code(), tonic::Code::InvalidArgument);
+    assert!(
+        elsewhere.message().contains("not the address"),
+        "{elsewhere}"
+    );
 
     let destroy = wire::DestroySandboxRequest {
         idempotency_key: format!("{sandbox}:destroy"),
@@ -423,13 +448,34 @@ async fn the_development_runtime_refuses_a_second_session_clearly() {
         }],
         egress_allowlist: vec![HOST.into()],
     };
-    let first = SandboxId::new();
+    // Sessions are registered only for sandboxes the worker runs: create two.
+    let create = |sandbox: SandboxId| {
+        let service = &service;
+        async move {
+            service
+                .create_sandbox(tonic::Request::new(wire::CreateSandboxRequest {
+                    idempotency_key: format!("{sandbox}:create"),
+                    spec: Some(wire::SandboxSpec {
+                        sandbox_id: sandbox.to_string(),
+                        egress_allowlist: vec![HOST.into()],
+                        cpu_count: 1,
+                        memory_mb: 256,
+                        ..Default::default()
+                    }),
+                }))
+                .await
+                .expect("a development sandbox")
+        }
+    };
+    let (first, second) = (SandboxId::new(), SandboxId::new());
+    create(first).await;
+    create(second).await;
     service
         .register_session(tonic::Request::new(session(first)))
         .await
         .unwrap();
     let refused = service
-        .register_session(tonic::Request::new(session(SandboxId::new())))
+        .register_session(tonic::Request::new(session(second)))
         .await
         .unwrap_err();
     assert_eq!(refused.code(), tonic::Code::FailedPrecondition);
