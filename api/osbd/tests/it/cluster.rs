@@ -52,71 +52,158 @@ pub(crate) fn tls_env(ca: &Path, certs: &pki::CertPaths) -> Vec<(String, String)
     ]
 }
 
+/// What every cluster test starts from: a fresh PostgreSQL database migrated with org `acme`
+/// (and its API key), the test origin answering `LLM_HOST` with the canary as its key, a `>`
+/// capture of everything on NATS, a PKI with the control plane's certificate, and the
+/// environment every role shares.
+pub(crate) struct ClusterBase {
+    pub temp: tempfile::TempDir,
+    pub canary: Canary,
+    pub api_key: String,
+    pub seen_on_nats: Arc<Mutex<Vec<u8>>>,
+    /// The NATS capture; drop it before reading `seen_on_nats` for the last time.
+    pub nats: tokio::task::JoinHandle<()>,
+    origin_ip: Ipv4Addr,
+    origin_ca: std::path::PathBuf,
+    pki_dir: std::path::PathBuf,
+    control_init: pki::PkiInit,
+    base_env: Vec<(String, String)>,
+    _origin: LlmOrigin,
+    _database: TestDatabase,
+}
+
+impl ClusterBase {
+    /// `canary` names the test's canary; `origin_octet` picks the origin's loopback address
+    /// (`127.78.<octet>.9`, distinct per test).
+    pub(crate) async fn start(canary: &str, origin_octet: u8) -> Self {
+        let temp = tempfile::tempdir().unwrap();
+        let database = TestDatabase::postgres().await.unwrap();
+        let canary = Canary::new(canary);
+        let origin_ip = Ipv4Addr::new(127, 78, origin_octet, 9);
+        let origin = LlmOrigin::start(
+            LLM_HOST,
+            SocketAddr::from((origin_ip, 443)),
+            canary.value().to_owned(),
+        )
+        .await;
+        let origin_ca = temp.path().join("origin-ca.pem");
+        std::fs::write(&origin_ca, &origin.ca_pem).unwrap();
+        // Everything that crosses NATS during the run.
+        let seen_on_nats = Arc::new(Mutex::new(Vec::<u8>::new()));
+        let nats = async_nats_free_subscriber(seen_on_nats.clone()).await;
+
+        let pki_dir = temp.path().join("pki");
+        let control_init = pki::init(&pki_dir, "cp1", false).unwrap();
+        let master = text(&osbd(&["keys", "generate"], &[])).0.trim().to_owned();
+        let base_env = vec![
+            ("DATABASE_URL".to_owned(), database.url().to_owned()),
+            ("OPENSANDBOX_SECRET_ENCRYPTION_KEY".to_owned(), master),
+            (
+                "OPENSANDBOX_DATA_DIR".to_owned(),
+                temp.path().join("data").display().to_string(),
+            ),
+        ];
+        let db_env: Vec<(&str, &str)> = base_env
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        assert!(osbd(&["migrate", "up"], &db_env).status.success());
+        let api_key = text(&osbd(&["admin", "create-org", "acme"], &db_env))
+            .0
+            .lines()
+            .find_map(|line| line.strip_prefix("api_key=").map(str::to_owned))
+            .unwrap();
+        Self {
+            temp,
+            canary,
+            api_key,
+            seen_on_nats,
+            nats,
+            origin_ip,
+            origin_ca,
+            pki_dir,
+            control_init,
+            base_env,
+            _origin: origin,
+            _database: database,
+        }
+    }
+
+    /// The environment of worker `name`: its own certificate, the shared settings, and a proxy
+    /// that resolves `LLM_HOST` to the test origin and trusts its CA.
+    pub(crate) fn worker_env(&self, name: &str) -> Vec<(String, String)> {
+        let identity = PeerIdentity::new(PeerRole::Worker, name).unwrap();
+        let certs = pki::issue(
+            &self.pki_dir,
+            &identity,
+            &["localhost".into()],
+            &self.pki_dir,
+            false,
+        )
+        .unwrap();
+        let mut env = tls_env(&self.control_init.ca_cert, &certs);
+        env.extend(self.base_env.iter().cloned());
+        env.extend([
+            (
+                "OPENSANDBOX_PROXY_RESOLVE".to_owned(),
+                format!("{LLM_HOST}={}", self.origin_ip),
+            ),
+            (
+                "OPENSANDBOX_PROXY_EXTRA_CA".to_owned(),
+                self.origin_ca.display().to_string(),
+            ),
+            (
+                "OPENSANDBOX_PROXY_ALLOW_LOOPBACK".to_owned(),
+                "1".to_owned(),
+            ),
+        ]);
+        env
+    }
+
+    /// The environment of the control plane `cp1`.
+    pub(crate) fn control_env(&self) -> Vec<(String, String)> {
+        let mut env = tls_env(&self.control_init.ca_cert, &self.control_init.control);
+        env.extend(self.base_env.iter().cloned());
+        env
+    }
+}
+
+/// Creates project `demo` allowing `LLM_HOST`, with the canary as `ANTHROPIC_API_KEY`.
+pub(crate) async fn demo_project(api: &str, key: &str, canary: &Canary) {
+    let (status, body) = Client
+        .call(
+            api,
+            key,
+            "POST",
+            "/api/projects",
+            Some(json!({ "name": "demo", "egressAllowlist": [LLM_HOST] })),
+            &[],
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let (status, body) = Client
+        .call(
+            api,
+            key,
+            "PUT",
+            "/api/projects/demo/secrets/ANTHROPIC_API_KEY",
+            Some(json!({ "value": canary.value() })),
+            &[],
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+}
+
 #[tokio::test]
 async fn two_workers_one_control_plane_over_nats() {
-    let temp = tempfile::tempdir().unwrap();
-    let database = TestDatabase::postgres().await.unwrap();
-    let canary = Canary::new("cluster");
-    let origin_ip = Ipv4Addr::new(127, 78, 40, 9);
-    let origin = LlmOrigin::start(
-        LLM_HOST,
-        SocketAddr::from((origin_ip, 443)),
-        canary.value().to_owned(),
-    )
-    .await;
-    let origin_ca = temp.path().join("origin-ca.pem");
-    std::fs::write(&origin_ca, &origin.ca_pem).unwrap();
-
-    // Everything that crosses NATS during the run.
-    let seen_on_nats = Arc::new(Mutex::new(Vec::<u8>::new()));
-    let nats = async_nats_free_subscriber(seen_on_nats.clone()).await;
-
-    let pki_dir = temp.path().join("pki");
-    let control_init = pki::init(&pki_dir, "cp1", false).unwrap();
-    let ca = control_init.ca_cert.clone();
-    let master = text(&osbd(&["keys", "generate"], &[])).0.trim().to_owned();
-    let base_env = [
-        ("DATABASE_URL".to_owned(), database.url().to_owned()),
-        (
-            "OPENSANDBOX_SECRET_ENCRYPTION_KEY".to_owned(),
-            master.clone(),
-        ),
-        (
-            "OPENSANDBOX_DATA_DIR".to_owned(),
-            temp.path().join("data").display().to_string(),
-        ),
-    ];
-    let db_env: Vec<(&str, &str)> = base_env
-        .iter()
-        .map(|(k, v)| (k.as_str(), v.as_str()))
-        .collect();
-    assert!(osbd(&["migrate", "up"], &db_env).status.success());
-    let created = osbd(&["admin", "create-org", "acme"], &db_env);
-    let api_key = text(&created)
-        .0
-        .lines()
-        .find_map(|line| line.strip_prefix("api_key=").map(str::to_owned))
-        .unwrap();
-
+    let base = ClusterBase::start("cluster", 40).await;
+    let (canary, api_key) = (&base.canary, base.api_key.clone());
     let mut reaps = Vec::new();
     let mut workers = Vec::new();
     for (index, name) in ["w1", "w2"].iter().enumerate() {
-        let identity = PeerIdentity::new(PeerRole::Worker, name).unwrap();
-        let certs =
-            pki::issue(&pki_dir, &identity, &["localhost".into()], &pki_dir, false).unwrap();
-        let mut env = tls_env(&ca, &certs);
-        env.extend(base_env.iter().cloned());
-        env.push((
-            "OPENSANDBOX_PROXY_RESOLVE".into(),
-            format!("{LLM_HOST}={origin_ip}"),
-        ));
-        env.push((
-            "OPENSANDBOX_PROXY_EXTRA_CA".into(),
-            origin_ca.display().to_string(),
-        ));
-        env.push(("OPENSANDBOX_PROXY_ALLOW_LOOPBACK".into(), "1".into()));
+        let env = base.worker_env(name);
         let prefix = format!("{PREFIX}{index}");
-        let data_dir = temp.path().join(name);
+        let data_dir = base.temp.path().join(name);
         reaps.push((prefix.clone(), data_dir.join("sandboxes")));
         let pool = format!("100.90.{index}.0/24");
         let process = spawn_ready(
@@ -137,8 +224,7 @@ async fn two_workers_one_control_plane_over_nats() {
     }
     let _reap = Reap(reaps.clone());
 
-    let mut control_env = tls_env(&ca, &control_init.control);
-    control_env.extend(base_env.iter().cloned());
+    let mut control_env = base.control_env();
     control_env.push(("OPENSANDBOX_SAGA_LEASE_SECS".into(), "3".into()));
     let port = free_port();
     let listen = format!("127.0.0.1:{port}");
@@ -149,20 +235,7 @@ async fn two_workers_one_control_plane_over_nats() {
         async move { Client.call(&api, &key, method, &path, body, &[]).await }
     };
 
-    let (status, _) = call(
-        "POST",
-        "/api/projects".into(),
-        Some(json!({ "name": "demo", "egressAllowlist": [LLM_HOST] })),
-    )
-    .await;
-    assert_eq!(status, 201);
-    let (status, _) = call(
-        "PUT",
-        "/api/projects/demo/secrets/ANTHROPIC_API_KEY".into(),
-        Some(json!({ "value": canary.value() })),
-    )
-    .await;
-    assert_eq!(status, 201);
+    demo_project(&api, &api_key, canary).await;
 
     // Wait for both workers to be live (placement needs a heartbeat from each).
     tokio::time::sleep(Duration::from_secs(2)).await;
@@ -292,9 +365,9 @@ async fn two_workers_one_control_plane_over_nats() {
         .await
         .unwrap();
     assert!(census.is_empty(), "{census:?}");
-    drop(nats);
+    drop(base.nats);
     delete_command_space(&COMMAND_SPACE).await;
-    let seen = seen_on_nats.lock().unwrap().clone();
+    let seen = base.seen_on_nats.lock().unwrap().clone();
     assert!(!seen.is_empty(), "the subscriber saw the run's traffic");
     let seen_text = String::from_utf8_lossy(&seen);
     for event in [

@@ -20,19 +20,14 @@
 //! is left, no saga is unfinished, every row is destroyed, and the canary secret was never on
 //! NATS, in a worker's log or in a command record.
 
-use std::net::{Ipv4Addr, SocketAddr};
 use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use osb_grpc::{pki, PeerIdentity, PeerRole};
-use osb_testkit::{Canary, LlmOrigin, TestDatabase};
 use serde_json::{json, Value};
 
-use crate::cluster::{async_nats_free_subscriber, delete_command_space, spawn_ready_in, tls_env};
+use crate::cluster::{delete_command_space, demo_project, spawn_ready_in, ClusterBase};
 use crate::support::{free_port, Osbd, Reap};
-use crate::{osbd, text};
 use osbd::testkit::reqwest_lite::Client;
 use osbd::testkit::LLM_HOST;
 
@@ -84,66 +79,16 @@ fn records_of(dir: &Path, step_action: &str) -> Vec<Vec<u8>> {
 
 #[tokio::test]
 async fn a_worker_killed_between_recording_and_publishing_leaves_nothing_behind_over_nats() {
-    let temp = tempfile::tempdir().unwrap();
-    let database = TestDatabase::postgres().await.unwrap();
-    let canary = Canary::new("killworker");
-    let origin_ip = Ipv4Addr::new(127, 78, 41, 9);
-    let origin = LlmOrigin::start(
-        LLM_HOST,
-        SocketAddr::from((origin_ip, 443)),
-        canary.value().to_owned(),
-    )
-    .await;
-    let origin_ca = temp.path().join("origin-ca.pem");
-    std::fs::write(&origin_ca, &origin.ca_pem).unwrap();
-    let seen_on_nats = Arc::new(Mutex::new(Vec::<u8>::new()));
-    let nats = async_nats_free_subscriber(seen_on_nats.clone()).await;
-
-    let pki_dir = temp.path().join("pki");
-    let control_init = pki::init(&pki_dir, "cp1", false).unwrap();
-    let ca = control_init.ca_cert.clone();
-    let master = text(&osbd(&["keys", "generate"], &[])).0.trim().to_owned();
-    let base_env = [
-        ("DATABASE_URL".to_owned(), database.url().to_owned()),
-        ("OPENSANDBOX_SECRET_ENCRYPTION_KEY".to_owned(), master),
-        (
-            "OPENSANDBOX_DATA_DIR".to_owned(),
-            temp.path().join("data").display().to_string(),
-        ),
-    ];
-    let db_env: Vec<(&str, &str)> = base_env
-        .iter()
-        .map(|(k, v)| (k.as_str(), v.as_str()))
-        .collect();
-    assert!(osbd(&["migrate", "up"], &db_env).status.success());
-    let api_key = text(&osbd(&["admin", "create-org", "acme"], &db_env))
-        .0
-        .lines()
-        .find_map(|line| line.strip_prefix("api_key=").map(str::to_owned))
-        .unwrap();
+    let base = ClusterBase::start("killworker", 41).await;
+    let (canary, api_key) = (&base.canary, base.api_key.clone());
 
     // One worker, started three times with the same name, certificate and data dir.
-    let identity = PeerIdentity::new(PeerRole::Worker, "w1").unwrap();
-    let certs = pki::issue(&pki_dir, &identity, &["localhost".into()], &pki_dir, false).unwrap();
-    let data_dir = temp.path().join("w1");
+    let data_dir = base.temp.path().join("w1");
     let sandboxes_dir = data_dir.join("sandboxes");
     let records_dir = data_dir.join("commands");
     let _reap = Reap(vec![(PREFIX.to_owned(), sandboxes_dir.clone())]);
-    let mut worker_env = tls_env(&ca, &certs);
-    worker_env.extend(base_env.iter().cloned());
+    let mut worker_env = base.worker_env("w1");
     worker_env.extend([
-        (
-            "OPENSANDBOX_PROXY_RESOLVE".to_owned(),
-            format!("{LLM_HOST}={origin_ip}"),
-        ),
-        (
-            "OPENSANDBOX_PROXY_EXTRA_CA".to_owned(),
-            origin_ca.display().to_string(),
-        ),
-        (
-            "OPENSANDBOX_PROXY_ALLOW_LOOPBACK".to_owned(),
-            "1".to_owned(),
-        ),
         // The runner's info lines say which commands ran and which were answered from records.
         ("OSB_LOG".to_owned(), "warn,osb_worker=info".to_owned()),
         ("NO_COLOR".to_owned(), "1".to_owned()),
@@ -172,8 +117,7 @@ async fn a_worker_killed_between_recording_and_publishing_leaves_nothing_behind_
     };
     let mut first = start_worker(Some("worker_abort_after:boot_sandbox"));
 
-    let mut control_env = tls_env(&ca, &control_init.control);
-    control_env.extend(base_env.iter().cloned());
+    let control_env = base.control_env();
     let listen = format!("127.0.0.1:{}", free_port());
     let control = spawn_ready_in(&SPACE, &["control", "--listen", &listen], &control_env);
     let api = format!("http://{listen}");
@@ -181,20 +125,7 @@ async fn a_worker_killed_between_recording_and_publishing_leaves_nothing_behind_
         let (api, key) = (api.clone(), api_key.clone());
         async move { Client.call(&api, &key, method, &path, body, &[]).await }
     };
-    let (status, body) = call(
-        "POST",
-        "/api/projects".into(),
-        Some(json!({ "name": "demo", "egressAllowlist": [LLM_HOST] })),
-    )
-    .await;
-    assert_eq!(status, 201, "{body}");
-    let (status, body) = call(
-        "PUT",
-        "/api/projects/demo/secrets/ANTHROPIC_API_KEY".into(),
-        Some(json!({ "value": canary.value() })),
-    )
-    .await;
-    assert_eq!(status, 201, "{body}");
+    demo_project(&api, &api_key, canary).await;
     tokio::time::sleep(Duration::from_secs(2)).await;
 
     // 1. The worker dies after booting and recording, before publishing.
@@ -317,9 +248,9 @@ async fn a_worker_killed_between_recording_and_publishing_leaves_nothing_behind_
         .collect();
     drop(control);
     drop(third);
-    drop(nats);
+    drop(base.nats);
     delete_command_space(&SPACE).await;
-    let seen = seen_on_nats.lock().unwrap().clone();
+    let seen = base.seen_on_nats.lock().unwrap().clone();
     let seen_text = String::from_utf8_lossy(&seen);
     assert!(
         seen_text.contains(".boot_sandbox."),
