@@ -17,6 +17,9 @@ pub const DEFAULT_NAME_PREFIX: &str = "osb";
 /// Default size of a sandbox's disk (its writable layer's file system) in MiB, and the most a
 /// spec may ask for (ADR 0207). Sparse: only what the sandbox writes uses the worker's space.
 pub const DEFAULT_SANDBOX_DISK_MB: u32 = 4096;
+/// Largest warm pool a worker may keep (each pooled sandbox holds a slot, a disk, a netns and
+/// a pid 1).
+pub const MAX_WARM_POOL: usize = 64;
 /// Default uid/gid of sandbox processes (no capabilities, `nosuid` system tree).
 pub const DEFAULT_SANDBOX_UID: u32 = 1000;
 
@@ -47,6 +50,9 @@ pub struct NetnsConfig {
     /// Size in MiB of each sandbox's disk holding its writable layer: the most a sandbox can
     /// write to the worker's data filesystem. Also the largest `diskMB` a spec may ask for.
     pub disk_mb: u32,
+    /// How many pre-built sandboxes the worker keeps ready for creates that fit them
+    /// (`netns::warm_pool`, ADR 0208); 0 (the default here) builds every sandbox on demand.
+    pub warm_pool: usize,
 }
 
 impl NetnsConfig {
@@ -68,6 +74,7 @@ impl NetnsConfig {
             boot_timeout: Duration::from_secs(10),
             extra_system_dirs: Vec::new(),
             disk_mb: DEFAULT_SANDBOX_DISK_MB,
+            warm_pool: 0,
         }
     }
 }

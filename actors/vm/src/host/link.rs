@@ -49,6 +49,19 @@ pub(crate) async fn install_firewall(
     .await
 }
 
+/// Installs the closed rules of a pooled sandbox: its veth admits nothing until a claim
+/// replaces them with [`install_firewall`]'s in one transaction.
+pub(crate) async fn install_closed_firewall(
+    host: &HostContext,
+    addresses: &SlotAddresses,
+) -> Result<(), RuntimeError> {
+    firewall::install_closed(
+        &host.naming.nft_table(addresses.slot),
+        &host.naming.host_veth(addresses.slot),
+    )
+    .await
+}
+
 /// Lets the resolver answer the sandbox's allowlisted names.
 pub(crate) fn register_dns(
     host: &HostContext,
