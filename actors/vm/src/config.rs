@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::pool::Ipv4Pool;
+use crate::spec::ProxyEndpoints;
 
 /// Default address pool: inside the shared address space 100.64.0.0/10, 16383 sandboxes.
 pub const DEFAULT_ADDRESS_POOL: &str = "100.96.0.0/16";
@@ -53,6 +54,10 @@ pub struct NetnsConfig {
     /// How many pre-built sandboxes the worker keeps ready for creates that fit them
     /// (`netns::warm_pool`, ADR 0208); 0 (the default here) builds every sandbox on demand.
     pub warm_pool: usize,
+    /// The proxy ports creates on this worker will name, when known: pooled sandboxes get
+    /// their egress rules for them ahead of time (behind a downed link) and a claim of a spec
+    /// with these ports skips its nftables transaction. None: the pool learns them from claims.
+    pub warm_pool_proxy: Option<ProxyEndpoints>,
 }
 
 impl NetnsConfig {
@@ -75,6 +80,7 @@ impl NetnsConfig {
             extra_system_dirs: Vec::new(),
             disk_mb: DEFAULT_SANDBOX_DISK_MB,
             warm_pool: 0,
+            warm_pool_proxy: None,
         }
     }
 }

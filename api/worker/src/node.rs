@@ -130,6 +130,7 @@ impl WorkerNode {
         if let Some(warm_pool) = config.runtimes.warm_pool {
             runtime_config.warm_pool = warm_pool;
         }
+        runtime_config.warm_pool_proxy = Some(endpoints);
         let mut microvm_config = config.runtimes.microvm.clone();
         if let Some(disk_mb) = config.runtimes.sandbox_disk_mb {
             runtime_config.disk_mb = disk_mb;

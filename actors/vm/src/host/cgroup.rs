@@ -276,6 +276,21 @@ async fn remove_one(leaf: &Path) -> Result<(), RuntimeError> {
     })
 }
 
+/// Renames sandbox-level cgroup directories `from` to `to` (same controller order, as [`plan`]
+/// lists them), processes and all: cgroup v1 allows a rename within one parent, and it spares
+/// the per-process migration (each waits for an RCU grace period). Not for v2, which refuses it.
+pub fn rename_leaves(from: &[PathBuf], to: &[PathBuf]) -> Result<(), RuntimeError> {
+    for (old, new) in from.iter().zip(to) {
+        std::fs::rename(old, new).map_err(|error| {
+            RuntimeError::io(
+                format!("renaming cgroup {} to {}", old.display(), new.display()),
+                error,
+            )
+        })?;
+    }
+    Ok(())
+}
+
 /// Moves every process of the cgroup directories `from` into the matching `cgroup.procs` files
 /// `to` (same controller order, as [`plan`] lists them), until `from` is empty. For a pooled
 /// sandbox whose processes (the `unshare` parent and a pid 1 waiting for its name) never fork,

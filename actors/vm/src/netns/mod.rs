@@ -110,21 +110,24 @@ pub enum ClaimStep {
     Limits,
     /// Pid 1 named (UTS hostname).
     Hostname,
-    /// The sandbox's nftables rules replace the closed ones.
+    /// The sandbox's nftables rules replace the pooled ones (when made for other ports).
     Firewall,
     /// Resolver policy registration.
     DnsPolicy,
+    /// The link's host side up.
+    Link,
 }
 
 impl ClaimStep {
     /// Every step, in order.
-    pub const ALL: [ClaimStep; 6] = [
+    pub const ALL: [ClaimStep; 7] = [
         ClaimStep::Files,
         ClaimStep::Directory,
         ClaimStep::Limits,
         ClaimStep::Hostname,
         ClaimStep::Firewall,
         ClaimStep::DnsPolicy,
+        ClaimStep::Link,
     ];
 }
 
@@ -206,7 +209,7 @@ impl NetnsRuntime {
                 ),
             });
         }
-        let warm_pool = config.warm_pool;
+        let (warm_pool, warm_pool_proxy) = (config.warm_pool, config.warm_pool_proxy);
         let host = HostContext::start(config, sink).await?;
         let disks = disk::DiskTemplates::start(&host.config.data_dir, host.config.disk_mb).await?;
         let mut templates = HashMap::new();
@@ -229,7 +232,7 @@ impl NetnsRuntime {
             templates: RwLock::new(templates),
             injected_fault: Mutex::new(None),
             injected_claim_fault: Mutex::new(None),
-            pool: WarmPool::new(warm_pool),
+            pool: WarmPool::new(warm_pool, warm_pool_proxy),
         });
         inner.pool.start(Arc::downgrade(&inner));
         Ok(Self { inner })
@@ -326,7 +329,7 @@ impl NetnsRuntime {
         };
         match pooled.claim(&self.inner, spec.clone(), allowlist).await {
             Ok(sandbox) => {
-                self.inner.pool.record_claim();
+                self.inner.pool.record_claim(spec.proxy);
                 Ok(Some(sandbox))
             }
             Err(RuntimeError::AlreadyExists(id)) => Err(RuntimeError::AlreadyExists(id)),

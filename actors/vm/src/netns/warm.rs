@@ -1,13 +1,15 @@
 //! One warm-pool sandbox: built ahead of any request with everything that does not depend on a
 //! spec (directory and base files, disk, cgroup, netns and veth, pid 1 booted and waiting for
-//! its name), then claimed by a create and personalised: its directory and cgroup take the
-//! sandbox's id, the base layer and UTS name take its hostname and CA, and one nftables
-//! transaction swaps the closed rules for the sandbox's own before the resolver learns its
-//! allowlist (ADR 0208). A failed personalise tears the sandbox down completely.
+//! its name), its veth's host side down, then claimed by a create and personalised: its
+//! directory and cgroup take the sandbox's id, the base layer and UTS name take its hostname and
+//! CA, its egress rules become the spec's (one nftables transaction, skipped when the rules
+//! built ahead for the worker's proxy ports already are), the resolver learns its allowlist, and
+//! only then its link comes up (ADR 0208). A failed personalise tears the sandbox down
+//! completely.
 //!
-//! This module must never open a pooled sandbox's link before it is claimed (its rules admit
-//! nothing until the claim's transaction), never run anything in it but pid 1, and never give
-//! a pooled sandbox a secret, a sealed token or a spec's environment.
+//! This module must never bring a pooled sandbox's link up before its claim has installed its
+//! rules and resolver policy, never run anything in it but pid 1, and never give a pooled
+//! sandbox a secret, a sealed token or a spec's environment.
 
 use std::path::{Path, PathBuf};
 
@@ -15,7 +17,7 @@ use osb_proto::SandboxId;
 use tracing::Instrument;
 
 use crate::error::RuntimeError;
-use crate::host::cgroup::{self, Limits};
+use crate::host::cgroup::{self, CgroupVersion, Limits};
 use crate::host::network::LinkShape;
 use crate::host::reaper::POOLED_DIR_PREFIX;
 use crate::host::{lifecycle, link};
@@ -29,14 +31,20 @@ const POOLED_MEMORY_MB: u32 = 64;
 /// Hostname in a pooled sandbox's base layer until its claim writes the real one.
 const POOLED_HOSTNAME: &str = "sbx-pooled";
 
-/// A pooled sandbox: built, booted, closed, unnamed.
+/// A pooled sandbox: built, booted, link down, unnamed.
 pub(crate) struct Pooled {
     sandbox: Sandbox,
+    /// The proxy ports its rules were built for (None: the closed rules, admitting nothing).
+    rules_for: Option<ProxyEndpoints>,
 }
 
 impl Pooled {
-    /// Builds one pooled sandbox; a failure removes whatever was made.
-    pub(crate) async fn build(inner: &Inner) -> Result<Self, RuntimeError> {
+    /// Builds one pooled sandbox, its rules made for `proxy` when given (else closed); a
+    /// failure removes whatever was made.
+    pub(crate) async fn build(
+        inner: &Inner,
+        proxy: Option<ProxyEndpoints>,
+    ) -> Result<Self, RuntimeError> {
         // A placeholder spec: no envs, no tokens, no egress, no CA; the claim replaces it.
         let placeholder = SandboxSpec::new(
             SandboxId::new(),
@@ -75,8 +83,11 @@ impl Pooled {
             env: Default::default(),
             init: None,
         };
-        match build_closed(inner, &mut sandbox).await {
-            Ok(()) => Ok(Self { sandbox }),
+        match build_unclaimed(inner, &mut sandbox, proxy).await {
+            Ok(()) => Ok(Self {
+                sandbox,
+                rules_for: proxy,
+            }),
             Err(error) => {
                 if let Err(undo) = sandbox.teardown(inner).await {
                     tracing::error!(error = %undo, "undo after a failed pool build was incomplete; the reaper will finish it");
@@ -102,7 +113,7 @@ impl Pooled {
         let personalised = personalise(
             inner,
             &mut sandbox,
-            allowlist,
+            (allowlist, self.rules_for),
             &old_leaves,
             &mut reserved_dir,
         )
@@ -132,13 +143,22 @@ impl Pooled {
     }
 }
 
-/// Every spec-independent step, ending with pid 1 waiting for its name behind closed rules.
-async fn build_closed(inner: &Inner, sandbox: &mut Sandbox) -> Result<(), RuntimeError> {
+/// Every spec-independent step, ending with pid 1 waiting for its name behind a downed link
+/// (and rules for `proxy`, or closed ones that admit nothing).
+async fn build_unclaimed(
+    inner: &Inner,
+    sandbox: &mut Sandbox,
+    proxy: Option<ProxyEndpoints>,
+) -> Result<(), RuntimeError> {
     sandbox.write_files(inner, POOLED_HOSTNAME)?;
     inner.disks.attach(&sandbox.dir, sandbox.disk_mb).await?;
     cgroup::create(&sandbox.cgroup)?;
     link::connect(&inner.host, &sandbox.addresses, LinkShape::Address).await?;
-    link::install_closed_firewall(&inner.host, &sandbox.addresses).await?;
+    match proxy {
+        Some(proxy) => link::install_firewall(&inner.host, &sandbox.addresses, proxy).await?,
+        None => link::install_closed_firewall(&inner.host, &sandbox.addresses).await?,
+    }
+    link::set_host_side_up(&inner.host, &sandbox.addresses, false)?;
     sandbox.boot_named(inner, None).await
 }
 
@@ -147,7 +167,7 @@ async fn build_closed(inner: &Inner, sandbox: &mut Sandbox) -> Result<(), Runtim
 async fn personalise(
     inner: &Inner,
     sandbox: &mut Sandbox,
-    allowlist: ValidatedAllowlist,
+    (allowlist, rules_for): (ValidatedAllowlist, Option<ProxyEndpoints>),
     old_leaves: &[PathBuf],
     reserved_dir: &mut Option<PathBuf>,
 ) -> Result<(), RuntimeError> {
@@ -179,8 +199,16 @@ async fn personalise(
         );
         // From here teardown removes the new leaves; the caller removes the old ones.
         sandbox.cgroup = plan;
-        cgroup::create(&sandbox.cgroup)?;
-        cgroup::migrate(old_leaves, &sandbox.cgroup.procs)
+        match inner.host.cgroup_version {
+            CgroupVersion::V1 => {
+                cgroup::rename_leaves(old_leaves, &sandbox.cgroup.leaves)?;
+                cgroup::create(&sandbox.cgroup)
+            }
+            CgroupVersion::V2 => {
+                cgroup::create(&sandbox.cgroup)?;
+                cgroup::migrate(old_leaves, &sandbox.cgroup.procs)
+            }
+        }
     })?;
     cgroup::remove(old_leaves).instrument(limits).await?;
     inner.fail_if_claim_injected(ClaimStep::Limits)?;
@@ -197,16 +225,21 @@ async fn personalise(
         .instrument(step_span("claim", "hostname"))
         .await?;
     inner.fail_if_claim_injected(ClaimStep::Hostname)?;
-    // One transaction replaces the closed rules with the sandbox's: never a moment without a
-    // drop policy on the veth.
-    link::install_firewall(&inner.host, &sandbox.addresses, sandbox.spec.proxy)
-        .instrument(step_span("claim", "firewall"))
-        .await?;
+    // Rules made ahead for other ports are replaced in one transaction (the link is still
+    // down, and the chain keeps its drop policy throughout).
+    if rules_for != Some(sandbox.spec.proxy) {
+        link::install_firewall(&inner.host, &sandbox.addresses, sandbox.spec.proxy)
+            .instrument(step_span("claim", "firewall"))
+            .await?;
+    }
     inner.fail_if_claim_injected(ClaimStep::Firewall)?;
     step_span("claim", "dns").in_scope(|| {
         link::register_dns(&inner.host, &sandbox.addresses, id, allowlist);
     });
-    inner.fail_if_claim_injected(ClaimStep::DnsPolicy)
+    inner.fail_if_claim_injected(ClaimStep::DnsPolicy)?;
+    step_span("claim", "link")
+        .in_scope(|| link::set_host_side_up(&inner.host, &sandbox.addresses, true))?;
+    inner.fail_if_claim_injected(ClaimStep::Link)
 }
 
 /// Renames the pooled directory to the id's (reserved first, so a concurrent create of the

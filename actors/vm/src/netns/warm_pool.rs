@@ -1,7 +1,9 @@
 //! The worker's warm pool (ADR 0208): up to `NetnsConfig::warm_pool` pooled sandboxes
 //! ([`Pooled`]) kept ready, a take that hands each to exactly one create (a pop under a lock),
-//! and one background task that builds replacements one at a time, backs off after a failure
-//! and stops for good when the pool is drained or the runtime dropped.
+//! and one background task that builds replacements one at a time once claims have paused for
+//! a moment (a build must not compete with the claim that asked for it), backs off after a
+//! failure and stops for good when the pool is drained or the runtime dropped. Pooled rules are
+//! made for the proxy ports the worker gave or the last claim named.
 //!
 //! This module must never build during or after a drain, never hand one pooled sandbox to two
 //! creates, and never put a sandbox back once a create took it.
@@ -9,7 +11,7 @@
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
@@ -17,12 +19,15 @@ use tracing::Instrument;
 
 use crate::netns::warm::Pooled;
 use crate::netns::Inner;
-use crate::spec::{BootLayer, RuntimeKind, SandboxSpec, HOST_SYSTEM_TEMPLATE};
+use crate::spec::{BootLayer, ProxyEndpoints, RuntimeKind, SandboxSpec, HOST_SYSTEM_TEMPLATE};
 
 /// First wait after a failed build; doubled per failure up to [`MAX_BACKOFF`].
 const MIN_BACKOFF: Duration = Duration::from_millis(200);
 /// Longest wait between failed builds.
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
+/// How long after the last take a build waits: the claimed sandbox's first commands run on
+/// cores the build would otherwise share.
+const QUIET_AFTER_TAKE: Duration = Duration::from_millis(100);
 
 /// Whether a create of `spec` can use a pooled sandbox: the host-system template, a fresh
 /// layer, the netns runtime and the worker's default disk. Limits, envs, tokens, allowlist,
@@ -39,6 +44,9 @@ struct Shared {
     ready: Mutex<VecDeque<Pooled>>,
     closed: AtomicBool,
     wake: Notify,
+    /// The proxy ports pooled rules are made for (None: closed rules).
+    proxy: Mutex<Option<ProxyEndpoints>>,
+    last_take: Mutex<Option<Instant>>,
 }
 
 impl Shared {
@@ -64,13 +72,15 @@ pub(crate) struct WarmPool {
 
 impl WarmPool {
     /// An empty pool that will hold `target` sandboxes once [`WarmPool::start`]ed.
-    pub(crate) fn new(target: usize) -> Self {
+    pub(crate) fn new(target: usize, proxy: Option<ProxyEndpoints>) -> Self {
         Self {
             target,
             shared: Arc::new(Shared {
                 ready: Mutex::new(VecDeque::new()),
                 closed: AtomicBool::new(false),
                 wake: Notify::new(),
+                proxy: Mutex::new(proxy),
+                last_take: Mutex::new(None),
             }),
             task: Mutex::new(None),
             claims: AtomicU64::new(0),
@@ -99,9 +109,12 @@ impl WarmPool {
         self.shared.len()
     }
 
-    /// Counts a successful claim.
-    pub(crate) fn record_claim(&self) {
+    /// Counts a successful claim; later pooled rules are made for its proxy ports.
+    pub(crate) fn record_claim(&self, proxy: ProxyEndpoints) {
         self.claims.fetch_add(1, Ordering::Relaxed);
+        if let Ok(mut ports) = self.shared.proxy.lock() {
+            *ports = Some(proxy);
+        }
     }
 
     /// Creates served from the pool since the runtime started.
@@ -113,6 +126,9 @@ impl WarmPool {
     pub(crate) fn take(&self) -> Option<Pooled> {
         let taken = self.shared.pop();
         if taken.is_some() {
+            if let Ok(mut last) = self.shared.last_take.lock() {
+                *last = Some(Instant::now());
+            }
             self.shared.wake.notify_one();
         }
         taken
@@ -155,10 +171,20 @@ async fn refill(shared: Arc<Shared>, inner: Weak<Inner>, target: usize) {
             shared.wake.notified().await;
             continue;
         }
+        let since_take = shared
+            .last_take
+            .lock()
+            .ok()
+            .and_then(|last| last.map(|at| at.elapsed()));
+        if let Some(wait) = since_take.and_then(|since| QUIET_AFTER_TAKE.checked_sub(since)) {
+            tokio::time::sleep(wait).await;
+            continue;
+        }
         let Some(runtime) = inner.upgrade() else {
             return;
         };
-        let built = Pooled::build(&runtime)
+        let proxy = shared.proxy.lock().ok().and_then(|ports| *ports);
+        let built = Pooled::build(&runtime, proxy)
             .instrument(tracing::debug_span!("warm_pool_build"))
             .await;
         match built {
@@ -229,7 +255,7 @@ mod tests {
 
     #[test]
     fn a_take_hands_out_nothing_from_an_empty_pool() {
-        let pool = WarmPool::new(4);
+        let pool = WarmPool::new(4, None);
         assert_eq!(pool.ready(), 0);
         assert!(pool.take().is_none());
         assert_eq!(pool.target(), 4);

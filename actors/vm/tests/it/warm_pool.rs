@@ -187,15 +187,88 @@ async fn a_pooled_sandbox_reaches_nothing_until_claimed() {
         ),
         ("resolver-53", "udp", gateway.clone(), 53),
     ];
-    let out = worker.py(id, &probe_script(&claimed), &[]).await;
-    assert_eq!(out.exit_code, 0, "{out:?}");
-    for line in [
+    let expected = [
         "explicit-proxy open",
         "web-443 open",
         "origin blocked",
         "transparent-direct blocked",
         "resolver-53 answered",
-    ] {
+    ];
+    let out = worker.py(id, &probe_script(&claimed), &[]).await;
+    assert_eq!(out.exit_code, 0, "{out:?}");
+    for line in expected {
+        assert!(out.stdout.contains(line), "expected {line:?} in {out:?}");
+    }
+
+    // The refill made the next pooled sandbox with the claim's rules already in place (no
+    // transaction at its claim): its downed link alone keeps it shut until it is claimed.
+    assert!(worker.wait_for_pool().await);
+    let next = pool(80).slot(2);
+    let table = tokio::process::Command::new("nft")
+        .args(["list", "table", "netdev", &format!("{}_s2", worker.prefix)])
+        .output()
+        .await
+        .expect("nft runs");
+    let table = String::from_utf8_lossy(&table.stdout);
+    assert!(
+        table.contains(&format!("dport {} accept", proxy.explicit_port)),
+        "{table}"
+    );
+    let gateway = next.gateway.to_string();
+    let probes = [
+        (
+            "explicit-proxy",
+            "tcp",
+            gateway.clone(),
+            proxy.explicit_port,
+        ),
+        ("web-443", "tcp", worker.dns_answer().to_string(), 443),
+        ("origin", "tcp", gateway.clone(), origin_port),
+        ("resolver-53", "udp", gateway.clone(), 53),
+    ];
+    let out = tokio::process::Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            &format!("{}-n2", worker.prefix),
+            "python3",
+            "-c",
+        ])
+        .arg(probe_script(&probes))
+        .output()
+        .await
+        .expect("ip netns exec runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    for (label, ..) in &probes {
+        assert!(
+            stdout.contains(&format!("{label} blocked")),
+            "a pooled sandbox with rules reached {label}: {stdout}"
+        );
+    }
+    let second = worker.create(spec(proxy, &pki.ca_pem)).await;
+    assert_eq!(
+        worker.runtime.info(second).await.expect("info").address,
+        next.sandbox
+    );
+    let claimed = [
+        (
+            "explicit-proxy",
+            "tcp",
+            gateway.clone(),
+            proxy.explicit_port,
+        ),
+        ("web-443", "tcp", worker.dns_answer().to_string(), 443),
+        ("origin", "tcp", gateway.clone(), origin_port),
+        (
+            "transparent-direct",
+            "tcp",
+            gateway.clone(),
+            proxy.transparent_port,
+        ),
+        ("resolver-53", "udp", gateway, 53),
+    ];
+    let out = worker.py(second, &probe_script(&claimed), &[]).await;
+    for line in expected {
         assert!(out.stdout.contains(line), "expected {line:?} in {out:?}");
     }
 }
