@@ -2,7 +2,8 @@
 //! claimed from the warm pool against one built cold, **interleaved in one run** on one runtime
 //! (pool of 4, refilled and idle before every sample so no background build overlaps a
 //! measurement), with each create's step breakdown taken from its `create_step` spans, and a
-//! host process spawn (`sh -c true`) as the baseline measured in the same run. Run with
+//! host process spawn (`sh -c true`) as the baseline measured in the same run. The pool is told
+//! the proxy's ports, as `osbd worker` tells it. Run with
 //! `cargo bench -p osb-vm --bench warm_pool`; it uses its own prefix (`osbpool`), address pool
 //! (`100.102.0.0/16`) and a temporary data dir, and reaps everything at the end.
 
@@ -22,7 +23,13 @@ use tracing_subscriber::layer::{Context, SubscriberExt};
 use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::Layer;
 
-const SAMPLES: usize = 100;
+/// Samples per path (`OSB_BENCH_SAMPLES` overrides, for a quick look).
+fn samples() -> usize {
+    std::env::var("OSB_BENCH_SAMPLES")
+        .ok()
+        .and_then(|text| text.parse().ok())
+        .unwrap_or(100)
+}
 const POOL: usize = 4;
 const CA_PEM: &str = "-----BEGIN CERTIFICATE-----\nMIIBbench\n-----END CERTIFICATE-----\n";
 
@@ -138,6 +145,7 @@ async fn baseline_spawn() -> Duration {
 struct Sample {
     ready: Duration,
     first_exec: Duration,
+    second_exec: Duration,
     steps: Vec<(String, Duration)>,
 }
 
@@ -160,6 +168,12 @@ async fn sample(runtime: &NetnsRuntime, steps: &Steps, claim: bool) -> Sample {
         .expect("exec");
     assert_eq!(out.exit_code, 0);
     let first_exec = start.elapsed();
+    let second = Instant::now();
+    runtime
+        .exec(id, ExecRequest::new(["true"]))
+        .await
+        .expect("exec");
+    let second_exec = second.elapsed();
     assert_eq!(runtime.warm_pool_claims() - claims, u64::from(claim));
     let path = if claim { "claim" } else { "cold" };
     let taken: Vec<(String, Duration)> = steps
@@ -173,6 +187,7 @@ async fn sample(runtime: &NetnsRuntime, steps: &Steps, claim: bool) -> Sample {
     Sample {
         ready,
         first_exec,
+        second_exec,
         steps: taken,
     }
 }
@@ -182,6 +197,7 @@ fn report(label: &str, samples: &mut [Sample], baseline: Duration) {
     let mut first: Vec<Duration> = samples.iter().map(|s| s.first_exec).collect();
     let (ready_50, ready_99) = (percentile(&mut ready, 0.5), percentile(&mut ready, 0.99));
     let (first_50, first_99) = (percentile(&mut first, 0.5), percentile(&mut first, 0.99));
+    let mut second: Vec<Duration> = samples.iter().map(|s| s.second_exec).collect();
     println!(
         "{label:5} create -> ready       p50 {:7.2} ms  p99 {:7.2} ms  p50 ratio {:5.1}x baseline",
         ms(ready_50),
@@ -193,6 +209,11 @@ fn report(label: &str, samples: &mut [Sample], baseline: Duration) {
         ms(first_50),
         ms(first_99),
         ms(first_50) / ms(baseline)
+    );
+    println!(
+        "{label:5} second exec `true`    p50 {:7.2} ms  p99 {:7.2} ms",
+        ms(percentile(&mut second, 0.5)),
+        ms(percentile(&mut second, 0.99))
     );
     let mut by_step: BTreeMap<String, Vec<Duration>> = BTreeMap::new();
     let mut order: Vec<String> = Vec::new();
@@ -246,6 +267,8 @@ async fn main() {
     let mut config = NetnsConfig::new(prefix, &data_dir);
     config.address_pool = "100.102.0.0/16".parse().expect("pool");
     config.warm_pool = POOL;
+    // As the worker does: pooled rules are made for the proxy's ports, so claims skip nft.
+    config.warm_pool_proxy = Some(spec().proxy);
     let runtime = NetnsRuntime::new(config, Arc::new(LogSink))
         .await
         .expect("runtime");
@@ -254,7 +277,8 @@ async fn main() {
     let mut claimed = Vec::new();
     let mut cold = Vec::new();
     let mut builds = Vec::new();
-    for _ in 0..SAMPLES {
+    let count = samples();
+    for _ in 0..count {
         baseline.push(baseline_spawn().await);
         claimed.push(sample(&runtime, &steps, true).await);
         // The refill's build of the claimed one's replacement, timed off the request path.
@@ -276,7 +300,7 @@ async fn main() {
     let base_p50 = percentile(&mut baseline, 0.5);
     let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     println!(
-        "warm pool benchmark ({SAMPLES} claimed and {SAMPLES} cold creates interleaved, pool of {POOL}, netns runtime; loadavg at end {})",
+        "warm pool benchmark ({count} claimed and {count} cold creates interleaved, pool of {POOL}, netns runtime; loadavg at end {})",
         load.split_whitespace().take(3).collect::<Vec<_>>().join(" ")
     );
     println!(
