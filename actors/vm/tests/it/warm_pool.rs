@@ -601,3 +601,19 @@ async fn no_token_of_a_claim_reaches_a_later_pooled_sandbox() {
     assert!(!look.stdout.contains("canary-user-env-86"), "{look:?}");
     assert!(!look.stdout.contains("API_KEY"), "{look:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pool_larger_than_the_limit_is_refused_clearly() {
+    let temp = tempfile::tempdir().expect("temp dir");
+    let data_dir = temp.path().join("data");
+    let _guard = crate::support::ReapGuard::new("osbt87", &data_dir);
+    let mut config = osb_vm::NetnsConfig::new("osbt87", &data_dir);
+    config.address_pool = pool(87);
+    config.warm_pool = osb_vm::config::MAX_WARM_POOL + 1;
+    let error = osb_vm::NetnsRuntime::new(config, std::sync::Arc::new(osb_vm::LogSink))
+        .await
+        .expect_err("refused");
+    let text = error.to_string();
+    assert!(text.contains("65") && text.contains("0 to 64"), "{text}");
+    assert!(!data_dir.exists(), "nothing was made before the refusal");
+}
