@@ -106,7 +106,8 @@ pub enum ClaimStep {
     Files,
     /// The pooled directory renamed to the sandbox id's.
     Directory,
-    /// The spec's cgroup made, pid 1 moved into it, the pool's cgroup removed.
+    /// The pool's cgroup renamed to the id's (v1) or the id's made and pid 1 moved into it
+    /// (v2), and the spec's limits written.
     Limits,
     /// Pid 1 named (UTS hostname).
     Hostname,
