@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::pool::Ipv4Pool;
+use crate::spec::ProxyEndpoints;
 
 /// Default address pool: inside the shared address space 100.64.0.0/10, 16383 sandboxes.
 pub const DEFAULT_ADDRESS_POOL: &str = "100.96.0.0/16";
@@ -17,6 +18,9 @@ pub const DEFAULT_NAME_PREFIX: &str = "osb";
 /// Default size of a sandbox's disk (its writable layer's file system) in MiB, and the most a
 /// spec may ask for (ADR 0207). Sparse: only what the sandbox writes uses the worker's space.
 pub const DEFAULT_SANDBOX_DISK_MB: u32 = 4096;
+/// Largest warm pool a worker may keep (each pooled sandbox holds a slot, a disk, a netns and
+/// a pid 1).
+pub const MAX_WARM_POOL: usize = 64;
 /// Default uid/gid of sandbox processes (no capabilities, `nosuid` system tree).
 pub const DEFAULT_SANDBOX_UID: u32 = 1000;
 
@@ -47,6 +51,13 @@ pub struct NetnsConfig {
     /// Size in MiB of each sandbox's disk holding its writable layer: the most a sandbox can
     /// write to the worker's data filesystem. Also the largest `diskMB` a spec may ask for.
     pub disk_mb: u32,
+    /// How many pre-built sandboxes the worker keeps ready for creates that fit them
+    /// (`netns::warm_pool`, ADR 0208); 0 (the default here) builds every sandbox on demand.
+    pub warm_pool: usize,
+    /// The proxy ports creates on this worker will name, when known: pooled sandboxes get
+    /// their egress rules for them ahead of time (behind a downed link) and a claim of a spec
+    /// with these ports skips its nftables transaction. None: the pool learns them from claims.
+    pub warm_pool_proxy: Option<ProxyEndpoints>,
 }
 
 impl NetnsConfig {
@@ -68,6 +79,8 @@ impl NetnsConfig {
             boot_timeout: Duration::from_secs(10),
             extra_system_dirs: Vec::new(),
             disk_mb: DEFAULT_SANDBOX_DISK_MB,
+            warm_pool: 0,
+            warm_pool_proxy: None,
         }
     }
 }

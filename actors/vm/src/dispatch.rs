@@ -170,6 +170,12 @@ impl Runtime for DispatchRuntime {
         Ok(info)
     }
 
+    async fn drain_warm_pool(&self) {
+        for runtime in self.all() {
+            runtime.drain_warm_pool().await;
+        }
+    }
+
     async fn register_snapshot(
         &self,
         name: &str,

@@ -201,6 +201,10 @@ pub trait Runtime: Send + Sync + std::fmt::Debug + 'static {
         spec: SandboxSpec,
     ) -> Result<SandboxInfo, RuntimeError>;
 
+    /// Stops keeping pre-built sandboxes and removes those not yet claimed (worker shutdown,
+    /// before the last sandboxes are destroyed). Runtimes without a warm pool do nothing.
+    async fn drain_warm_pool(&self) {}
+
     /// Names a checkpoint as a golden snapshot that `BootLayer::Snapshot(name)` boots from.
     async fn register_snapshot(
         &self,

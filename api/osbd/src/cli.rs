@@ -13,6 +13,11 @@ use crate::settings::Settings;
 pub const SANDBOX_DISK_MB_ENV: &str = "OPENSANDBOX_SANDBOX_DISK_MB";
 const DEFAULT_SANDBOX_DISK_MB: u32 = osb_vm::config::DEFAULT_SANDBOX_DISK_MB;
 const MIN_SANDBOX_DISK_MB: i64 = osb_vm::spec::MIN_DISK_MB as i64;
+/// Environment variable of `--warm-pool` (ADR 0208).
+pub const WARM_POOL_ENV: &str = "OPENSANDBOX_WARM_POOL";
+/// Pre-built sandboxes a worker keeps by default: creates that fit them skip most of the work.
+pub const DEFAULT_WARM_POOL: usize = 2;
+const MAX_WARM_POOL: i64 = osb_vm::config::MAX_WARM_POOL as i64;
 
 /// OpenSandbox daemon.
 #[derive(Debug, Parser)]
@@ -67,6 +72,11 @@ pub enum Command {
         #[arg(long, env = SANDBOX_DISK_MB_ENV, default_value_t = DEFAULT_SANDBOX_DISK_MB,
               value_parser = clap::value_parser!(u32).range(MIN_SANDBOX_DISK_MB..))]
         sandbox_disk_mb: u32,
+        /// Pre-built sandboxes (0-64) the worker keeps ready: a create of the common shape
+        /// claims one instead of building it (ADR 0208); 0 builds every sandbox on demand
+        #[arg(long, env = WARM_POOL_ENV, default_value_t = DEFAULT_WARM_POOL,
+              value_parser = warm_pool_size)]
+        warm_pool: usize,
     },
     /// Run a control plane (gateway, placement, sagas); needs NATS_URL and gRPC TLS settings
     Control {
@@ -104,7 +114,27 @@ pub enum Command {
         #[arg(long, env = SANDBOX_DISK_MB_ENV, default_value_t = DEFAULT_SANDBOX_DISK_MB,
               value_parser = clap::value_parser!(u32).range(MIN_SANDBOX_DISK_MB..))]
         sandbox_disk_mb: u32,
+        /// Pre-built sandboxes (0-64) the worker keeps ready: a create of the common shape
+        /// claims one instead of building it (ADR 0208); 0 builds every sandbox on demand
+        #[arg(long, env = WARM_POOL_ENV, default_value_t = DEFAULT_WARM_POOL,
+              value_parser = warm_pool_size)]
+        warm_pool: usize,
     },
+}
+
+/// Parses `--warm-pool`: a whole number of sandboxes from 0 to 64.
+fn warm_pool_size(text: &str) -> Result<usize, String> {
+    let value: i64 = text
+        .trim()
+        .parse()
+        .map_err(|_| format!("{text:?} is not a number: give 0 to {MAX_WARM_POOL} sandboxes"))?;
+    if (0..=MAX_WARM_POOL).contains(&value) {
+        usize::try_from(value).map_err(|e| e.to_string())
+    } else {
+        Err(format!(
+            "{value} sandboxes is out of range: give 0 (no pool) to {MAX_WARM_POOL}"
+        ))
+    }
 }
 
 /// `osbd migrate …`
@@ -203,6 +233,7 @@ pub async fn run(
             pool,
             dev_runtime,
             sandbox_disk_mb,
+            warm_pool,
         } => {
             up::run(
                 settings,
@@ -212,6 +243,7 @@ pub async fn run(
                     pool,
                     dev_runtime,
                     sandbox_disk_mb,
+                    warm_pool,
                 },
                 out,
                 err,
@@ -228,6 +260,7 @@ pub async fn run(
             dev_runtime,
             microvm,
             sandbox_disk_mb,
+            warm_pool,
         } => {
             let args = roles::WorkerArgs {
                 listen,
@@ -238,6 +271,7 @@ pub async fn run(
                 dev_runtime,
                 microvm,
                 sandbox_disk_mb,
+                warm_pool,
             };
             roles::worker(settings, args, out, err).await
         }
@@ -286,6 +320,37 @@ mod tests {
                 sandbox_disk_mb, ..
             } => Ok(sandbox_disk_mb),
             other => panic!("parsed as {other:?}"),
+        }
+    }
+
+    fn warm_pool(args: &[&str]) -> Result<usize, clap::Error> {
+        let cli = Cli::try_parse_from(args)?;
+        match cli.command {
+            Command::Worker { warm_pool, .. } | Command::Up { warm_pool, .. } => Ok(warm_pool),
+            other => panic!("parsed as {other:?}"),
+        }
+    }
+
+    #[test]
+    fn the_warm_pool_is_a_bounded_worker_setting() {
+        assert_eq!(
+            warm_pool(&["osbd", "worker", "--warm-pool", "0"]).unwrap(),
+            0
+        );
+        assert_eq!(warm_pool(&["osbd", "up", "--warm-pool", "64"]).unwrap(), 64);
+        for bad in ["65", "many"] {
+            let error = warm_pool(&["osbd", "up", "--warm-pool", bad]).unwrap_err();
+            let text = error.to_string();
+            assert!(
+                text.contains("--warm-pool") && text.contains("0") && text.contains("64"),
+                "{bad}: {text}"
+            );
+        }
+        if std::env::var_os(super::WARM_POOL_ENV).is_none() {
+            assert_eq!(
+                warm_pool(&["osbd", "worker"]).unwrap(),
+                super::DEFAULT_WARM_POOL
+            );
         }
     }
 

@@ -79,6 +79,8 @@ pub(crate) struct WorkerArgs {
     pub microvm: bool,
     /// Size in MiB of each sandbox's disk (ADR 0207).
     pub sandbox_disk_mb: u32,
+    /// Pre-built sandboxes the worker keeps ready (ADR 0208).
+    pub warm_pool: usize,
 }
 
 /// `osbd worker`.
@@ -134,6 +136,7 @@ pub(crate) async fn worker(
                 allow_development: args.dev_runtime,
                 microvm,
                 sandbox_disk_mb: Some(args.sandbox_disk_mb),
+                warm_pool: Some(args.warm_pool),
             },
             abort_after_record,
         },

@@ -34,6 +34,8 @@ pub(crate) struct UpArgs {
     pub dev_runtime: bool,
     /// Size in MiB of each sandbox's disk (ADR 0207).
     pub sandbox_disk_mb: u32,
+    /// Pre-built sandboxes the worker keeps ready (ADR 0208).
+    pub warm_pool: usize,
 }
 
 pub(crate) async fn run(
@@ -84,6 +86,7 @@ pub(crate) async fn run(
                 allow_development: args.dev_runtime,
                 microvm: None,
                 sandbox_disk_mb: Some(args.sandbox_disk_mb),
+                warm_pool: Some(args.warm_pool),
             },
             abort_after_record: None,
         },
@@ -125,6 +128,11 @@ pub(crate) async fn run(
             out,
             "  sandbox disk    {} MiB each (--sandbox-disk-mb)",
             args.sandbox_disk_mb
+        )?;
+        writeln!(
+            out,
+            "  warm pool       {} pre-built sandboxes (--warm-pool)",
+            args.warm_pool
         )?;
     }
     writeln!(out, "  gateway         {api_url}/api")?;

@@ -127,6 +127,10 @@ impl WorkerNode {
         if let Some(pool) = config.address_pool {
             runtime_config.address_pool = pool;
         }
+        if let Some(warm_pool) = config.runtimes.warm_pool {
+            runtime_config.warm_pool = warm_pool;
+        }
+        runtime_config.warm_pool_proxy = Some(endpoints);
         let mut microvm_config = config.runtimes.microvm.clone();
         if let Some(disk_mb) = config.runtimes.sandbox_disk_mb {
             runtime_config.disk_mb = disk_mb;
@@ -247,6 +251,8 @@ impl WorkerNode {
         for task in &self.tasks {
             task.abort();
         }
+        // No pooled sandbox may be built after the reap below.
+        self.runtime.drain_warm_pool().await;
         self.service.destroy_all().await;
         let _ = osb_vm::netns::reap_worker(&self.prefix, &self.data_dir).await;
         if let Some(server) = self.server.take() {

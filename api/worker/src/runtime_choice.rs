@@ -25,6 +25,9 @@ pub struct RuntimeOptions {
     /// (`--sandbox-disk-mb`; None: the runtime default, ADR 0207). Also the microVM runtime's
     /// writable disk size.
     pub sandbox_disk_mb: Option<u32>,
+    /// Pre-built sandboxes the netns runtime keeps ready (`--warm-pool`; None: the runtime
+    /// default, 0; ADR 0208).
+    pub warm_pool: Option<usize>,
 }
 
 /// Refuses a worker whose netns runtime is unavailable (`unavailable` says why) unless the

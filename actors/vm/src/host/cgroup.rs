@@ -276,6 +276,54 @@ async fn remove_one(leaf: &Path) -> Result<(), RuntimeError> {
     })
 }
 
+/// Renames sandbox-level cgroup directories `from` to `to` (same controller order, as [`plan`]
+/// lists them), processes and all: cgroup v1 allows a rename within one parent, and it spares
+/// the per-process migration (each waits for an RCU grace period). Not for v2, which refuses it.
+pub fn rename_leaves(from: &[PathBuf], to: &[PathBuf]) -> Result<(), RuntimeError> {
+    for (old, new) in from.iter().zip(to) {
+        std::fs::rename(old, new).map_err(|error| {
+            RuntimeError::io(
+                format!("renaming cgroup {} to {}", old.display(), new.display()),
+                error,
+            )
+        })?;
+    }
+    Ok(())
+}
+
+/// Moves every process of the cgroup directories `from` into the matching `cgroup.procs` files
+/// `to` (same controller order, as [`plan`] lists them), until `from` is empty. For a pooled
+/// sandbox whose processes (the `unshare` parent and a pid 1 waiting for its name) never fork,
+/// one pass suffices; a few more cover a process that appeared meanwhile.
+pub fn migrate(from: &[PathBuf], to: &[PathBuf]) -> Result<(), RuntimeError> {
+    for _pass in 0..4 {
+        let mut moved_any = false;
+        for (leaf, procs) in from.iter().zip(to) {
+            for pid in pids_in(leaf) {
+                moved_any = true;
+                match std::fs::write(procs, pid.to_string()) {
+                    Ok(()) => {}
+                    // The process exited meanwhile: nothing to move.
+                    Err(error) if error.raw_os_error() == Some(nix::libc::ESRCH) => {}
+                    Err(error) => {
+                        return Err(RuntimeError::io(
+                            format!("moving pid {pid} into {}", procs.display()),
+                            error,
+                        ))
+                    }
+                }
+            }
+        }
+        if !moved_any {
+            return Ok(());
+        }
+    }
+    Err(RuntimeError::Setup {
+        step: "moving the pooled sandbox's processes into its cgroup",
+        detail: "processes kept appearing in the pool's cgroup; the sandbox is torn down".into(),
+    })
+}
+
 /// Pids listed in a cgroup directory's `cgroup.procs`.
 pub fn pids_in(dir: &Path) -> Vec<i32> {
     std::fs::read_to_string(dir.join("cgroup.procs"))

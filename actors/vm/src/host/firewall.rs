@@ -83,6 +83,45 @@ table inet {table} {{
     )
 }
 
+/// The rules of a pooled (unclaimed) sandbox: the same two tables, but the ingress chain admits
+/// nothing at all (no ARP, no DNS, no proxy port) and nothing is routed from or to the link.
+/// A claim replaces them with [`ruleset`] in one transaction ([`install`]), so there is never a
+/// moment without a drop policy on the veth.
+pub fn closed_ruleset(table: &str, veth: &str) -> String {
+    format!(
+        r#"table netdev {table} {{
+  chain ingress {{
+    type filter hook ingress device "{veth}" priority 0; policy drop;
+  }}
+}}
+table inet {table} {{
+  chain forward {{
+    type filter hook forward priority filter; policy accept;
+    iifname != "{veth}" oifname != "{veth}" return
+    iifname "{veth}" drop
+    oifname "{veth}" drop
+  }}
+}}
+"#
+    )
+}
+
+/// Installs the closed tables of a pooled sandbox (atomically, replacing stale ones).
+pub async fn install_closed(table: &str, veth: &str) -> Result<(), RuntimeError> {
+    let script = format!(
+        "{clear}{rules}",
+        clear = clear_script(table),
+        rules = closed_ruleset(table, veth)
+    );
+    run_tool(
+        "installing a pooled sandbox's closed rules (nftables)",
+        "nft",
+        &["-f", "-"],
+        Some(&script),
+    )
+    .await
+}
+
 /// Installs the sandbox's table (atomically: all rules or none).
 pub async fn install(plan: &FirewallPlan<'_>) -> Result<(), RuntimeError> {
     // Delete a stale table of the same name first, inside the same transaction.
@@ -230,6 +269,18 @@ mod tests {
         }
         // No other rule leaves early: every drop of this link is still reached.
         assert_eq!(text.matches("return").count(), 2);
+    }
+
+    #[test]
+    fn a_pooled_sandbox_is_admitted_nothing() {
+        let text = closed_ruleset("osb_s1", "osbh1");
+        assert!(text.contains(r#"hook ingress device "osbh1" priority 0; policy drop;"#));
+        assert!(!text.contains("accept\n"), "no accept rule at all: {text}");
+        assert!(
+            !text.contains("redirect"),
+            "no redirect to the proxy: {text}"
+        );
+        assert!(text.contains(r#"    iifname "osbh1" drop"#));
     }
 
     #[test]

@@ -55,7 +55,21 @@ pub(crate) fn claim(
     host: &HostContext,
     id: SandboxId,
 ) -> Result<(PathBuf, SlotAddresses), RuntimeError> {
-    let dir = host.config.data_dir.join("sandboxes").join(id.to_string());
+    claim_named(host, id, &id.to_string())
+}
+
+/// The directory of sandbox `id` (claimed or cold-created).
+pub(crate) fn sandbox_dir(host: &HostContext, id: SandboxId) -> PathBuf {
+    host.config.data_dir.join("sandboxes").join(id.to_string())
+}
+
+/// [`claim`] with the directory named `name` (a pooled sandbox's `warm-…`).
+pub(crate) fn claim_named(
+    host: &HostContext,
+    id: SandboxId,
+    name: &str,
+) -> Result<(PathBuf, SlotAddresses), RuntimeError> {
+    let dir = host.config.data_dir.join("sandboxes").join(name);
     std::fs::create_dir(&dir).map_err(|error| match error.kind() {
         std::io::ErrorKind::AlreadyExists => RuntimeError::AlreadyExists(id),
         _ => RuntimeError::io(format!("creating {}", dir.display()), error),

@@ -49,6 +49,29 @@ pub(crate) async fn install_firewall(
     .await
 }
 
+/// Installs the closed rules of a pooled sandbox: its veth admits nothing until a claim
+/// replaces them with [`install_firewall`]'s in one transaction.
+pub(crate) async fn install_closed_firewall(
+    host: &HostContext,
+    addresses: &SlotAddresses,
+) -> Result<(), RuntimeError> {
+    firewall::install_closed(
+        &host.naming.nft_table(addresses.slot),
+        &host.naming.host_veth(addresses.slot),
+    )
+    .await
+}
+
+/// Takes the host side of the sandbox's veth down (a pooled sandbox: no packet crosses it
+/// whatever its rules) or up again (its claim, once rules and resolver policy are in place).
+pub(crate) fn set_host_side_up(
+    host: &HostContext,
+    addresses: &SlotAddresses,
+    up: bool,
+) -> Result<(), RuntimeError> {
+    network::set_link_up(&host.naming.host_veth(addresses.slot), up)
+}
+
 /// Lets the resolver answer the sandbox's allowlisted names.
 pub(crate) fn register_dns(
     host: &HostContext,

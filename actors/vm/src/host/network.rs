@@ -98,6 +98,25 @@ pub async fn create(
     .await
 }
 
+/// Sets an interface's administrative state through `/sys/class/net/<name>/flags` (IFF_UP), a
+/// file write instead of an `ip` process: a warm-pool claim opens its link this way.
+pub fn set_link_up(interface: &str, up: bool) -> Result<(), RuntimeError> {
+    const IFF_UP: u32 = 0x1;
+    let path = std::path::Path::new("/sys/class/net")
+        .join(interface)
+        .join("flags");
+    let io = |error| RuntimeError::io(format!("setting the state of {interface}"), error);
+    let text = std::fs::read_to_string(&path).map_err(io)?;
+    let flags = u32::from_str_radix(text.trim().trim_start_matches("0x"), 16).map_err(|_| {
+        RuntimeError::Setup {
+            step: "setting a link's state",
+            detail: format!("{} holds {text:?}, not hex flags", path.display()),
+        }
+    })?;
+    let wanted = if up { flags | IFF_UP } else { flags & !IFF_UP };
+    std::fs::write(&path, format!("{wanted:#x}")).map_err(io)
+}
+
 /// Removes the namespace and the host veth (either name may be empty to skip it); both may
 /// already be gone.
 pub async fn remove(netns: &str, host_veth: &str) {

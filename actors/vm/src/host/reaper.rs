@@ -15,6 +15,9 @@ use crate::host::cgroup::{self, CgroupVersion};
 use crate::host::{firewall, mounts, network};
 use crate::naming::Naming;
 
+/// Name prefix of a pooled (unclaimed) sandbox's directory under `<data dir>/sandboxes`.
+pub const POOLED_DIR_PREFIX: &str = "warm-";
+
 /// How many host objects of one worker exist.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct ResourceCensus {
@@ -28,8 +31,11 @@ pub struct ResourceCensus {
     pub cgroups: usize,
     /// Processes inside those cgroups.
     pub processes: usize,
-    /// Sandbox directories in the data dir.
+    /// Sandbox directories in the data dir (pooled ones included).
     pub sandbox_dirs: usize,
+    /// Of those, the warm pool's unclaimed sandboxes (directories named `warm-…`); the rest
+    /// are claimed or cold-created sandboxes.
+    pub pooled: usize,
     /// Host mount-table entries naming the data dir or our namespaces.
     pub mounts: usize,
     /// Loop devices backed by a file in the data dir (sandbox disks).
@@ -122,6 +128,15 @@ pub async fn census(owned: &Owned<'_>) -> Result<ResourceCensus, RuntimeError> {
         cgroups: leaves.len(),
         processes,
         sandbox_dirs: owned.sandbox_dirs().len(),
+        pooled: owned
+            .sandbox_dirs()
+            .iter()
+            .filter(|dir| {
+                dir.file_name()
+                    .and_then(|name| name.to_str())
+                    .is_some_and(|name| name.starts_with(POOLED_DIR_PREFIX))
+            })
+            .count(),
         mounts,
         loop_devices: mounts::loops_backed_under(owned.data_dir).len(),
     })

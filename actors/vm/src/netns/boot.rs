@@ -10,8 +10,8 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
-use tokio::process::{Child, Command};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::process::{Child, ChildStdin, ChildStdout, Command};
 
 use crate::error::RuntimeError;
 use crate::netns::rootfs::{BOOT_SCRIPT, CGROUP_JOIN_SCRIPT};
@@ -24,6 +24,46 @@ pub struct InitProcess {
     pub unshare: Child,
     /// Host pid of the sandbox's pid 1 (the target of `nsenter`).
     pub pid1: i32,
+    /// The pipes a pid 1 booted without a name waits on for it (warm pool); None once named.
+    pub naming: Option<NameChannel>,
+}
+
+/// Pid 1's stdin and stdout while it waits for its hostname (a pooled sandbox): the worker
+/// writes the name, pid 1 sets it and answers `named`, then drops both pipes.
+#[derive(Debug)]
+pub struct NameChannel {
+    stdin: ChildStdin,
+    stdout: BufReader<ChildStdout>,
+}
+
+impl NameChannel {
+    /// Gives pid 1 its hostname (UTS) and waits until it has set it.
+    pub async fn name(mut self, hostname: &str, timeout: Duration) -> Result<(), RuntimeError> {
+        let refuse = |detail: String| RuntimeError::Setup {
+            step: "naming the claimed sandbox (hostname)",
+            detail,
+        };
+        let exchange = async {
+            self.stdin
+                .write_all(format!("{hostname}\n").as_bytes())
+                .await
+                .map_err(|e| refuse(format!("pid 1 no longer reads its name ({e})")))?;
+            let mut line = String::new();
+            self.stdout
+                .read_line(&mut line)
+                .await
+                .map_err(|e| refuse(format!("pid 1 did not answer ({e})")))?;
+            match line.trim() {
+                "named" => Ok(()),
+                other => Err(refuse(format!(
+                    "pid 1 answered {other:?} instead of `named`"
+                ))),
+            }
+        };
+        tokio::time::timeout(timeout, exchange)
+            .await
+            .map_err(|_| refuse(format!("pid 1 did not answer within {timeout:?}")))?
+    }
 }
 
 /// What booting needs.
@@ -41,8 +81,9 @@ pub struct BootPlan<'a> {
     pub upper: &'a Path,
     /// overlay workdir.
     pub work: &'a Path,
-    /// UTS hostname.
-    pub hostname: &'a str,
+    /// UTS hostname; None: pid 1 waits for it on stdin after reporting ready (warm pool,
+    /// [`NameChannel`]).
+    pub hostname: Option<&'a str>,
     /// Host trees bound read-only.
     pub binds: &'a [PathBuf],
 }
@@ -84,11 +125,15 @@ pub async fn boot(plan: &BootPlan<'_>, timeout: Duration) -> Result<InitProcess,
         .arg(plan.lowerdir)
         .arg(plan.upper)
         .arg(plan.work)
-        .arg(plan.hostname)
+        .arg(plan.hostname.unwrap_or_default())
         .args(plan.binds)
         .env_clear()
         .env("PATH", HOST_TOOL_PATH)
-        .stdin(Stdio::null())
+        .stdin(if plan.hostname.is_some() {
+            Stdio::null()
+        } else {
+            Stdio::piped()
+        })
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .kill_on_drop(true);
@@ -96,12 +141,12 @@ pub async fn boot(plan: &BootPlan<'_>, timeout: Duration) -> Result<InitProcess,
         step: "starting the sandbox init",
         detail: format!("cannot run /bin/sh ({e})"),
     })?;
-    let stdout = unshare.stdout.take();
+    let mut stdout = unshare.stdout.take().map(BufReader::new);
     let mut stderr = unshare.stderr.take();
     let ready = async {
         let mut line = String::new();
-        if let Some(stdout) = stdout {
-            let _ = BufReader::new(stdout).read_line(&mut line).await;
+        if let Some(stdout) = stdout.as_mut() {
+            let _ = stdout.read_line(&mut line).await;
         }
         line
     };
@@ -111,9 +156,17 @@ pub async fn boot(plan: &BootPlan<'_>, timeout: Duration) -> Result<InitProcess,
     let pid1 = line
         .strip_prefix("ready ")
         .and_then(|rest| rest.trim().parse::<i32>().ok());
+    let naming = match (unshare.stdin.take(), stdout) {
+        (Some(stdin), Some(stdout)) => Some(NameChannel { stdin, stdout }),
+        _ => None,
+    };
     match pid1 {
-        Some(pid1) => Ok(InitProcess { unshare, pid1 }),
-        None => {
+        Some(pid1) if plan.hostname.is_some() || naming.is_some() => Ok(InitProcess {
+            unshare,
+            pid1,
+            naming,
+        }),
+        _ => {
             let _ = unshare.start_kill();
             let _ = unshare.wait().await;
             let mut detail = String::new();

@@ -236,11 +236,6 @@ pub fn write_base(
         "etc/group",
         &format!("root:x:0:\n{SANDBOX_USER}:x:{gid}:\nnogroup:x:65534:\n"),
     )?;
-    write("etc/hostname", &format!("{hostname}\n"))?;
-    write(
-        "etc/hosts",
-        &format!("127.0.0.1 localhost\n::1 localhost\n{address} {hostname}\n"),
-    )?;
     write(
         "etc/resolv.conf",
         &format!("# the worker resolver: answers only names on this sandbox's allowlist\nnameserver {gateway}\noptions attempts:2 timeout:2\n"),
@@ -249,7 +244,33 @@ pub fn write_base(
         "etc/nsswitch.conf",
         "passwd: files\ngroup: files\nhosts: files dns\n",
     )?;
-    let ca = if ca_pem.ends_with('\n') {
+    write_identity(base, hostname, *address, ca_pem)?;
+    if let Ok(config) = std::fs::read_to_string("/etc/ssl/openssl.cnf") {
+        write("etc/ssl/openssl.cnf", &config)?;
+    }
+    Ok(())
+}
+
+/// Writes what names the sandbox and whom it trusts into the base layer: `/etc/hostname`,
+/// `/etc/hosts`, the proxy CA and the trust bundle. A claimed pooled sandbox gets these
+/// rewritten in place (same inodes, truncated; nothing runs in it yet to read them).
+pub fn write_identity(
+    base: &Path,
+    hostname: &str,
+    address: Ipv4Addr,
+    ca_pem: &str,
+) -> Result<(), RuntimeError> {
+    let write = |relative: &str, content: &str| -> Result<(), RuntimeError> {
+        let path = base.join(relative);
+        std::fs::write(&path, content)
+            .map_err(|e| RuntimeError::io(format!("writing {}", path.display()), e))
+    };
+    write("etc/hostname", &format!("{hostname}\n"))?;
+    write(
+        "etc/hosts",
+        &format!("127.0.0.1 localhost\n::1 localhost\n{address} {hostname}\n"),
+    )?;
+    let ca = if ca_pem.is_empty() || ca_pem.ends_with('\n') {
         ca_pem.to_string()
     } else {
         format!("{ca_pem}\n")
@@ -259,18 +280,16 @@ pub fn write_base(
     write(
         CA_BUNDLE_PATH.trim_start_matches('/'),
         &format!("{ca}{host_bundle}"),
-    )?;
-    if let Ok(config) = std::fs::read_to_string("/etc/ssl/openssl.cnf") {
-        write("etc/ssl/openssl.cnf", &config)?;
-    }
-    Ok(())
+    )
 }
 
 /// Script run as pid 1 of the sandbox (in its new mount, pid, uts and ipc namespaces, already in
 /// its network namespace): mounts the overlay root and the read-only system trees, mounts
 /// `/proc` (with `hidepid=2`: the sandbox user cannot read pid 1's command line, which names
 /// host paths), pivots into the root, reports its host pid, then reaps orphans forever (`wait`
-/// reaps any child; if `sleep` cannot run, pid 1 exits instead of spinning).
+/// reaps any child; if `sleep` cannot run, pid 1 exits instead of spinning). An empty hostname
+/// means a pooled sandbox: after `ready` pid 1 reads its name from stdin, sets it (no fork) and
+/// answers `named`; a closed stdin ends it.
 /// Arguments: root lowerdir upperdir workdir hostname bind…
 pub const BOOT_SCRIPT: &str = r#"set -eu
 read -r host_pid _ < /proc/self/stat
@@ -278,12 +297,17 @@ root=$1; lower=$2; upper=$3; work=$4; name=$5; shift 5
 mount -t overlay osb-root -o "lowerdir=$lower,upperdir=$upper,workdir=$work,nosuid" "$root"
 for dir in "$@"; do mount -o bind,ro,nosuid,nodev "$dir" "$root$dir"; done
 mount -t proc -o nosuid,nodev,noexec,hidepid=2 proc "$root/proc"
-hostname "$name"
+if [ -n "$name" ]; then hostname "$name"; fi
 cd "$root"
 pivot_root . .osb-old
 umount -l /.osb-old
 cd /workspace
 echo "ready $host_pid"
+if [ -z "$name" ]; then
+  read -r name
+  printf '%s' "$name" > /proc/sys/kernel/hostname
+  echo named
+fi
 exec </dev/null >/dev/null 2>&1
 trap '' HUP INT TERM
 while sleep 2147483647 & wait $!; do :; done

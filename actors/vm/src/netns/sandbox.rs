@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use tokio::process::Command;
+use tracing::Instrument;
 
 use crate::checkpoint::copy_tree;
 use crate::env::overlay_exec_env;
@@ -26,14 +27,20 @@ use crate::spec::{validate_env_name, SandboxSpec};
 use crate::system::kill_process;
 
 pub(crate) struct Sandbox {
-    spec: SandboxSpec,
-    template: Template,
-    addresses: SlotAddresses,
-    dir: PathBuf,
-    disk_mb: u32,
-    cgroup: CgroupPlan,
-    env: BTreeMap<String, String>,
-    init: Option<InitProcess>,
+    pub(super) spec: SandboxSpec,
+    pub(super) template: Template,
+    pub(super) addresses: SlotAddresses,
+    pub(super) dir: PathBuf,
+    pub(super) disk_mb: u32,
+    pub(super) cgroup: CgroupPlan,
+    pub(super) env: BTreeMap<String, String>,
+    pub(super) init: Option<InitProcess>,
+}
+
+/// A span for one step of a create on `path` (`cold` or `claim`): `RUST_LOG=osb_vm=debug` and
+/// the warm-pool benchmark show where each millisecond of a create goes.
+pub(crate) fn step_span(path: &'static str, step: &'static str) -> tracing::Span {
+    tracing::debug_span!("create_step", path, step)
 }
 
 impl Sandbox {
@@ -94,11 +101,47 @@ impl Sandbox {
         allowlist: crate::spec::ValidatedAllowlist,
     ) -> Result<(), RuntimeError> {
         let hostname = self.hostname();
+        step_span("cold", "files").in_scope(|| self.write_files(inner, &hostname))?;
+        inner
+            .disks
+            .attach(&self.dir, self.disk_mb)
+            .instrument(step_span("cold", "disk"))
+            .await?;
+        inner.fail_if_injected(CreateStep::Disk)?;
+        if let Some(checkpoint) = boot_layer {
+            self.fill_upper(&inner.host.store.layer(checkpoint))
+                .instrument(step_span("cold", "boot_layer"))
+                .await?;
+        }
+        inner.fail_if_injected(CreateStep::FileTree)?;
+        step_span("cold", "cgroup").in_scope(|| cgroup::create(&self.cgroup))?;
+        inner.fail_if_injected(CreateStep::Cgroup)?;
+        link::connect(&inner.host, &self.addresses, LinkShape::Address)
+            .instrument(step_span("cold", "network"))
+            .await?;
+        inner.fail_if_injected(CreateStep::Network)?;
+        link::install_firewall(&inner.host, &self.addresses, self.spec.proxy)
+            .instrument(step_span("cold", "firewall"))
+            .await?;
+        inner.fail_if_injected(CreateStep::Firewall)?;
+        step_span("cold", "dns").in_scope(|| {
+            link::register_dns(&inner.host, &self.addresses, self.spec.id, allowlist);
+        });
+        inner.fail_if_injected(CreateStep::DnsPolicy)?;
+        let named = Some(hostname.as_str());
+        self.boot_named(inner, named)
+            .instrument(step_span("cold", "boot"))
+            .await?;
+        inner.fail_if_injected(CreateStep::Boot)
+    }
+
+    /// The base layer (naming the sandbox `hostname`) and the root mount point.
+    pub(super) fn write_files(&self, inner: &Inner, hostname: &str) -> Result<(), RuntimeError> {
         rootfs::write_base(
             &self.base(),
             &self.template,
             &BaseInputs {
-                hostname: &hostname,
+                hostname,
                 address: self.addresses.sandbox,
                 gateway: self.addresses.gateway,
                 ca_pem: &self.spec.ca_pem,
@@ -108,29 +151,22 @@ impl Sandbox {
         )?;
         let root = self.root();
         std::fs::create_dir(&root)
-            .map_err(|e| RuntimeError::io(format!("creating {}", root.display()), e))?;
-        inner.disks.attach(&self.dir, self.disk_mb).await?;
-        inner.fail_if_injected(CreateStep::Disk)?;
-        if let Some(checkpoint) = boot_layer {
-            self.fill_upper(&inner.host.store.layer(checkpoint)).await?;
-        }
-        inner.fail_if_injected(CreateStep::FileTree)?;
-        cgroup::create(&self.cgroup)?;
-        inner.fail_if_injected(CreateStep::Cgroup)?;
-        link::connect(&inner.host, &self.addresses, LinkShape::Address).await?;
-        inner.fail_if_injected(CreateStep::Network)?;
-        link::install_firewall(&inner.host, &self.addresses, self.spec.proxy).await?;
-        inner.fail_if_injected(CreateStep::Firewall)?;
-        link::register_dns(&inner.host, &self.addresses, self.spec.id, allowlist);
-        inner.fail_if_injected(CreateStep::DnsPolicy)?;
-        self.boot(inner).await?;
-        inner.fail_if_injected(CreateStep::Boot)
+            .map_err(|e| RuntimeError::io(format!("creating {}", root.display()), e))
     }
 
     async fn boot(&mut self, inner: &Inner) -> Result<(), RuntimeError> {
+        let hostname = self.hostname();
+        self.boot_named(inner, Some(&hostname)).await
+    }
+
+    /// Boots pid 1 named `hostname`; None: pid 1 waits for its name (a pooled sandbox).
+    pub(super) async fn boot_named(
+        &mut self,
+        inner: &Inner,
+        hostname: Option<&str>,
+    ) -> Result<(), RuntimeError> {
         let netns = inner.host.naming.netns(self.addresses.slot);
         let lowerdir = self.template.lowerdir(&self.base());
-        let hostname = self.hostname();
         let (root, upper, work) = (self.root(), self.upper(), self.work());
         let init = boot::boot(
             &BootPlan {
@@ -140,7 +176,7 @@ impl Sandbox {
                 lowerdir: &lowerdir,
                 upper: &upper,
                 work: &work,
-                hostname: &hostname,
+                hostname,
                 binds: self.template.binds(),
             },
             inner.host.config.boot_timeout,
@@ -291,7 +327,7 @@ impl Sandbox {
         disk::upper(&self.dir)
     }
 
-    fn base(&self) -> PathBuf {
+    pub(super) fn base(&self) -> PathBuf {
         self.dir.join("base")
     }
 
@@ -303,7 +339,7 @@ impl Sandbox {
         self.dir.join("root")
     }
 
-    fn hostname(&self) -> String {
+    pub(super) fn hostname(&self) -> String {
         sandbox_hostname(self.spec.id)
     }
 }

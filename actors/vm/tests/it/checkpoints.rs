@@ -8,7 +8,19 @@ use crate::support::{spec_with_secret, token, unused_proxy, TestPki, TestWorker}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn restore_keeps_tokens_and_fork_and_snapshot_get_fresh_ones() {
-    let worker = TestWorker::start(30).await;
+    restore_keeps_tokens_and_fork_and_snapshot_get_fresh_ones_on(TestWorker::start(30).await).await;
+}
+
+/// The same on sandboxes claimed from a warm pool (ADR 0208).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restore_keeps_tokens_and_fork_and_snapshot_get_fresh_ones_claimed() {
+    restore_keeps_tokens_and_fork_and_snapshot_get_fresh_ones_on(
+        TestWorker::start_pooled(130, 4).await,
+    )
+    .await;
+}
+
+async fn restore_keeps_tokens_and_fork_and_snapshot_get_fresh_ones_on(worker: TestWorker) {
     let pki = TestPki::new("unused.test");
     let proxy = unused_proxy();
     let parent_token = token();
@@ -134,10 +146,11 @@ async fn restore_keeps_tokens_and_fork_and_snapshot_get_fresh_ones() {
         matches!(error, RuntimeError::UnknownCheckpoint(_)),
         "{error}"
     );
-    // The refusals left nothing half-built behind.
+    // The refusals left nothing half-built behind (beside the warm pool, if any, once full).
+    assert!(worker.wait_for_pool().await);
     let census = worker.runtime.census().await.expect("census");
-    assert_eq!(census.netns, 3);
-    assert_eq!(census.sandbox_dirs, 3);
+    assert_eq!(census.netns - census.pooled, 3, "{census:?}");
+    assert_eq!(census.sandbox_dirs - census.pooled, 3, "{census:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -9,13 +9,23 @@ use std::time::Duration;
 use osb_vm::{ProxyEndpoints, Runtime, SandboxEventKind};
 
 use crate::support::{
-    connect_stand_in, dns_answer, free_port, spec, transparent_stand_in, unused_proxy, TestPki,
-    TestWorker, TlsStandIn,
+    connect_stand_in, free_port, spec, transparent_stand_in, unused_proxy, TestPki, TestWorker,
+    TlsStandIn,
 };
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn web_ports_are_redirected_to_the_transparent_listener() {
-    let worker = TestWorker::start(10).await;
+    web_ports_are_redirected_to_the_transparent_listener_on(TestWorker::start(10).await).await;
+}
+
+/// The same on sandboxes claimed from a warm pool (ADR 0208).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn web_ports_are_redirected_to_the_transparent_listener_claimed() {
+    web_ports_are_redirected_to_the_transparent_listener_on(TestWorker::start_pooled(110, 4).await)
+        .await;
+}
+
+async fn web_ports_are_redirected_to_the_transparent_listener_on(worker: TestWorker) {
     let pki = TestPki::new("unused.test");
     let transparent = tokio::net::TcpListener::bind("0.0.0.0:0")
         .await
@@ -52,7 +62,10 @@ for host, port in [("api.allowed.test", 443), (sys.argv[1], 80)]:
 
     let first = transparent_seen.recv().await.expect("first connection");
     assert_eq!(first.peer.ip(), std::net::IpAddr::V4(info.address));
-    assert_eq!(first.original_destination, (dns_answer(10), 443).into());
+    assert_eq!(
+        first.original_destination,
+        (worker.dns_answer(), 443).into()
+    );
     let second = transparent_seen.recv().await.expect("second connection");
     assert_eq!(second.original_destination, (info.gateway, 80).into());
 
@@ -71,7 +84,16 @@ for host, port in [("api.allowed.test", 443), (sys.argv[1], 80)]:
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bypass_attempts_fail() {
-    let worker = TestWorker::start(11).await;
+    bypass_attempts_fail_on(TestWorker::start(11).await).await;
+}
+
+/// The same on sandboxes claimed from a warm pool (ADR 0208).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bypass_attempts_fail_claimed() {
+    bypass_attempts_fail_on(TestWorker::start_pooled(111, 4).await).await;
+}
+
+async fn bypass_attempts_fail_on(worker: TestWorker) {
     let pki = TestPki::new("unused.test");
     let mut sandbox_spec = spec(unused_proxy(), &pki.ca_pem);
     sandbox_spec.egress_allowlist = vec!["api.allowed.test".into()];
@@ -124,7 +146,7 @@ print("dns-other-port", udp("{gw}", {udp_port}, query))
 print("dns-worker", udp("{gw}", 53, query, wait=10))
 "#,
         gw = info.gateway,
-        answer = dns_answer(11),
+        answer = worker.dns_answer(),
         neighbour = neighbour_address,
     );
     let out = worker.py(id, &script, &[]).await;
@@ -156,7 +178,20 @@ print("dns-worker", udp("{gw}", 53, query, wait=10))
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn resolver_answers_only_allowlisted_names_and_reports_the_rest() {
-    let worker = TestWorker::start(12).await;
+    resolver_answers_only_allowlisted_names_and_reports_the_rest_on(TestWorker::start(12).await)
+        .await;
+}
+
+/// The same on sandboxes claimed from a warm pool (ADR 0208).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resolver_answers_only_allowlisted_names_and_reports_the_rest_claimed() {
+    resolver_answers_only_allowlisted_names_and_reports_the_rest_on(
+        TestWorker::start_pooled(112, 4).await,
+    )
+    .await;
+}
+
+async fn resolver_answers_only_allowlisted_names_and_reports_the_rest_on(worker: TestWorker) {
     let pki = TestPki::new("unused.test");
     let mut sandbox_spec = spec(unused_proxy(), &pki.ca_pem);
     sandbox_spec.egress_allowlist = vec!["api.allowed.test".into(), "*.pypi.test:443".into()];
@@ -166,7 +201,7 @@ async fn resolver_answers_only_allowlisted_names_and_reports_the_rest() {
     let out = worker
         .sh(id, r#"for h in api.allowed.test files.pypi.test evil.example pypi.test; do python3 -c "import socket,sys; print(sys.argv[1], socket.gethostbyname(sys.argv[1]))" $h 2>/dev/null || echo "$h nxdomain"; done"#)
         .await;
-    let answer = dns_answer(12).to_string();
+    let answer = worker.dns_answer().to_string();
     assert!(
         out.stdout.contains(&format!("api.allowed.test {answer}")),
         "{out:?}"
@@ -234,7 +269,20 @@ PY"#;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn curl_python_and_node_trust_the_installed_proxy_ca_without_flags() {
-    let worker = TestWorker::start(13).await;
+    curl_python_and_node_trust_the_installed_proxy_ca_without_flags_on(TestWorker::start(13).await)
+        .await;
+}
+
+/// The same on sandboxes claimed from a warm pool (ADR 0208).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn curl_python_and_node_trust_the_installed_proxy_ca_without_flags_claimed() {
+    curl_python_and_node_trust_the_installed_proxy_ca_without_flags_on(
+        TestWorker::start_pooled(113, 4).await,
+    )
+    .await;
+}
+
+async fn curl_python_and_node_trust_the_installed_proxy_ca_without_flags_on(worker: TestWorker) {
     let pki = TestPki::new("secure.test");
     let transparent_port = free_port();
     let _tls = TlsStandIn::start(transparent_port, &pki.leaf_cert(), &pki.leaf_key()).await;

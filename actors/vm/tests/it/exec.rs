@@ -10,7 +10,16 @@ use crate::support::{spec, unused_proxy, TestPki, TestWorker};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn exec_honours_env_cwd_timeout_and_output_bounds() {
-    let worker = TestWorker::start(44).await;
+    exec_honours_env_cwd_timeout_and_output_bounds_on(TestWorker::start(44).await).await;
+}
+
+/// The same on sandboxes claimed from a warm pool (ADR 0208).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exec_honours_env_cwd_timeout_and_output_bounds_claimed() {
+    exec_honours_env_cwd_timeout_and_output_bounds_on(TestWorker::start_pooled(144, 4).await).await;
+}
+
+async fn exec_honours_env_cwd_timeout_and_output_bounds_on(worker: TestWorker) {
     let pki = TestPki::new("unused.test");
     let id = worker.create(spec(unused_proxy(), &pki.ca_pem)).await;
 
@@ -78,7 +87,16 @@ async fn exec_honours_env_cwd_timeout_and_output_bounds() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn streaming_exec_and_stop_start() {
-    let worker = TestWorker::start(45).await;
+    streaming_exec_and_stop_start_on(TestWorker::start(45).await).await;
+}
+
+/// The same on sandboxes claimed from a warm pool (ADR 0208).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn streaming_exec_and_stop_start_claimed() {
+    streaming_exec_and_stop_start_on(TestWorker::start_pooled(145, 4).await).await;
+}
+
+async fn streaming_exec_and_stop_start_on(worker: TestWorker) {
     let pki = TestPki::new("unused.test");
     let id = worker.create(spec(unused_proxy(), &pki.ca_pem)).await;
 

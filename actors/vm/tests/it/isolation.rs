@@ -8,7 +8,19 @@ use crate::support::{spec, unused_proxy, TestPki, TestWorker};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sh_curl_python_and_node_run_inside_as_the_sandbox_user() {
-    let worker = TestWorker::start(1).await;
+    sh_curl_python_and_node_run_inside_as_the_sandbox_user_on(TestWorker::start(1).await).await;
+}
+
+/// The same on sandboxes claimed from a warm pool (ADR 0208).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sh_curl_python_and_node_run_inside_as_the_sandbox_user_claimed() {
+    sh_curl_python_and_node_run_inside_as_the_sandbox_user_on(
+        TestWorker::start_pooled(101, 4).await,
+    )
+    .await;
+}
+
+async fn sh_curl_python_and_node_run_inside_as_the_sandbox_user_on(worker: TestWorker) {
     let pki = TestPki::new("unused.test");
     let id = worker.create(spec(unused_proxy(), &pki.ca_pem)).await;
 
@@ -49,7 +61,16 @@ async fn sh_curl_python_and_node_run_inside_as_the_sandbox_user() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_worker_and_other_sandboxes_are_invisible() {
-    let worker = TestWorker::start(2).await;
+    the_worker_and_other_sandboxes_are_invisible_on(TestWorker::start(2).await).await;
+}
+
+/// The same on sandboxes claimed from a warm pool (ADR 0208).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_worker_and_other_sandboxes_are_invisible_claimed() {
+    the_worker_and_other_sandboxes_are_invisible_on(TestWorker::start_pooled(102, 4).await).await;
+}
+
+async fn the_worker_and_other_sandboxes_are_invisible_on(worker: TestWorker) {
     let pki = TestPki::new("unused.test");
     let first = worker.create(spec(unused_proxy(), &pki.ca_pem)).await;
     let second = worker.create(spec(unused_proxy(), &pki.ca_pem)).await;
@@ -94,7 +115,16 @@ async fn the_worker_and_other_sandboxes_are_invisible() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cgroup_limits_follow_the_spec() {
-    let worker = TestWorker::start(3).await;
+    cgroup_limits_follow_the_spec_on(TestWorker::start(3).await).await;
+}
+
+/// The same on sandboxes claimed from a warm pool (ADR 0208).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cgroup_limits_follow_the_spec_claimed() {
+    cgroup_limits_follow_the_spec_on(TestWorker::start_pooled(103, 4).await).await;
+}
+
+async fn cgroup_limits_follow_the_spec_on(worker: TestWorker) {
     let pki = TestPki::new("unused.test");
     let mut sandbox_spec = spec(unused_proxy(), &pki.ca_pem);
     sandbox_spec.cpu_count = 2;

@@ -16,3 +16,4 @@ mod microvm;
 mod secrets;
 mod support;
 mod templates;
+mod warm_pool;

@@ -8,7 +8,7 @@ use osb_vm::Runtime;
 
 use crate::support::{spec_with_secret, token, unused_proxy, TestPki, TestWorker};
 
-fn grep_tree(dir: &std::path::Path, needle: &str) -> Vec<std::path::PathBuf> {
+pub(crate) fn grep_tree(dir: &std::path::Path, needle: &str) -> Vec<std::path::PathBuf> {
     let mut hits = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
     while let Some(path) = stack.pop() {
@@ -59,7 +59,20 @@ fn file_contains(path: &std::path::Path, needle: &[u8]) -> bool {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn environment_shows_only_sealed_tokens_and_the_canary_is_nowhere() {
-    let worker = TestWorker::start(20).await;
+    environment_shows_only_sealed_tokens_and_the_canary_is_nowhere_on(TestWorker::start(20).await)
+        .await;
+}
+
+/// The same on sandboxes claimed from a warm pool (ADR 0208).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn environment_shows_only_sealed_tokens_and_the_canary_is_nowhere_claimed() {
+    environment_shows_only_sealed_tokens_and_the_canary_is_nowhere_on(
+        TestWorker::start_pooled(120, 4).await,
+    )
+    .await;
+}
+
+async fn environment_shows_only_sealed_tokens_and_the_canary_is_nowhere_on(worker: TestWorker) {
     let pki = TestPki::new("unused.test");
     // The canary is the "real" secret value; only the test knows it.
     let canary = format!("canary-{}", uuid::Uuid::new_v4().simple());

@@ -22,6 +22,7 @@ pub const TEST_DISK_MB: u32 = 128;
 
 /// One runtime with its own prefix, pool and data dir.
 pub struct TestWorker {
+    pub index: u8,
     pub runtime: NetnsRuntime,
     pub sink: Arc<RecordingSink>,
     pub prefix: String,
@@ -68,8 +69,36 @@ impl TestWorker {
         Self::start_with(index, &std::env::temp_dir(), TEST_DISK_MB).await
     }
 
+    /// A worker keeping a warm pool of `pool_size` sandboxes (ADR 0208), started with the
+    /// pool full; every `create` of a spec that fits must then be a claim.
+    pub async fn start_pooled(index: u8, pool_size: usize) -> Self {
+        let worker =
+            Self::start_configured(index, &std::env::temp_dir(), TEST_DISK_MB, pool_size).await;
+        assert!(
+            worker.wait_for_pool().await,
+            "the warm pool did not fill within 60 s"
+        );
+        worker
+    }
+
+    /// Waits (up to 60 s) until the warm pool is full again.
+    pub async fn wait_for_pool(&self) -> bool {
+        self.runtime
+            .wait_for_warm_pool(std::time::Duration::from_secs(60))
+            .await
+    }
+
+    /// The address the resolver answers allowed names with.
+    pub fn dns_answer(&self) -> Ipv4Addr {
+        dns_answer(self.index)
+    }
+
     /// A worker whose data dir lies under `data_root` and whose sandbox disks hold `disk_mb` MiB.
     pub async fn start_with(index: u8, data_root: &Path, disk_mb: u32) -> Self {
+        Self::start_configured(index, data_root, disk_mb, 0).await
+    }
+
+    async fn start_configured(index: u8, data_root: &Path, disk_mb: u32, pool_size: usize) -> Self {
         let prefix = format!("osbt{index:02}");
         let temp = tempfile::Builder::new()
             .prefix(&format!("osb-vm-it-{index:02}-"))
@@ -83,11 +112,13 @@ impl TestWorker {
         let mut config = NetnsConfig::new(&prefix, &data_dir);
         config.address_pool = pool(index);
         config.disk_mb = disk_mb;
+        config.warm_pool = pool_size;
         let sink = Arc::new(RecordingSink::default());
         let runtime = NetnsRuntime::new(config, sink.clone())
             .await
             .expect("the netns runtime starts (tests run as root with nftables installed)");
         Self {
+            index,
             runtime,
             sink,
             prefix,
@@ -109,10 +140,23 @@ impl TestWorker {
             .expect("the restarted runtime starts");
     }
 
-    /// Creates a sandbox from `spec` and returns its id.
+    /// Creates a sandbox from `spec` and returns its id. On a pooled worker a spec of the
+    /// common shape must be served from the pool (so tests run on claimed sandboxes for real).
     pub async fn create(&self, spec: SandboxSpec) -> SandboxId {
         let id = spec.id;
+        let pooled = self.runtime.warm_pool_ready() > 0
+            && spec.template == osb_vm::HOST_SYSTEM_TEMPLATE
+            && spec.boot_from == osb_vm::BootLayer::Fresh
+            && spec.disk_mb.is_none();
+        let claims = self.runtime.warm_pool_claims();
         self.runtime.create(spec).await.expect("sandbox create");
+        if pooled {
+            assert_eq!(
+                self.runtime.warm_pool_claims(),
+                claims + 1,
+                "the create was not served from the warm pool"
+            );
+        }
         id
     }
 

@@ -209,6 +209,7 @@ pub async fn start_platform(options: PlatformOptions) -> Platform {
                 allow_development: false,
                 microvm,
                 sandbox_disk_mb: None,
+                warm_pool: None,
             },
             abort_after_record: None,
         };

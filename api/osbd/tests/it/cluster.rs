@@ -130,7 +130,7 @@ impl ClusterBase {
     }
 
     /// The environment of worker `name`: its own certificate, the shared settings, and a proxy
-    /// that resolves `LLM_HOST` to the test origin and trusts its CA.
+    /// that resolves `LLM_HOST` to the test origin and trusts its CA; no warm pool.
     pub(crate) fn worker_env(&self, name: &str) -> Vec<(String, String)> {
         let identity = PeerIdentity::new(PeerRole::Worker, name).unwrap();
         let certs = pki::issue(
@@ -156,6 +156,8 @@ impl ClusterBase {
                 "OPENSANDBOX_PROXY_ALLOW_LOOPBACK".to_owned(),
                 "1".to_owned(),
             ),
+            // These tests count the worker's host objects exactly: no warm pool (ADR 0208).
+            ("OPENSANDBOX_WARM_POOL".to_owned(), "0".to_owned()),
         ]);
         env
     }
