@@ -12,7 +12,7 @@ use std::time::Duration;
 use osb_proto::SagaId;
 use osb_store::{SagaClaim, SagaRecord, SagaStatus, StepAction, StepStatus, Store};
 use serde_json::json;
-use tracing::{info, warn};
+use tracing::{info, info_span, warn, Instrument};
 
 use crate::definition::SagaDefinition;
 use crate::error::{SagaError, StepError};
@@ -115,6 +115,7 @@ impl SagaExecutor {
         let record = self
             .store
             .create_saga(saga, definition.kind(), params, &self.owner)
+            .instrument(info_span!("saga.insert"))
             .await?;
         let claim = record.claim().ok_or_else(|| SagaError::ClaimLost {
             saga: saga.to_string(),
@@ -193,6 +194,7 @@ impl SagaExecutor {
         let result = self
             .store
             .record_saga_step(saga, claim, seq, name, action, status, output)
+            .instrument(info_span!("saga.log_write", rows = 1))
             .await;
         fenced(saga, result)
     }
@@ -270,7 +272,9 @@ impl SagaExecutor {
                 .await?
             {
                 None => {
-                    self.set_status(saga, claim, SagaStatus::Completed).await?;
+                    self.set_status(saga, claim, SagaStatus::Completed)
+                        .instrument(info_span!("saga.log_write", rows = 0))
+                        .await?;
                     info!(saga = %saga, kind = definition.kind(), "saga completed");
                     return Ok(SagaOutcome::Completed {
                         saga,
@@ -318,12 +322,15 @@ impl SagaExecutor {
                 self.report(definition.kind(), saga, inputs, name, DO_FAILED);
                 return Ok(Some(failed));
             }
+            let span = info_span!("saga.step", step = name);
             let mut result = self
                 .bounded(saga, claim, name, step.run(context, inputs))
+                .instrument(span.clone())
                 .await?;
             if self.options.hooks.repeat_actions && result.is_ok() {
                 result = self
                     .bounded(saga, claim, name, step.run(context, inputs))
+                    .instrument(span)
                     .await?;
             }
             if self.options.hooks.stop_after.as_deref() == Some(name) {

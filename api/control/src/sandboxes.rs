@@ -13,6 +13,7 @@ use osb_proto::{CheckpointId, OrgId, SagaId, SandboxId, SnapshotId};
 use osb_saga::{ExecutorOptions, SagaDefinition, SagaExecutor, SagaOutcome};
 use osb_store::{CheckpointRecord, SandboxRecord, SandboxStatus, SnapshotRecord, StoreError};
 use serde_json::json;
+use tracing::Instrument;
 
 use super::error::ControlError;
 use super::events::{publish_sandbox_event, transition_announcing, Announcement};
@@ -116,6 +117,15 @@ impl SandboxService {
         &self,
         params: CreateParams,
     ) -> Result<(SandboxRecord, bool), ControlError> {
+        self.create_or_replay_inner(params)
+            .instrument(tracing::info_span!("control.create"))
+            .await
+    }
+
+    async fn create_or_replay_inner(
+        &self,
+        params: CreateParams,
+    ) -> Result<(SandboxRecord, bool), ControlError> {
         let org = params.org_id;
         let sandbox = params.sandbox_id;
         let saga = Self::create_saga_id(sandbox);
@@ -161,7 +171,12 @@ impl SandboxService {
         match outcome {
             SagaOutcome::Completed { .. } => {
                 ControlMetrics::bump(&self.metrics.creates_completed, 1);
-                Ok(self.plane.store.get_sandbox(org, sandbox).await?)
+                Ok(self
+                    .plane
+                    .store
+                    .get_sandbox(org, sandbox)
+                    .instrument(tracing::info_span!("control.read_created"))
+                    .await?)
             }
             SagaOutcome::Unwound {
                 failed_step, error, ..

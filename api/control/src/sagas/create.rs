@@ -14,6 +14,7 @@ use osb_proto::SealedToken;
 use osb_saga::{SagaDefinition, SagaError, SagaStep, StepError, StepInputs, StepName, StepUndo};
 use osb_store::{NewSandbox, SandboxStatus, StoreError};
 use serde_json::{json, Value};
+use tracing::Instrument;
 
 use super::params::{
     BootFrom, Booted, CreateParams, Done, Placed, Registered, Resolved, Sealed, SealedName,
@@ -433,6 +434,7 @@ impl SagaStep<ControlPlane> for RegisterSession {
             p.project_id,
             &registered,
         )
+        .instrument(tracing::info_span!("session.catch_up"))
         .await?;
         to_output(&Registered {
             secrets: registered.len(),
