@@ -1,7 +1,8 @@
 //! Where a create's milliseconds go: a tracing layer that times the spans the create path opens
 //! (`saga.step [<step>]`, `saga.log_write`, `command.stage_values [<step>]`,
 //! `command.round_trip [<step>]`, `vault.reveal`, `session.catch_up`, …) from creation to
-//! close, grouped by name and `step` field and by the bench variant running at the time.
+//! close, grouped by name and `step` field and by the bench variant running at the time; and
+//! sea-orm's query spans (`db: …`), whose count per create is the store's round trips.
 //!
 //! It only measures: it must never print span fields other than the step name (spans carry
 //! no values, and this layer reads no other field).
@@ -109,12 +110,21 @@ impl Visit for StepField {
 
 impl<S: Subscriber + for<'a> LookupSpan<'a>> Layer<S> for Recorder {
     fn on_new_span(&self, attributes: &Attributes<'_>, id: &Id, context: Context<'_, S>) {
-        let mut step = StepField(None);
-        attributes.record(&mut step);
-        let name = attributes.metadata().name();
-        let label = match step.0 {
-            Some(step) => format!("{name} [{step}]"),
-            None => name.to_owned(),
+        let metadata = attributes.metadata();
+        let name = metadata.name();
+        // Our own spans, and the store's queries (sea-orm's, to count round trips); the
+        // HTTP/2 and runtime internals only add noise.
+        let label = if metadata.target().starts_with("osb") {
+            let mut step = StepField(None);
+            attributes.record(&mut step);
+            match step.0 {
+                Some(step) => format!("{name} [{step}]"),
+                None => name.to_owned(),
+            }
+        } else if metadata.target().starts_with("sea_orm") {
+            format!("db: sea-orm {name}")
+        } else {
+            return;
         };
         if let Some(span) = context.span(id) {
             span.extensions_mut().insert(Opened {
