@@ -15,9 +15,10 @@
 #   sudo scripts/bench-api.sh                       # as root (the netns runtime needs it)
 #   DUR=5s ROUNDS=3 CREATE_ROUNDS=5 CREATE_CONC=4 scripts/bench-api.sh
 #   READS_ONLY=1 CONC=64 ROUNDS=3 STORE=sqlite scripts/bench-api.sh   # issue 17.3 (no create batches)
+#   CREATES_ONLY=1 SERIAL_ROUNDS=5 CREATE_ROUNDS=0 scripts/bench-api.sh # issue 17.1 (REST create p50/p99)
 #
 # Knobs: DUR [10s], CONC [64], ROUNDS [2], PROJECTS [10], SANDBOXES [4], STORE [postgres],
-# READS_ONLY [unset], RATE_LIMIT [off: the per-key limit (ADR 0027) would answer most of a
+# READS_ONLY [unset], CREATES_ONLY [unset: skip the read loads], RATE_LIMIT [off: the per-key limit (ADR 0027) would answer most of a
 # load test with 429], BATCH [8], CREATE_CONC [4],
 # SERIAL_ROUNDS [3], CREATE_ROUNDS [5], PORT [a free one], API_TARGET_DIR [/work/target-bench],
 # OSB_TEST_POSTGRES_URL [postgres://postgres@127.0.0.1:5432/postgres] (an admin URL: the script
@@ -160,6 +161,9 @@ delete_all() {
   echo "$ids" | grep -c . || true
 }
 
+if [[ -n ${CREATES_ONLY:-} ]]; then
+  say "CREATES_ONLY: no read loads"
+else
 for _ in $(seq 1 "$SANDBOXES"); do
   api -X POST "$URL/api/sandboxes" -d '{"project":"bench"}' >/dev/null || die "a sandbox for the listing was not created"
 done
@@ -176,6 +180,7 @@ for round in $(seq 1 "$ROUNDS"); do
 done
 deleted=$(delete_all)
 sleep 2
+fi
 [[ -z ${READS_ONLY:-} ]] || { say "READS_ONLY: no create batches (deleted $deleted listing sandboxes)"; exit 0; }
 
 
@@ -190,7 +195,7 @@ create_rounds() { # concurrency rounds
     deleted=$(delete_all)
     sleep 2 # placement frees a deleted sandbox's room at the worker's next heartbeat (1 s)
     printf '%-6s %-8s %10s %10s %10s  %-14s deleted %s\n' "$round" "-c $conc" "$rps" "$p50" "$p99" "$codes" "$deleted"
-    echo "$rps $p50" >>"$WORK/creates-$conc"
+    echo "$rps $p50 $p99" >>"$WORK/creates-$conc"
   done
 }
 median() { sort -n | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
@@ -199,7 +204,11 @@ printf '%-6s %-8s %10s %10s %10s  %s\n' round conc creates/s p50_ms p99_ms statu
 create_rounds 1 "$SERIAL_ROUNDS"
 create_rounds "$CREATE_CONC" "$CREATE_ROUNDS"
 s_rps=$(cut -d' ' -f1 "$WORK/creates-1" | median); s_p50=$(cut -d' ' -f2 "$WORK/creates-1" | median)
-c_rps=$(cut -d' ' -f1 "$WORK/creates-$CREATE_CONC" | median); c_p50=$(cut -d' ' -f2 "$WORK/creates-$CREATE_CONC" | median)
-printf 'medians: -c 1 %s creates/s p50 %s ms; -c %s %s creates/s p50 %s ms\n' "$s_rps" "$s_p50" "$CREATE_CONC" "$c_rps" "$c_p50"
-printf 'concurrent/serial: creates/s %sx, p50 %sx\n' "$(ratio "$c_rps" "$s_rps")" "$(ratio "$c_p50" "$s_p50")"
+s_p99=$(cut -d' ' -f3 "$WORK/creates-1" | sort -n | tail -n 1)
+printf 'serial (-c 1): median of the rounds: %s creates/s, p50 %s ms; highest round p99 %s ms\n' "$s_rps" "$s_p50" "$s_p99"
+if [[ $CREATE_ROUNDS -gt 0 ]]; then
+  c_rps=$(cut -d' ' -f1 "$WORK/creates-$CREATE_CONC" | median); c_p50=$(cut -d' ' -f2 "$WORK/creates-$CREATE_CONC" | median)
+  printf 'medians: -c 1 %s creates/s p50 %s ms; -c %s %s creates/s p50 %s ms\n' "$s_rps" "$s_p50" "$CREATE_CONC" "$c_rps" "$c_p50"
+  printf 'concurrent/serial: creates/s %sx, p50 %sx\n' "$(ratio "$c_rps" "$s_rps")" "$(ratio "$c_p50" "$s_p50")"
+fi
 say "load average $(cut -d' ' -f1-3 /proc/loadavg)"

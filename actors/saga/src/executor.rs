@@ -10,9 +10,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use osb_proto::SagaId;
-use osb_store::{SagaClaim, SagaRecord, SagaStatus, StepAction, StepStatus, Store};
+use osb_store::{SagaClaim, SagaLogEntry, SagaRecord, SagaStatus, StepAction, StepStatus, Store};
 use serde_json::json;
-use tracing::{info, warn};
+use tracing::{info, info_span, warn, Instrument};
 
 use crate::definition::SagaDefinition;
 use crate::error::{SagaError, StepError};
@@ -115,11 +115,14 @@ impl SagaExecutor {
         let record = self
             .store
             .create_saga(saga, definition.kind(), params, &self.owner)
+            .instrument(info_span!("saga.insert"))
             .await?;
         let claim = record.claim().ok_or_else(|| SagaError::ClaimLost {
             saga: saga.to_string(),
         })?;
-        self.drive(definition, context, record, &claim).await
+        // A saga this call just inserted has no log yet: nothing to read back.
+        self.drive(definition, context, record, &claim, Vec::new())
+            .await
     }
 
     /// Claims an unfinished saga (ours, unowned, or a crashed owner's) and drives it on.
@@ -146,7 +149,8 @@ impl SagaExecutor {
                 expected: definition.kind().to_owned(),
             });
         }
-        self.drive(definition, context, record, &claim).await
+        let log = self.store.saga_log(saga).await?;
+        self.drive(definition, context, record, &claim, log).await
     }
 
     /// Runs one step action or undo under the fence: the claim renewed while it runs, bounded by
@@ -193,6 +197,23 @@ impl SagaExecutor {
         let result = self
             .store
             .record_saga_step(saga, claim, seq, name, action, status, output)
+            .instrument(info_span!("saga.log_write", rows = 1))
+            .await;
+        fenced(saga, result)
+    }
+
+    /// Logs several step-log rows, and the saga's status when given, in one fenced write.
+    async fn log_all(
+        &self,
+        saga: SagaId,
+        claim: &SagaClaim,
+        entries: &[SagaLogEntry],
+        status: Option<SagaStatus>,
+    ) -> Result<(), SagaError> {
+        let result = self
+            .store
+            .record_saga_steps(saga, claim, entries, status)
+            .instrument(info_span!("saga.log_write", rows = entries.len()))
             .await;
         fenced(saga, result)
     }
@@ -234,14 +255,14 @@ impl SagaExecutor {
         context: &C,
         record: SagaRecord,
         claim: &SagaClaim,
+        log: Vec<SagaLogEntry>,
     ) -> Result<SagaOutcome, SagaError> {
         let saga = record.id;
         let mut inputs = StepInputs {
             saga,
-            params: record.params.clone(),
+            params: record.params,
             outputs: BTreeMap::new(),
         };
-        let log = self.store.saga_log(saga).await?;
         for entry in &log {
             if entry.action == StepAction::Do && entry.status == StepStatus::Completed {
                 if let Some(output) = &entry.output {
@@ -269,22 +290,30 @@ impl SagaExecutor {
                 .run_forward(definition, context, saga, claim, &mut inputs)
                 .await?
             {
-                None => {
-                    self.set_status(saga, claim, SagaStatus::Completed).await?;
+                Forward::Completed(last) => {
+                    // The last step's outcome and the saga's completion: one fenced write.
+                    let entries: Vec<SagaLogEntry> = last.iter().cloned().collect();
+                    self.log_all(saga, claim, &entries, Some(SagaStatus::Completed))
+                        .await?;
+                    if let Some(last) = &last {
+                        self.report(definition.kind(), saga, &inputs, &last.step, DO_COMPLETED);
+                    }
                     info!(saga = %saga, kind = definition.kind(), "saga completed");
                     return Ok(SagaOutcome::Completed {
                         saga,
                         outputs: inputs.outputs,
                     });
                 }
-                Some(failure) => failure,
+                Forward::Failed(failure) => failure,
             },
         };
         self.unwind(definition, context, (saga, claim), &inputs, failure)
             .await
     }
 
-    /// Runs the steps that have not completed; returns the failed step and error, if any.
+    /// Runs the steps that have not completed. A step's `completed` row is written together with
+    /// the next step's `started` row (one fenced write, still before the next step acts); the
+    /// last one is handed back to be written with the saga's completion (ADR 0034).
     async fn run_forward<C: Send + Sync>(
         &self,
         definition: &SagaDefinition<C>,
@@ -292,38 +321,46 @@ impl SagaExecutor {
         saga: SagaId,
         claim: &SagaClaim,
         inputs: &mut StepInputs,
-    ) -> Result<Option<(String, String)>, SagaError> {
+    ) -> Result<Forward, SagaError> {
+        // The completed row of the step before, not written yet.
+        let mut pending: Option<SagaLogEntry> = None;
         for (seq, step) in definition.steps().iter().enumerate() {
             let name = step.name();
             if inputs.outputs.contains_key(name) {
                 continue;
             }
-            // The fenced `started` write renews the claim too: no separate round trip.
             let seq = u32::try_from(seq).unwrap_or(u32::MAX);
-            self.log(
-                saga,
-                claim,
-                seq,
-                name,
-                StepAction::Do,
-                StepStatus::Started,
-                None,
-            )
-            .await?;
+            // The fenced write renews the claim too: no separate round trip.
+            let started = entry(seq, name, StepAction::Do, StepStatus::Started, None);
+            let finished = pending.take();
+            let rows: Vec<SagaLogEntry> = finished.iter().cloned().chain([started]).collect();
+            self.log_all(saga, claim, &rows, None).await?;
+            if let Some(finished) = &finished {
+                self.report(
+                    definition.kind(),
+                    saga,
+                    inputs,
+                    &finished.step,
+                    DO_COMPLETED,
+                );
+            }
             let inject = self.options.hooks.fail_after.as_deref() == Some(name);
             if inject && step.irreversible() {
                 // An irreversible step cannot have run and then failed: inject before it.
                 let error = format!("injected failure before irreversible step {name}");
                 let failed = self.fail_step(saga, claim, seq, name, error).await?;
                 self.report(definition.kind(), saga, inputs, name, DO_FAILED);
-                return Ok(Some(failed));
+                return Ok(Forward::Failed(failed));
             }
+            let span = info_span!("saga.step", step = name);
             let mut result = self
                 .bounded(saga, claim, name, step.run(context, inputs))
+                .instrument(span.clone())
                 .await?;
             if self.options.hooks.repeat_actions && result.is_ok() {
                 result = self
                     .bounded(saga, claim, name, step.run(context, inputs))
+                    .instrument(span)
                     .await?;
             }
             if self.options.hooks.stop_after.as_deref() == Some(name) {
@@ -338,29 +375,25 @@ impl SagaExecutor {
             }
             match result {
                 Ok(output) => {
-                    self.log(
-                        saga,
-                        claim,
+                    pending = Some(entry(
                         seq,
                         name,
                         StepAction::Do,
                         StepStatus::Completed,
                         Some(output.clone()),
-                    )
-                    .await?;
+                    ));
                     inputs.outputs.insert(name.to_owned(), output);
-                    self.report(definition.kind(), saga, inputs, name, DO_COMPLETED);
                 }
                 Err(error) => {
                     let failed = self
                         .fail_step(saga, claim, seq, name, error.message)
                         .await?;
                     self.report(definition.kind(), saga, inputs, name, DO_FAILED);
-                    return Ok(Some(failed));
+                    return Ok(Forward::Failed(failed));
                 }
             }
         }
-        Ok(None)
+        Ok(Forward::Completed(pending))
     }
 
     /// Logs a step failure and switches the saga to unwinding.
@@ -373,17 +406,15 @@ impl SagaExecutor {
         error: String,
     ) -> Result<(String, String), SagaError> {
         warn!(saga = %saga, step = name, error = %error, "saga step failed; unwinding");
-        self.log(
-            saga,
-            claim,
+        let failed = entry(
             seq,
             name,
             StepAction::Do,
             StepStatus::Failed,
             Some(json!({ "error": error })),
-        )
-        .await?;
-        self.set_status(saga, claim, SagaStatus::Unwinding).await?;
+        );
+        self.log_all(saga, claim, &[failed], Some(SagaStatus::Unwinding))
+            .await?;
         Ok((name.to_owned(), error))
     }
 
@@ -486,6 +517,32 @@ impl SagaExecutor {
             failed_step,
             error,
         })
+    }
+}
+
+/// How the forward run ended.
+enum Forward {
+    /// Every step completed; the last completed row still to be written (none when the saga
+    /// was resumed with every step already logged).
+    Completed(Option<SagaLogEntry>),
+    /// A step failed (logged, the saga unwinding): its name and error.
+    Failed((String, String)),
+}
+
+/// One step-log row to write.
+fn entry(
+    seq: u32,
+    step: &str,
+    action: StepAction,
+    status: StepStatus,
+    output: Option<serde_json::Value>,
+) -> SagaLogEntry {
+    SagaLogEntry {
+        seq,
+        step: step.to_owned(),
+        action,
+        status,
+        output,
     }
 }
 

@@ -24,6 +24,7 @@ use osb_grpc::proto as wire;
 use osb_proto::{SagaId, SandboxId, WorkerName};
 use osb_saga::StepError;
 use serde::de::DeserializeOwned;
+use tracing::Instrument;
 
 use crate::plane::ControlPlane;
 
@@ -88,17 +89,25 @@ pub(crate) async fn stage_values(
         return Err(step.not_live());
     }
     let key = step.key();
-    let mut client = plane.worker(step.worker).await?;
-    client
-        .stage_values(wire::StageValuesRequest {
-            idempotency_key: key.clone(),
-            sandbox_id: sandbox.to_string(),
-            user_envs,
-            sealed_envs,
-            secrets,
-        })
-        .await
-        .map_err(|status| plane.rpc_failed(step.worker, "take the command's values", status))?;
+    let staging = async {
+        let mut client = plane.worker(step.worker).await?;
+        client
+            .stage_values(wire::StageValuesRequest {
+                idempotency_key: key.clone(),
+                sandbox_id: sandbox.to_string(),
+                user_envs,
+                sealed_envs,
+                secrets,
+            })
+            .await
+            .map_err(|status| plane.rpc_failed(step.worker, "take the command's values", status))
+    };
+    staging
+        .instrument(tracing::info_span!(
+            "command.stage_values",
+            step = step.step
+        ))
+        .await?;
     Ok(key)
 }
 
@@ -108,7 +117,9 @@ pub(crate) async fn send<T: DeserializeOwned>(
     step: &StepCommand<'_>,
     payload: CommandPayload,
 ) -> Result<T, StepError> {
-    let output = send_value(plane, step, payload).await?;
+    let output = send_value(plane, step, payload)
+        .instrument(tracing::info_span!("command.round_trip", step = step.step))
+        .await?;
     serde_json::from_value(output).map_err(|error| {
         StepError::new(format!(
             "worker {} answered {} with a malformed output: {error}",

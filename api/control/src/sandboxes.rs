@@ -13,6 +13,7 @@ use osb_proto::{CheckpointId, OrgId, SagaId, SandboxId, SnapshotId};
 use osb_saga::{ExecutorOptions, SagaDefinition, SagaExecutor, SagaOutcome};
 use osb_store::{CheckpointRecord, SandboxRecord, SandboxStatus, SnapshotRecord, StoreError};
 use serde_json::json;
+use tracing::Instrument;
 
 use super::error::ControlError;
 use super::events::{publish_sandbox_event, transition_announcing, Announcement};
@@ -116,32 +117,33 @@ impl SandboxService {
         &self,
         params: CreateParams,
     ) -> Result<(SandboxRecord, bool), ControlError> {
+        self.create_or_replay_inner(params)
+            .instrument(tracing::info_span!("control.create"))
+            .await
+    }
+
+    async fn create_or_replay_inner(
+        &self,
+        params: CreateParams,
+    ) -> Result<(SandboxRecord, bool), ControlError> {
         let org = params.org_id;
         let sandbox = params.sandbox_id;
         let saga = Self::create_saga_id(sandbox);
         let value = serde_json::to_value(&params)
             .map_err(|error| ControlError::Failed(error.to_string()))?;
-        match self.plane.store.get_saga(saga).await {
-            Ok(existing) if existing.params != value => {
-                return Err(ControlError::Conflict(
-                    "this Idempotency-Key was used for a different request; use a new key".into(),
-                ))
-            }
-            Ok(_) => return Ok((self.wait_for_creation(org, sandbox).await?, false)),
-            Err(StoreError::NotFound(_)) => {}
-            Err(other) => return Err(other.into()),
-        }
+        // No read first: a fresh key (the common case) goes straight to the saga's insert, and
+        // only a key that exists already (the insert's conflict) is compared (ADR 0034).
         let Some(_driving) = self.in_flight.enter(saga) else {
-            return Ok((self.wait_for_creation(org, sandbox).await?, false));
+            return Ok((self.replay(org, sandbox, saga, &value).await?, false));
         };
         let outcome = match self
             .executor
-            .start(&self.create, &self.plane, saga, value)
+            .start(&self.create, &self.plane, saga, value.clone())
             .await
         {
-            // Two identical requests raced: the other one owns the saga; report its sandbox.
+            // The key was used before (or two requests raced): the saga that holds it answers.
             Err(osb_saga::SagaError::Store(StoreError::Conflict(_))) => {
-                return Ok((self.wait_for_creation(org, sandbox).await?, false))
+                return Ok((self.replay(org, sandbox, saga, &value).await?, false))
             }
             Err(osb_saga::SagaError::Stopped { step }) if self.abort_on_stop => {
                 tracing::error!(step, "failpoint: aborting the process mid-saga");
@@ -150,6 +152,25 @@ impl SandboxService {
             other => other?,
         };
         Ok((self.after_create(org, sandbox, outcome).await?, true))
+    }
+
+    /// The sandbox of a create whose saga exists already, once it is no longer `creating`;
+    /// a conflict when that saga was started for a different request.
+    async fn replay(
+        &self,
+        org: OrgId,
+        sandbox: SandboxId,
+        saga: SagaId,
+        value: &serde_json::Value,
+    ) -> Result<SandboxRecord, ControlError> {
+        match self.plane.store.get_saga(saga).await {
+            Ok(existing) if existing.params != *value => Err(ControlError::Conflict(
+                "this Idempotency-Key was used for a different request; use a new key".into(),
+            )),
+            // Not inserted yet: a request of this process is about to.
+            Ok(_) | Err(StoreError::NotFound(_)) => self.wait_for_creation(org, sandbox).await,
+            Err(other) => Err(other.into()),
+        }
     }
 
     async fn after_create(
@@ -161,7 +182,12 @@ impl SandboxService {
         match outcome {
             SagaOutcome::Completed { .. } => {
                 ControlMetrics::bump(&self.metrics.creates_completed, 1);
-                Ok(self.plane.store.get_sandbox(org, sandbox).await?)
+                Ok(self
+                    .plane
+                    .store
+                    .get_sandbox(org, sandbox)
+                    .instrument(tracing::info_span!("control.read_created"))
+                    .await?)
             }
             SagaOutcome::Unwound {
                 failed_step, error, ..

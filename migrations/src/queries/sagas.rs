@@ -31,6 +31,7 @@ impl Store {
         owner: &str,
     ) -> Result<SagaRecord, StoreError> {
         let at = now();
+        let row_params = params.clone();
         let row = sagas::ActiveModel {
             id: Set(id.as_uuid()),
             kind: Set(kind.to_owned()),
@@ -46,7 +47,18 @@ impl Store {
             .exec_without_returning(&self.db)
             .await
             .map_err(|error| StoreError::from_db(error, &format!("saga {id}")))?;
-        self.get_saga(id).await
+        // The row is exactly what was inserted: no read back (one round trip less per saga).
+        Ok(SagaRecord {
+            id,
+            status: SagaStatus::Running,
+            kind: kind.to_owned(),
+            owner: Some(owner.to_owned()),
+            claimed_at: Some(at),
+            params: row_params,
+            created_at: at,
+            updated_at: at,
+            generation: 1,
+        })
     }
 
     /// Loads a saga.
@@ -144,45 +156,75 @@ impl Store {
         status: StepStatus,
         output: Option<serde_json::Value>,
     ) -> Result<(), StoreError> {
-        let seq =
-            i32::try_from(seq).map_err(|_| StoreError::corrupt("saga step", "too many steps"))?;
-        if self.kind() == DatabaseKind::Postgres {
-            let row = LogRow {
-                saga: id.as_uuid(),
-                seq,
-                step: step.to_owned(),
-                action: action.as_str(),
-                status: status.as_str(),
-                output,
-            };
-            return record_fenced_postgres(&self.db, claim, row).await;
-        }
-        let row = saga_log::ActiveModel {
-            id: Set(uuid::Uuid::new_v4()),
-            saga_id: Set(id.as_uuid()),
-            seq: Set(seq),
-            step: Set(step.to_owned()),
-            action: Set(action.as_str().to_owned()),
-            status: Set(status.as_str().to_owned()),
-            output: Set(output),
-            created_at: Set(now()),
+        let entry = SagaLogEntry {
+            seq,
+            step: step.to_owned(),
+            action,
+            status,
+            output,
         };
+        self.record_saga_steps(id, claim, std::slice::from_ref(&entry), None)
+            .await
+    }
+
+    /// Records several step actions (upserts on saga/step/action, in order) and, when given, the
+    /// saga's new status, all under `claim` and renewing it, in one round trip on PostgreSQL (one
+    /// statement) and one transaction on SQLite: all of it is written, or nothing (`Stale` if
+    /// another claim replaced this one). The executor writes a step's outcome together with the
+    /// next step's `started` row, and the last outcome together with the final status (ADR 0034).
+    pub async fn record_saga_steps(
+        &self,
+        id: SagaId,
+        claim: &SagaClaim,
+        entries: &[SagaLogEntry],
+        status: Option<SagaStatus>,
+    ) -> Result<(), StoreError> {
+        let mut rows = Vec::with_capacity(entries.len());
+        for entry in entries {
+            rows.push(LogRow {
+                seq: i32::try_from(entry.seq)
+                    .map_err(|_| StoreError::corrupt("saga step", "too many steps"))?,
+                step: entry.step.clone(),
+                action: entry.action.as_str(),
+                status: entry.status.as_str(),
+                output: entry.output.clone(),
+            });
+        }
+        if rows.is_empty() {
+            return touch_claim(&self.db, id, claim, status).await;
+        }
+        if self.kind() == DatabaseKind::Postgres {
+            return record_fenced_postgres(&self.db, id, claim, rows, status).await;
+        }
+        let at = now();
         let transaction = self.db.begin().await?;
         // The fenced renewal first: it locks the saga row, so a concurrent claim waits for this
         // transaction and then finds a fresh lease.
-        touch_claim(&transaction, id, claim, None).await?;
-        saga_log::Entity::insert(row)
-            .on_conflict(
-                OnConflict::columns([
-                    saga_log::Column::SagaId,
-                    saga_log::Column::Step,
-                    saga_log::Column::Action,
-                ])
-                .update_columns([saga_log::Column::Status, saga_log::Column::Output])
-                .to_owned(),
-            )
-            .exec_without_returning(&transaction)
-            .await?;
+        touch_claim(&transaction, id, claim, status).await?;
+        for row in rows {
+            let model = saga_log::ActiveModel {
+                id: Set(uuid::Uuid::new_v4()),
+                saga_id: Set(id.as_uuid()),
+                seq: Set(row.seq),
+                step: Set(row.step),
+                action: Set(row.action.to_owned()),
+                status: Set(row.status.to_owned()),
+                output: Set(row.output),
+                created_at: Set(at),
+            };
+            saga_log::Entity::insert(model)
+                .on_conflict(
+                    OnConflict::columns([
+                        saga_log::Column::SagaId,
+                        saga_log::Column::Step,
+                        saga_log::Column::Action,
+                    ])
+                    .update_columns([saga_log::Column::Status, saga_log::Column::Output])
+                    .to_owned(),
+                )
+                .exec_without_returning(&transaction)
+                .await?;
+        }
         transaction.commit().await?;
         Ok(())
     }
@@ -215,20 +257,47 @@ impl Store {
     }
 }
 
-/// PostgreSQL: the fence and the log write in one statement (one round trip instead of four):
-/// the UPDATE in the CTE renews and locks the saga row only under the claim, and the INSERT
-/// selects from it, so nothing is written once the claim was taken over.
-const FENCED_LOG_SQL: &str = "WITH fence AS (\
-     UPDATE sagas SET claimed_at = $1 WHERE id = $2 AND owner = $3 AND generation = $4 RETURNING id) \
-     INSERT INTO saga_log (id, saga_id, seq, step, action, status, output, created_at) \
-     SELECT $5, fence.id, $6, $7, $8, $9, $10, $1 FROM fence \
-     ON CONFLICT (saga_id, step, action) \
-     DO UPDATE SET status = EXCLUDED.status, output = EXCLUDED.output \
-     RETURNING saga_id";
+/// PostgreSQL: the fence and the log writes in one statement (one round trip): the UPDATE in
+/// the CTE renews the claim (and sets the status, when asked) and locks the saga row only under
+/// the claim, and the INSERT selects its rows from it, so nothing is written once the claim was
+/// taken over. The rows' placeholders follow the fixed ones, six per row.
+fn fenced_log_sql(rows: usize, with_status: bool) -> String {
+    let status = if with_status {
+        ", status = $5, updated_at = $1"
+    } else {
+        ""
+    };
+    let first_row = if with_status { 6 } else { 5 };
+    let values = (0..rows)
+        .map(|row| {
+            let base = first_row + row * 6;
+            format!(
+                "(${}::uuid, ${}::int4, ${}::text, ${}::text, ${}::text, ${}::json)",
+                base,
+                base + 1,
+                base + 2,
+                base + 3,
+                base + 4,
+                base + 5
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(", ");
+    format!(
+        "WITH fence AS (\
+         UPDATE sagas SET claimed_at = $1{status} WHERE id = $2 AND owner = $3 AND generation = $4 \
+         RETURNING id) \
+         INSERT INTO saga_log (id, saga_id, seq, step, action, status, output, created_at) \
+         SELECT v.id, fence.id, v.seq, v.step, v.action, v.status, v.output, $1 \
+         FROM fence, (VALUES {values}) AS v (id, seq, step, action, status, output) \
+         ON CONFLICT (saga_id, step, action) \
+         DO UPDATE SET status = EXCLUDED.status, output = EXCLUDED.output \
+         RETURNING saga_id"
+    )
+}
 
 /// One saga-log row, as the fenced writes take it.
 struct LogRow {
-    saga: uuid::Uuid,
     seq: i32,
     step: String,
     action: &'static str,
@@ -238,32 +307,40 @@ struct LogRow {
 
 async fn record_fenced_postgres(
     db: &DatabaseConnection,
+    id: SagaId,
     claim: &SagaClaim,
-    row: LogRow,
+    rows: Vec<LogRow>,
+    status: Option<SagaStatus>,
 ) -> Result<(), StoreError> {
-    let values: Vec<sea_orm::Value> = vec![
+    let sql = fenced_log_sql(rows.len(), status.is_some());
+    let mut values: Vec<sea_orm::Value> = vec![
         now().into(),
-        row.saga.into(),
+        id.as_uuid().into(),
         claim.owner.clone().into(),
         claim.generation.into(),
-        uuid::Uuid::new_v4().into(),
-        row.seq.into(),
-        row.step.into(),
-        row.action.into(),
-        row.status.into(),
-        row.output.into(),
     ];
+    if let Some(status) = status {
+        values.push(status.as_str().into());
+    }
+    for row in rows {
+        values.push(uuid::Uuid::new_v4().into());
+        values.push(row.seq.into());
+        values.push(row.step.into());
+        values.push(row.action.into());
+        values.push(row.status.into());
+        values.push(row.output.into());
+    }
     let written = db
         .query_all_raw(Statement::from_sql_and_values(
             DbBackend::Postgres,
-            FENCED_LOG_SQL,
+            sql,
             values,
         ))
         .await?;
     if written.is_empty() {
         return Err(StoreError::Stale(format!(
-            "saga {}: the claim of {} (generation {}) was taken over",
-            row.saga, claim.owner, claim.generation
+            "saga {id}: the claim of {} (generation {}) was taken over",
+            claim.owner, claim.generation
         )));
     }
     Ok(())

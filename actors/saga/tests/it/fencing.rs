@@ -254,3 +254,111 @@ async fn a_crash_at_every_step_is_taken_over_and_completed() {
         assert!(*world.running.lock().unwrap(), "{step}");
     }
 }
+
+/// The executor writes a step's outcome with the next step's `started` row, and the last
+/// outcome with the saga's status, in one fenced write (ADR 0034): all of it lands, or — under
+/// a claim that was taken over — none of it.
+#[tokio::test]
+async fn a_batched_log_write_lands_whole_or_not_at_all() {
+    for database in TestDatabase::each_kind().await.unwrap() {
+        let store = database.migrated_store().await.unwrap();
+        let saga = SagaId::new();
+        let first = store
+            .create_saga(saga, "toy", params(), "cp-a")
+            .await
+            .unwrap()
+            .claim()
+            .unwrap();
+        let row = |seq, step: &str, status, output| osb_store::SagaLogEntry {
+            seq,
+            step: step.to_owned(),
+            action: StepAction::Do,
+            status,
+            output,
+        };
+        store
+            .record_saga_steps(
+                saga,
+                &first,
+                &[row(0, "reserve_slot", StepStatus::Started, None)],
+                None,
+            )
+            .await
+            .unwrap();
+        // The outcome of step 0 (an upsert of its row) and the start of step 1, together.
+        let output = serde_json::json!({ "slot": 7 });
+        store
+            .record_saga_steps(
+                saga,
+                &first,
+                &[
+                    row(
+                        0,
+                        "reserve_slot",
+                        StepStatus::Completed,
+                        Some(output.clone()),
+                    ),
+                    row(1, "create_volume", StepStatus::Started, None),
+                ],
+                None,
+            )
+            .await
+            .unwrap();
+        let log = store.saga_log(saga).await.unwrap();
+        assert_eq!(log.len(), 2, "{log:?}");
+        assert_eq!(
+            (log[0].step.as_str(), log[0].status, log[0].output.clone()),
+            ("reserve_slot", StepStatus::Completed, Some(output))
+        );
+        assert_eq!(
+            (log[1].step.as_str(), log[1].status),
+            ("create_volume", StepStatus::Started)
+        );
+
+        // Taken over: a batch with a status change under the old claim writes nothing at all.
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        let second = store
+            .claim_saga(saga, "cp-b", chrono::Duration::milliseconds(1))
+            .await
+            .unwrap()
+            .expect("the expired claim is taken over");
+        let late = store
+            .record_saga_steps(
+                saga,
+                &first,
+                &[
+                    row(1, "create_volume", StepStatus::Completed, None),
+                    row(2, "start_vm", StepStatus::Started, None),
+                ],
+                Some(SagaStatus::Completed),
+            )
+            .await;
+        assert!(matches!(late, Err(StoreError::Stale(_))), "{late:?}");
+        assert_eq!(
+            store.saga_log(saga).await.unwrap(),
+            log,
+            "a fenced row landed"
+        );
+        assert_eq!(
+            store.get_saga(saga).await.unwrap().status,
+            SagaStatus::Running
+        );
+
+        // The new owner's last outcome and the completion land together.
+        store
+            .record_saga_steps(
+                saga,
+                &second,
+                &[row(1, "create_volume", StepStatus::Completed, None)],
+                Some(SagaStatus::Completed),
+            )
+            .await
+            .unwrap();
+        let log = store.saga_log(saga).await.unwrap();
+        assert_eq!(log[1].status, StepStatus::Completed);
+        assert_eq!(
+            store.get_saga(saga).await.unwrap().status,
+            SagaStatus::Completed
+        );
+    }
+}

@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 use osb_bus::command::{self as cmd, CommandPayload};
 use osb_proto::{ProjectId, SandboxId, WorkerName};
 use osb_saga::StepError;
+use tracing::Instrument;
 
 use super::params::Sealed;
 use crate::commands::{self, StepCommand};
@@ -30,6 +31,7 @@ pub(crate) async fn register(
         Some(project) => plane
             .vault
             .reveal_project_secrets(project)
+            .instrument(tracing::info_span!("vault.reveal"))
             .await
             .map_err(|error| {
                 StepError::new(format!(

@@ -2,11 +2,13 @@
 //! netns worker, then
 //!
 //! * **create**: `SandboxService::create` end to end (the create saga with its Postgres log,
-//!   placement, vault, `CreateSandbox` + `RegisterSession` over mutual TLS; no REST call), each
-//!   sandbox destroyed after, side by side with the bare worker `CreateSandbox` RPC for the same
-//!   spec (the baseline) and with `CreateSandbox` + `RegisterSession` (all the worker work the
-//!   saga asks for), interleaved so every variant sees the same load. Per-step durations come
-//!   from the saga log's timestamps (each step's `started` row).
+//!   placement, vault, `CreateSandbox` + `RegisterSession` over mutual TLS; no REST call), and
+//!   the same through the REST API (`POST /api/sandboxes` over loopback HTTP), each sandbox
+//!   destroyed after, side by side with the bare worker `CreateSandbox` RPC for the same spec
+//!   (the baseline) and with `CreateSandbox` + `RegisterSession` (all the worker work the saga
+//!   asks for), interleaved so every variant sees the same load. Per-step durations come from
+//!   the saga log's timestamps (each step's `started` row) and from the create path's tracing
+//!   spans (`spans.rs`: each step, log write, value staging, command round trip, vault read).
 //! * **secret**: a sandbox runs `curl` over one keep-alive connection at a fixed rate to the
 //!   origin with its sealed token; the bench `PUT`s a new value through the REST API and
 //!   measures until the origin first receives the new value. Baseline: the same `PUT` on a
@@ -24,6 +26,7 @@
 //! `osbbea` and the pool `100.64.120.0/24`, reaped at the end even on failure.
 
 mod fanout;
+mod spans;
 mod stats;
 
 use std::time::{Duration, Instant};
@@ -35,6 +38,7 @@ use osb_proto::{ProjectId, SandboxId, SealedToken};
 use serde_json::json;
 
 use osbd::testkit::{start_platform, Platform as BenchPlatform, PlatformOptions, LLM_HOST};
+use spans::SpanTimes;
 use stats::{load_average, ms, print_row, Samples};
 
 const WARM_UP: usize = 3;
@@ -69,6 +73,7 @@ fn main() {
                 .any(|f| f != "fanout" && part.contains(f.as_str()))
     };
     let fanout = filters.iter().any(|f| f == "fanout");
+    let spans = SpanTimes::install();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -85,7 +90,7 @@ fn main() {
         );
         platform.project_with_key("bench").await;
         if wants("create") {
-            bench_create(&platform, knob("OSB_BENCH_CREATES", 40)).await;
+            bench_create(&platform, &spans, knob("OSB_BENCH_CREATES", 40)).await;
         }
         if wants("secret") {
             bench_secret_update(
@@ -229,7 +234,9 @@ async fn bare_create(
 /// The create saga end to end, then the destroy saga. Returns (create, destroy, sandbox).
 async fn saga_create(
     platform: &BenchPlatform,
+    spans: &SpanTimes,
     project: ProjectId,
+    measured: bool,
 ) -> (Duration, Duration, SandboxId) {
     let service = platform.control().service();
     let sandbox = SandboxId::new();
@@ -247,10 +254,49 @@ async fn saga_create(
         metadata: Default::default(),
         runtime: Default::default(),
     };
+    if measured {
+        spans.record_as(SAGA_VARIANT);
+    }
     let started = Instant::now();
     let record = service.create(params).await.expect("the create saga");
     let created = started.elapsed();
+    spans.stop();
     assert_eq!(record.status, osb_store::SandboxStatus::Running);
+    (created, destroy(platform, sandbox).await, sandbox)
+}
+
+/// `POST /api/sandboxes {"project": "bench"}` over loopback HTTP (the gateway: key lookup,
+/// validation, project lookup, then the same saga), then the destroy saga.
+async fn rest_create(
+    platform: &BenchPlatform,
+    spans: &SpanTimes,
+    measured: bool,
+) -> (Duration, Duration, SandboxId) {
+    if measured {
+        spans.record_as(REST_VARIANT);
+    }
+    let started = Instant::now();
+    let (status, body) = platform
+        .call(
+            "POST",
+            "/api/sandboxes",
+            Some(json!({ "project": "bench" })),
+        )
+        .await;
+    let created = started.elapsed();
+    spans.stop();
+    assert_eq!(status, 201, "REST create: {body}");
+    assert_eq!(body["status"], "running", "REST create: {body}");
+    let sandbox: SandboxId = body["sandboxID"]
+        .as_str()
+        .and_then(|id| id.parse().ok())
+        .expect("a sandbox id in the REST answer");
+    (created, destroy(platform, sandbox).await, sandbox)
+}
+
+/// The destroy saga (retried when it lost a race with the resume loop).
+async fn destroy(platform: &BenchPlatform, sandbox: SandboxId) -> Duration {
+    let service = platform.control().service();
     let started = Instant::now();
     // Before 4fa4c3b the control plane's resume loop re-claimed its own in-flight sagas and
     // could run this destroy concurrently; the loser failed with a conflict. Kept as a guard.
@@ -267,10 +313,16 @@ async fn saga_create(
             Err(error) => panic!("the destroy saga: {error:?}"),
         }
     }
-    (created, started.elapsed(), sandbox)
+    started.elapsed()
 }
 
-async fn bench_create(platform: &BenchPlatform, count: usize) {
+/// The span-recording labels of the two saga variants.
+const SAGA_VARIANT: &str = "SandboxService::create";
+const REST_VARIANT: &str = "REST POST /api/sandboxes";
+/// Variants of the create part, interleaved in every round.
+const CREATE_VARIANTS: usize = 4;
+
+async fn bench_create(platform: &BenchPlatform, spans: &SpanTimes, count: usize) {
     let project = platform
         .store
         .find_project_by_name(platform.org, "bench")
@@ -286,20 +338,26 @@ async fn bench_create(platform: &BenchPlatform, count: usize) {
         .client(&WORKER.parse().expect("a worker name"))
         .await
         .expect("a link to the worker");
-    let mut variants: [Variant; 3] = Default::default();
+    let mut variants: [Variant; CREATE_VARIANTS] = Default::default();
     let mut saga_ids = Vec::new();
     for round in 0..WARM_UP + count {
+        let measured = round >= WARM_UP;
         // Rotate the order so no variant always runs right after another's destroy.
-        for offset in 0..3 {
-            let variant = (round + offset) % 3;
+        for offset in 0..CREATE_VARIANTS {
+            let variant = (round + offset) % CREATE_VARIANTS;
             let (created, destroyed) = match variant {
                 0 => bare_create(&mut client, project, false).await,
                 1 => bare_create(&mut client, project, true).await,
-                _ => {
-                    let (created, destroyed, sandbox) = saga_create(platform, project).await;
-                    if round >= WARM_UP {
+                2 => {
+                    let (created, destroyed, sandbox) =
+                        saga_create(platform, spans, project, measured).await;
+                    if measured {
                         saga_ids.push(SandboxService::create_saga_id(sandbox));
                     }
+                    (created, destroyed)
+                }
+                _ => {
+                    let (created, destroyed, _) = rest_create(platform, spans, measured).await;
                     (created, destroyed)
                 }
             };
@@ -309,7 +367,7 @@ async fn bench_create(platform: &BenchPlatform, count: usize) {
             }
         }
     }
-    let [bare, bare_registered, saga] = variants;
+    let [bare, bare_registered, saga, rest] = variants;
 
     // One autocommitted Postgres write, the unit of the saga log's cost.
     let mut write = Samples::default();
@@ -343,6 +401,16 @@ async fn bench_create(platform: &BenchPlatform, count: usize) {
         ms(saga.create.p50()) - ms(bare.create.p50()),
         ms(saga.create.mean())
     );
+    print_row(
+        "REST POST /api/sandboxes (gateway + create saga)",
+        &rest.create,
+        Some(&bare.create),
+    );
+    println!(
+        "  REST - bare RPC at p50: {:+.2} ms; REST - saga at p50: {:+.2} ms",
+        ms(rest.create.p50()) - ms(bare.create.p50()),
+        ms(rest.create.p50()) - ms(saga.create.p50())
+    );
     print_row("baseline: worker DestroySandbox RPC", &bare.destroy, None);
     print_row(
         "SandboxService::destroy (destroy saga)",
@@ -351,6 +419,8 @@ async fn bench_create(platform: &BenchPlatform, count: usize) {
     );
     print_row("reference: one Postgres UPDATE (autocommit)", &write, None);
     print_saga_steps(platform, &saga_ids);
+    spans.print(SAGA_VARIANT, count);
+    spans.print(REST_VARIANT, count);
 }
 
 /// Per-step durations from the saga log: a step lasts from its `started` row to the next

@@ -175,7 +175,13 @@ impl Runner {
         // A fatal failure is not recorded: the worker could not act, so a redelivery may.
         let fatal = matches!(&outcome.result, StepResult::Failed(error) if error.fatal);
         if !fatal {
-            if let Err(error) = self.records.put(&outcome) {
+            // A record lasts as long as the effect it guards (ADR 0034).
+            let durability = if replay::lives_with_the_process(&command.payload).is_some() {
+                record::Durability::Process
+            } else {
+                record::Durability::Machine
+            };
+            if let Err(error) = self.records.put(&outcome, durability) {
                 tracing::warn!(key = %command.key, %error, "outcome not recorded; a redelivery would run the command again");
             }
             if let Some(staged_key) = command.payload.staged_key() {

@@ -1,9 +1,16 @@
 //! `OutcomeRecords`: the worker's record of executed commands, one small JSON file per
-//! idempotency key under `<data dir>/commands/`, written (atomically: temporary file, fsync,
-//! rename) after a command ran and before its outcome is published. A redelivered command —
-//! its outcome was lost, its runner died before acknowledging, the control plane re-sent it —
-//! is answered from here instead of acting twice (ADR 0021). Records older than a week are
+//! idempotency key under `<data dir>/commands/`, written (atomically: temporary file, rename)
+//! after a command ran and before its outcome is published. A redelivered command — its
+//! outcome was lost, its runner died before acknowledging, the control plane re-sent it — is
+//! answered from here instead of acting twice (ADR 0021). Records older than a week are
 //! removed at start: no saga waits that long.
+//!
+//! A record is made exactly as durable as the effect it guards (ADR 0034): the record of an
+//! effect that outlives the machine (a checkpoint on disk, a deletion) is fsynced before the
+//! rename; the record of an effect that lives only as long as the worker process (a booted
+//! sandbox, a proxy session) survives the process (the page cache outlives a `kill -9`) but is
+//! not fsynced — after a machine crash that effect is gone too, so the record would guard
+//! nothing, and the fsync costs a disk flush (~4–8 ms here) on every create.
 //!
 //! It must never hold a value: outcomes carry ids, addresses, counts and error sentences.
 
@@ -13,6 +20,16 @@ use std::time::{Duration, SystemTime};
 use osb_bus::command::StepOutcome;
 
 const KEEP_FOR: Duration = Duration::from_secs(7 * 24 * 3600);
+
+/// How long a record must last: as long as the effect it guards.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Durability {
+    /// The effect dies with the worker process (and so with the machine): written and renamed,
+    /// readable after a process crash, not flushed to the disk.
+    Process,
+    /// The effect is on disk and outlives a machine crash: fsynced before the rename.
+    Machine,
+}
 
 /// Executed commands and their outcomes, on disk.
 #[derive(Debug)]
@@ -65,8 +82,8 @@ impl OutcomeRecords {
         serde_json::from_slice(&bytes).ok()
     }
 
-    /// Records an outcome durably.
-    pub(crate) fn put(&self, outcome: &StepOutcome) -> Result<(), String> {
+    /// Records an outcome, as durably as `durability` asks.
+    pub(crate) fn put(&self, outcome: &StepOutcome, durability: Durability) -> Result<(), String> {
         use std::io::Write;
         let path = self.path(&outcome.key);
         let temporary = path.with_extension("tmp");
@@ -74,7 +91,10 @@ impl OutcomeRecords {
         let mut file = std::fs::File::create(&temporary)
             .map_err(|error| format!("cannot write {}: {error}", temporary.display()))?;
         file.write_all(&bytes)
-            .and_then(|()| file.sync_all())
+            .and_then(|()| match durability {
+                Durability::Machine => file.sync_all(),
+                Durability::Process => Ok(()),
+            })
             .map_err(|error| format!("cannot write {}: {error}", temporary.display()))?;
         std::fs::rename(&temporary, &path)
             .map_err(|error| format!("cannot record {}: {error}", path.display()))
@@ -98,9 +118,16 @@ mod tests {
                 output: serde_json::json!({ "existed": true }),
             },
         };
-        records.put(&outcome).unwrap();
+        records.put(&outcome, Durability::Machine).unwrap();
+        let process_only = StepOutcome {
+            key: "sga_1:boot_sandbox:do".into(),
+            ..outcome.clone()
+        };
+        records.put(&process_only, Durability::Process).unwrap();
         let reopened = OutcomeRecords::open(&temp).unwrap();
         assert_eq!(reopened.get(&outcome.key), Some(outcome));
+        // A record kept for the process is as readable after a reopen (a restarted process).
+        assert_eq!(reopened.get(&process_only.key), Some(process_only));
         assert!(reopened.get("sga_1:other:do").is_none());
         let names: Vec<String> = std::fs::read_dir(&temp)
             .unwrap()

@@ -47,7 +47,9 @@ pub(super) fn answer(
 }
 
 /// The sandbox whose life a command's success depends on, and what the command did to it.
-fn lives_with_the_process(payload: &CommandPayload) -> Option<(SandboxId, &'static str)> {
+pub(super) fn lives_with_the_process(
+    payload: &CommandPayload,
+) -> Option<(SandboxId, &'static str)> {
     match payload {
         CommandPayload::BootSandbox(boot) => Some((boot.sandbox_id, "was booted")),
         CommandPayload::RegisterSession(register) => {
