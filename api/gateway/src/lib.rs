@@ -52,7 +52,7 @@ pub use key_usage::{KeyUsage, DEFAULT_KEY_USE_FLUSH};
 pub use keys::{validate_key_name, KeyView};
 pub use listing_cache::{
     ListingBounds, ListingCache, ListingKey, DEFAULT_LISTING_BYTES, DEFAULT_LISTING_ENTRIES,
-    DEFAULT_LISTING_ENTRIES_PER_ORG, DEFAULT_LISTING_TTL,
+    DEFAULT_LISTING_ENTRIES_PER_ORG, DEFAULT_LISTING_TTL, LISTING_TTL_ENV, MAX_LISTING_TTL,
 };
 pub use metrics_cache::{MetricsCache, StoreGauges, DEFAULT_METRICS_TTL, METRICS_KEY_ENV};
 pub use pagination::RenderedPage;

@@ -35,6 +35,12 @@ pub const DEFAULT_LISTING_ENTRIES: usize = 4096;
 pub const DEFAULT_LISTING_ENTRIES_PER_ORG: usize = 256;
 /// Most bytes (bodies and headers) held at once.
 pub const DEFAULT_LISTING_BYTES: usize = 32 * 1024 * 1024;
+/// Sets the ttl in milliseconds (`0` turns the cache off: the bench's uncached baseline, or an
+/// operator ruling the cache out); absent, the default.
+pub const LISTING_TTL_ENV: &str = "OPENSANDBOX_LISTING_CACHE_TTL_MS";
+/// The longest ttl the setting accepts: staleness beyond this would break ADR 0035's rule.
+pub const MAX_LISTING_TTL: Duration = Duration::from_secs(1);
+
 /// What a cached page depends on besides the org: everything in the request that can change
 /// the response.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -107,6 +113,31 @@ impl Default for ListingBounds {
             entries_per_org: DEFAULT_LISTING_ENTRIES_PER_ORG,
             bytes: DEFAULT_LISTING_BYTES,
         }
+    }
+}
+
+impl ListingBounds {
+    /// The defaults with the ttl `setting` (`OPENSANDBOX_LISTING_CACHE_TTL_MS`) when given.
+    pub fn from_setting(setting: Option<&str>) -> Result<Self, String> {
+        let Some(text) = setting.map(str::trim).filter(|text| !text.is_empty()) else {
+            return Ok(Self::default());
+        };
+        let ttl = text
+            .parse::<u64>()
+            .ok()
+            .map(Duration::from_millis)
+            .filter(|ttl| *ttl <= MAX_LISTING_TTL)
+            .ok_or_else(|| {
+                format!(
+                    "{LISTING_TTL_ENV} must be a whole number of milliseconds from 0 (off) to {}, got {:?}",
+                    MAX_LISTING_TTL.as_millis(),
+                    text.chars().take(20).collect::<String>()
+                )
+            })?;
+        Ok(Self {
+            ttl,
+            ..Self::default()
+        })
     }
 }
 
@@ -402,6 +433,19 @@ mod tests {
         assert!(cache
             .get(org, &key(""), osb_store::listing_epoch(org), now)
             .is_none());
+    }
+
+    #[test]
+    fn the_ttl_setting_is_checked() {
+        let ttl = |setting| ListingBounds::from_setting(setting).map(|bounds| bounds.ttl);
+        assert_eq!(ttl(None), Ok(DEFAULT_LISTING_TTL));
+        assert_eq!(ttl(Some(" ")), Ok(DEFAULT_LISTING_TTL));
+        assert_eq!(ttl(Some("0")), Ok(Duration::ZERO));
+        assert_eq!(ttl(Some("250")), Ok(Duration::from_millis(250)));
+        for bad in ["-1", "1s", "1001"] {
+            let error = ttl(Some(bad)).unwrap_err();
+            assert!(error.contains(LISTING_TTL_ENV), "{error}");
+        }
     }
 
     #[test]

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::{test, web, App};
-use osb_bus::{Bus, BusMessage, Envelope};
+use osb_bus::{BusMessage, Envelope};
 use osb_gateway::{ListingBounds, ListingCache};
 use osb_proto::{OrgId, SandboxId};
 use osb_store::{NewSandbox, OutboxEvent, SandboxStatus};
@@ -458,7 +458,7 @@ async fn a_secret_value_never_reaches_the_cache() {
             Some(&json!({ "value": canary.value() }).to_string()),
         )
         .await;
-    assert_eq!(status, 200);
+    assert_eq!(status, 201, "the secret is created");
     let project_id = project["id"].as_str().expect("id").parse().expect("id");
     fixtures::running_sandbox(&gateway, gateway.org, Some((project_id, "web"))).await;
     list(&gateway, "/api/projects").await;
