@@ -7,6 +7,7 @@
 //! process, and by events of other processes — `change_events`) still equals the epoch read
 //! *before* the entry's query, and (2) it is younger than `ttl` (1 s by default), the backstop
 //! for writes no event announces (`osbd admin`, another gateway's project writes, straight SQL).
+//! Past half its ttl, one request refreshes a page while the others are still served it.
 //!
 //! Tenant isolation: the key holds the org, the key's scope, the path and the raw query string;
 //! an entry is looked up only by the caller's own org. Bounded in entries and bytes, overall and
@@ -57,6 +58,8 @@ struct Entry {
     page: RenderedPage,
     epoch: ListingEpoch,
     read_at: Instant,
+    /// One request was sent to the store to refresh this page ahead of its expiry.
+    refreshing: bool,
 }
 
 #[derive(Debug, Default)]
@@ -177,7 +180,9 @@ impl ListingCache {
     }
 
     /// The page of `org` under `key` if it was read at `epoch` (the org's epoch now) less than
-    /// `ttl` before `now`.
+    /// `ttl` before `now`. Past half its ttl, the first caller is told to refresh it (`None`)
+    /// while everyone else is still served the valid page, so a busy listing never expires
+    /// under load and its refresh is one query, not one per waiting connection.
     pub fn get(
         &self,
         org: OrgId,
@@ -185,9 +190,15 @@ impl ListingCache {
         epoch: ListingEpoch,
         now: Instant,
     ) -> Option<RenderedPage> {
+        let ttl = self.ttl();
         let mut pages = self.lock();
-        let entry = pages.orgs.get(&org)?.pages.get(key)?;
-        if entry.epoch == epoch && now.saturating_duration_since(entry.read_at) < self.ttl() {
+        let entry = pages.orgs.get_mut(&org)?.pages.get_mut(key)?;
+        let age = now.saturating_duration_since(entry.read_at);
+        if entry.epoch == epoch && age < ttl {
+            if age >= ttl / 2 && !entry.refreshing {
+                entry.refreshing = true;
+                return None;
+            }
             return Some(entry.page.clone());
         }
         // Stale for good: the epoch only moves forward and time too.
@@ -254,6 +265,7 @@ impl ListingCache {
                 page,
                 epoch,
                 read_at,
+                refreshing: false,
             },
         );
         pages.entries += 1;
@@ -359,6 +371,10 @@ mod tests {
             Some("[1]")
         );
         let later = now + Duration::from_millis(999);
+        assert!(
+            cache.get(org, &key(""), epoch, later).is_none(),
+            "past half its ttl the first caller refreshes"
+        );
         assert!(cache.get(org, &key(""), epoch, later).is_some());
         assert!(cache
             .get(org, &key(""), epoch, now + DEFAULT_LISTING_TTL)
@@ -369,6 +385,40 @@ mod tests {
         osb_store::note_listing_change(org);
         let moved = osb_store::listing_epoch(org);
         assert!(cache.get(org, &key(""), moved, now).is_none());
+    }
+
+    #[test]
+    fn past_half_its_ttl_one_caller_refreshes_and_the_others_are_served() {
+        let cache = ListingCache::new(ListingBounds::default());
+        let org = OrgId::new();
+        let start = Instant::now();
+        let epoch = osb_store::listing_epoch(org);
+        cache.put(org, key(""), page("[1]"), epoch, start);
+        let half = start + DEFAULT_LISTING_TTL / 2;
+        assert!(
+            cache.get(org, &key(""), epoch, half).is_none(),
+            "the refresher"
+        );
+        for _ in 0..10 {
+            assert!(
+                cache.get(org, &key(""), epoch, half).is_some(),
+                "the others"
+            );
+        }
+        // The refresher's page replaces the old one.
+        cache.put(org, key(""), page("[2]"), epoch, half);
+        let later = half + DEFAULT_LISTING_TTL / 4;
+        assert_eq!(
+            body(cache.get(org, &key(""), epoch, later)).as_deref(),
+            Some("[2]")
+        );
+        // A refresher that never comes back leaves the page to expire at its ttl, no later.
+        let at_half_again = half + DEFAULT_LISTING_TTL / 2;
+        assert!(cache.get(org, &key(""), epoch, at_half_again).is_none());
+        assert!(cache.get(org, &key(""), epoch, at_half_again).is_some());
+        assert!(cache
+            .get(org, &key(""), epoch, half + DEFAULT_LISTING_TTL)
+            .is_none());
     }
 
     #[test]
