@@ -18,8 +18,10 @@
 #   CREATES_ONLY=1 SERIAL_ROUNDS=5 CREATE_ROUNDS=0 scripts/bench-api.sh # issue 17.1 (REST create p50/p99)
 #
 # Knobs: DUR [10s], CONC [64], ROUNDS [2], PROJECTS [10], SANDBOXES [4], STORE [postgres],
-# READS_ONLY [unset], CREATES_ONLY [unset: skip the read loads], RATE_LIMIT [off: the per-key limit (ADR 0027) would answer most of a
-# load test with 429], BATCH [8], CREATE_CONC [4],
+# READS_ONLY [unset], CREATES_ONLY [unset: skip the read loads], LISTING_CACHE_TTL_MS [unset:
+# the default 1 s; 0 turns the listing cache off (ADR 0035): the uncached baseline of issue
+# 17.3], RATE_LIMIT [off: the per-key limit (ADR 0027) would answer most of a load test with
+# 429], BATCH [8], CREATE_CONC [4],
 # SERIAL_ROUNDS [3], CREATE_ROUNDS [5], PORT [a free one], API_TARGET_DIR [/work/target-bench],
 # OSB_TEST_POSTGRES_URL [postgres://postgres@127.0.0.1:5432/postgres] (an admin URL: the script
 # creates and drops its own database), SKIP_BUILD=1, KEEP=1 (keep the temp dir).
@@ -112,9 +114,10 @@ case $STORE in
   sqlite) DB_ENV=() ;; # osbd up uses the embedded SQLite file in its data dir
   *) die "STORE must be postgres or sqlite, not $STORE" ;;
 esac
+[[ -z ${LISTING_CACHE_TTL_MS:-} ]] || DB_ENV+=(OPENSANDBOX_LISTING_CACHE_TTL_MS="$LISTING_CACHE_TTL_MS")
 PORT=${PORT:-$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')}
 
-say "starting osbd up on 127.0.0.1:$PORT (store $STORE, database $DB, data dir $WORK/data, netns prefix $PREFIX)"
+say "starting osbd up on 127.0.0.1:$PORT (store $STORE, database $DB, data dir $WORK/data, netns prefix $PREFIX, listing cache ttl ${LISTING_CACHE_TTL_MS:-default} ms)"
 OPENSANDBOX_DATA_DIR=$WORK/data \
 OPENSANDBOX_CONFIG=$WORK/config.toml \
 OPENSANDBOX_SECRET_ENCRYPTION_KEY=$(od -An -N32 -tx1 /dev/urandom | tr -d ' \n') \

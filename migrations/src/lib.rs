@@ -8,11 +8,15 @@
 
 mod entities;
 mod error;
+mod listing_epochs;
 pub mod migrator;
 mod queries;
 mod records;
 mod store;
 
 pub use error::StoreError;
+pub use listing_epochs::{
+    listing_epoch, note_listing_change, note_listing_change_everywhere, ListingEpoch,
+};
 pub use records::*;
 pub use store::{DatabaseKind, Store};

@@ -11,6 +11,7 @@
 mod aliases;
 mod api_keys;
 mod auth;
+mod change_events;
 mod dashboard;
 mod error;
 mod event_replay;
@@ -21,6 +22,7 @@ mod json;
 mod key_cache;
 mod key_usage;
 mod keys;
+mod listing_cache;
 mod metrics;
 mod metrics_cache;
 mod openapi;
@@ -48,7 +50,12 @@ pub use events::SecretChanged;
 pub use key_cache::{KeyCache, DEFAULT_KEY_CACHE_CAPACITY, DEFAULT_KEY_CACHE_TTL};
 pub use key_usage::{KeyUsage, DEFAULT_KEY_USE_FLUSH};
 pub use keys::{validate_key_name, KeyView};
+pub use listing_cache::{
+    ListingBounds, ListingCache, ListingKey, DEFAULT_LISTING_BYTES, DEFAULT_LISTING_ENTRIES,
+    DEFAULT_LISTING_ENTRIES_PER_ORG, DEFAULT_LISTING_TTL, LISTING_TTL_ENV, MAX_LISTING_TTL,
+};
 pub use metrics_cache::{MetricsCache, StoreGauges, DEFAULT_METRICS_TTL, METRICS_KEY_ENV};
+pub use pagination::RenderedPage;
 pub use rate_limit::{RateLimiter, DEFAULT_RATE_BURST, DEFAULT_RATE_PER_SECOND, RATE_LIMIT_ENV};
 pub use sandbox_view::{CheckpointView, SandboxView, SnapshotView, COOPERATIVE_WARNING};
 pub use scopes::{KeyScope, RouteClass, UnknownScope, KEY_SCOPES};

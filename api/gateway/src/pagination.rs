@@ -10,8 +10,10 @@
 
 use std::collections::BTreeMap;
 
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::http::header::ContentType;
+use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
 use base64::Engine;
+use bytes::Bytes;
 use chrono::{DateTime, SecondsFormat, Utc};
 use osb_proto::{OrgId, ProjectId, SandboxId};
 use osb_store::{NewestFirstKey, Page};
@@ -151,24 +153,70 @@ impl PageQuery {
         view: impl Fn(T) -> V,
         next: impl Fn(&PageQuery, &T) -> String,
     ) -> HttpResponse {
+        match self.render(request, page, view, next) {
+            Ok(rendered) => rendered.response(),
+            Err(error) => error.error_response(),
+        }
+    }
+
+    /// The page rendered once: the JSON body and the headers, as `respond` sends them (the
+    /// listing cache keeps this and answers repeats with it).
+    pub fn render<T, V: Serialize>(
+        &self,
+        request: &HttpRequest,
+        page: Page<T>,
+        view: impl Fn(T) -> V,
+        next: impl Fn(&PageQuery, &T) -> String,
+    ) -> Result<RenderedPage, ApiError> {
         let cursor = match (page.has_more, page.items.last()) {
             (true, Some(last)) => Some(next(self, last)),
             _ => None,
         };
         let items: Vec<V> = page.items.into_iter().map(view).collect();
-        let mut response = HttpResponse::Ok();
-        if let Some(cursor) = cursor {
+        let body = serde_json::to_vec(&items)
+            .map_err(|error| ApiError::internal("rendering the page as JSON", &error))?;
+        let next = cursor.map(|cursor| {
             let mut query = format!("cursor={cursor}");
             if request.query_string().contains("limit=") {
                 query = format!("limit={}&{query}", self.limit);
             }
-            response.insert_header((NEXT_CURSOR_HEADER, cursor));
-            response.insert_header((
-                "Link",
-                format!("<{}?{query}>; rel=\"next\"", request.path()),
-            ));
+            let link = format!("<{}?{query}>; rel=\"next\"", request.path());
+            (cursor, link)
+        });
+        Ok(RenderedPage {
+            body: Bytes::from(body),
+            next,
+        })
+    }
+}
+
+/// A list page ready to send: the JSON array and, when more follow, the next cursor and the
+/// `Link` header value.
+#[derive(Debug, Clone)]
+pub struct RenderedPage {
+    pub body: Bytes,
+    pub next: Option<(String, String)>,
+}
+
+impl RenderedPage {
+    /// `200` with the body and the pagination headers.
+    pub fn response(&self) -> HttpResponse {
+        let mut response = HttpResponse::Ok();
+        response.content_type(ContentType::json());
+        if let Some((cursor, link)) = &self.next {
+            response.insert_header((NEXT_CURSOR_HEADER, cursor.as_str()));
+            response.insert_header(("Link", link.as_str()));
         }
-        response.json(items)
+        response.body(self.body.clone())
+    }
+
+    /// Bytes held (body and headers), for the cache's bound.
+    pub fn weight(&self) -> usize {
+        self.body.len()
+            + self
+                .next
+                .as_ref()
+                .map_or(0, |(cursor, link)| cursor.len() + link.len())
     }
 }
 

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use super::auth::Caller;
 use super::error::ApiError;
+use super::listing_cache;
 use super::pagination::{Listing, PageQuery};
 use super::state::AppState;
 use super::validate;
@@ -175,16 +176,17 @@ async fn list(
     caller: Caller,
     request: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
-    let query = PageQuery::parse(&request, Listing::Projects(caller.org_id))?;
-    let page = state
-        .store
-        .page_projects(caller.org_id, query.after_name(), query.limit)
-        .await?;
-    Ok(
-        query.respond(&request, page, ProjectView::from, |query, last| {
+    listing_cache::serve(&state, caller, &request, async {
+        let query = PageQuery::parse(&request, Listing::Projects(caller.org_id))?;
+        let page = state
+            .store
+            .page_projects(caller.org_id, query.after_name(), query.limit)
+            .await?;
+        query.render(&request, page, ProjectView::from, |query, last| {
             query.name_cursor(&last.name)
-        }),
-    )
+        })
+    })
+    .await
 }
 
 async fn get(

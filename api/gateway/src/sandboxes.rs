@@ -13,6 +13,7 @@ use sha2::{Digest, Sha256};
 use super::aliases;
 use super::auth::Caller;
 use super::error::ApiError;
+use super::listing_cache;
 use super::pagination::{Listing, PageQuery};
 use super::projects::{self, DEFAULT_CPU_COUNT, DEFAULT_MEMORY_MB, DEFAULT_TIMEOUT_SEC};
 use super::sandbox_view::SandboxView;
@@ -361,16 +362,17 @@ async fn list(
     caller: Caller,
     request: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
-    let query = PageQuery::parse(&request, Listing::Sandboxes(caller.org_id))?;
-    let page = state
-        .store
-        .page_sandboxes(caller.org_id, query.after_newest()?, query.limit)
-        .await?;
-    Ok(
-        query.respond(&request, page, SandboxView::from, |query, last| {
+    listing_cache::serve(&state, caller, &request, async {
+        let query = PageQuery::parse(&request, Listing::Sandboxes(caller.org_id))?;
+        let page = state
+            .store
+            .page_sandboxes(caller.org_id, query.after_newest()?, query.limit)
+            .await?;
+        query.render(&request, page, SandboxView::from, |query, last| {
             query.newest_cursor(last.created_at, last.id)
-        }),
-    )
+        })
+    })
+    .await
 }
 
 async fn get(

@@ -11,6 +11,7 @@ use osb_control::SandboxService;
 
 use super::key_cache::KeyCache;
 use super::key_usage::KeyUsage;
+use super::listing_cache::{ListingBounds, ListingCache, LISTING_TTL_ENV};
 use super::metrics_cache::MetricsCache;
 use super::rate_limit::RateLimiter;
 use super::sse_slots::SseSlots;
@@ -27,6 +28,8 @@ pub struct AppState {
     pub control: Option<Arc<SandboxService>>,
     /// Recently looked-up API keys by hash (ADR 0033).
     pub key_cache: Arc<KeyCache>,
+    /// Rendered pages of the project and sandbox listings (ADR 0035).
+    pub listings: Arc<ListingCache>,
     /// Key uses noted for `last_used_at`, written in batches (ADR 0026).
     pub key_usage: Arc<KeyUsage>,
     /// Token buckets per API key (ADR 0027).
@@ -38,14 +41,23 @@ pub struct AppState {
 }
 
 impl AppState {
-    /// State over an opened vault (whose store is reused) and a bus.
+    /// State over an opened vault (whose store is reused) and a bus. Inside an async runtime it
+    /// also starts following the bus's change events for the listing cache (ADR 0035).
     pub fn new(vault: Vault, bus: Arc<dyn Bus>) -> Self {
+        super::change_events::follow(bus.clone());
+        let setting = std::env::var(LISTING_TTL_ENV).ok();
+        let bounds = ListingBounds::from_setting(setting.as_deref()).unwrap_or_else(|error| {
+            // The constructor cannot refuse; a wrong setting is loud and changes nothing.
+            tracing::error!(%error, "the listing cache keeps its default ttl");
+            ListingBounds::default()
+        });
         Self {
             store: vault.store().clone(),
             vault: Arc::new(vault),
             bus,
             control: None,
             key_cache: Arc::new(KeyCache::default()),
+            listings: Arc::new(ListingCache::new(bounds)),
             key_usage: Arc::new(KeyUsage::default()),
             rate_limiter: Arc::new(RateLimiter::default()),
             metrics: Arc::new(MetricsCache::default()),
@@ -56,6 +68,12 @@ impl AppState {
     /// The same state with another API-key cache (tests shorten or turn off its ttl).
     pub fn with_key_cache(mut self, key_cache: Arc<KeyCache>) -> Self {
         self.key_cache = key_cache;
+        self
+    }
+
+    /// The same state with another listing cache (tests shorten its ttl or bounds).
+    pub fn with_listing_cache(mut self, listings: Arc<ListingCache>) -> Self {
+        self.listings = listings;
         self
     }
 

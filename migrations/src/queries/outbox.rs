@@ -12,6 +12,7 @@ use sea_orm::{
 use super::convert::now;
 use crate::entities::outbox;
 use crate::error::StoreError;
+use crate::listing_epochs::ListingWrite;
 use crate::records::{OutboxEvent, SandboxStatus};
 use crate::store::Store;
 use osb_proto::{SandboxId, WorkerName};
@@ -31,6 +32,7 @@ impl Store {
         (worker_id, failure_reason): (Option<&WorkerName>, Option<&str>),
         event: &OutboxEvent,
     ) -> Result<u64, StoreError> {
+        let _write = ListingWrite::of_unknown_org();
         let transaction = self.db.begin().await?;
         let generation = super::sandboxes::transition_on(
             &transaction,

@@ -7,12 +7,14 @@ use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrde
 use super::convert::{json_to_string_list, string_list_to_json, to_i32, to_u32};
 use crate::entities::projects;
 use crate::error::StoreError;
+use crate::listing_epochs::ListingWrite;
 use crate::records::{NewProject, ProjectPatch, ProjectRecord};
 use crate::store::Store;
 
 impl Store {
     /// Creates a project; a name already used in the org is `Conflict`.
     pub async fn create_project(&self, new: NewProject) -> Result<ProjectRecord, StoreError> {
+        let _write = ListingWrite::of(new.org_id);
         let now = super::convert::now();
         let record = ProjectRecord {
             id: ProjectId::new(),
@@ -95,6 +97,7 @@ impl Store {
         id: ProjectId,
         patch: ProjectPatch,
     ) -> Result<ProjectRecord, StoreError> {
+        let _write = ListingWrite::of(org_id);
         let row = projects::Entity::find_by_id(id.as_uuid())
             .filter(projects::Column::OrgId.eq(org_id.as_uuid()))
             .one(&self.db)
@@ -132,6 +135,8 @@ impl Store {
 
     /// Deletes a project of the org (its secrets go with it). `NotFound` if absent.
     pub async fn delete_project(&self, org_id: OrgId, id: ProjectId) -> Result<(), StoreError> {
+        // The org's sandboxes of the project lose their project id too (ON DELETE SET NULL).
+        let _write = ListingWrite::of(org_id);
         let result = projects::Entity::delete_many()
             .filter(projects::Column::Id.eq(id.as_uuid()))
             .filter(projects::Column::OrgId.eq(org_id.as_uuid()))

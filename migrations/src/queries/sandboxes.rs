@@ -10,12 +10,14 @@ use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, Set};
 use super::convert::{to_i32, to_u32, to_u64};
 use crate::entities::sandboxes;
 use crate::error::StoreError;
+use crate::listing_epochs::ListingWrite;
 use crate::records::{NewSandbox, SandboxRecord, SandboxStatus};
 use crate::store::Store;
 
 impl Store {
     /// Records a sandbox in `creating` state at generation 0.
     pub async fn insert_sandbox(&self, new: NewSandbox) -> Result<SandboxRecord, StoreError> {
+        let _write = ListingWrite::of(new.org_id);
         let now = super::convert::now();
         let row = sandboxes::ActiveModel {
             id: Set(new.id.as_uuid()),
@@ -151,6 +153,7 @@ impl Store {
         id: SandboxId,
         worker: Option<&WorkerName>,
     ) -> Result<(), StoreError> {
+        let _write = ListingWrite::of_unknown_org();
         sandboxes::Entity::update_many()
             .col_expr(
                 sandboxes::Column::WorkerId,
@@ -173,6 +176,7 @@ impl Store {
         runtime: &str,
         egress: &str,
     ) -> Result<(), StoreError> {
+        let _write = ListingWrite::of_unknown_org();
         sandboxes::Entity::update_many()
             .col_expr(sandboxes::Column::Runtime, Expr::value(runtime))
             .col_expr(sandboxes::Column::Egress, Expr::value(egress))
@@ -219,6 +223,7 @@ impl Store {
         worker_id: Option<&WorkerName>,
         failure_reason: Option<&str>,
     ) -> Result<u64, StoreError> {
+        let _write = ListingWrite::of_unknown_org();
         transition_on(
             &self.db,
             id,

@@ -135,6 +135,12 @@ async fn newest_first_pages_use_their_indexes_on_postgres() {
     let org = uuid::Uuid::new_v4().to_string();
     let cases = [
         (
+            "ux_projects_org_name",
+            format!(
+                "SELECT * FROM projects WHERE org_id = '{org}' AND name > 'a' ORDER BY name ASC LIMIT 101"
+            ),
+        ),
+        (
             "ix_sandboxes_org_created_id",
             format!(
                 "SELECT * FROM sandboxes WHERE org_id = '{org}' AND (created_at < now() OR (created_at = now() AND id < '{org}')) ORDER BY created_at DESC, id DESC LIMIT 101"
@@ -168,5 +174,50 @@ async fn newest_first_pages_use_their_indexes_on_postgres() {
         let plan = plan.join("\n");
         assert!(plan.contains(index), "{index} not used:\n{plan}");
         assert!(!plan.contains("Sort"), "the index gives the order:\n{plan}");
+    }
+}
+
+/// The same on SQLite (the embedded store): the project and sandbox page queries the listing
+/// endpoints run are searches of their indexes, with no temporary B-tree for the order.
+#[tokio::test]
+async fn listing_pages_use_their_indexes_on_sqlite() {
+    use sea_orm::{ConnectionTrait, Database, DbBackend, Statement};
+
+    let database = TestDatabase::sqlite().await.expect("db");
+    database.migrated_store().await.expect("store");
+    let db = Database::connect(database.url()).await.expect("connect");
+    let org = uuid::Uuid::new_v4();
+    let cases = [
+        (
+            "ux_projects_org_name",
+            format!(
+                "SELECT * FROM projects WHERE org_id = '{org}' AND name > 'a' ORDER BY name ASC LIMIT 101"
+            ),
+        ),
+        (
+            "ix_sandboxes_org_created_id",
+            format!(
+                "SELECT * FROM sandboxes WHERE org_id = '{org}' AND (created_at < '2026-12-04' OR (created_at = '2026-12-04' AND id < '{org}')) ORDER BY created_at DESC, id DESC LIMIT 101"
+            ),
+        ),
+    ];
+    for (index, query) in cases {
+        let rows = db
+            .query_all_raw(Statement::from_string(
+                DbBackend::Sqlite,
+                format!("EXPLAIN QUERY PLAN {query}"),
+            ))
+            .await
+            .expect("explain");
+        let plan: Vec<String> = rows
+            .iter()
+            .map(|row| row.try_get::<String>("", "detail").expect("plan line"))
+            .collect();
+        let plan = plan.join("\n");
+        assert!(plan.contains(index), "{index} not used:\n{plan}");
+        assert!(
+            !plan.contains("TEMP B-TREE"),
+            "the index gives the order:\n{plan}"
+        );
     }
 }

@@ -5,6 +5,7 @@ mod auth;
 mod completeness;
 mod fixtures;
 mod keys;
+mod listing_cache;
 mod openapi;
 mod ops_views;
 mod pagination;

@@ -4,6 +4,7 @@
 mod bus_faults;
 mod checkpoint_quota;
 mod lifecycle;
+mod listing;
 mod microvm;
 mod nats_restart;
 mod sagas;
