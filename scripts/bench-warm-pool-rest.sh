@@ -4,11 +4,16 @@
 # --warm-pool 4, their own prefixes (osbrpa, osbrpb), pools (100.121.0.0/24, 100.121.1.0/24),
 # ports (18191, 18192) and temp data dirs; N [20] `POST /api/sandboxes` on each, interleaved,
 # each deleted and followed by a 1.2 s pause (the pool refills, placement frees the room).
-# Prints p50/min/max per side. As root; both osbd get SIGINT on exit (they destroy their
-# sandboxes and drain the pool).
+# Prints p50/p99 (nearest rank)/min/max per side and the warm side's ratio to the cold one.
+# WARM [4] sets the warm side's pool; PAUSE [1.2] the seconds between creates. As root; both
+# osbd get SIGINT on exit (they destroy their sandboxes and drain the pool).
+#
+#   OSBD=/path/to/release/osbd N=100 scripts/bench-warm-pool-rest.sh   # issue 17 item 1
 set -euo pipefail
 OSBD=${OSBD:-${CARGO_TARGET_DIR:-target}/debug/osbd}
 N=${N:-20}
+WARM=${WARM:-4}
+PAUSE=${PAUSE:-1.2}
 WORK=$(mktemp -d /tmp/osb-warm-rest.XXXXXX)
 pids=()
 cleanup() {
@@ -28,7 +33,7 @@ start() { # name port prefix pool warm-pool
   pids+=($!)
 }
 start cold 18191 osbrpa 100.121.0.0/24 0
-start warm 18192 osbrpb 100.121.1.0/24 4
+start warm 18192 osbrpb 100.121.1.0/24 "$WARM"
 declare -A URL KEY
 for name in cold warm; do
   for _ in $(seq 1 600); do grep -q '^ready ' "$WORK/$name/out" 2>/dev/null && break; sleep 0.1; done
@@ -47,17 +52,24 @@ for _ in $(seq 1 "$N"); do
     echo "$name $seconds" >>"$WORK/samples"
     id=$(jq -r '.sandboxID' "$WORK/body")
     curl -sSf -o /dev/null -H "X-API-Key: ${KEY[$name]}" -X DELETE "${URL[$name]}/api/sandboxes/$id"
-    sleep 1.2
+    sleep "$PAUSE"
   done
 done
-python3 - "$WORK/samples" <<'PY'
-import statistics, sys
+python3 - "$WORK/samples" "$WARM" <<'PY'
+import math, statistics, sys
 samples = {}
 for line in open(sys.argv[1]):
     name, seconds = line.split()
     samples.setdefault(name, []).append(float(seconds) * 1000)
+def p99(v):
+    return v[max(0, math.ceil(0.99 * len(v)) - 1)]
+pools = {"cold": "0", "warm": sys.argv[2]}
 for name in ("cold", "warm"):
     v = sorted(samples[name])
-    print(f"{name:4} --warm-pool {'0' if name == 'cold' else '4'}: {len(v)} creates, "
-          f"p50 {statistics.median(v):.1f} ms, min {v[0]:.1f} ms, max {v[-1]:.1f} ms")
+    print(f"{name:4} --warm-pool {pools[name]}: {len(v)} creates, "
+          f"p50 {statistics.median(v):.1f} ms, p99 {p99(v):.1f} ms, "
+          f"min {v[0]:.1f} ms, max {v[-1]:.1f} ms")
+cold, warm = sorted(samples["cold"]), sorted(samples["warm"])
+print(f"warm/cold: p50 {statistics.median(warm) / statistics.median(cold):.2f}x, "
+      f"p99 {p99(warm) / p99(cold):.2f}x")
 PY
