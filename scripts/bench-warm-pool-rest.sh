@@ -5,7 +5,9 @@
 # ports (18191, 18192) and temp data dirs; N [20] `POST /api/sandboxes` on each, interleaved,
 # each deleted and followed by a 1.2 s pause (the pool refills, placement frees the room).
 # Prints p50/p99 (nearest rank)/min/max per side and the warm side's ratio to the cold one.
-# WARM [4] sets the warm side's pool; PAUSE [1.2] the seconds between creates. As root; both
+# WARM [4] sets the warm side's pool; PAUSE [1.2] the seconds between creates; STORE [sqlite:
+# the embedded database] or postgres (each side gets a fresh database on OSB_TEST_POSTGRES_URL
+# [postgres://postgres@127.0.0.1:5432/postgres], dropped at the end). As root; both
 # osbd get SIGINT on exit (they destroy their sandboxes and drain the pool).
 #
 #   OSBD=/path/to/release/osbd N=100 scripts/bench-warm-pool-rest.sh   # issue 17 item 1
@@ -15,18 +17,31 @@ N=${N:-20}
 WARM=${WARM:-4}
 PAUSE=${PAUSE:-1.2}
 WORK=$(mktemp -d /tmp/osb-warm-rest.XXXXXX)
+STORE=${STORE:-sqlite}
+ADMIN_URL=${OSB_TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/postgres}
+[[ $STORE == sqlite || $STORE == postgres ]] || { echo "STORE must be sqlite or postgres" >&2; exit 2; }
 pids=()
+databases=()
 cleanup() {
   for pid in "${pids[@]}"; do kill -INT "$pid" 2>/dev/null || true; done
   for pid in "${pids[@]}"; do
     for _ in $(seq 1 60); do kill -0 "$pid" 2>/dev/null || break; sleep 0.5; done
   done
+  for db in "${databases[@]}"; do psql -q "$ADMIN_URL" -c "DROP DATABASE IF EXISTS $db" || true; done
   rm -rf "$WORK"
 }
 trap cleanup EXIT
 start() { # name port prefix pool warm-pool
   mkdir -p "$WORK/$1"
-  env -u DATABASE_URL -u NATS_URL OPENSANDBOX_DATA_DIR="$WORK/$1/data" \
+  local database=()
+  if [[ $STORE == postgres ]]; then
+    local db="osb_rest_bench_$1_$$"
+    psql -q "$ADMIN_URL" -c "CREATE DATABASE $db"
+    databases+=("$db")
+    database=(DATABASE_URL="${ADMIN_URL%/*}/$db"
+      OPENSANDBOX_SECRET_ENCRYPTION_KEY="$(od -An -N32 -tx1 /dev/urandom | tr -d ' \n')")
+  fi
+  env -u DATABASE_URL -u NATS_URL "${database[@]}" OPENSANDBOX_DATA_DIR="$WORK/$1/data" \
     OPENSANDBOX_CONFIG="$WORK/$1/config.toml" OPENSANDBOX_API_RATE_LIMIT=off RUST_LOG=warn \
     "$OSBD" up --listen "127.0.0.1:$2" --prefix "$3" --pool "$4" --warm-pool "$5" \
     >"$WORK/$1/out" 2>"$WORK/$1/err" &

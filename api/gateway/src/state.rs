@@ -11,7 +11,7 @@ use osb_control::SandboxService;
 
 use super::key_cache::KeyCache;
 use super::key_usage::KeyUsage;
-use super::listing_cache::{ListingBounds, ListingCache, LISTING_TTL_ENV};
+use super::listing_cache::ListingCache;
 use super::metrics_cache::MetricsCache;
 use super::rate_limit::RateLimiter;
 use super::sse_slots::SseSlots;
@@ -45,19 +45,13 @@ impl AppState {
     /// also starts following the bus's change events for the listing cache (ADR 0035).
     pub fn new(vault: Vault, bus: Arc<dyn Bus>) -> Self {
         super::change_events::follow(bus.clone());
-        let setting = std::env::var(LISTING_TTL_ENV).ok();
-        let bounds = ListingBounds::from_setting(setting.as_deref()).unwrap_or_else(|error| {
-            // The constructor cannot refuse; a wrong setting is loud and changes nothing.
-            tracing::error!(%error, "the listing cache keeps its default ttl");
-            ListingBounds::default()
-        });
         Self {
             store: vault.store().clone(),
             vault: Arc::new(vault),
             bus,
             control: None,
             key_cache: Arc::new(KeyCache::default()),
-            listings: Arc::new(ListingCache::new(bounds)),
+            listings: Arc::new(ListingCache::default()),
             key_usage: Arc::new(KeyUsage::default()),
             rate_limiter: Arc::new(RateLimiter::default()),
             metrics: Arc::new(MetricsCache::default()),

@@ -18,6 +18,11 @@ pub(crate) async fn run(
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> Result<(), CommandError> {
+    // A wrong setting stops the gateway before it opens anything.
+    let listings = osb_gateway::ListingBounds::from_setting(
+        std::env::var(osb_gateway::LISTING_TTL_ENV).ok().as_deref(),
+    )
+    .map_err(CommandError::Usage)?;
     let vault = open_vault(settings, err).await?;
     let nats_url = std::env::var(osb_bus::NATS_URL_ENV).ok();
     let bus = osb_bus::connect_bus(nats_url.as_deref())
@@ -27,8 +32,12 @@ pub(crate) async fn run(
         std::env::var(osb_gateway::RATE_LIMIT_ENV).ok().as_deref(),
     )
     .map_err(CommandError::Usage)?;
-    let state =
-        web::Data::new(AppState::new(vault, bus).with_rate_limiter(std::sync::Arc::new(limiter)));
+    let listings = std::sync::Arc::new(osb_gateway::ListingCache::new(listings));
+    let state = web::Data::new(
+        AppState::new(vault, bus)
+            .with_rate_limiter(std::sync::Arc::new(limiter))
+            .with_listing_cache(listings),
+    );
     let server = HttpServer::new(move || App::new().app_data(state.clone()).configure(configure))
         .workers(2)
         .bind(listen)

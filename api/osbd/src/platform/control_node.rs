@@ -110,7 +110,12 @@ impl ControlNode {
         let limiter = osb_gateway::RateLimiter::from_setting(
             std::env::var(osb_gateway::RATE_LIMIT_ENV).ok().as_deref(),
         )?;
-        let state = AppState::new(vault, bus.clone()).with_rate_limiter(Arc::new(limiter));
+        let listings = osb_gateway::ListingBounds::from_setting(
+            std::env::var(osb_gateway::LISTING_TTL_ENV).ok().as_deref(),
+        )?;
+        let state = AppState::new(vault, bus.clone())
+            .with_rate_limiter(Arc::new(limiter))
+            .with_listing_cache(Arc::new(osb_gateway::ListingCache::new(listings)));
         let secret_vault = osb_vault::spawn_secret_vault(
             state.vault.clone(),
             Arc::new(GrpcSecretPusher::new(links.clone())),

@@ -117,3 +117,19 @@ async fn the_gateway_serves_the_api_over_http() {
     assert!(anonymous.starts_with("HTTP/1.1 401"), "{anonymous}");
     assert!(anonymous.contains("missing_api_key"), "{anonymous}");
 }
+
+#[test]
+fn a_listing_cache_ttl_beyond_its_bound_stops_the_gateway_at_start() {
+    for setting in ["5000", "soon"] {
+        let output = osbd(
+            &["gateway", "--listen", "127.0.0.1:0"],
+            &[("OPENSANDBOX_LISTING_CACHE_TTL_MS", setting)],
+        );
+        let (_, stderr) = text(&output);
+        assert!(!output.status.success(), "{setting}: {stderr}");
+        assert!(
+            stderr.contains("OPENSANDBOX_LISTING_CACHE_TTL_MS") && stderr.contains("1000"),
+            "{setting}: the refusal names the setting and its range: {stderr}"
+        );
+    }
+}
