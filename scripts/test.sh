@@ -17,6 +17,9 @@ postgres_url="$(echo "$services_output" | sed -n 's/^OSB_TEST_POSTGRES_URL=//p')
 if [ -n "$postgres_url" ]; then export OSB_TEST_POSTGRES_URL="$postgres_url"; fi
 
 cargo nextest run --workspace --no-fail-fast "$@"
+# osbd's library has `test = false` (its tests are one integration binary), so the workspace run
+# skips the few unit tests of its settings parsers; run them on their own.
+cargo nextest run -p osbd --lib --no-fail-fast "$@"
 
 case " $* " in *" --locked "*) export OSB_CARGO_LOCKED=1 ;; esac
 if [ "$(id -u)" -eq 0 ]; then

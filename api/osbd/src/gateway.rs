@@ -23,6 +23,8 @@ pub(crate) async fn run(
         std::env::var(osb_gateway::LISTING_TTL_ENV).ok().as_deref(),
     )
     .map_err(CommandError::Usage)?;
+    let http_workers = crate::http_workers::from_env(crate::http_workers::Share::All)
+        .map_err(CommandError::Usage)?;
     let vault = open_vault(settings, err).await?;
     let nats_url = std::env::var(osb_bus::NATS_URL_ENV).ok();
     let bus = osb_bus::connect_bus(nats_url.as_deref())
@@ -39,7 +41,7 @@ pub(crate) async fn run(
             .with_listing_cache(listings),
     );
     let server = HttpServer::new(move || App::new().app_data(state.clone()).configure(configure))
-        .workers(2)
+        .workers(http_workers)
         .bind(listen)
         .map_err(|error| {
             CommandError::Usage(format!(

@@ -19,6 +19,7 @@ mod cli;
 mod context;
 mod failpoints;
 mod gateway;
+mod http_workers;
 mod init;
 mod keys;
 mod migrate;

@@ -110,6 +110,7 @@ impl ControlNode {
         let limiter = osb_gateway::RateLimiter::from_setting(
             std::env::var(osb_gateway::RATE_LIMIT_ENV).ok().as_deref(),
         )?;
+        let http_workers = crate::http_workers::from_env(crate::http_workers::Share::Half)?;
         let listings = osb_gateway::ListingBounds::from_setting(
             std::env::var(osb_gateway::LISTING_TTL_ENV).ok().as_deref(),
         )?;
@@ -161,7 +162,7 @@ impl ControlNode {
         let data = web::Data::new(state.clone());
         let server =
             HttpServer::new(move || App::new().app_data(data.clone()).configure(configure))
-                .workers(2)
+                .workers(http_workers)
                 .disable_signals()
                 .shutdown_timeout(5)
                 .bind(config.listen)

@@ -133,3 +133,19 @@ fn a_listing_cache_ttl_beyond_its_bound_stops_the_gateway_at_start() {
         );
     }
 }
+
+#[test]
+fn an_http_worker_count_out_of_range_stops_the_gateway_at_start() {
+    for setting in ["0", "65", "many"] {
+        let output = osbd(
+            &["gateway", "--listen", "127.0.0.1:0"],
+            &[("OPENSANDBOX_HTTP_WORKERS", setting)],
+        );
+        let (_, stderr) = text(&output);
+        assert!(!output.status.success(), "{setting}: {stderr}");
+        assert!(
+            stderr.contains("OPENSANDBOX_HTTP_WORKERS") && stderr.contains("1 to 64"),
+            "{setting}: the refusal names the setting and its range: {stderr}"
+        );
+    }
+}
