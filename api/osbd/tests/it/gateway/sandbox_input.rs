@@ -157,6 +157,22 @@ async fn restore_snapshot_and_idempotency_conflicts() {
     let first = Some(r#"{"project":"web"}"#);
     let (status, answer) = send(gateway, "POST", "/api/sandboxes", first, &key).await;
     assert!(status >= 500, "no worker can run it: {status} {answer}");
+    // The failed create's event is in the outbox until the relay publishes it; compare the
+    // rows only once it has, so the relay's delete is not mistaken for the conflict's doing.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !gateway
+        .store
+        .waiting_outbox(1)
+        .await
+        .expect("outbox")
+        .is_empty()
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the relay publishes the failed create's event"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
     let before = gateway.snapshot().await;
     let other_body = Some(r#"{"project":"web","cpuCount":2}"#);
     let (status, answer) = send(gateway, "POST", "/api/sandboxes", other_body, &key).await;
