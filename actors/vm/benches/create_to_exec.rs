@@ -4,27 +4,16 @@
 //! `cargo bench -p osb-vm --bench create_to_exec`; it uses its own prefix (`osbbench`), pool
 //! (`100.101.0.0/16`) and a temporary data dir, and reaps everything at the end.
 
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+mod support;
 
-use osb_proto::SandboxId;
+use std::sync::Arc;
+use std::time::Instant;
+
 use osb_vm::netns::{reap_worker, unavailable_reason};
-use osb_vm::{
-    ExecRequest, LogSink, NetnsConfig, NetnsRuntime, ProxyEndpoints, Runtime, SandboxSpec,
-};
+use osb_vm::{ExecRequest, LogSink, NetnsConfig, NetnsRuntime, Runtime};
+use support::{baseline_spawn, ms, percentile, spec};
 
 const SANDBOXES: usize = 100;
-const CA_PEM: &str = "-----BEGIN CERTIFICATE-----\nMIIBbench\n-----END CERTIFICATE-----\n";
-
-fn percentile(samples: &mut [Duration], fraction: f64) -> Duration {
-    samples.sort();
-    let index = ((samples.len() as f64 - 1.0) * fraction).round() as usize;
-    samples[index]
-}
-
-fn ms(duration: Duration) -> f64 {
-    duration.as_secs_f64() * 1000.0
-}
 
 fn mem_available_kib() -> u64 {
     std::fs::read_to_string("/proc/meminfo")
@@ -71,29 +60,6 @@ fn sandbox_pids(prefix: &str) -> Vec<i32> {
                 .collect()
         })
         .unwrap_or_default()
-}
-
-fn spec() -> SandboxSpec {
-    let mut spec = SandboxSpec::new(
-        SandboxId::new(),
-        ProxyEndpoints {
-            transparent_port: 15001,
-            explicit_port: 15002,
-        },
-        CA_PEM,
-    );
-    spec.memory_mb = 256;
-    spec
-}
-
-async fn baseline_spawn() -> Duration {
-    let start = Instant::now();
-    let status = tokio::process::Command::new("/bin/sh")
-        .args(["-c", "true"])
-        .status()
-        .await;
-    assert!(status.map(|s| s.success()).unwrap_or(false));
-    start.elapsed()
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]

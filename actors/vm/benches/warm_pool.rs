@@ -7,15 +7,15 @@
 //! `cargo bench -p osb-vm --bench warm_pool`; it uses its own prefix (`osbpool`), address pool
 //! (`100.102.0.0/16`) and a temporary data dir, and reaps everything at the end.
 
+mod support;
+
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use osb_proto::SandboxId;
 use osb_vm::netns::{reap_worker, unavailable_reason};
-use osb_vm::{
-    ExecRequest, LogSink, NetnsConfig, NetnsRuntime, ProxyEndpoints, Runtime, SandboxSpec,
-};
+use osb_vm::{ExecRequest, LogSink, NetnsConfig, NetnsRuntime, Runtime, SandboxSpec};
+use support::{baseline_spawn, ms, percentile};
 use tracing::field::{Field, Visit};
 use tracing::span::{Attributes, Id};
 use tracing::Subscriber;
@@ -31,7 +31,6 @@ fn samples() -> usize {
         .unwrap_or(100)
 }
 const POOL: usize = 4;
-const CA_PEM: &str = "-----BEGIN CERTIFICATE-----\nMIIBbench\n-----END CERTIFICATE-----\n";
 
 /// (path, step) → durations of finished `create_step` spans (and `warm_pool_build`).
 type Steps = Arc<Mutex<Vec<(String, String, Duration)>>>;
@@ -106,39 +105,12 @@ impl<S: Subscriber + for<'a> LookupSpan<'a>> Layer<S> for StepTimer {
     }
 }
 
-fn percentile(samples: &mut [Duration], fraction: f64) -> Duration {
-    samples.sort();
-    let index = ((samples.len() as f64 - 1.0) * fraction).round() as usize;
-    samples[index]
-}
-
-fn ms(duration: Duration) -> f64 {
-    duration.as_secs_f64() * 1000.0
-}
-
+/// The shared bench spec with an allowlist and a user env, as a real create has.
 fn spec() -> SandboxSpec {
-    let mut spec = SandboxSpec::new(
-        SandboxId::new(),
-        ProxyEndpoints {
-            transparent_port: 15001,
-            explicit_port: 15002,
-        },
-        CA_PEM,
-    );
-    spec.memory_mb = 256;
+    let mut spec = support::spec();
     spec.egress_allowlist = vec!["api.example.com".into()];
     spec.user_envs.insert("GREETING".into(), "hello".into());
     spec
-}
-
-async fn baseline_spawn() -> Duration {
-    let start = Instant::now();
-    let status = tokio::process::Command::new("/bin/sh")
-        .args(["-c", "true"])
-        .status()
-        .await;
-    assert!(status.map(|s| s.success()).unwrap_or(false));
-    start.elapsed()
 }
 
 /// One sample: create→ready and create→first exec, with the steps the create's spans saw.
