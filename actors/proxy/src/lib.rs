@@ -40,6 +40,7 @@ pub mod scrubber;
 pub mod secret_value;
 pub mod session;
 pub mod shared;
+mod tls_buffers;
 pub mod transform;
 pub mod upstream;
 pub mod versions;

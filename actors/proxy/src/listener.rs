@@ -363,7 +363,7 @@ where
         let _ = tokio::time::timeout(handshake_timeout, start.into_stream(refusing)).await;
         return;
     };
-    let tls = match tokio::time::timeout(handshake_timeout, start.into_stream(config)).await {
+    let mut tls = match tokio::time::timeout(handshake_timeout, start.into_stream(config)).await {
         Ok(Ok(tls)) => tls,
         Err(_) => {
             shared.metrics.timed_out();
@@ -375,6 +375,7 @@ where
             return;
         }
     };
+    crate::tls_buffers::widen_send_queue(tls.get_mut().1);
     let alpn = tls.get_ref().1.alpn_protocol().map(<[u8]>::to_vec);
     let client_http2 = alpn.as_deref() == Some(b"h2");
     if shared.express && !client_http2 {

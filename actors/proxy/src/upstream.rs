@@ -277,10 +277,13 @@ impl UpstreamConnector {
         } else {
             &self.tls_http1
         };
-        tokio::time::timeout(self.connect_timeout, connector.connect(server_name, tcp))
-            .await
-            .map_err(|_| failure("tls handshake timed out".into()))?
-            .map_err(|error| failure(format!("tls handshake failed: {error}")))
+        let mut tls =
+            tokio::time::timeout(self.connect_timeout, connector.connect(server_name, tcp))
+                .await
+                .map_err(|_| failure("tls handshake timed out".into()))?
+                .map_err(|error| failure(format!("tls handshake failed: {error}")))?;
+        crate::tls_buffers::widen_send_queue(tls.get_mut().1);
+        Ok(tls)
     }
 
     /// Opens a connection and performs the HTTP handshake. `offer_http2` mirrors the client leg.
