@@ -20,62 +20,33 @@
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-WORK=${WORK:-/tmp/osb-peers}
 ROUNDS=${ROUNDS:-3}
 REPS=${REPS:-5}
 DUR=${DUR:-5}
 UPLOAD_MIB=${UPLOAD_MIB:-64}
-ORIGIN_PORT=${ORIGIN_PORT:-18443}
-P_PORT=${P_PORT:-18090}
 B1T_PORT=${B1T_PORT:-18091}
 B2_PORT=${B2_PORT:-18092}
-PROXY_DATA=${PROXY_DATA:-/tmp/osb-proxy-bench}
-PROXY_BIN=${PROXY_BIN:-${CARGO_TARGET_DIR:-/work/target-proxy}/release/examples/bench_proxy}
-TOKEN=${BENCH_TOKEN:-osb_sealed_3f9a1c7e5b2d4086a1e9c3b7d5f20418}
-SECRET=${BENCH_SECRET:-sk-bench-7d2f0c9a41e8b635SECRET}
-CERTS=$WORK/certs
-KIT_BIN=$WORK/target/release
+# shellcheck source=scripts/proxy-bench-env.sh
+source "$ROOT/scripts/proxy-bench-env.sh"
 UPLOAD=$WORK/upload-${UPLOAD_MIB}MiB.b64
-URL=https://localhost:$ORIGIN_PORT
-export PATH=$HOME/.cargo/bin:$PATH
 
-for need in "$KIT_BIN/osb-bench-origin" "$KIT_BIN/osb-bench-tunnel" "$KIT_BIN/osb-bench-hudsucker-noop" \
-  "$CERTS/bundle.pem" "$UPLOAD" "$PROXY_BIN"; do
-  [[ -e $need ]] || { echo "bench-proxy-cpu.sh: $need is missing (run scripts/bench-proxy.sh once)" >&2; exit 1; }
+require_files "$KIT_BIN/osb-bench-origin" "$KIT_BIN/osb-bench-tunnel" "$KIT_BIN/osb-bench-hudsucker-noop" \
+  "$CERTS/bundle.pem" "$UPLOAD" "$PROXY_BIN"
+command -v oha > /dev/null || die "oha not found (cargo install --locked oha)"
+
+trust_bundle
+start_origin
+start_proxy
+start_group "$SCRATCH/b1t.log" "$KIT_BIN/osb-bench-tunnel" --listen "127.0.0.1:$B1T_PORT"
+B1T_PID=$LAST_PID
+start_group "$SCRATCH/b2.log" "$KIT_BIN/osb-bench-hudsucker-noop" --listen "127.0.0.1:$B2_PORT" \
+  --ca-cert "$CERTS/mitm-ca.pem" --ca-key "$CERTS/mitm-ca.key" --upstream-ca "$CERTS/origin-ca.pem"
+B2_PID=$LAST_PID
+for port in "$ORIGIN_PORT" "$PROXY_PORT" "$B1T_PORT" "$B2_PORT"; do
+  wait_port "$port" || die "nothing listens on $port"
 done
-command -v oha > /dev/null || { echo "bench-proxy-cpu.sh: oha not found (cargo install --locked oha)" >&2; exit 1; }
-
-SCRATCH=$(mktemp -d)
-PIDS=()
-cleanup() {
-  local pid
-  for pid in "${PIDS[@]}"; do kill -TERM -- "-$pid" 2>/dev/null || true; done
-  sleep 0.3
-  for pid in "${PIDS[@]}"; do kill -KILL -- "-$pid" 2>/dev/null || true; done
-  rm -rf "$SCRATCH"
-}
-trap cleanup EXIT
-wait_port() { for _ in $(seq 1 150); do (exec 3<> "/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.1; done; return 1; }
-start() { setsid "$@" > /dev/null 2>&1 < /dev/null & PIDS+=("$!"); }
-
-CA=$("$PROXY_BIN" --init-ca --data-dir "$PROXY_DATA")
-cat "$CERTS/bundle.pem" "$CA" > "$SCRATCH/trust.pem"
-start "$KIT_BIN/osb-bench-origin" --listen "127.0.0.1:$ORIGIN_PORT" --cert-dir "$CERTS"
-ORIGIN_PID=${PIDS[-1]}
-start env OSB_BENCH_ORIGIN_CA="$CERTS/origin-ca.pem" OSB_BENCH_ORIGIN="localhost:$ORIGIN_PORT" \
-  OSB_BENCH_TOKEN="$TOKEN" OSB_BENCH_SECRET="$SECRET" \
-  "$PROXY_BIN" --listen "127.0.0.1:$P_PORT" --data-dir "$PROXY_DATA" ${PROXY_ARGS:-}
-P_PID=${PIDS[-1]}
-start "$KIT_BIN/osb-bench-tunnel" --listen "127.0.0.1:$B1T_PORT"
-B1T_PID=${PIDS[-1]}
-start "$KIT_BIN/osb-bench-hudsucker-noop" --listen "127.0.0.1:$B2_PORT" --ca-cert "$CERTS/mitm-ca.pem" \
-  --ca-key "$CERTS/mitm-ca.key" --upstream-ca "$CERTS/origin-ca.pem"
-B2_PID=${PIDS[-1]}
-for port in "$ORIGIN_PORT" "$P_PORT" "$B1T_PORT" "$B2_PORT"; do
-  wait_port "$port" || { echo "bench-proxy-cpu.sh: nothing listens on $port" >&2; exit 1; }
-done
-declare -A PORT=([P]=$P_PORT [B1t]=$B1T_PORT [B2]=$B2_PORT)
-declare -A PID=([P]=$P_PID [B1t]=$B1T_PID [B2]=$B2_PID)
+declare -A PORT=([P]=$PROXY_PORT [B1t]=$B1T_PORT [B2]=$B2_PORT)
+declare -A PID=([P]=$PROXY_PID [B1t]=$B1T_PID [B2]=$B2_PID)
 
 TCK=$(getconf CLK_TCK)
 ticks() { cat /proc/"$1"/task/*/stat | awk '{ u += $14; s += $15 } END { print u, s }'; }
@@ -92,7 +63,7 @@ for round in $(seq 1 "$ROUNDS"); do
           -H "Authorization: Bearer $TOKEN" -c 64 -z "${DUR}s" "$URL/small" \
         | python3 -c 'import json, sys; print(json.load(sys.stdin)["statusCodeDistribution"].get("200", 0))')
     read -r u1 s1 <<< "$(ticks "${PID[$route]}")"
-    ((n > 0)) || { echo "bench-proxy-cpu.sh: no request through $route succeeded" >&2; exit 1; }
+    ((n > 0)) || { die "no request through $route succeeded"; }
     line=$(awk -v n="$n" -v u=$((u1 - u0)) -v s=$((s1 - s0)) -v t="$TCK" -v d="$DUR" \
       'BEGIN { printf "%.0f %.2f %.2f", n / d, u / t / n * 1e6, s / t / n * 1e6 }')
     read -r rate user sys <<< "$line"
@@ -116,23 +87,24 @@ transfer() { # ROUTE e|d -> prints "wall curl origin proxy"
   if [[ $test == e ]]; then
     { time curl -sS --http1.1 --max-time 120 --cacert "$SCRATCH/trust.pem" "${via[@]}" -H "Authorization: Bearer $TOKEN" \
         -o "$SCRATCH/body" -w '%{time_total}' "$URL/bytes/$BYTES" > "$SCRATCH/wall" ; } 2> "$SCRATCH/curl.time"
-    [[ $(stat -c %s "$SCRATCH/body") == "$BYTES" ]] || { echo "bench-proxy-cpu.sh: download through $route came back short" >&2; exit 1; }
+    [[ $(stat -c %s "$SCRATCH/body") == "$BYTES" ]] || { die "download through $route came back short"; }
   else
     { time curl -sS --http1.1 --max-time 120 --cacert "$SCRATCH/trust.pem" "${via[@]}" -H 'Expect:' \
         -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/octet-stream' --data-binary "@$UPLOAD" \
         -o "$SCRATCH/body" -w '%{time_total}' "$URL/sink" > "$SCRATCH/wall" ; } 2> "$SCRATCH/curl.time"
-    grep -q "\"len\":$BYTES," "$SCRATCH/body" || { echo "bench-proxy-cpu.sh: upload through $route: $(head -c 200 "$SCRATCH/body")" >&2; exit 1; }
+    grep -q "\"len\":$BYTES," "$SCRATCH/body" || { die "upload through $route: $(head -c 200 "$SCRATCH/body")"; }
   fi
   o1=$(run_seconds "$ORIGIN_PID"); [[ $route != direct ]] && p1=$(run_seconds "${PID[$route]}")
   awk -v w="$(cat "$SCRATCH/wall")" -v c="$(awk '{ print $1 + $2 }' "$SCRATCH/curl.time")" -v o0="$o0" -v o1="$o1" -v p0="$p0" -v p1="$p1" \
     'BEGIN { printf "%.4f %.4f %.4f %.4f", w, c, o1 - o0, p1 - p0 }'
 }
 declare -A RESULT=()
-for route in direct P B1t B2; do transfer "$route" e > /dev/null; done   # the origin builds its body once
+for route in direct P B1t B2; do [[ -n $(transfer "$route" e) ]] || die "(e) through $route failed"; done   # the origin builds its body once
 for rep in $(seq 1 "$REPS"); do
   for test in e d; do
     for route in direct P B1t B2; do
       read -r wall curl_s origin_s proxy_s <<< "$(transfer "$route" "$test")"
+      [[ -n ${proxy_s:-} ]] || die "($test) through $route failed"
       for field in wall curl_s origin_s proxy_s; do RESULT[$test$route$field]+="${!field} "; done
       echo "  ($test) $route run $rep: $(awk -v b="$BYTES" -v w="$wall" 'BEGIN { printf "%.0f", b / w / 1048576 }') MiB/s, wall $wall s; CPU s curl $curl_s origin $origin_s proxy $proxy_s"
       sleep 0.5

@@ -19,50 +19,19 @@
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-WORK=${WORK:-/tmp/osb-peers}
 REPS=${REPS:-3}
 DIRECT=${DIRECT:-1}
 UPLOAD_MIB=${UPLOAD_MIB:-64}
-ORIGIN_PORT=${ORIGIN_PORT:-18443}
-PROXY_PORT=${PROXY_PORT:-18090}
-PROXY_DATA=${PROXY_DATA:-/tmp/osb-proxy-bench}
-PROXY_BIN=${PROXY_BIN:-${CARGO_TARGET_DIR:-/work/target-proxy}/release/examples/bench_proxy}
-TOKEN=${BENCH_TOKEN:-osb_sealed_3f9a1c7e5b2d4086a1e9c3b7d5f20418}
-SECRET=${BENCH_SECRET:-sk-bench-7d2f0c9a41e8b635SECRET}
-CERTS=$WORK/certs
+# shellcheck source=scripts/proxy-bench-env.sh
+source "$ROOT/scripts/proxy-bench-env.sh"
 UPLOAD=$WORK/upload-${UPLOAD_MIB}MiB.b64
-URL=https://localhost:$ORIGIN_PORT
 
-for need in "$WORK/target/release/osb-bench-origin" "$CERTS/bundle.pem" "$UPLOAD" "$PROXY_BIN"; do
-  [[ -e $need ]] || { echo "bench-proxy-h2.sh: $need is missing (run scripts/bench-proxy.sh once)" >&2; exit 1; }
-done
+require_files "$KIT_BIN/osb-bench-origin" "$CERTS/bundle.pem" "$UPLOAD" "$PROXY_BIN"
+trust_bundle
+start_origin
+start_proxy
+wait_port "$ORIGIN_PORT" && wait_port "$PROXY_PORT" || die "origin or proxy did not start"
 
-PIDS=()
-cleanup() {
-  local pid
-  for pid in "${PIDS[@]}"; do kill -TERM -- "-$pid" 2>/dev/null || true; done
-  sleep 0.3
-  for pid in "${PIDS[@]}"; do kill -KILL -- "-$pid" 2>/dev/null || true; done
-  rm -f "$SCRATCH"/*.body
-}
-SCRATCH=$(mktemp -d)
-trap cleanup EXIT
-wait_port() { for _ in $(seq 1 150); do (exec 3<> "/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.1; done; return 1; }
-
-CA=$("$PROXY_BIN" --init-ca --data-dir "$PROXY_DATA")
-cat "$CERTS/bundle.pem" "$CA" > "$SCRATCH/trust.pem"
-setsid "$WORK/target/release/osb-bench-origin" --listen "127.0.0.1:$ORIGIN_PORT" --cert-dir "$CERTS" \
-  > "$SCRATCH/origin.log" 2>&1 < /dev/null &
-PIDS+=("$!")
-setsid env OSB_BENCH_ORIGIN_CA="$CERTS/origin-ca.pem" OSB_BENCH_ORIGIN="localhost:$ORIGIN_PORT" \
-  OSB_BENCH_TOKEN="$TOKEN" OSB_BENCH_SECRET="$SECRET" \
-  "$PROXY_BIN" --listen "127.0.0.1:$PROXY_PORT" --data-dir "$PROXY_DATA" ${PROXY_ARGS:-} \
-  > "$SCRATCH/proxy.log" 2>&1 < /dev/null &
-PIDS+=("$!")
-wait_port "$ORIGIN_PORT" && wait_port "$PROXY_PORT" || { echo "bench-proxy-h2.sh: origin or proxy did not start" >&2; exit 1; }
-
-ORIGIN_PID=${PIDS[0]}
-PROXY_PID=${PIDS[1]}
 BYTES=$(stat -c %s "$UPLOAD")
 SHA=$(sha256sum "$UPLOAD" | cut -d' ' -f1)
 TCK=$(getconf CLK_TCK)

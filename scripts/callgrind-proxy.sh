@@ -17,55 +17,27 @@
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-WORK=${WORK:-/tmp/osb-peers}
 REQUESTS=${REQUESTS:-4000}
 CONNS=${CONNS:-8}
 MIB=${MIB:-8}
 TOP=${TOP:-25}
-ORIGIN_PORT=${ORIGIN_PORT:-18443}
 PROXY_PORT=${PROXY_PORT:-18091}
-PROXY_DATA=${PROXY_DATA:-/tmp/osb-proxy-bench}
-PROXY_BIN=${PROXY_BIN:-${CARGO_TARGET_DIR:-/work/target-proxy}/release/examples/bench_proxy}
-TOKEN=${BENCH_TOKEN:-osb_sealed_3f9a1c7e5b2d4086a1e9c3b7d5f20418}
-SECRET=${BENCH_SECRET:-sk-bench-7d2f0c9a41e8b635SECRET}
-CERTS=$WORK/certs
-URL=https://localhost:$ORIGIN_PORT
-export PATH=$HOME/.cargo/bin:$PATH
+PROXY_ARGS="--lanes 1 --workers 1"
+# shellcheck source=scripts/proxy-bench-env.sh
+source "$ROOT/scripts/proxy-bench-env.sh"
 
-for need in "$WORK/target/release/osb-bench-origin" "$CERTS/bundle.pem" "$PROXY_BIN"; do
-  [[ -e $need ]] || { echo "callgrind-proxy.sh: $need is missing (run scripts/bench-proxy.sh once)" >&2; exit 1; }
-done
+require_files "$KIT_BIN/osb-bench-origin" "$CERTS/bundle.pem" "$PROXY_BIN"
 for tool in valgrind callgrind_control callgrind_annotate oha curl; do
-  command -v "$tool" > /dev/null || { echo "callgrind-proxy.sh: $tool not found (apt-get install valgrind curl; cargo install --locked oha)" >&2; exit 1; }
+  command -v "$tool" > /dev/null || die "$tool not found (apt-get install valgrind curl; cargo install --locked oha)"
 done
-
-SCRATCH=$(mktemp -d)
-PIDS=()
-cleanup() {
-  local pid
-  for pid in "${PIDS[@]}"; do kill -TERM -- "-$pid" 2>/dev/null || true; done
-  sleep 0.5
-  for pid in "${PIDS[@]}"; do kill -KILL -- "-$pid" 2>/dev/null || true; done
-  rm -rf "$SCRATCH"
-}
-trap cleanup EXIT
-wait_port() { for _ in $(seq 1 600); do (exec 3<> "/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.1; done; return 1; }
 
 UPLOAD=$SCRATCH/upload.bin
 head -c $((MIB * 1024 * 1024 * 3 / 4)) /dev/urandom | base64 -w 0 > "$UPLOAD"
 BYTES=$(stat -c %s "$UPLOAD")
-CA=$("$PROXY_BIN" --init-ca --data-dir "$PROXY_DATA")
-cat "$CERTS/bundle.pem" "$CA" > "$SCRATCH/trust.pem"
-setsid "$WORK/target/release/osb-bench-origin" --listen "127.0.0.1:$ORIGIN_PORT" --cert-dir "$CERTS" \
-  > "$SCRATCH/origin.log" 2>&1 < /dev/null &
-PIDS+=("$!")
-setsid env OSB_BENCH_ORIGIN_CA="$CERTS/origin-ca.pem" OSB_BENCH_ORIGIN="localhost:$ORIGIN_PORT" \
-  OSB_BENCH_TOKEN="$TOKEN" OSB_BENCH_SECRET="$SECRET" \
-  valgrind --tool=callgrind --callgrind-out-file="$SCRATCH/cg.%p" \
-  "$PROXY_BIN" --listen "127.0.0.1:$PROXY_PORT" --data-dir "$PROXY_DATA" --lanes 1 --workers 1 \
-  > "$SCRATCH/proxy.log" 2>&1 < /dev/null &
-PIDS+=("$!")
-wait_port "$ORIGIN_PORT" && wait_port "$PROXY_PORT" || { echo "callgrind-proxy.sh: origin or proxy did not start" >&2; cat "$SCRATCH/proxy.log" >&2; exit 1; }
+trust_bundle
+start_origin
+start_proxy valgrind --tool=callgrind --callgrind-out-file="$SCRATCH/cg.%p"
+wait_port "$ORIGIN_PORT" && wait_port "$PROXY_PORT" || { cat "$SCRATCH/proxy.log" >&2; die "origin or proxy did not start"; }
 
 curl_p() { curl -sS --http1.1 --max-time 600 --cacert "$SCRATCH/trust.pem" --proxy "http://127.0.0.1:$PROXY_PORT" \
   -H 'Expect:' -H "Authorization: Bearer $TOKEN" "$@"; }
@@ -92,7 +64,7 @@ callgrind_control -z > /dev/null
 load "$REQUESTS"
 dump requests
 ok=$(ok_count)
-[[ $ok -gt 0 ]] || { echo "callgrind-proxy.sh: no request succeeded" >&2; exit 1; }
+[[ $ok -gt 0 ]] || die "no request succeeded"
 per_request=$((measured / ok))
 echo "keep-alive: $measured Ir over $ok requests on $CONNS connections = $per_request Ir per request (incl. $CONNS handshakes)"
 
@@ -104,7 +76,7 @@ echo "download:   $measured Ir for $BYTES bytes = $(awk -v m="$measured" -v b="$
 callgrind_control -z > /dev/null
 curl_p -o "$SCRATCH/d.body" -H 'Content-Type: application/octet-stream' --data-binary "@$UPLOAD" "$URL/sink"
 dump upload
-grep -q "\"len\":$BYTES," "$SCRATCH/d.body" || { echo "callgrind-proxy.sh: upload answer: $(head -c 200 "$SCRATCH/d.body")" >&2; exit 1; }
+grep -q "\"len\":$BYTES," "$SCRATCH/d.body" || die "upload answer: $(head -c 200 "$SCRATCH/d.body")"
 echo "upload:     $measured Ir for $BYTES bytes = $(awk -v m="$measured" -v b="$BYTES" 'BEGIN { printf "%.2f", m / b }') Ir per byte"
 
 for part in requests download upload; do
