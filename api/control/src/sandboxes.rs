@@ -454,6 +454,16 @@ impl SandboxService {
             let Some(_driving) = self.in_flight.enter(saga.id) else {
                 continue;
             };
+            // The request that drove it may have finished it (and left) since the list was read:
+            // resuming a finished saga would be a no-op, but it is not one this loop finished.
+            match self.plane.store.get_saga(saga.id).await {
+                Ok(record) if record.status.is_unfinished() => {}
+                Ok(_) => continue,
+                Err(error) => {
+                    tracing::warn!(saga = %saga.id, %error, "saga could not be read back; left for the next pass");
+                    continue;
+                }
+            }
             match self.executor.resume(definition, &self.plane, saga.id).await {
                 Ok(outcome) => {
                     if saga.kind == CREATE_SAGA {
