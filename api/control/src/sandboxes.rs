@@ -11,7 +11,9 @@ use std::time::Duration;
 
 use osb_proto::{CheckpointId, OrgId, SagaId, SandboxId, SnapshotId};
 use osb_saga::{ExecutorOptions, SagaDefinition, SagaExecutor, SagaOutcome};
-use osb_store::{CheckpointRecord, SandboxRecord, SandboxStatus, SnapshotRecord, StoreError};
+use osb_store::{
+    CheckpointRecord, SagaRecord, SandboxRecord, SandboxStatus, SnapshotRecord, StoreError,
+};
 use serde_json::json;
 use tracing::Instrument;
 
@@ -437,8 +439,16 @@ impl SandboxService {
     /// Claims and finishes every unfinished saga (a crashed control plane's, or this one's
     /// from before a restart). Returns how many were driven to an end.
     pub async fn resume_unfinished(&self) -> Result<usize, ControlError> {
+        let listed = self.plane.store.list_unfinished_sagas().await?;
+        Ok(self.resume_listed(listed).await)
+    }
+
+    /// Drives the sagas of a listing of unfinished ones to an end, leaving alone those this
+    /// process is still driving and those finished since the listing was read (it may be
+    /// stale by the time each saga's turn comes). Returns how many it drove to an end.
+    pub async fn resume_listed(&self, listed: Vec<SagaRecord>) -> usize {
         let mut finished = 0;
-        for saga in self.plane.store.list_unfinished_sagas().await? {
+        for saga in listed {
             let definition = match saga.kind.as_str() {
                 CREATE_SAGA => &self.create,
                 DESTROY_SAGA => &self.destroy,
@@ -484,7 +494,7 @@ impl SandboxService {
                 }
             }
         }
-        Ok(finished)
+        finished
     }
 
     pub(crate) async fn require_running(

@@ -16,7 +16,7 @@ use osb_control::{ControlPlane, SandboxService};
 use osb_proto::{OrgId, ProjectId, SagaId, SandboxId, SnapshotId};
 use osb_saga::testing::{check_each_step_twice, check_failure_at_each_step};
 use osb_saga::{ExecutorOptions, SagaExecutor, SagaOutcome, TestHooks};
-use osb_store::SandboxStatus;
+use osb_store::{SagaStatus, SandboxStatus};
 
 use osbd::testkit::{start_platform, Platform, PlatformOptions};
 
@@ -459,6 +459,41 @@ async fn the_resume_loop_leaves_in_flight_sagas_alone() {
         .await
         .unwrap();
     assert_eq!(census.netns, 1, "{census:?}");
+    service.destroy(platform.org, sandbox).await.unwrap();
+    platform.stop().await;
+}
+
+/// A listing of unfinished sagas may be stale by the time the resume loop takes each saga: one
+/// its request finished meanwhile (and so left the in-flight set) must be left alone — not
+/// claimed, driven, counted and its `after_create` run a second time. CI caught that race once
+/// in the test above; this replays it exactly, with the listing taken while the saga still ran.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_saga_finished_after_the_listing_is_left_alone() {
+    let platform = start_platform(PlatformOptions::new("osbs5", 9)).await;
+    platform.project_with_key("demo").await;
+    let project = project_id(&platform).await;
+    let service = platform.control.as_ref().unwrap().service().clone();
+    let params = create_params(&platform, project);
+    let sandbox = params.sandbox_id;
+    let saga = SandboxService::create_saga_id(sandbox);
+    let row = service.create(params).await.unwrap();
+    assert_eq!(row.status, SandboxStatus::Running);
+    let finished = platform.store.get_saga(saga).await.unwrap();
+    assert_eq!(finished.status, SagaStatus::Completed);
+    // The record as a listing read it while the create was still running.
+    let mut listed = finished.clone();
+    listed.status = SagaStatus::Running;
+    assert_eq!(
+        service.resume_listed(vec![listed]).await,
+        0,
+        "a saga finished since the listing was resumed again"
+    );
+    let after = platform.store.get_saga(saga).await.unwrap();
+    assert_eq!(
+        (after.status, after.generation, after.owner),
+        (finished.status, finished.generation, finished.owner),
+        "the finished saga was claimed again"
+    );
     service.destroy(platform.org, sandbox).await.unwrap();
     platform.stop().await;
 }
