@@ -173,3 +173,40 @@ pub async fn send(
     });
     (status, json)
 }
+
+/// `GET path` with the API key `key`: (status, response headers, JSON body).
+pub async fn get_as(
+    gateway: &Gateway,
+    key: &str,
+    path: &str,
+) -> (
+    u16,
+    std::collections::BTreeMap<String, String>,
+    serde_json::Value,
+) {
+    use actix_web::{test, web, App};
+    let app = test::init_service(
+        App::new()
+            .app_data(web::Data::new(gateway.state.clone()))
+            .configure(osb_gateway::configure),
+    )
+    .await;
+    let request = test::TestRequest::get()
+        .uri(path)
+        .insert_header(("X-API-Key", key.to_owned()))
+        .to_request();
+    let response = test::call_service(&app, request).await;
+    let status = response.status().as_u16();
+    let headers = response
+        .headers()
+        .iter()
+        .map(|(name, value)| {
+            (
+                name.as_str().to_owned(),
+                value.to_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect();
+    let body = serde_json::from_slice(&test::read_body(response).await).expect("JSON");
+    (status, headers, body)
+}

@@ -6,11 +6,9 @@
 //! walk the same pages cached or not; the bounds hold; and a canary secret value is never in the
 //! cached bytes. Runs on PostgreSQL and SQLite.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use actix_web::{test, web, App};
 use osb_bus::{BusMessage, Envelope};
 use osb_gateway::{ListingBounds, ListingCache};
 use osb_proto::{OrgId, SandboxId};
@@ -19,7 +17,7 @@ use osb_testkit::{Canary, TestDatabase};
 use sea_orm::{ConnectionTrait, Database, DatabaseConnection, Statement};
 use serde_json::{json, Value};
 
-use super::fixtures::{self, other_org};
+use super::fixtures::{self, get_as, other_org};
 use super::Gateway;
 
 const HOUR: Duration = Duration::from_secs(3600);
@@ -39,38 +37,6 @@ async fn gateway_on(database: TestDatabase, ttl: Duration) -> (Gateway, Database
             ..ListingBounds::default()
         })));
     (gateway, other_process)
-}
-
-/// `GET path` with `key`: (status, headers, body).
-async fn get_as(
-    gateway: &Gateway,
-    key: &str,
-    path: &str,
-) -> (u16, BTreeMap<String, String>, Value) {
-    let app = test::init_service(
-        App::new()
-            .app_data(web::Data::new(gateway.state.clone()))
-            .configure(osb_gateway::configure),
-    )
-    .await;
-    let request = test::TestRequest::get()
-        .uri(path)
-        .insert_header(("X-API-Key", key.to_owned()))
-        .to_request();
-    let response = test::call_service(&app, request).await;
-    let status = response.status().as_u16();
-    let headers = response
-        .headers()
-        .iter()
-        .map(|(name, value)| {
-            (
-                name.as_str().to_owned(),
-                value.to_str().unwrap_or_default().to_owned(),
-            )
-        })
-        .collect();
-    let body = serde_json::from_slice(&test::read_body(response).await).expect("JSON");
-    (status, headers, body)
 }
 
 async fn list(gateway: &Gateway, path: &str) -> Value {
@@ -101,6 +67,31 @@ async fn sql(db: &DatabaseConnection, statement: &str) {
     db.execute_raw(Statement::from_string(db.get_database_backend(), statement))
         .await
         .expect(statement);
+}
+
+/// A sandbox inserted through this gateway (its list shows it `creating` at once), then failed
+/// by "another process" straight in SQL: a change this gateway learns of only by an event or
+/// once the ttl has passed.
+async fn failed_elsewhere(
+    gateway: &Gateway,
+    other_process: &DatabaseConnection,
+    template: &str,
+) -> osb_store::SandboxRecord {
+    let row = gateway
+        .store
+        .insert_sandbox(new_sandbox(gateway.org, template))
+        .await
+        .expect("insert");
+    assert_eq!(
+        status_of(&list(gateway, "/api/sandboxes").await, row.id),
+        "creating"
+    );
+    sql(
+        other_process,
+        &format!("UPDATE sandboxes SET status = 'failed' WHERE template = '{template}'"),
+    )
+    .await;
+    row
 }
 
 fn new_sandbox(org: OrgId, template: &str) -> NewSandbox {
@@ -239,20 +230,7 @@ async fn a_list_after_each_sandbox_write_shows_it_at_once() {
 async fn another_processs_write_shows_after_its_event_or_the_ttl() {
     for database in TestDatabase::each_kind().await.expect("databases") {
         let (gateway, other_process) = gateway_on(database, HOUR).await;
-        let row = gateway
-            .store
-            .insert_sandbox(new_sandbox(gateway.org, "probe-event"))
-            .await
-            .expect("insert");
-        assert_eq!(
-            status_of(&list(&gateway, "/api/sandboxes").await, row.id),
-            "creating"
-        );
-        sql(
-            &other_process,
-            "UPDATE sandboxes SET status = 'failed' WHERE template = 'probe-event'",
-        )
-        .await;
+        let row = failed_elsewhere(&gateway, &other_process, "probe-event").await;
         assert_eq!(
             status_of(&list(&gateway, "/api/sandboxes").await, row.id),
             "creating",
@@ -287,20 +265,7 @@ async fn another_processs_write_shows_after_its_event_or_the_ttl() {
         Duration::from_millis(300),
     )
     .await;
-    let row = gateway
-        .store
-        .insert_sandbox(new_sandbox(gateway.org, "probe-ttl"))
-        .await
-        .expect("insert");
-    assert_eq!(
-        status_of(&list(&gateway, "/api/sandboxes").await, row.id),
-        "creating"
-    );
-    sql(
-        &other_process,
-        "UPDATE sandboxes SET status = 'failed' WHERE template = 'probe-ttl'",
-    )
-    .await;
+    let row = failed_elsewhere(&gateway, &other_process, "probe-ttl").await;
     tokio::time::sleep(Duration::from_millis(350)).await;
     assert_eq!(
         status_of(&list(&gateway, "/api/sandboxes").await, row.id),

@@ -13,30 +13,7 @@ use super::{error_code, Gateway};
 
 /// `GET path` as acme: (status, response headers, body).
 async fn get(gateway: &Gateway, path: &str) -> (u16, BTreeMap<String, String>, Value) {
-    let app = test::init_service(
-        App::new()
-            .app_data(web::Data::new(gateway.state.clone()))
-            .configure(osb_gateway::configure),
-    )
-    .await;
-    let request = test::TestRequest::get()
-        .uri(path)
-        .insert_header(("X-API-Key", gateway.key.clone()))
-        .to_request();
-    let response = test::call_service(&app, request).await;
-    let status = response.status().as_u16();
-    let headers = response
-        .headers()
-        .iter()
-        .map(|(name, value)| {
-            (
-                name.as_str().to_owned(),
-                value.to_str().unwrap_or_default().to_owned(),
-            )
-        })
-        .collect();
-    let body = serde_json::from_slice(&test::read_body(response).await).unwrap();
-    (status, headers, body)
+    fixtures::get_as(gateway, &gateway.key, path).await
 }
 
 /// Follows the cursor from `first` to the end; returns each page's `field` values.
