@@ -6,34 +6,24 @@
 //! its own prefixes (`osbbnn`, `osbmbn`), pools (`100.101.200.0/24`, `100.82.250.0/24`) and
 //! temporary data dirs, and reaps everything at the end.
 
+// Shared with the other netns benches; this one needs only the spec and the arithmetic.
+#[allow(dead_code)]
+mod support;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use osb_proto::SandboxId;
 use osb_vm::microvm::{MicroVmConfig, MicroVmRuntime};
 use osb_vm::netns::reap_worker;
-use osb_vm::{
-    ExecRequest, LogSink, NetnsConfig, NetnsRuntime, ProxyEndpoints, Runtime, RuntimeKind,
-    SandboxSpec,
-};
-
-const CA_PEM: &str = "-----BEGIN CERTIFICATE-----\nMIIBbench\n-----END CERTIFICATE-----\n";
+use osb_vm::{ExecRequest, LogSink, NetnsConfig, NetnsRuntime, Runtime, RuntimeKind, SandboxSpec};
 
 fn median_ms(samples: &mut [Duration]) -> f64 {
-    samples.sort();
-    samples[samples.len() / 2].as_secs_f64() * 1000.0
+    support::ms(support::percentile(samples, 0.5))
 }
 
+/// The shared bench spec (256 MiB, placeholder CA) on `kind`.
 fn spec(kind: RuntimeKind) -> SandboxSpec {
-    let mut spec = SandboxSpec::new(
-        SandboxId::new(),
-        ProxyEndpoints {
-            transparent_port: 15001,
-            explicit_port: 15002,
-        },
-        CA_PEM,
-    );
-    spec.memory_mb = 256;
+    let mut spec = support::spec();
     spec.runtime = kind;
     spec
 }
