@@ -32,6 +32,7 @@ pub mod original_dst;
 pub mod policy;
 pub mod pool;
 pub mod proxy;
+mod proxy_keys;
 pub mod refusal;
 pub mod registry;
 pub mod replacer;

@@ -5,10 +5,12 @@
 //! pool only once its response body has been read to the end (so no request waits behind another
 //! client's download), and so does a raw connection of the express lane. Idle connections expire,
 //! and the connections of a sandbox whose session is gone are dropped by [`UpstreamPools::prune`].
+//! The map is sharded by lane (keys carry their lane): a lane's requests lock only its own
+//! shard, so two lanes never contend for a lock or bounce its cache line on every request.
 
 use std::collections::HashMap;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
@@ -74,6 +76,38 @@ impl std::hash::Hash for PoolKey {
     }
 }
 
+/// Hashes a [`PoolKey`] to its digest, which is already a keyed SipHash: hashing it again per
+/// lookup would add nothing but cost.
+#[derive(Debug, Default)]
+struct DigestHasher(u64);
+
+impl std::hash::Hasher for DigestHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        // Only `write_u64` is reached from `PoolKey::hash`; fold anything else in anyway.
+        for byte in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(*byte);
+        }
+    }
+
+    fn write_u64(&mut self, value: u64) {
+        self.0 = value;
+    }
+}
+
+type Entries = HashMap<PoolKey, PoolEntry, std::hash::BuildHasherDefault<DigestHasher>>;
+
+/// Number of shards of the pool map; lanes beyond it share shards.
+const SHARDS: usize = 8;
+
+/// One shard, alone on its cache lines.
+#[derive(Debug, Default)]
+#[repr(align(128))]
+struct Shard(Mutex<Entries>);
+
 #[derive(Debug)]
 struct IdleSender {
     since: Instant,
@@ -122,7 +156,7 @@ pub struct Checkout {
 /// The upstream connections of every sandbox.
 #[derive(Debug)]
 pub struct UpstreamPools {
-    entries: Mutex<HashMap<PoolKey, PoolEntry>>,
+    shards: [Shard; SHARDS],
     idle_timeout: Duration,
     max_idle_per_key: usize,
 }
@@ -135,7 +169,7 @@ enum Cached {
 impl UpstreamPools {
     pub fn new(idle_timeout: Duration, max_idle_per_key: usize) -> Self {
         Self {
-            entries: Mutex::new(HashMap::new()),
+            shards: Default::default(),
             idle_timeout,
             max_idle_per_key,
         }
@@ -182,7 +216,7 @@ impl UpstreamPools {
     ) -> Result<UpstreamSender, Refusal> {
         let sender = connector.connect(&key.target, key.offer_http2).await?;
         if let UpstreamSender::Http2(shared) = &sender {
-            let mut entries = self.lock();
+            let mut entries = self.lock(key);
             entries.entry(key.clone()).or_default().http2 = Some(SharedHttp2 {
                 last_used: Instant::now(),
                 sender: shared.clone(),
@@ -192,7 +226,7 @@ impl UpstreamPools {
     }
 
     fn take_cached(&self, key: &PoolKey, now: Instant) -> Option<Cached> {
-        let mut entries = self.lock();
+        let mut entries = self.lock(key);
         let entry = entries.get_mut(key)?;
         if let Some(shared) = &mut entry.http2 {
             if !shared.sender.is_closed() {
@@ -214,7 +248,7 @@ impl UpstreamPools {
         if sender.is_closed() {
             return;
         }
-        let mut entries = self.lock();
+        let mut entries = self.lock(&key);
         let entry = entries.entry(key).or_default();
         if entry.idle_http1.len() < self.max_idle_per_key {
             entry.idle_http1.push(IdleSender {
@@ -228,7 +262,7 @@ impl UpstreamPools {
     /// read: not closed by the upstream) and not expired.
     pub fn take_express(&self, key: &PoolKey) -> Option<Box<ExpressUpstream>> {
         let now = Instant::now();
-        let mut entries = self.lock();
+        let mut entries = self.lock(key);
         let entry = entries.get_mut(key)?;
         while let Some(idle) = entry.idle_express.pop() {
             let mut idle = idle;
@@ -241,7 +275,7 @@ impl UpstreamPools {
 
     /// Gives an express connection back once its exchange is complete.
     pub fn release_express(&self, key: &PoolKey, upstream: Box<ExpressUpstream>) {
-        let mut entries = self.lock();
+        let mut entries = self.lock(key);
         if let Some(entry) = entries.get_mut(key) {
             if entry.idle_express.len() < self.max_idle_per_key {
                 entry.idle_express.push(IdleExpress {
@@ -267,7 +301,19 @@ impl UpstreamPools {
     /// `is_live` says no (its session is gone). Returns how many connections were dropped.
     pub fn prune(&self, now: Instant, is_live: impl Fn(SandboxId) -> bool) -> usize {
         let mut dropped = 0;
-        let mut entries = self.lock();
+        for shard in &self.shards {
+            dropped += self.prune_shard(&mut Self::guard(shard), now, &is_live);
+        }
+        dropped
+    }
+
+    fn prune_shard(
+        &self,
+        entries: &mut Entries,
+        now: Instant,
+        is_live: &impl Fn(SandboxId) -> bool,
+    ) -> usize {
+        let mut dropped = 0;
         entries.retain(|key, entry| {
             if !is_live(key.sandbox_id) {
                 dropped += entry.len();
@@ -296,15 +342,25 @@ impl UpstreamPools {
 
     /// Idle HTTP/1.1 plus shared HTTP/2 connections currently pooled for `sandbox_id`.
     pub fn pooled_for(&self, sandbox_id: SandboxId) -> usize {
-        self.lock()
+        self.shards
             .iter()
-            .filter(|(key, _)| key.sandbox_id == sandbox_id)
-            .map(|(_, entry)| entry.len())
+            .map(|shard| {
+                Self::guard(shard)
+                    .iter()
+                    .filter(|(key, _)| key.sandbox_id == sandbox_id)
+                    .map(|(_, entry)| entry.len())
+                    .sum::<usize>()
+            })
             .sum()
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<PoolKey, PoolEntry>> {
-        self.entries.lock().unwrap_or_else(PoisonError::into_inner)
+    /// The shard of `key`'s lane, locked.
+    fn lock(&self, key: &PoolKey) -> MutexGuard<'_, Entries> {
+        Self::guard(&self.shards[key.lane % SHARDS])
+    }
+
+    fn guard(shard: &Shard) -> MutexGuard<'_, Entries> {
+        shard.0.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
 

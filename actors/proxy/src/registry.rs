@@ -13,7 +13,8 @@ use crate::secret_value::SecretValue;
 use crate::session::{SealedSecret, SecretSpec, Session, SessionSpec};
 use crate::versions::{decide, VersionDecision};
 
-type SessionMap = HashMap<IpAddr, Arc<Session>>;
+/// Keyed by the addresses the worker assigned (`proxy_keys`: no keyed hash needed).
+type SessionMap = HashMap<IpAddr, Arc<Session>, crate::proxy_keys::ProxyKeys>;
 
 /// Why a registry change was refused. Nothing was changed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

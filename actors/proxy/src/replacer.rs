@@ -26,6 +26,11 @@ fn prefix_finder() -> &'static memmem::Finder<'static> {
     FINDER.get_or_init(|| memmem::Finder::new(PREFIX))
 }
 
+/// Where the token prefix starts in `bytes`, left to right (the prefix cannot overlap itself).
+pub(crate) fn prefix_starts(bytes: &[u8]) -> impl Iterator<Item = usize> + '_ {
+    prefix_finder().find_iter(bytes)
+}
+
 /// Whether `bytes` (shorter than a token) could still grow into a token.
 fn could_be_token_start(bytes: &[u8]) -> bool {
     let prefix_part = bytes.len().min(PREFIX.len());

@@ -141,6 +141,11 @@ pub fn substitute_header_value(
     }
 }
 
+/// Whether a header value is Basic credentials, whose base64 may carry a token.
+pub fn is_basic_credentials(value: &[u8]) -> bool {
+    value.len() > 6 && value[..6].eq_ignore_ascii_case(b"basic ")
+}
+
 /// Substitutes tokens in the bytes of one header value (`Authorization: Basic` credentials are
 /// decoded, substituted and re-encoded). `None` when nothing was replaced; a replacement holds
 /// secret values and is zeroized when dropped. Callers must check the result with
@@ -150,7 +155,7 @@ pub fn substitute_value_bytes(
     bytes: &[u8],
     resolver: &mut RequestSubstitution,
 ) -> Result<Option<Zeroizing<Vec<u8>>>, Refusal> {
-    if is_authorization && bytes.len() > 6 && bytes[..6].eq_ignore_ascii_case(b"basic ") {
+    if is_authorization && is_basic_credentials(bytes) {
         if let Ok(decoded) = STANDARD.decode(bytes[6..].trim_ascii()) {
             let decoded = Zeroizing::new(decoded);
             if memchr::memmem::find(&decoded, SEALED_TOKEN_PREFIX.as_bytes()).is_some() {

@@ -143,6 +143,12 @@ impl ScrubTable {
         })
     }
 
+    /// Whether any form appears in `data` (one pass, no allocation): a head in which none does
+    /// needs no value of it scrubbed.
+    pub fn appears_in(&self, data: &[u8]) -> bool {
+        self.inner.automaton.is_match(Input::new(data))
+    }
+
     /// Whether a header *name* carries a form of a value (compared without case: HTTP lowercases
     /// names, which would otherwise hand out a lowercased value). Such a header is dropped.
     pub fn name_carries_value(&self, name: &[u8]) -> bool {

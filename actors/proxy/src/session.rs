@@ -81,7 +81,8 @@ pub struct Session {
     pub sandbox_id: SandboxId,
     pub source_ip: IpAddr,
     pub egress_allowlist: Vec<HostPattern>,
-    secrets: HashMap<SealedToken, Arc<SealedSecret>>,
+    /// Keyed by tokens the control plane minted (`proxy_keys`: no keyed hash needed).
+    secrets: HashMap<SealedToken, Arc<SealedSecret>, crate::proxy_keys::ProxyKeys>,
     /// Built on first use and shared by every response of this snapshot.
     scrub_table: OnceLock<Option<ScrubTable>>,
 }

@@ -15,7 +15,8 @@ use crate::policy::RequestSubstitution;
 use crate::refusal::Refusal;
 use crate::replacer::substitute_all;
 use crate::rewrite::{
-    check_header_value, refuse_token_in, substitute_path_and_query, substitute_value_bytes,
+    check_header_value, is_basic_credentials, refuse_token_in, substitute_path_and_query,
+    substitute_value_bytes,
 };
 
 /// Longest request head the lane reads before leaving the connection to hyper.
@@ -171,6 +172,58 @@ pub fn upstream_request(
     upstream_request_offering(buffer, head, authority, None, resolver)
 }
 
+/// Where a token prefix starts in a request head, found in one pass over the whole head: a part
+/// of the head with no start in it holds no token (a token is found by its prefix), so it is
+/// copied as it is instead of being searched again. Only Basic credentials, where a token hides
+/// in base64, are always decoded and searched.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct TokenSites {
+    starts: [usize; Self::KEPT],
+    count: usize,
+    /// More starts than kept, or not scanned: every part is searched.
+    everywhere: bool,
+}
+
+impl TokenSites {
+    const KEPT: usize = 8;
+
+    /// The starts of the token prefix in `head`.
+    pub(crate) fn scan(head: &[u8]) -> Self {
+        let mut sites = Self {
+            starts: [0; Self::KEPT],
+            count: 0,
+            everywhere: false,
+        };
+        for start in crate::replacer::prefix_starts(head) {
+            if sites.count == Self::KEPT {
+                sites.everywhere = true;
+                break;
+            }
+            sites.starts[sites.count] = start;
+            sites.count += 1;
+        }
+        sites
+    }
+
+    /// Every part may hold a token (the reference behaviour, for tests).
+    #[cfg(test)]
+    pub(crate) fn everywhere() -> Self {
+        Self {
+            starts: [0; Self::KEPT],
+            count: 0,
+            everywhere: true,
+        }
+    }
+
+    /// Whether a prefix starts inside `range` (so a token may lie in it).
+    fn any_in(&self, range: &Range<usize>) -> bool {
+        self.everywhere
+            || self.starts[..self.count]
+                .iter()
+                .any(|start| range.contains(start))
+    }
+}
+
 /// [`upstream_request`] with the client's `Accept-Encoding` replaced by `accept_encoding` (the
 /// codings the scrubber can decode, for sessions with secrets — ADR 0109). A request with a
 /// `Range` header is offered `identity` only.
@@ -181,14 +234,32 @@ pub fn upstream_request_offering(
     accept_encoding: Option<&str>,
     resolver: &mut RequestSubstitution,
 ) -> Result<Zeroizing<Vec<u8>>, Refusal> {
+    let sites = TokenSites::scan(&buffer[..head.head_len]);
+    upstream_request_with(buffer, head, authority, accept_encoding, resolver, sites)
+}
+
+/// [`upstream_request_offering`] with the token sites of the head already known.
+pub(crate) fn upstream_request_with(
+    buffer: &[u8],
+    head: &RequestHead,
+    authority: &str,
+    accept_encoding: Option<&str>,
+    resolver: &mut RequestSubstitution,
+    sites: TokenSites,
+) -> Result<Zeroizing<Vec<u8>>, Refusal> {
     let path = std::str::from_utf8(&buffer[head.path.clone()])
         .map_err(|_| Refusal::bad_request("the request target is not valid"))?;
-    refuse_token_in(&buffer[head.method.clone()], "method")?;
-    let path = substitute_path_and_query(path, resolver)?;
+    if sites.any_in(&head.method) {
+        refuse_token_in(&buffer[head.method.clone()], "method")?;
+    }
     let mut out = Zeroizing::new(Vec::with_capacity(head.total_len() + 256));
     out.extend_from_slice(&buffer[head.method.clone()]);
     out.push(b' ');
-    out.extend_from_slice(path.as_bytes());
+    if sites.any_in(&head.path) {
+        out.extend_from_slice(substitute_path_and_query(path, resolver)?.as_bytes());
+    } else {
+        out.extend_from_slice(path.as_bytes());
+    }
     out.extend_from_slice(b" HTTP/1.1\r\nhost: ");
     out.extend_from_slice(authority.as_bytes());
     out.extend_from_slice(b"\r\n");
@@ -206,16 +277,26 @@ pub fn upstream_request_offering(
         out.extend_from_slice(offered.as_bytes());
         out.extend_from_slice(b"\r\n");
     }
-    for (name, value) in &head.forwarded {
-        let name = &buffer[name.clone()];
-        let value = &buffer[value.clone()];
-        refuse_token_in(name, "name of a header")?;
+    for (name_range, value_range) in &head.forwarded {
+        let name = &buffer[name_range.clone()];
+        let value = &buffer[value_range.clone()];
+        if sites.any_in(name_range) {
+            refuse_token_in(name, "name of a header")?;
+        }
         if accept_encoding.is_some() && name.eq_ignore_ascii_case(b"accept-encoding") {
             continue;
         }
         out.extend_from_slice(name);
         out.extend_from_slice(b": ");
         let is_authorization = name.eq_ignore_ascii_case(b"authorization");
+        // Basic credentials hide a token in base64, where the scan cannot see it.
+        let may_hold_token =
+            sites.any_in(value_range) || (is_authorization && is_basic_credentials(value));
+        if !may_hold_token {
+            out.extend_from_slice(value);
+            out.extend_from_slice(b"\r\n");
+            continue;
+        }
         match substitute_value_bytes(is_authorization, value, resolver)? {
             None => out.extend_from_slice(value),
             Some(replaced) => {

@@ -8,7 +8,6 @@ use std::mem::MaybeUninit;
 use std::ops::Range;
 
 use super::{parse_length, range_of};
-use crate::rewrite::HOP_BY_HOP;
 use crate::scrubber::ScrubTable;
 
 const MAX_HEADERS: usize = 128;
@@ -54,6 +53,27 @@ fn tokens(value: &[u8]) -> impl Iterator<Item = &[u8]> {
         .split(|&b| b == b',')
         .map(<[u8]>::trim_ascii)
         .filter(|token| !token.is_empty())
+}
+
+/// Whether a response header is one the lane never forwards: a hop-by-hop header (`Host` aside,
+/// which a response does not carry) or `Content-Length` (the lane sets the framing). Compared by
+/// length first: this runs for every header of every response.
+fn is_framed_by_the_lane(name: &[u8]) -> bool {
+    let candidates: &[&str] = match name.len() {
+        2 => &["te"],
+        6 => &["expect"],
+        7 => &["trailer", "upgrade"],
+        10 => &["connection", "keep-alive"],
+        14 => &["content-length"],
+        16 => &["proxy-connection"],
+        17 => &["transfer-encoding"],
+        18 => &["proxy-authenticate"],
+        19 => &["proxy-authorization"],
+        _ => return false,
+    };
+    candidates
+        .iter()
+        .any(|candidate| name.eq_ignore_ascii_case(candidate.as_bytes()))
 }
 
 /// Parses the response head at the start of `buffer`. `Err` says why it cannot be forwarded.
@@ -131,14 +151,9 @@ pub fn parse(buffer: &[u8], request_was_head: bool) -> Result<Parsed, String> {
         .headers
         .iter()
         .filter(|header| {
-            let name = header.name;
-            !(HOP_BY_HOP
-                .iter()
-                .any(|hop| *hop != "host" && name.eq_ignore_ascii_case(hop))
-                || name.eq_ignore_ascii_case("content-length")
-                || listed
-                    .iter()
-                    .any(|token| name.as_bytes().eq_ignore_ascii_case(token)))
+            let name = header.name.as_bytes();
+            !(is_framed_by_the_lane(name)
+                || listed.iter().any(|token| name.eq_ignore_ascii_case(token)))
         })
         .map(|header| {
             (
@@ -225,6 +240,9 @@ pub fn write_client_head(
     out.push(b' ');
     out.extend_from_slice(reason.as_bytes());
     out.extend_from_slice(b"\r\n");
+    // One pass over the whole head instead of one per value: a head in which no form of a value
+    // appears has no value to scrub (names are still compared without case, below).
+    let value_table = table.filter(|table| table.appears_in(&upstream[..head.head_len]));
     for (name, value) in &head.forwarded {
         if decoded && upstream[name.clone()].eq_ignore_ascii_case(b"content-encoding") {
             continue;
@@ -235,7 +253,7 @@ pub fn write_client_head(
         out.extend_from_slice(&upstream[name.clone()]);
         out.extend_from_slice(b": ");
         let value = &upstream[value.clone()];
-        match table.and_then(|table| table.scrub_all(value)) {
+        match value_table.and_then(|table| table.scrub_all(value)) {
             Some(scrubbed) => out.extend_from_slice(&scrubbed),
             None => out.extend_from_slice(value),
         }

@@ -93,7 +93,12 @@ pub(super) async fn read_head(
 ) -> Result<super::response::ResponseHead, UpstreamError> {
     let mut received_any = false;
     loop {
-        match super::response::parse(&upstream.buffer, request_was_head) {
+        // Nothing to parse before the first read (a pooled connection's buffer is empty).
+        let parsed = match upstream.buffer.is_empty() {
+            true => Ok(super::response::Parsed::Partial),
+            false => super::response::parse(&upstream.buffer, request_was_head),
+        };
+        match parsed {
             Ok(super::response::Parsed::Final(head)) => return Ok(head),
             Ok(super::response::Parsed::Interim(length)) => {
                 upstream.buffer.advance(length);

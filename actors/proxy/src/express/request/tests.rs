@@ -306,4 +306,64 @@ mod properties {
             prop_assert!(memchr::memmem::find(&wire, token(1).as_bytes()).is_none());
         }
     }
+
+    /// Token-bearing pieces a request head may carry anywhere: the session's token, an unknown
+    /// one, a bare prefix, Basic credentials and plain text.
+    fn piece() -> impl Strategy<Value = String> {
+        let known = token(1).to_string();
+        let unknown = token(2).to_string();
+        prop_oneof![
+            Just(known.clone()),
+            Just(unknown),
+            Just("osb_sealed_".to_owned()),
+            Just(format!("Basic {}", STANDARD.encode(format!("u:{known}")))),
+            Just(format!("{known}{known}")),
+            "[ -~]{0,12}",
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(512))]
+
+        /// Searching only the parts of the head where the one-pass scan saw a token prefix
+        /// writes exactly what searching every part writes (or refuses the same way), with the
+        /// same substitutions counted — whatever the head carries and wherever.
+        #[test]
+        fn the_one_pass_scan_changes_nothing(
+            in_path in piece(),
+            headers in proptest::collection::vec(
+                (prop_oneof![
+                    Just("Authorization".to_owned()),
+                    Just("X-Key".to_owned()),
+                    Just(format!("X-{}", token(1))),
+                    Just("Accept-Encoding".to_owned()),
+                    Just("Range".to_owned()),
+                ], proptest::collection::vec(piece(), 1..4)),
+                0..10,
+            ),
+            body in piece(),
+            offered in any::<bool>(),
+        ) {
+            let mut raw = format!("POST /p?k={} HTTP/1.1\r\n", in_path.replace(' ', "+"));
+            for (name, pieces) in &headers {
+                raw.push_str(&format!("{name}: {}\r\n", pieces.concat()));
+            }
+            raw.push_str(&format!("content-length: {}\r\n\r\n{body}", body.len()));
+            let Parsed::Express(head) = parse(raw.as_bytes(), CAP) else { return Ok(()) };
+            let offered = offered.then_some(crate::encoding::OFFERED);
+            let write = |sites: TokenSites| {
+                let mut resolver = resolver("V4LUE");
+                let wire = upstream_request_with(
+                    raw.as_bytes(), &head, "origin.test", offered, &mut resolver, sites,
+                );
+                (
+                    wire.map(|wire| wire.to_vec()).map_err(|refusal| (refusal.code, refusal.message)),
+                    resolver.substitutions(),
+                    resolver.used().clone(),
+                )
+            };
+            let scanned = write(TokenSites::scan(&raw.as_bytes()[..head.head_len]));
+            prop_assert_eq!(scanned, write(TokenSites::everywhere()));
+        }
+    }
 }

@@ -148,3 +148,33 @@ fn transfer_codings_other_than_chunked_are_refused() {
         assert!(reason.contains("transfer-coding"), "{reason}");
     }
 }
+
+/// The length-first check names exactly the hop-by-hop headers (but `Host`) and
+/// `Content-Length`, in any case.
+#[test]
+fn the_lane_frames_exactly_the_hop_by_hop_headers_and_the_length() {
+    let mut expected: Vec<&str> = crate::rewrite::HOP_BY_HOP
+        .iter()
+        .copied()
+        .filter(|name| *name != "host")
+        .collect();
+    expected.push("content-length");
+    for name in &expected {
+        assert!(is_framed_by_the_lane(name.as_bytes()), "{name}");
+        assert!(
+            is_framed_by_the_lane(name.to_ascii_uppercase().as_bytes()),
+            "{name}"
+        );
+    }
+    for name in [
+        "host",
+        "content-type",
+        "x-te",
+        "tea",
+        "connections",
+        "set-cookie",
+        "",
+    ] {
+        assert!(!is_framed_by_the_lane(name.as_bytes()), "{name}");
+    }
+}
