@@ -4,10 +4,15 @@
 #
 #   scripts/bench-proxy-cpu.sh                     # after one run of scripts/bench-proxy.sh
 #   ROUNDS=5 REPS=5 DUR=5 PROXY_BIN=/path/to/bench_proxy scripts/bench-proxy-cpu.sh
+#   ROUTES="P B1t" REPS=0 scripts/bench-proxy-cpu.sh   # keep-alive only, without hudsucker
+#   ROUTES="P F B1t" REPS=0 scripts/bench-proxy-cpu.sh # with the TLS floor (F, see below)
 #
 # Part 1, keep-alive: `oha -c 64 -z DUR` GET /small through P, B1t and B2 in turn, ROUNDS times;
 # prints each proxy's user and system CPU per request (/proc/<pid>/task/*/stat). The bare tunnel's
 # system time is the four loopback syscalls every route pays; the user time is what the route adds.
+# Route F (keep-alive only, when named in ROUTES) is the TLS floor, `bench_tls_floor` (FLOOR_BIN,
+# beside PROXY_BIN): TLS terminated on both legs with the proxy's tokio, rustls and ring, plaintext
+# copied through, no HTTP work at all — what any TLS-terminating proxy built on them pays.
 # Part 2, bodies: REPS × a 64 MiB download of /bytes/N and a 64 MiB upload to /sink (curl
 # --http1.1, bodies checked by length), direct and through P, B1t and B2; prints the wall time
 # and the CPU seconds of curl (rusage), the origin and the proxy (schedstat, nanoseconds), per
@@ -23,9 +28,11 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 ROUNDS=${ROUNDS:-3}
 REPS=${REPS:-5}
 DUR=${DUR:-5}
+ROUTES=${ROUTES:-P B1t B2}
 UPLOAD_MIB=${UPLOAD_MIB:-64}
 B1T_PORT=${B1T_PORT:-18091}
 B2_PORT=${B2_PORT:-18092}
+F_PORT=${F_PORT:-18093}
 # shellcheck source=scripts/proxy-bench-env.sh
 source "$ROOT/scripts/proxy-bench-env.sh"
 UPLOAD=$WORK/upload-${UPLOAD_MIB}MiB.b64
@@ -42,11 +49,19 @@ B1T_PID=$LAST_PID
 start_group "$SCRATCH/b2.log" "$KIT_BIN/osb-bench-hudsucker-noop" --listen "127.0.0.1:$B2_PORT" \
   --ca-cert "$CERTS/mitm-ca.pem" --ca-key "$CERTS/mitm-ca.key" --upstream-ca "$CERTS/origin-ca.pem"
 B2_PID=$LAST_PID
-for port in "$ORIGIN_PORT" "$PROXY_PORT" "$B1T_PORT" "$B2_PORT"; do
-  wait_port "$port" || die "nothing listens on $port"
-done
+PORTS=("$ORIGIN_PORT" "$PROXY_PORT" "$B1T_PORT" "$B2_PORT")
 declare -A PORT=([P]=$PROXY_PORT [B1t]=$B1T_PORT [B2]=$B2_PORT)
 declare -A PID=([P]=$PROXY_PID [B1t]=$B1T_PID [B2]=$B2_PID)
+if [[ " $ROUTES " == *" F "* ]]; then
+  FLOOR_BIN=${FLOOR_BIN:-$(dirname "$PROXY_BIN")/bench_tls_floor}
+  require_files "$FLOOR_BIN"
+  start_group "$SCRATCH/f.log" "$FLOOR_BIN" --listen "127.0.0.1:$F_PORT" --cert "$CERTS/origin.crt" \
+    --key "$CERTS/origin.key" --upstream-ca "$CERTS/origin-ca.pem"
+  PORT[F]=$F_PORT; PID[F]=$LAST_PID; PORTS+=("$F_PORT")
+fi
+for port in "${PORTS[@]}"; do
+  wait_port "$port" || die "nothing listens on $port"
+done
 
 TCK=$(getconf CLK_TCK)
 ticks() { cat /proc/"$1"/task/*/stat | awk '{ u += $14; s += $15 } END { print u, s }'; }
@@ -57,7 +72,7 @@ echo "== load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "== keep-alive: oha -c 64 -z ${DUR}s GET /small, CPU per request of the proxy process"
 declare -A USER=() SYS=()
 for round in $(seq 1 "$ROUNDS"); do
-  for route in P B1t B2; do
+  for route in $ROUTES; do
     read -r u0 s0 <<< "$(ticks "${PID[$route]}")"
     n=$(oha --no-tui --output-format json --cacert "$SCRATCH/trust.pem" -x "http://127.0.0.1:${PORT[$route]}" \
           -H "Authorization: Bearer $TOKEN" -c 64 -z "${DUR}s" "$URL/small" \
@@ -72,11 +87,15 @@ for round in $(seq 1 "$ROUNDS"); do
     sleep 1
   done
 done
-for route in P B1t B2; do
+for route in $ROUTES; do
   u=$(echo "${USER[$route]}" | median); s=$(echo "${SYS[$route]}" | median)
   echo "  median $route: user $u + system $s = $(awk -v u="$u" -v s="$s" 'BEGIN { printf "%.2f", u + s }') µs per request"
 done
 
+if ((REPS == 0)); then
+  echo "== load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
+  exit 0
+fi
 echo "== bodies: ${UPLOAD_MIB} MiB down (/bytes/N) and up (/sink), curl --http1.1, CPU seconds per transfer"
 BYTES=$(stat -c %s "$UPLOAD")
 TIMEFORMAT='%U %S'

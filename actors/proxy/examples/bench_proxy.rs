@@ -15,6 +15,10 @@
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+#[path = "support/args.rs"]
+mod args;
+
+use args::{argument, runtime};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
@@ -24,14 +28,6 @@ use osb_proxy::{
     AddressPolicy, NullSink, OversizedBody, ProxyConfig, SealingProxy, SecretSpec, SecretValue,
     SessionSpec,
 };
-
-fn argument(name: &str) -> Option<String> {
-    let arguments: Vec<String> = std::env::args().collect();
-    arguments
-        .iter()
-        .position(|a| a == name)
-        .and_then(|i| arguments.get(i + 1).cloned())
-}
 
 fn env(name: &str) -> Result<String, String> {
     std::env::var(name).map_err(|_| format!("environment variable {name} is required"))
@@ -80,15 +76,7 @@ fn main() -> Result<(), String> {
         config.lanes = lanes.parse().map_err(|e| format!("--lanes: {e}"))?;
     }
 
-    let workers: usize = argument("--workers")
-        .unwrap_or_else(|| "2".into())
-        .parse()
-        .map_err(|e| format!("--workers: {e}"))?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(workers)
-        .enable_all()
-        .build()
-        .map_err(|e| e.to_string())?;
+    let runtime = runtime()?;
     runtime.block_on(async move {
         let proxy = SealingProxy::start(config, Arc::new(NullSink))
             .await
