@@ -12,6 +12,7 @@
 //! across sandboxes, and never log a value or a token.
 
 pub mod chunked;
+mod deadline;
 mod prefixed;
 mod relay;
 pub mod request;
@@ -149,6 +150,8 @@ impl ExpressClient {
     {
         let mut buffer = BytesMut::with_capacity(READ_CHUNK);
         let mut memo = ConnectionMemo::default();
+        let head_timeout = self.shared.limiter.limits().head_timeout;
+        let mut head_deadline = deadline::HeadDeadline::new(Instant::now() + head_timeout);
         loop {
             let limits = self.shared.limiter.limits();
             let deadline = Instant::now() + limits.head_timeout;
@@ -159,10 +162,13 @@ impl ExpressClient {
                     Parsed::Hyper => return self.hand_to_hyper(client, buffer).await,
                     Parsed::Partial => {}
                 }
-                match tokio::time::timeout_at(deadline, read_more(&mut client, &mut buffer)).await {
-                    Ok(Ok(0)) | Ok(Err(_)) => return,
-                    Ok(Ok(_)) => {}
-                    Err(_) => {
+                match head_deadline
+                    .within(deadline, read_more(&mut client, &mut buffer))
+                    .await
+                {
+                    Some(Ok(0)) | Some(Err(_)) => return,
+                    Some(Ok(_)) => {}
+                    None => {
                         tracing::debug!(source_ip = %self.source_ip, "request head timed out");
                         self.shared.metrics.timed_out();
                         if !buffer.is_empty() {
