@@ -79,6 +79,20 @@ async fn project_id(platform: &Platform) -> ProjectId {
         .id
 }
 
+/// A platform with the demo project, its control plane's service, and the parameters of one
+/// create in that project: what the resume-loop tests start from.
+async fn ready_to_create(
+    prefix: &'static str,
+    number: u8,
+) -> (Platform, std::sync::Arc<SandboxService>, CreateParams) {
+    let platform = start_platform(PlatformOptions::new(prefix, number)).await;
+    platform.project_with_key("demo").await;
+    let project = project_id(&platform).await;
+    let service = platform.control.as_ref().unwrap().service().clone();
+    let params = create_params(&platform, project);
+    (platform, service, params)
+}
+
 #[tokio::test]
 async fn create_saga_checks() {
     let platform = start_platform(PlatformOptions::new("osbs1", 2)).await;
@@ -438,11 +452,7 @@ async fn a_crashed_control_planes_create_is_taken_over() {
 /// sandbox ends up running exactly once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_resume_loop_leaves_in_flight_sagas_alone() {
-    let platform = start_platform(PlatformOptions::new("osbs4", 6)).await;
-    platform.project_with_key("demo").await;
-    let project = project_id(&platform).await;
-    let service = platform.control.as_ref().unwrap().service().clone();
-    let params = create_params(&platform, project);
+    let (platform, service, params) = ready_to_create("osbs4", 6).await;
     let sandbox = params.sandbox_id;
     let creating = {
         let service = service.clone();
@@ -469,11 +479,7 @@ async fn the_resume_loop_leaves_in_flight_sagas_alone() {
 /// in the test above; this replays it exactly, with the listing taken while the saga still ran.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_saga_finished_after_the_listing_is_left_alone() {
-    let platform = start_platform(PlatformOptions::new("osbs5", 9)).await;
-    platform.project_with_key("demo").await;
-    let project = project_id(&platform).await;
-    let service = platform.control.as_ref().unwrap().service().clone();
-    let params = create_params(&platform, project);
+    let (platform, service, params) = ready_to_create("osbs5", 9).await;
     let sandbox = params.sandbox_id;
     let saga = SandboxService::create_saga_id(sandbox);
     let row = service.create(params).await.unwrap();
